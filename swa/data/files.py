@@ -1,0 +1,73 @@
+"""User data in a ``.pt`` or ``.npz`` file with ``x``, ``y`` and optionally ``x_test``, ``y_test``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData
+from swa.errors import DataError
+
+__all__ = ["load_tensor_file"]
+
+
+def _read(path: Path) -> dict:
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return {k: torch.from_numpy(np.array(f[k])) for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {path} as .npz: {exc}") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise DataError(f"cannot read {path} as a PyTorch file: {type(exc).__name__}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path} must hold a dict with 'x' and 'y', found {type(obj).__name__}")
+    return {k: torch.as_tensor(v) for k, v in obj.items()}
+
+
+def load_tensor_file(spec: DataSpec) -> TensorData:
+    """Read ``x``, ``y`` (and ``x_test``, ``y_test``) from ``spec.name``.
+
+    Integer ``y`` means classification with ``max(y) + 1`` classes; floating
+    ``y`` means regression. Without a test split, a fraction ``test_fraction``
+    (data option, default 0.2) is held out at random with the data seed.
+    Inputs are used as they are (no normalization).
+    """
+    path = Path(spec.name)
+    if not path.is_file():
+        raise DataError(f"data file {spec.name!r} does not exist")
+    arrays = _read(path)
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise DataError(f"{path} lacks {sorted(missing)}; it holds {sorted(arrays)}")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{path} must hold both 'x_test' and 'y_test' or neither")
+    x, y = arrays["x"], arrays["y"]
+    if "x_test" in arrays:
+        x_te, y_te = arrays["x_test"], arrays["y_test"]
+    else:
+        frac = float(spec.kwargs.get("test_fraction", 0.2))
+        if not 0 < frac < 1:
+            raise DataError(f"data option 'test_fraction' must be in (0, 1), got {frac}")
+        gen = torch.Generator().manual_seed(spec.seed)
+        perm = torch.randperm(x.shape[0], generator=gen)
+        n_test = max(1, int(round(frac * x.shape[0])))
+        x, y, x_te, y_te = x[perm[n_test:]], y[perm[n_test:]], x[perm[:n_test]], y[perm[:n_test]]
+    if y.dtype.is_floating_point != y_te.dtype.is_floating_point:
+        raise DataError(f"{path}: 'y' and 'y_test' must both be integer or both floating")
+    x, x_te = x.float(), x_te.float()
+    if y.dtype.is_floating_point:
+        y = y.float().reshape(y.shape[0], -1)
+        y_te = y_te.float().reshape(y_te.shape[0], -1)
+        return TensorData(x, y, x_te, y_te, task=REGRESSION, num_outputs=y.shape[1], info={"source": str(path)})
+    if y.dim() != 1 or y_te.dim() != 1:
+        raise DataError(f"{path}: integer labels must be one-dimensional, got shape {tuple(y.shape)}")
+    y, y_te = y.long(), y_te.long()
+    if min(int(y.min()), int(y_te.min())) < 0:
+        raise DataError(f"{path}: class labels must be >= 0")
+    num_classes = int(max(int(y.max()), int(y_te.max()))) + 1
+    return TensorData(x, y, x_te, y_te, task=CLASSIFICATION, num_outputs=num_classes, info={"source": str(path)})

@@ -1,0 +1,29 @@
+"""Errors raised for bad user input.
+
+Every error a user can cause (a wrong name, a missing file, a nonsense
+hyperparameter) is a :class:`UserError`. The command line prints its message as
+one line and exits non-zero; library callers can catch it like any
+``ValueError``.
+"""
+
+__all__ = ["UserError", "CheckpointError", "DataError", "ModelError", "ConfigError"]
+
+
+class UserError(ValueError):
+    """Bad input from the user; the message is one line that says what to do."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint file is missing, unreadable, or does not fit the model."""
+
+
+class DataError(UserError):
+    """A data set name, file or root is unusable."""
+
+
+class ModelError(UserError):
+    """A model name or model builder is unusable."""
+
+
+class ConfigError(UserError):
+    """A hyperparameter or a combination of flags makes no sense."""
