@@ -4,6 +4,7 @@ from swa.data.registry import (
     CLASSIFICATION, REGRESSION, DataSpec, TensorData, list_datasets, load_data, parse_data_kwargs, register_dataset,
 )
 from swa.data import embedded  # noqa: F401  (registers digits, toy2d, friedman1, friedman3)
+from swa.data import vision  # noqa: F401
 
 __all__ = ["CLASSIFICATION", "REGRESSION", "DataSpec", "TensorData", "list_datasets", "load_data",
            "parse_data_kwargs", "register_dataset"]

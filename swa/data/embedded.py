@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits, make_friedman1, make_friedman3
 from sklearn.model_selection import train_test_split
 
-from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData, register_dataset
+from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData, check_options, register_dataset
 from swa.errors import DataError
 
 __all__ = ["toy2d_target"]
@@ -27,12 +27,6 @@ def _nonneg_float(spec: DataSpec, key: str, default: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
         raise DataError(f"data option {key!r} of {spec.name!r} must be a number >= 0, got {value!r}")
     return float(value)
-
-
-def _check_options(spec: DataSpec, allowed: set[str]) -> None:
-    unknown = set(spec.kwargs) - allowed
-    if unknown:
-        raise DataError(f"unknown option(s) {sorted(unknown)} for data set {spec.name!r}; allowed: {sorted(allowed)}")
 
 
 def _standardize(train: np.ndarray, test: np.ndarray, axis) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -58,7 +52,7 @@ def digits(spec: DataSpec) -> TensorData:
     A stratified split (``test_fraction``, default 0.25) fixed by the data seed;
     pixels standardized with the training set's scalar mean and standard deviation.
     """
-    _check_options(spec, {"test_fraction"})
+    check_options(spec, {"test_fraction"})
     frac = _nonneg_float(spec, "test_fraction", 0.25)
     if not 0 < frac < 1:
         raise DataError(f"data option 'test_fraction' must be in (0, 1), got {frac}")
@@ -85,7 +79,7 @@ def toy2d_target(x: np.ndarray) -> np.ndarray:
 @register_dataset("toy2d")
 def toy2d(spec: DataSpec) -> TensorData:
     """Inputs uniform on [-1, 1]², target :func:`toy2d_target` plus Gaussian noise (``noise``, default 0.1)."""
-    _check_options(spec, {"n_train", "n_test", "noise"})
+    check_options(spec, {"n_train", "n_test", "noise"})
     n_train = _positive_int(spec, "n_train", 1000)
     n_test = _positive_int(spec, "n_test", 1000)
     noise = _nonneg_float(spec, "noise", 0.1)
@@ -97,7 +91,7 @@ def toy2d(spec: DataSpec) -> TensorData:
 
 
 def _friedman(spec: DataSpec, make, default_noise: float, extra: dict) -> TensorData:
-    _check_options(spec, {"n_train", "n_test", "noise", *extra})
+    check_options(spec, {"n_train", "n_test", "noise", *extra})
     n_train = _positive_int(spec, "n_train", 1000)
     n_test = _positive_int(spec, "n_test", 1000)
     noise = _nonneg_float(spec, "noise", default_noise)

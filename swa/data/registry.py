@@ -21,7 +21,7 @@ from swa.errors import DataError
 
 __all__ = [
     "DataSpec", "TensorData", "register_dataset", "list_datasets", "load_data", "parse_data_kwargs",
-    "CLASSIFICATION", "REGRESSION",
+    "check_options", "CLASSIFICATION", "REGRESSION",
 ]
 
 CLASSIFICATION = "classification"
@@ -121,6 +121,17 @@ def list_datasets(pattern: str = "*") -> list[str]:
     import swa.data  # noqa: F401  (registers the built-ins)
 
     return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
+
+
+def check_options(spec: DataSpec, allowed: set[str]) -> None:
+    """Reject data options a builder does not know.
+
+    Raises:
+        DataError: ``spec.kwargs`` holds a key outside ``allowed`` (the message lists the allowed ones).
+    """
+    unknown = set(spec.kwargs) - allowed
+    if unknown:
+        raise DataError(f"unknown option(s) {sorted(unknown)} for data set {spec.name!r}; allowed: {sorted(allowed)}")
 
 
 def parse_data_kwargs(text: Optional[str]) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""The ``swa-landscape`` console script: a thin dispatcher over one module per subcommand.
+
+Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
+User errors (:class:`swa.errors.UserError`) become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+from landscape.cli.common import OneLineParser, fail
+
+__all__ = ["main", "build_parser"]
+
+SUBCOMMANDS = ("train", "demo")
+
+
+def build_parser() -> OneLineParser:
+    import importlib
+
+    parser = OneLineParser(prog="swa-landscape", description=(
+        "Train SGD/SWA/PSWA trajectories and look at the loss landscape around them."))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"landscape.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from swa.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; finished work is saved (run the same command with --resume to continue)", code=130)
+    except OSError as exc:  # disk full, permission denied, ...
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), code=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

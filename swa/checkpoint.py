@@ -1,0 +1,141 @@
+"""Checkpoint loading shared by training and the landscape tools.
+
+Checkpoints are plain ``state_dict`` files. Loading also accepts the common
+wrappers: ``{'state_dict': ...}``, ``{'model': ...}``, ``{'model_state_dict': ...}``,
+the SWA reference code's ``{'swa_state_dict': ...}``, key prefixes ``module.``
+(DDP, ``AveragedModel``) and ``_orig_mod.`` (``torch.compile``), and the
+``n_averaged`` counter of ``AveragedModel``. A specific wrapper key can be chosen
+with ``path#key`` (e.g. ``checkpoint.pt#swa_state_dict``). Files are always read
+with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Mapping, Optional
+
+import torch
+import torch.nn as nn
+
+from swa.errors import CheckpointError
+
+__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "check_compatible", "load_into", "split_key"]
+
+# Tried in this order when a file holds a dict of wrappers.
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "swa_state_dict")
+_PREFIXES = ("module.", "_orig_mod.")
+_DROP_KEYS = ("n_averaged",)
+
+
+def split_key(spec: str | os.PathLike) -> tuple[Path, Optional[str]]:
+    """Split ``"file.pt#key"`` into ``(Path("file.pt"), "key")``; no ``#`` gives ``key=None``."""
+    text = os.fspath(spec)
+    if "#" in text and not Path(text).exists():
+        path, key = text.rsplit("#", 1)
+        return Path(path), key or None
+    return Path(text), None
+
+
+def _strip_prefixes(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+        key = key.replace("._orig_mod.", ".")
+    return key
+
+
+def unwrap_state_dict(obj: object, key: Optional[str] = None, source: str = "checkpoint") -> "OrderedDict[str, torch.Tensor]":
+    """Reduce a loaded checkpoint object to a plain ``{name: tensor}`` state dict.
+
+    Args:
+        obj: what ``torch.load`` returned.
+        key: the wrapper key to take; ``None`` tries :data:`WRAPPER_KEYS` in order.
+        source: the file name, for messages.
+
+    Raises:
+        CheckpointError: no state dict inside, or ``key`` missing.
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a state_dict (a dict of tensors), found {type(obj).__name__}")
+    if key is not None:
+        if key not in obj:
+            raise CheckpointError(f"{source}: no key {key!r}; it has {sorted(map(str, obj))[:10]}")
+        obj = obj[key]
+    else:
+        for wrapper in WRAPPER_KEYS:
+            if wrapper in obj and isinstance(obj[wrapper], Mapping):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: expected a state_dict, found {type(obj).__name__}")
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            continue
+        if name in _DROP_KEYS:
+            continue
+        if not isinstance(value, torch.Tensor):
+            continue  # epoch counters, optimizer blobs and the like
+        out[_strip_prefixes(name)] = value
+    if not out:
+        raise CheckpointError(f"{source}: holds no tensors; keys: {sorted(map(str, obj))[:10]}")
+    return out
+
+
+def load_state_dict(spec: str | os.PathLike) -> "OrderedDict[str, torch.Tensor]":
+    """Load a checkpoint file (``path`` or ``path#key``) to a plain state dict on the CPU.
+
+    Raises:
+        CheckpointError: missing file, a file that is not a PyTorch checkpoint, or no state dict inside.
+    """
+    path, key = split_key(spec)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickle error, unsafe global, truncated file...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {reason[:200]}") from None
+    return unwrap_state_dict(obj, key, source=str(path))
+
+
+def _summarize(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def check_compatible(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` naming the keys that differ between ``model`` and ``state``.
+
+    Missing keys, unexpected keys and shape mismatches are all reported, in one line.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+              for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_summarize(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_summarize(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches: {_summarize(shapes, 3)}")
+    if problems:
+        raise CheckpointError(f"{source} does not fit the model ({'; '.join(problems)})")
+
+
+def load_into(model: nn.Module, spec_or_state, source: Optional[str] = None) -> nn.Module:
+    """Load a checkpoint (path, ``path#key`` or state dict) into ``model`` after checking it fits."""
+    if isinstance(spec_or_state, Mapping):
+        state, source = spec_or_state, source or "checkpoint"
+    else:
+        state, source = load_state_dict(spec_or_state), source or os.fspath(spec_or_state)
+    check_compatible(model, state, source)
+    model.load_state_dict(state, strict=True)
+    return model

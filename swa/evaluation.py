@@ -1,0 +1,64 @@
+"""Losses and full-data evaluation shared by training and the landscape tools.
+
+Classification: cross-entropy and accuracy (a fraction in [0, 1]); regression:
+mean squared error averaged over output dimensions. Reported losses are
+per-sample means over the whole set: (1/N) Σ_n ℓ(f(x_n), y_n).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from swa.data import CLASSIFICATION
+
+__all__ = ["batch_loss", "evaluate", "autocast_for"]
+
+
+def batch_loss(outputs: torch.Tensor, targets: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy (classification) or MSE over output dims (regression), reduced over the batch."""
+    if task == CLASSIFICATION:
+        return F.cross_entropy(outputs.float(), targets, reduction=reduction)
+    per_sample = ((outputs.float() - targets.reshape(outputs.shape)) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
+    return per_sample.mean() if reduction == "mean" else per_sample.sum() if reduction == "sum" else per_sample
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast on CUDA when asked; a no-op context otherwise."""
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch_size: int = 1024,
+             device: torch.device | str = "cpu", precision: str = "fp32",
+             memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
+    """Per-sample mean loss (and accuracy for classification) of ``model`` in eval mode over ``(x, y)``.
+
+    The model's train/eval mode is restored afterwards. Returns ``{"loss": ..., "acc": ...}``
+    (``acc`` is ``None`` for regression).
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start:start + batch_size].to(device, non_blocking=True)
+            yb = y[start:start + batch_size].to(device, non_blocking=True)
+            if xb.dim() == 4:
+                xb = xb.contiguous(memory_format=memory_format)
+            with autocast_for(device, precision):
+                out = model(xb)
+            total_loss += batch_loss(out, yb, task, reduction="sum").double()
+            if task == CLASSIFICATION:
+                correct += (out.argmax(dim=1) == yb).sum()
+    finally:
+        model.train(was_training)
+    n = x.shape[0]
+    return {"loss": float(total_loss) / n, "acc": float(correct) / n if task == CLASSIFICATION else None}

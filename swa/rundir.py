@@ -1,0 +1,109 @@
+"""The run directory written by training and read by the landscape tools.
+
+Layout::
+
+    RUN/
+      manifest.json        model and data spec, every hyperparameter, versions, trajectory, final, swa
+      metrics.jsonl        one JSON object per epoch
+      checkpoints/         point_0001.pt ... (trajectory), period_001.pt ... (PSWA restarts)
+      final.pt             last SGD iterate (state_dict)
+      swa.pt               the average, BatchNorm statistics recomputed (state_dict)
+      state/last.pt        everything needed to resume
+
+All paths inside the manifest are relative to ``RUN``. :func:`open_run` rebuilds
+the model and the data from the manifest alone.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch.nn as nn
+
+from swa.checkpoint import load_into
+from swa.data import TensorData, load_data
+from swa.errors import UserError
+from swa.models import build_model
+
+__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "Run", "open_run"]
+
+MANIFEST = "manifest.json"
+METRICS = "metrics.jsonl"
+STATE = "state/last.pt"
+FORMAT = "swa-landscape-run/1"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that shape the numbers."""
+    import numpy
+    import sklearn
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        own = version("swa-landscape")
+    except Exception:  # running from a source tree that is not installed
+        own = "source"
+    return {"swa_landscape": own, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "scikit_learn": sklearn.__version__}
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``RUN/manifest.json``; :class:`UserError` if it is missing or unreadable."""
+    path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a training run: {MANIFEST} not found")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+@dataclass
+class Run:
+    """A finished or running training run, opened from its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def config(self):
+        from swa.config import TrainConfig
+
+        return TrainConfig.from_json(self.manifest["config"])
+
+    @property
+    def trajectory(self) -> list[dict[str, Any]]:
+        """The collected points, in order, each with an absolute ``path``."""
+        return [{**p, "path": str(self.path / p["path"])} for p in self.manifest.get("trajectory", [])]
+
+    def checkpoint(self, which: str) -> Optional[Path]:
+        """Absolute path of ``"final"`` or ``"swa"`` (``None`` if the run has none)."""
+        rel = self.manifest.get(which)
+        return None if rel is None else self.path / rel
+
+    def load_data(self) -> TensorData:
+        return load_data(self.config.data)
+
+    def build_model(self, checkpoint: Optional[str | Path] = None) -> nn.Module:
+        """The run's architecture, with ``checkpoint`` loaded if given."""
+        spec = self.config.model
+        shape = tuple(self.manifest["input_shape"])
+        model = build_model(spec, num_outputs=int(self.manifest["num_outputs"]), input_shape=shape)
+        if checkpoint is not None:
+            load_into(model, checkpoint)
+        return model
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """Open a run directory written by ``swa-landscape train``."""
+    path = Path(run_dir)
+    return Run(path=path, manifest=read_manifest(path))

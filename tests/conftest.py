@@ -1,0 +1,50 @@
+"""Shared fixtures: seeded torch, the embedded digits data, and a small-run config factory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from swa.data import DataSpec, load_data
+
+    return load_data(DataSpec("digits"))
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    """``small_config(**changes)``: a few-epoch digits run of the small CNN in ``tmp_path``."""
+    from swa.config import TrainConfig
+    from swa.data import DataSpec
+    from swa.models import ModelSpec
+
+    def make(out=None, **changes):
+        base = dict(model=ModelSpec("cnn_small", {"width": 8}), data=DataSpec("digits"),
+                    out=str(out or tmp_path / "run"), epochs=4, batch_size=128, lr=0.05, device="cpu",
+                    eval_batch_size=500)
+        base.update(changes)
+        return TrainConfig(**base)
+
+    return make
+
+
+def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``swa-landscape ARGS`` in a subprocess (``python -m landscape``) and capture its output."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "landscape", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=kwargs.pop("cwd", None), **kwargs)

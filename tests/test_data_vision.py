@@ -1,0 +1,354 @@
+"""On-disk image sets (swa/data/vision.py) and batched augmentation (swa/data/augment.py).
+
+Every test writes tiny files in the real on-disk formats into ``tmp_path``;
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+import torchvision.datasets
+
+from swa.data import DataSpec, list_datasets, load_data
+from swa.data.augment import RandomCropFlip
+from swa.errors import DataError
+
+N_TRAIN, N_TEST = 20, 10
+
+# name -> (image shape, classes, mean, std, crop padding, flips), written out independently of the code under test
+CASES = {
+    "mnist": ((1, 28, 28), 10, (0.1307,), (0.3081,), 2, False),
+    "fashionmnist": ((1, 28, 28), 10, (0.2860,), (0.3530,), 2, False),
+    "cifar10": ((3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 4, True),
+    "cifar100": ((3, 32, 32), 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4, True),
+    "svhn": ((3, 32, 32), 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), 4, False),
+}
+FIRST_FILE = {
+    "mnist": "train-images-idx3-ubyte", "fashionmnist": "train-images-idx3-ubyte",
+    "cifar10": "data_batch_1", "cifar100": "cifar-100-python/train", "svhn": "train_32x32.mat",
+}
+
+
+# ---------------------------------------------------------------- writers of the real formats
+
+def _images(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """IDX: magic 0x00 0x00 <type 0x08 = ubyte> <ndim>, then big-endian uint32 sizes, then the bytes."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _write_mnist(root: Path, folder: str, rng: np.random.Generator):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    out = []
+    for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
+        x = _images(rng, n, (28, 28))
+        y = rng.integers(0, 10, size=n).astype(np.uint8)
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+        out += [x[:, None], y.astype(np.int64)]
+    assert (raw / "train-images-idx3-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x03"  # 2051, the real magic
+    assert (raw / "train-labels-idx1-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x01"  # 2049
+    return tuple(out)
+
+
+def _write_cifar(root: Path, cifar100: bool, rng: np.random.Generator):
+    folder = root / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    classes = 100 if cifar100 else 10
+    train_names = ["train"] if cifar100 else [f"data_batch_{i}" for i in range(1, 6)]
+    out = []
+    for names, n in ((train_names, N_TRAIN), (["test"] if cifar100 else ["test_batch"], N_TEST)):
+        x = _images(rng, n, (3, 32, 32))
+        y = rng.integers(0, classes, size=n)
+        for name, xs, ys in zip(names, np.array_split(x, len(names)), np.array_split(y, len(names))):
+            # data: rows of 3072 bytes, the red, green and blue 32×32 planes in turn
+            data = np.empty((len(xs), 3072), dtype=np.uint8)
+            for i in range(len(xs)):
+                for c in range(3):
+                    data[i, c * 1024:(c + 1) * 1024] = xs[i, c].reshape(-1)
+            batch = {b"batch_label": name.encode(), b"data": data, b"filenames": [b"x.png"] * len(xs)}
+            if cifar100:
+                batch[b"fine_labels"] = [int(v) for v in ys]
+                batch[b"coarse_labels"] = [int(v) // 5 for v in ys]
+            else:
+                batch[b"labels"] = [int(v) for v in ys]
+            with open(folder / name, "wb") as f:
+                pickle.dump(batch, f, protocol=2)
+        out += [x, y.astype(np.int64)]
+    return tuple(out)
+
+
+def _write_svhn(root: Path, rng: np.random.Generator):
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, n in (("train_32x32.mat", N_TRAIN), ("test_32x32.mat", N_TEST)):
+        x = _images(rng, n, (3, 32, 32))
+        digit = rng.integers(0, 10, size=n)
+        digit[:2] = 0  # make sure the 10 -> 0 relabelling is exercised
+        big_x = np.empty((32, 32, 3, n), dtype=np.uint8)  # X[h, w, c, n]
+        for i in range(n):
+            for c in range(3):
+                big_x[:, :, c, i] = x[i, c]
+        y = np.where(digit == 0, 10, digit).astype(np.uint8).reshape(n, 1)
+        scipy.io.savemat(root / name, {"X": big_x, "y": y})
+        out += [x, digit.astype(np.int64)]
+    return tuple(out)
+
+
+def write_set(name: str, root: Path, seed: int = 0):
+    """Write a tiny ``name`` into ``root``; return the raw (x_train, y_train, x_test, y_test), x as uint8 NCHW."""
+    rng = np.random.default_rng(seed)
+    if name == "mnist":
+        return _write_mnist(root, "MNIST", rng)
+    if name == "fashionmnist":
+        return _write_mnist(root, "FashionMNIST", rng)
+    if name in ("cifar10", "cifar100"):
+        return _write_cifar(root, name == "cifar100", rng)
+    return _write_svhn(root, rng)
+
+
+def _normalized(x: np.ndarray, mean, std) -> np.ndarray:
+    out = np.empty(x.shape, dtype=np.float64)
+    for c in range(x.shape[1]):
+        out[:, c] = (x[:, c].astype(np.float64) / 255.0 - mean[c]) / std[c]
+    return out
+
+
+# ---------------------------------------------------------------- reading
+
+def test_all_registered():
+    assert set(CASES) <= set(list_datasets())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reads_real_format(name, tmp_path):
+    shape, classes, mean, std, _, _ = CASES[name]
+    x_tr, y_tr, x_te, y_te = write_set(name, tmp_path)
+    data = load_data(DataSpec(name, root=str(tmp_path)))
+    assert data.x_train.shape == (N_TRAIN, *shape) and data.x_test.shape == (N_TEST, *shape)
+    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    assert data.is_classification and data.num_outputs == classes
+    assert torch.equal(data.y_train, torch.from_numpy(y_tr)) and torch.equal(data.y_test, torch.from_numpy(y_te))
+    np.testing.assert_allclose(data.x_train.double().numpy(), _normalized(x_tr, mean, std), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(data.x_test.double().numpy(), _normalized(x_te, mean, std), rtol=0, atol=1e-6)
+    assert data.augment is None
+    assert data.info["augment"] is False
+    assert data.info["normalize"] == {"mean": list(mean), "std": list(std)}
+    assert str(tmp_path) in data.info["source"]
+
+
+def test_svhn_ten_means_zero(tmp_path):
+    _, y_tr, _, _ = write_set("svhn", tmp_path)
+    stored = scipy.io.loadmat(tmp_path / "train_32x32.mat")["y"].reshape(-1)
+    data = load_data(DataSpec("svhn", root=str(tmp_path)))
+    assert (stored == 10).any() and not (stored == 0).any()
+    assert torch.equal(data.y_train[torch.from_numpy(stored == 10)], torch.zeros(int((stored == 10).sum()),
+                                                                                   dtype=torch.int64))
+    assert int(data.y_train.max()) <= 9
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_missing_files_say_how_to_get_them(name, tmp_path):
+    with pytest.raises(DataError, match="--download") as err:
+        load_data(DataSpec(name, root=str(tmp_path)))
+    message = str(err.value)
+    assert "\n" not in message and str(tmp_path) in message and FIRST_FILE[name] in message
+
+
+def test_one_missing_cifar_batch_is_named(tmp_path):
+    write_set("cifar10", tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DataError, match=r"data_batch_3 is missing .*--download.*cifar-10-batches-py/"):
+        load_data(DataSpec("cifar10", root=str(tmp_path)))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_root_none_or_absent(name, tmp_path):
+    with pytest.raises(DataError, match="--data-root"):
+        load_data(DataSpec(name))
+    absent = tmp_path / "nowhere"
+    with pytest.raises(DataError, match=f"{re.escape(str(absent))}.*--download"):
+        load_data(DataSpec(name, root=str(absent)))
+
+
+def test_unknown_option(tmp_path):
+    write_set("cifar10", tmp_path)
+    with pytest.raises(DataError, match=r"unknown option\(s\) \['n_train'\]"):
+        load_data(DataSpec("cifar10", root=str(tmp_path), kwargs={"n_train": 5}))
+
+
+def test_malformed_files(tmp_path):
+    write_set("cifar10", tmp_path / "c")
+    path = tmp_path / "c" / "cifar-10-batches-py" / "test_batch"
+    with open(path, "rb") as f:
+        batch = pickle.load(f)
+    del batch[b"labels"]
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+    with pytest.raises(DataError, match="lacks 'data' or 'labels'"):
+        load_data(DataSpec("cifar10", root=str(tmp_path / "c")))
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="cannot read CIFAR-10 batch"):
+        load_data(DataSpec("cifar10", root=str(tmp_path / "c")))
+
+    write_set("svhn", tmp_path / "s")
+    scipy.io.savemat(tmp_path / "s" / "test_32x32.mat", {"X": np.zeros((28, 28, 1, 3), np.uint8),
+                                                         "y": np.ones((3, 1), np.uint8)})
+    with pytest.raises(DataError, match=r"'X' must be uint8 of shape \(32, 32, 3, N\)"):
+        load_data(DataSpec("svhn", root=str(tmp_path / "s")))
+
+    write_set("mnist", tmp_path / "m")
+    (tmp_path / "m" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x00\x00garbage")
+    with pytest.raises(DataError, match="cannot read MNIST"):
+        load_data(DataSpec("mnist", root=str(tmp_path / "m")))
+
+
+def test_labels_out_of_range(tmp_path):
+    write_set("cifar10", tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    with open(path, "rb") as f:
+        batch = pickle.load(f)
+    batch[b"labels"][0] = 10
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+    with pytest.raises(DataError, match=r"labels .* must lie in \[0, 9\]"):
+        load_data(DataSpec("cifar10", root=str(tmp_path)))
+
+
+# ---------------------------------------------------------------- downloading (the torchvision class is faked)
+
+class _FakeTorchvision:
+    """Stands in for a torchvision data set class: records calls and, with download=True, writes tiny files."""
+
+    calls: list = []
+    name = ""
+    fail = False
+
+    def __init__(self, root, download=False, **split):
+        type(self).calls.append((root, download, split))
+        if type(self).fail:
+            raise RuntimeError("File not found or corrupted.\nretry")
+        if download and not any(Path(root).iterdir() if Path(root).is_dir() else ()):
+            write_set(type(self).name, Path(root))
+
+
+@pytest.mark.parametrize("name,cls,splits", [
+    ("cifar10", "CIFAR10", [{"train": True}, {"train": False}]),
+    ("svhn", "SVHN", [{"split": "train"}, {"split": "test"}]),
+])
+def test_download_calls_torchvision(name, cls, splits, tmp_path, monkeypatch):
+    fake = type("Fake", (_FakeTorchvision,), {"calls": [], "name": name})
+    monkeypatch.setattr(torchvision.datasets, cls, fake)
+    root = tmp_path / "data"
+    data = load_data(DataSpec(name, root=str(root), download=True))
+    assert fake.calls == [(str(root), True, s) for s in splits]
+    assert data.x_train.shape[0] == N_TRAIN
+
+    fake.calls.clear()
+    load_data(DataSpec(name, root=str(root)))
+    assert fake.calls == []  # reading CIFAR/SVHN never goes through torchvision (it would check md5 sums)
+
+    fake.fail = True
+    expected = f"downloading .* into {re.escape(str(root))} failed: RuntimeError: File not found or corrupted. retry"
+    with pytest.raises(DataError, match=expected) as err:
+        load_data(DataSpec(name, root=str(root), download=True))
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- augmentation
+
+def _slow_match(out: np.ndarray, img: np.ndarray, p: int):
+    """The (row offset, column offset, flipped) whose crop of the zero-padded ``img`` equals ``out``, else None."""
+    c, h, w = img.shape
+    padded = np.zeros((c, h + 2 * p, w + 2 * p), dtype=img.dtype)
+    padded[:, p:p + h, p:p + w] = img
+    for i in range(2 * p + 1):
+        for j in range(2 * p + 1):
+            crop = padded[:, i:i + h, j:j + w]
+            for flipped in (False, True):
+                candidate = crop[:, :, ::-1] if flipped else crop
+                if np.array_equal(candidate, out):
+                    return i, j, flipped
+    return None
+
+
+def _check_against_slow(aug: RandomCropFlip, x: torch.Tensor, out: torch.Tensor) -> list:
+    matches = [_slow_match(o, xi, aug.padding) for o, xi in zip(out.cpu().numpy(), x.cpu().numpy())]
+    assert all(m is not None for m in matches)
+    return matches
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_augment_of_each_set(name, tmp_path):
+    shape, _, _, _, padding, flips = CASES[name]
+    write_set(name, tmp_path)
+    data = load_data(DataSpec(name, root=str(tmp_path), augment=True))
+    aug = data.augment
+    assert isinstance(aug, RandomCropFlip) and aug.padding == padding and aug.flip == flips
+    assert data.info["augment"] is True
+    assert data.info["augmentation"] == {"random_crop_padding": padding, "horizontal_flip": flips}
+
+    x = torch.cat([data.x_train, torch.randn(44, *shape, generator=torch.Generator().manual_seed(1))])
+    out = aug(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    matches = _check_against_slow(aug, x, out)
+    flipped = {m[2] for m in matches}
+    assert flipped == ({False, True} if flips else {False})
+    offsets = {m[0] for m in matches} | {m[1] for m in matches}
+    assert offsets <= set(range(2 * padding + 1)) and len(offsets) > 1
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_augment_device_dtype_and_reproducibility(device, dtype):
+    x = torch.randn(32, 3, 12, 10, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
+    aug = RandomCropFlip(3, flip=True)
+    out = aug(x, torch.Generator().manual_seed(7))
+    assert out.device == x.device and out.dtype == dtype and out.shape == x.shape
+    _check_against_slow(aug, x, out)
+    assert torch.equal(out, aug(x, torch.Generator().manual_seed(7)))
+    assert not torch.equal(out, aug(x, torch.Generator().manual_seed(8)))
+    assert torch.equal(out.cpu(), aug(x.cpu(), torch.Generator().manual_seed(7)))  # same on every device
+
+    gen = torch.Generator().manual_seed(3)
+    aug(x, gen)  # advance the stream
+    state = gen.get_state()
+    first = aug(x, gen)
+    gen.set_state(state)
+    assert torch.equal(first, aug(x, gen))
+
+
+def test_augment_without_padding_or_flip_is_identity():
+    x = torch.randn(5, 2, 6, 6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(RandomCropFlip(0, flip=False)(x, torch.Generator().manual_seed(0)), x)
+
+
+def test_augment_rejects_bad_input():
+    with pytest.raises(ValueError, match="padding must be an integer >= 0, got -1"):
+        RandomCropFlip(-1, flip=True)
+    with pytest.raises(ValueError, match="padding must be an integer >= 0, got 2.0"):
+        RandomCropFlip(2.0, flip=True)
+    with pytest.raises(ValueError, match=r"shape \(B, C, H, W\), got shape \(3, 8, 8\)"):
+        RandomCropFlip(2, flip=True)(torch.zeros(3, 8, 8), torch.Generator())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_augment_rejects_cuda_generator():
+    with pytest.raises(ValueError, match="CPU generator"):
+        RandomCropFlip(2, flip=True)(torch.zeros(2, 1, 8, 8, device="cuda"), torch.Generator(device="cuda"))
