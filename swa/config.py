@@ -97,21 +97,21 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        _finite("--lr", self.lr, 0.0, strict=True)
-        _finite("--lr-gamma", self.lr_gamma, 0.0, strict=True)
-        _finite("--weight-decay", self.weight_decay, 0.0)
+        _finite("--lr", self.lr, 0, strict=True)
+        _finite("--lr-gamma", self.lr_gamma, 0, strict=True)
+        _finite("--weight-decay", self.weight_decay, 0)
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
             raise ConfigError(f"--momentum must be in [0, 1), got {self.momentum!r}")
         # Fill the defaults that depend on other settings.
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
         if self.lr_min is None:
             set_("lr_min", 0.01 * self.lr)
-        _finite("--lr-min", self.lr_min, 0.0)
+        _finite("--lr-min", self.lr_min, 0)
         if self.lr_min > self.lr:
             raise ConfigError(f"--lr-min {self.lr_min} must not exceed --lr {self.lr}")
         if self.swa_lr is None:
             set_("swa_lr", 0.5 * self.lr)
-        _finite("--swa-lr", self.swa_lr, 0.0, strict=True)
+        _finite("--swa-lr", self.swa_lr, 0, strict=True)
         if self.lr_schedule is None:
             set_("lr_schedule", "cosine" if self.method == "sgd" else "swa")
         _choice("--lr-schedule", self.lr_schedule, tuple(SCHEDULES))

@@ -2,9 +2,9 @@
 
 The standard augmentation of the SWA papers' image experiments (pad, crop back to
 size, flip left-right for natural images), done for a whole batch with one
-advanced-indexing gather on the batch's device. All random numbers come from a
-CPU :class:`torch.Generator`, so a run resumed from a saved generator state sees
-the same augmented batches on any device.
+gather on the batch's device. All random numbers come from a CPU
+:class:`torch.Generator`, so a run resumed from a saved generator state sees the
+same augmented batches on any device.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ class RandomCropFlip:
         along = torch.arange(w, device=x.device)
         cols = offsets[1, :, None] + torch.where(flips[:, None], w - 1 - along, along)  # (B, W)
         padded = F.pad(x, (p, p, p, p)) if p else x
-        batch = torch.arange(b, device=x.device)[:, None, None, None]
-        chan = torch.arange(c, device=x.device)[None, :, None, None]
-        return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+        # one gather over the flattened padded planes: index (i_b + h) * (W + 2p) + column, shared by the channels
+        index = (rows[:, :, None] * (w + 2 * p) + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+        return padded.flatten(2).gather(2, index).view(b, c, h, w)
 
     def to_json(self) -> dict[str, Any]:
         """The settings, for a run's sidecar JSON."""

@@ -41,7 +41,7 @@ def check_image_input(model: str, num_outputs: int, input_shape: tuple[int, ...]
         raise ValueError(f"num_outputs must be a positive integer, got {num_outputs!r}")
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ValueError(f"{model} needs image inputs, input_shape=(C, H, W) with positive integers; got {shape}")
+        raise ValueError(f"{model} needs image inputs, input_shape=(C, H, W) of positive integers; got {shape}")
     if min(shape[1:]) < min_size:
         raise ValueError(f"{model} needs images of at least {min_size}×{min_size}, got input_shape={shape}")
     return shape[0]

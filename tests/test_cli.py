@@ -1,0 +1,104 @@
+"""The command line: bad input is one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from landscape.cli import main
+from swa.models import ModelSpec, build_model
+
+from conftest import run_cli
+
+TRAIN = ["train", "--device", "cpu", "--quiet", "--epochs", "2"]
+
+
+def _run(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    captured = capsys.readouterr()
+    return exc.value.code, captured.err
+
+
+def _checkpoint(tmp_path, width):
+    model = build_model(ModelSpec("cnn_small", {"width": width}), num_outputs=10, input_shape=(1, 8, 8))
+    path = tmp_path / f"w{width}.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+BAD = {
+    "unknown model": (["--model", "resnet9000"], r"unknown model 'resnet9000'; choose one of .*cnn_small"),
+    "unknown data": (["--data", "imagenet"], r"unknown data set 'imagenet'; choose one of .*digits"),
+    "missing data root": (["--data", "cifar10", "--data-root", "{tmp}", "--model", "preresnet20"],
+                          r"--download"),
+    "no data root": (["--data", "mnist", "--model", "cnn_small"], r"--data-root"),
+    "negative lr": (["--lr", "-0.1"], r"--lr must be a finite number > 0, got -0\.1"),
+    "swa start past end": (["--method", "swa", "--swa-start", "5"], r"--swa-start 5 is past the last epoch"),
+    "bad model kwargs": (["--model-kwargs", "{width: 3}"], r"--model-kwargs is not valid JSON"),
+    "bad model kwarg": (["--model-kwargs", '{"depth": 3}'], r"model 'cnn_small' rejected its arguments"),
+    "invalid choice": (["--method", "ema"], r"invalid choice: 'ema'"),
+    "momentum": (["--momentum", "1.5"], r"--momentum must be in \[0, 1\)"),
+    "pswa period": (["--method", "pswa", "--epochs", "6", "--swa-start", "1", "--pswa-period", "2"],
+                    r"whole periods"),
+    "other architecture": (["--init-from", "{w16}", "--model-kwargs", '{"width": 8}'],
+                           r"--init-from .*w16\.pt does not fit the model \(shape mismatches: features\.0\.weight"),
+    "corrupt checkpoint": (["--init-from", "{corrupt}"], r"cannot read checkpoint .*corrupt\.pt"),
+    "missing checkpoint": (["--init-from", "{tmp}/nope.pt"], r"checkpoint .*nope\.pt' does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line(capsys, tmp_path, case):
+    """Acceptance 6 (in-process, so that the whole table stays fast)."""
+    (tmp_path / "corrupt.pt").write_bytes(b"garbage" * 50)
+    fill = dict(tmp=tmp_path, w16=_checkpoint(tmp_path, 16), corrupt=tmp_path / "corrupt.pt")
+    flags, pattern = BAD[case]
+    for key, value in fill.items():
+        flags = [f.replace("{" + key + "}", str(value)) for f in flags]
+    argv = TRAIN + ["--out", str(tmp_path / "run")] + flags
+    code, err = _run(capsys, argv)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("swa-landscape: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not (tmp_path / "run" / "final.pt").exists()
+
+
+def test_existing_run_is_not_overwritten_and_resume_rules(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(TRAIN + ["--out", str(out), "--model-kwargs", '{"width": 4}']) == 0
+    code, err = _run(capsys, TRAIN + ["--out", str(out)])
+    assert code == 2 and "already holds a run; pass --resume" in err
+    code, err = _run(capsys, ["train", "--resume", "--out", str(out), "--lr", "0.3"])
+    assert code == 2 and "drop --lr" in err
+    code, err = _run(capsys, ["train", "--resume", "--out", str(tmp_path / "empty")])
+    assert code == 2 and "not a training run" in err
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    (tmp_path / "corrupt.pt").write_bytes(b"garbage" * 50)
+    for args in (["--model", "nope"], ["--init-from", str(tmp_path / "corrupt.pt")], ["--swa-start", "-1"]):
+        res = run_cli(*TRAIN, "--out", str(tmp_path / "r"), *args)
+        assert res.returncode == 2
+        assert "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_help_for_every_subcommand():
+    for sub in ("train", "demo"):
+        res = run_cli(sub, "--help")
+        assert res.returncode == 0 and "--out" in res.stdout and "--device" in res.stdout and "--seed" in res.stdout
+
+
+def test_train_writes_a_run_and_prints_a_summary(tmp_path):
+    res = run_cli(*TRAIN, "--out", str(tmp_path / "r"), "--method", "swa", "--swa-start", "1",
+                  "--model-kwargs", '{"width": 4}')
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("trained ") and "average of 1 points" in last
+    for name in ("manifest.json", "metrics.jsonl", "final.pt", "swa.pt", "checkpoints/point_0001.pt"):
+        assert (tmp_path / "r" / name).is_file(), name
