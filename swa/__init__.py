@@ -1,23 +1,23 @@
 """Training half of swa-landscape: data and model registries, schedules, exact BatchNorm update,
-SWA / PSWA averaging and the training loop that writes run directories."""
+SWA / PSWA averaging and the training loop that writes run directories.
 
-from swa.bn import update_bn_exact
-from swa.checkpoint import load_into, load_state_dict
-from swa.config import TrainConfig
-from swa.data import DataSpec, TensorData, list_datasets, load_data
-from swa.errors import UserError
-from swa.models import ModelSpec, build_model, list_models
-from swa.rundir import Run, open_run
-from swa.schedules import build_schedule
+Names are imported on first use, so that ``import swa.errors`` (the command line's
+start-up) does not pull in scikit-learn or torchvision.
+"""
 
-__all__ = ["DataSpec", "ModelSpec", "Run", "TensorData", "TrainConfig", "UserError", "build_model",
-           "build_schedule", "list_datasets", "list_models", "load_data", "load_into", "load_state_dict",
-           "open_run", "train", "update_bn_exact"]
+import importlib
+
+_EXPORTS = {
+    "update_bn_exact": "swa.bn", "load_into": "swa.checkpoint", "load_state_dict": "swa.checkpoint",
+    "TrainConfig": "swa.config", "DataSpec": "swa.data", "TensorData": "swa.data", "list_datasets": "swa.data",
+    "load_data": "swa.data", "UserError": "swa.errors", "ModelSpec": "swa.models", "build_model": "swa.models",
+    "list_models": "swa.models", "Run": "swa.rundir", "open_run": "swa.rundir", "build_schedule": "swa.schedules",
+    "train": "swa.trainer",
+}
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):  # the trainer pulls in tqdm; import it on first use
-    if name == "train":
-        from swa.trainer import train
-
-        return train
-    raise AttributeError(name)
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'swa' has no attribute {name!r}")

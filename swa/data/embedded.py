@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits, make_friedman1, make_friedman3
-from sklearn.model_selection import train_test_split
 
 from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData, check_options, register_dataset
 from swa.errors import DataError
@@ -56,6 +54,9 @@ def digits(spec: DataSpec) -> TensorData:
     frac = _nonneg_float(spec, "test_fraction", 0.25)
     if not 0 < frac < 1:
         raise DataError(f"data option 'test_fraction' must be in (0, 1), got {frac}")
+    from sklearn.datasets import load_digits  # scikit-learn imported on use (slow to import)
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     x = bunch.data.astype(np.float64)
     y = bunch.target.astype(np.int64)
@@ -107,10 +108,14 @@ def _friedman(spec: DataSpec, make, default_noise: float, extra: dict) -> Tensor
 @register_dataset("friedman1")
 def friedman1(spec: DataSpec) -> TensorData:
     """Friedman #1 (scikit-learn), ``n_features`` (default 10) inputs; x and y standardized on the training set."""
+    from sklearn.datasets import make_friedman1
+
     return _friedman(spec, make_friedman1, 1.0, {"n_features": 10})
 
 
 @register_dataset("friedman3")
 def friedman3(spec: DataSpec) -> TensorData:
     """Friedman #3 (scikit-learn), 4 inputs; x and y standardized on the training set."""
+    from sklearn.datasets import make_friedman3
+
     return _friedman(spec, make_friedman3, 0.1, {})

@@ -22,7 +22,6 @@ The stem takes ``input_shape[0]`` channels and gets torchvision's own init
 from __future__ import annotations
 
 import torch.nn as nn
-from torchvision import models
 
 from swa.models.preresnet import check_image_input
 from swa.models.registry import register_model
@@ -48,16 +47,20 @@ def _stem_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     return conv
 
 
-def cifar_resnet(arch: str, num_outputs: int, in_channels: int = 3) -> models.ResNet:
+def cifar_resnet(arch: str, num_outputs: int, in_channels: int = 3) -> nn.Module:
     """torchvision ResNet ``arch`` (e.g. ``"resnet18"``) with a 3×3 stride-1 stem and no max-pool."""
+    from torchvision import models  # imported on use: torchvision takes a second to import
+
     net = getattr(models, arch)(weights=None, num_classes=num_outputs)
     net.conv1 = _stem_conv(in_channels, net.conv1.out_channels)
     net.maxpool = nn.Identity()
     return net
 
 
-def cifar_mobilenet_v2(num_outputs: int, in_channels: int = 3) -> models.MobileNetV2:
+def cifar_mobilenet_v2(num_outputs: int, in_channels: int = 3) -> nn.Module:
     """torchvision MobileNetV2 with a stride-1 stem and a stride-1 second stage."""
+    from torchvision import models
+
     net = models.mobilenet_v2(weights=None, num_classes=num_outputs,
                               inverted_residual_setting=CIFAR_MOBILENET_V2_SETTING)
     stem = net.features[0][0]
