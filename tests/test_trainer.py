@@ -1,0 +1,61 @@
+"""Trainer paths not covered elsewhere: fine-tuning, Adam, regression, SGD trajectories, config checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from swa.checkpoint import load_state_dict
+from swa.config import TrainConfig
+from swa.data import DataSpec
+from swa.errors import ConfigError
+from swa.models import ModelSpec
+from swa.trainer import train
+
+
+def test_init_from_starts_at_the_checkpoint(small_config, tmp_path):
+    first = train(small_config(out=tmp_path / "a", epochs=2), progress=False)
+    tuned = train(small_config(out=tmp_path / "b", epochs=1, optimizer="adam", lr=1e-9, lr_schedule="constant",
+                               weight_decay=0.0, init_from=str(first.final)), progress=False)
+    start, end = load_state_dict(first.final), load_state_dict(tuned.final)
+    for k, v in start.items():
+        if v.is_floating_point() and "running" not in k:
+            torch.testing.assert_close(end[k], v, rtol=0, atol=1e-6, msg=k)
+    # Starting from a trained model, the first epoch's test loss is already that model's.
+    assert tuned.metrics[0]["test_loss"] == pytest.approx(first.metrics[-1]["test_loss"], rel=0.05)
+
+
+def test_regression_run_on_toy2d(tmp_path):
+    config = TrainConfig(model=ModelSpec("mlp", {"hidden": [32, 32]}), data=DataSpec("toy2d", kwargs={"n_train": 256,
+                         "n_test": 128}), out=str(tmp_path / "r"), epochs=6, batch_size=32, lr=0.05,
+                         method="swa", swa_start=3, device="cpu")
+    result = train(config, progress=False)
+    assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]
+    assert result.metrics[-1]["avg_test_acc"] is None and result.metrics[-1]["avg_test_loss"] > 0
+    assert len(result.trajectory) == 3
+
+
+def test_sgd_with_swa_start_saves_points_without_averaging(small_config):
+    result = train(small_config(epochs=4, method="sgd", swa_start=1, cycle=2), progress=False)
+    assert [p["epoch"] for p in result.trajectory] == [3]
+    assert result.swa is None and not (result.out / "swa.pt").exists()
+    assert result.metrics[-1]["avg_test_loss"] is None
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(method="swa", lr_schedule="cyclic", cycle=2, swa_start=1, epochs=6), r"multiple of --cycle"),
+    (dict(method="pswa", cycle=2, pswa_period=3, swa_start=0, epochs=6), r"--pswa-period \(3\) must be a multiple"),
+    (dict(method="swa", pswa_period=3), r"--pswa-period applies to --method pswa only"),
+    (dict(lr_min=1.0, lr=0.1), r"--lr-min 1.0 must not exceed --lr 0.1"),
+    (dict(epochs=0), r"--epochs must be a positive integer"),
+    (dict(optimizer="lbfgs"), r"--optimizer 'lbfgs' is not one of sgd, adam"),
+    (dict(weight_decay=float("nan")), r"--weight-decay must be a finite number"),
+])
+def test_config_validation(small_config, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        small_config(**changes)
+
+
+def test_config_round_trips_through_json(small_config):
+    config = small_config(method="pswa", epochs=6, swa_start=2, pswa_period=2, lr_milestones=(2, 4))
+    assert TrainConfig.from_json(config.to_json()) == config
