@@ -56,10 +56,13 @@ class RunningMoments:
 
     def update(self, x: torch.Tensor) -> None:
         """Add a batch ``x`` of shape (B, C, ...) (or (B, C))."""
-        flat = x.detach().transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64)
-        nb = flat.shape[1]
-        mean_b = flat.mean(dim=1)
-        m2_b = ((flat - mean_b[:, None]) ** 2).sum(dim=1)
+        x = x.detach()
+        dims = [0] + list(range(2, x.dim()))
+        nb = x.numel() // x.shape[1]
+        # Per-batch moments with PyTorch's fused kernel (Welford, in the input's precision, fp32 at least);
+        # batches are merged in float64.
+        var_b, mean_b = torch.var_mean(x.float(), dim=dims, correction=0)
+        mean_b, m2_b = mean_b.double(), var_b.double() * nb
         if self.mean is None:
             self.n, self.mean, self.m2 = nb, mean_b, m2_b
             return

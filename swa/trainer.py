@@ -33,25 +33,17 @@ from swa.bn import update_bn_exact
 from swa.checkpoint import load_into, load_state_dict
 from swa.config import TrainConfig
 from swa.data import CLASSIFICATION, TensorData, load_data
-from swa.errors import ConfigError, UserError
+from swa.devices import resolve_device
+from swa.errors import UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import append_jsonl, save_torch, write_json
 from swa.models import build_model
 from swa.rundir import FORMAT, MANIFEST, METRICS, STATE, read_manifest, versions
 from swa.schedules import build_schedule
 
-__all__ = ["train", "TrainResult", "resolve_device", "build_optimizer"]
+__all__ = ["train", "TrainResult", "build_optimizer"]
 
 EpochCallback = Callable[[int, "Trainer"], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    return torch.device(name)
 
 
 def build_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:

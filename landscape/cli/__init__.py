@@ -13,7 +13,7 @@ from landscape.cli.common import OneLineParser, fail
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ("train", "demo")
+SUBCOMMANDS = ("train", "plane", "demo")
 
 
 def build_parser() -> OneLineParser:
@@ -33,7 +33,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        return int(args.handler(args) or 0)
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

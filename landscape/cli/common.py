@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "add_common", "fail"]
+__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args", "add_landscape_args", "landscape_specs", "fail"]
 
 PROG = "swa-landscape"
 
@@ -31,3 +31,66 @@ def add_common(parser: argparse.ArgumentParser, *, out_default: str | None = Non
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where to compute (default: auto = CUDA when available)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+
+
+def add_data_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model``/``--data`` and their options (shared with the landscape subcommands)."""
+    p.add_argument("--model", default=None, help="registered model name, package.module:function or "
+                   "file.py:function (default: cnn_small for images, mlp otherwise)")
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the model builder")
+    p.add_argument("--data", default=None, help="data set name or a .pt/.npz file (default: digits)")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="directory of on-disk data sets")
+    p.add_argument("--download", action="store_true", default=None, help="download a missing torchvision data set")
+    p.add_argument("--augment", action="store_true", default=None, help="standard training augmentation")
+    p.add_argument("--data-seed", type=int, default=None, help="seed of the data split / synthetic data (default 0)")
+    p.add_argument("--data-kwargs", default=None, metavar="JSON", help="data set options, e.g. '{\"noise\": 0.1}'")
+
+
+def data_spec_from_args(args: argparse.Namespace):
+    from swa.data import DataSpec, parse_data_kwargs
+
+    return DataSpec(name=args.data or "digits", root=args.data_root, download=bool(args.download),
+                    augment=bool(args.augment), seed=args.data_seed or 0, kwargs=parse_data_kwargs(args.data_kwargs))
+
+
+def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
+    from swa.data import load_data
+    from swa.models import ModelSpec, parse_model_kwargs
+
+    name = args.model
+    if name is None:
+        data = load_data(data_spec)
+        name = "cnn_small" if data.is_classification and len(data.input_shape) == 3 else "mlp"
+    return ModelSpec(name=name, kwargs=parse_model_kwargs(args.model_kwargs))
+
+
+def add_landscape_args(p: argparse.ArgumentParser) -> None:
+    """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
+    p.add_argument("--run", default=None, metavar="RUN_DIR", help="training run: model, data (and points) from it")
+    add_data_model_args(p)
+    p.add_argument("--labels", nargs="+", default=None, help="labels of the checkpoints, in order")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--bn", choices=("recompute", "interpolate", "fixed"), default=None,
+                   help="BatchNorm statistics at each point (default: recompute for models with BatchNorm)")
+    e.add_argument("--bn-samples", type=int, default=None, metavar="N",
+                   help="training inputs used to recompute BatchNorm statistics (default: all)")
+    e.add_argument("--bn-pass", choices=("exact", "single-pass"), default="exact",
+                   help="how statistics are recomputed (see swa.bn; default exact)")
+    e.add_argument("--batch-size", type=int, default=2048, help="evaluation batch size (default 2048)")
+    e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
+    e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast on CUDA")
+    e.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def landscape_specs(args: argparse.Namespace):
+    """(ModelSpec or None, DataSpec or None) from explicit flags; ``None`` means: take the run's."""
+    from swa.data import DataSpec, parse_data_kwargs
+    from swa.models import ModelSpec, parse_model_kwargs
+
+    model = None if args.model is None else ModelSpec(args.model, parse_model_kwargs(args.model_kwargs))
+    data = None
+    if args.data is not None:
+        data = DataSpec(name=args.data, root=args.data_root, download=bool(args.download), augment=False,
+                        seed=args.data_seed or 0, kwargs=parse_data_kwargs(args.data_kwargs))
+    return model, data

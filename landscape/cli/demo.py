@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     add_common(p, out_default="runs/demo")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def demo_configs(out: Path, epochs: int, seed: int, device: str):

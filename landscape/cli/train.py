@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from landscape.cli.common import add_common
+from landscape.cli.common import add_common, add_data_model_args, data_spec_from_args, model_spec_from_args
 
 __all__ = ["add_parser", "run", "config_from_args"]
 
@@ -21,19 +19,6 @@ def _milestones(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 50,75, got {text!r}") from None
-
-
-def add_data_model_args(p: argparse.ArgumentParser) -> None:
-    """``--model``/``--data`` and their options (shared with the landscape subcommands)."""
-    p.add_argument("--model", default=None, help="registered model name, package.module:function or "
-                   "file.py:function (default: cnn_small for images, mlp otherwise)")
-    p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the model builder")
-    p.add_argument("--data", default=None, help="data set name or a .pt/.npz file (default: digits)")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="directory of on-disk data sets")
-    p.add_argument("--download", action="store_true", default=None, help="download a missing torchvision data set")
-    p.add_argument("--augment", action="store_true", default=None, help="standard training augmentation")
-    p.add_argument("--data-seed", type=int, default=None, help="seed of the data split / synthetic data (default 0)")
-    p.add_argument("--data-kwargs", default=None, metavar="JSON", help="data set options, e.g. '{\"noise\": 0.1}'")
 
 
 def add_parser(sub) -> None:
@@ -72,25 +57,7 @@ def add_parser(sub) -> None:
     r.add_argument("--eval-batch-size", type=int, default=None, help="evaluation batch size (default 1024)")
     r.add_argument("--eval-freq", type=int, default=None, help="evaluate the average every N epochs (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
-    p.set_defaults(run=run)
-
-
-def data_spec_from_args(args: argparse.Namespace):
-    from swa.data import DataSpec, parse_data_kwargs
-
-    return DataSpec(name=args.data or "digits", root=args.data_root, download=bool(args.download),
-                    augment=bool(args.augment), seed=args.data_seed or 0, kwargs=parse_data_kwargs(args.data_kwargs))
-
-
-def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
-    from swa.data import load_data
-    from swa.models import ModelSpec, parse_model_kwargs
-
-    name = args.model
-    if name is None:
-        data = load_data(data_spec)
-        name = "cnn_small" if data.is_classification and len(data.input_shape) == 3 else "mlp"
-    return ModelSpec(name=name, kwargs=parse_model_kwargs(args.model_kwargs))
+    p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -98,11 +65,12 @@ def config_from_args(args: argparse.Namespace):
     from swa.config import TrainConfig
 
     data = data_spec_from_args(args)
+    model = model_spec_from_args(args, data)
     names = ("epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
              "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
              "seed", "device", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    return TrainConfig(model=model_spec_from_args(args, data), data=data, out=args.out, **given)
+    return TrainConfig(model=model, data=data, out=args.out, **given)
 
 
 def run(args: argparse.Namespace) -> int:

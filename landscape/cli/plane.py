@@ -1,0 +1,81 @@
+"""``swa-landscape plane``: loss and accuracy on the plane through three checkpoints.
+
+With ``--run RUN_DIR`` the anchors default to the first, middle and last
+trajectory points (the SWA paper's experiment) and every trajectory point, the
+final SGD iterate and the SWA average are projected onto the plane.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from landscape.cli.common import add_common, add_landscape_args
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plane", help="loss/accuracy on the plane through three checkpoints",
+                       description=__doc__.split(":", 1)[1].strip())
+    add_common(p, out_default=None)
+    add_landscape_args(p)
+    p.add_argument("--points", nargs=3, default=None, metavar=("A", "B", "C"),
+                   help="the three checkpoints spanning the plane (default with --run: first, middle, last point)")
+    p.add_argument("--trajectory", nargs="+", default=[], metavar="CKPT", help="more checkpoints to project")
+    p.add_argument("--grid", type=int, default=21, help="grid points per axis of the default grid (21)")
+    p.add_argument("--margin", type=float, default=0.2, help="margin around anchors and trajectory, "
+                   "as a fraction of their extent (0.2)")
+    p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û")
+    p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂")
+    p.set_defaults(handler=run)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from landscape.job import EvalSettings
+
+    return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
+                        chunk=args.chunk, precision=args.precision, device=args.device or "auto",
+                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet)
+
+
+def run(args: argparse.Namespace) -> int:
+    from landscape.cli.common import landscape_specs
+    from landscape.geometry import parse_axis
+    from landscape.inputs import load_checkpoints, load_context
+    from landscape.plane import compute_plane
+    from swa.errors import UserError
+
+    if args.out is None:
+        raise UserError("plane needs --out DIR")
+    x_axis = parse_axis(args.x, "--x") if args.x is not None else None
+    y_axis = parse_axis(args.y, "--y") if args.y is not None else None
+    settings = settings_from_args(args)
+    ctx = load_context(args.run, *landscape_specs(args))
+    paths, labels, extra, extra_labels = args.points, args.labels, list(args.trajectory), None
+    if paths is None:
+        if ctx.run is None:
+            raise UserError("plane needs --points A B C, or --run RUN_DIR to take them from a trajectory")
+        traj = ctx.run.trajectory
+        if len(traj) < 3:
+            raise UserError(f"{ctx.run.path} has {len(traj)} trajectory points; a plane needs 3 (or pass --points)")
+        picks = [traj[0], traj[len(traj) // 2], traj[-1]]
+        paths = [p["path"] for p in picks]
+        labels = labels or [f"epoch {p['epoch']}" for p in picks]
+    if ctx.run is not None:
+        run_points = [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
+        for which in ("final", "swa"):
+            path = ctx.run.checkpoint(which)
+            if path is not None:
+                run_points.append((str(path), "SGD final" if which == "final" else "SWA"))
+        extra_labels = [lab for _, lab in run_points] + [None] * len(extra)
+        extra = [p for p, _ in run_points] + extra
+    anchors = load_checkpoints(paths, labels, ctx.model)
+    projected = load_checkpoints(extra, None, ctx.model) if extra else []
+    for ckpt, lab in zip(projected, extra_labels or []):
+        if lab is not None:
+            ckpt.label = lab
+    result = compute_plane(ctx, anchors, args.out, settings, trajectory=projected, x_axis=x_axis, y_axis=y_axis,
+                           grid=args.grid, margin=args.margin)
+    if result.store.json.exists():
+        print(result.summary_line())
+    return 0

@@ -1,0 +1,155 @@
+"""Lines and planes in weight space, projections onto them, and the coordinate grids evaluated.
+
+Plane through three points p0, p1, p2 (flat parameter vectors), Gram–Schmidt:
+
+    û = (p1 − p0)/‖p1 − p0‖,   v = (p2 − p0) − ⟨p2 − p0, û⟩û,   v̂ = v/‖v‖,
+
+and the plane point at (x, y) is p0 + x·û + y·v̂, in Euclidean weight-space units
+(Garipov et al. 2018; Izmailov et al. 2018, Fig. 1). A line from a to b at t is
+a + t·(b − a).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from swa.errors import UserError
+
+__all__ = ["Plane", "Line", "Axis", "parse_axis", "default_plane_axes", "GeometryError"]
+
+
+class GeometryError(UserError):
+    """Degenerate geometry (collinear or coincident points) or a malformed grid spec."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """``n`` evenly spaced values from ``lo`` to ``hi`` inclusive."""
+
+    lo: float
+    hi: float
+    n: int
+
+    def values(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.n)
+
+    def to_json(self) -> dict:
+        return {"min": self.lo, "max": self.hi, "n": self.n}
+
+
+_AXIS = re.compile(r"^\s*([-+0-9.eE]+)\s*:\s*([-+0-9.eE]+)\s*:\s*(\d+)\s*$")
+
+
+def parse_axis(text: str, flag: str = "--x") -> Axis:
+    """Parse ``MIN:MAX:N`` (e.g. ``-0.5:1.5:21``); :class:`GeometryError` names the flag when malformed."""
+    m = _AXIS.match(text)
+    if not m:
+        raise GeometryError(f"{flag} {text!r} is not MIN:MAX:N (e.g. -0.5:1.5:21)")
+    try:
+        lo, hi, n = float(m.group(1)), float(m.group(2)), int(m.group(3))
+    except ValueError:
+        raise GeometryError(f"{flag} {text!r} is not MIN:MAX:N (e.g. -0.5:1.5:21)") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+        raise GeometryError(f"{flag} {text!r}: MIN must be below MAX and both finite")
+    if n < 2:
+        raise GeometryError(f"{flag} {text!r}: N must be at least 2")
+    return Axis(lo, hi, n)
+
+
+@dataclass
+class Plane:
+    """The affine plane p0 + x·û + y·v̂ through three points (see the module docstring)."""
+
+    origin: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+    anchors: np.ndarray  # (3, 2): coordinates of p0, p1, p2
+
+    @classmethod
+    def through(cls, p0: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, rel_tol: float = 1e-6) -> "Plane":
+        """Gram–Schmidt through p0, p1, p2 (computed in float64).
+
+        Raises:
+            GeometryError: p1 = p0, or p2 on the line through p0 and p1 (within ``rel_tol``).
+        """
+        p0d, p1d, p2d = (p.detach().double() for p in (p0, p1, p2))
+        d1, d2 = p1d - p0d, p2d - p0d
+        n1 = torch.linalg.vector_norm(d1)
+        scale = max(float(n1), float(torch.linalg.vector_norm(d2)), 1e-30)
+        if float(n1) <= rel_tol * max(scale, float(torch.linalg.vector_norm(p0d))):
+            raise GeometryError("the first two points coincide: no plane through them (pick distinct checkpoints)")
+        u = d1 / n1
+        c = torch.dot(d2, u)
+        v = d2 - c * u
+        nv = torch.linalg.vector_norm(v)
+        if float(nv) <= rel_tol * scale:
+            raise GeometryError("the three points are collinear: they span a line, not a plane "
+                                "(pick a third checkpoint off the line, or use `interp`)")
+        v = v / nv
+        anchors = np.array([[0.0, 0.0], [float(n1), 0.0], [float(c), float(nv)]])
+        return cls(origin=p0d.float(), u=u.float(), v=v.float(), anchors=anchors)
+
+    def point(self, x: float, y: float) -> torch.Tensor:
+        """p0 + x·û + y·v̂."""
+        return self.origin + x * self.u + y * self.v
+
+    def project(self, p: torch.Tensor) -> tuple[float, float, float]:
+        """Coordinates (x, y) of the orthogonal projection of ``p`` and its distance from the plane."""
+        d = p.detach().double() - self.origin.double()
+        u, v = self.u.double(), self.v.double()
+        x, y = float(torch.dot(d, u)), float(torch.dot(d, v))
+        residual = d - x * u - y * v
+        return x, y, float(torch.linalg.vector_norm(residual))
+
+    @property
+    def directions(self) -> torch.Tensor:
+        """(2, P): û and v̂ as rows."""
+        return torch.stack([self.u, self.v])
+
+    def anchor_weights(self, x: float, y: float) -> tuple[float, float]:
+        """(α, β) with x·û + y·v̂ = α(p1 − p0) + β(p2 − p0): the plane point as an affine combination."""
+        a = self.anchors
+        # Columns: coordinates of p1 − p0 and p2 − p0 in the (û, v̂) basis.
+        m = np.array([[a[1, 0], a[2, 0]], [a[1, 1], a[2, 1]]])
+        alpha, beta = np.linalg.solve(m, np.array([x, y]))
+        return float(alpha), float(beta)
+
+
+@dataclass
+class Line:
+    """a + t·(b − a)."""
+
+    start: torch.Tensor
+    end: torch.Tensor
+
+    @property
+    def direction(self) -> torch.Tensor:
+        return self.end - self.start
+
+    @property
+    def length(self) -> float:
+        return float(torch.linalg.vector_norm(self.direction.double()))
+
+
+def default_plane_axes(points: Sequence[tuple[float, float]], grid: int, margin: float) -> tuple[Axis, Axis]:
+    """The bounding box of ``points`` (anchors and projected trajectory) widened by ``margin`` of its extent.
+
+    Each side grows by ``margin`` × (the box's extent along that axis); ``grid`` points per axis.
+    """
+    if grid < 2:
+        raise GeometryError(f"--grid must be at least 2, got {grid}")
+    if not (margin >= 0 and math.isfinite(margin)):
+        raise GeometryError(f"--margin must be a finite number >= 0, got {margin}")
+    pts = np.asarray(points, dtype=np.float64)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    extent = np.maximum(hi - lo, 1e-12)
+    lo, hi = lo - margin * extent, hi + margin * extent
+    return Axis(float(lo[0]), float(hi[0]), grid), Axis(float(lo[1]), float(hi[1]), grid)
+
+

@@ -1,0 +1,106 @@
+"""What a landscape command starts from: the model, the data and the checkpoints.
+
+Model and data come from a run directory (``--run``) or from ``--model``/``--data``.
+Checkpoints are checked against the model (and against each other) before any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from swa.checkpoint import check_compatible, load_state_dict, split_key
+from swa.data import DataSpec, TensorData, load_data
+from swa.errors import CheckpointError, UserError
+from swa.models import ModelSpec, build_model
+from swa.rundir import Run, open_run
+
+__all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "file_digest"]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (what resumption compares)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: where it came from, its label and its state dict."""
+
+    path: str
+    label: str
+    state: dict[str, torch.Tensor]
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "label": self.label, "sha256": self.digest}
+
+
+@dataclass
+class Context:
+    """Model template and data of a landscape command."""
+
+    model: nn.Module
+    data: TensorData
+    model_spec: ModelSpec
+    data_spec: DataSpec
+    run: Optional[Run] = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model_spec.to_json(), "data": self.data_spec.to_json(),
+                "run": None if self.run is None else str(self.run.path)}
+
+
+def load_context(run_dir: Optional[str], model_spec: Optional[ModelSpec], data_spec: Optional[DataSpec]) -> Context:
+    """Rebuild model and data from ``run_dir``'s manifest, or from explicit specs (which override the run's)."""
+    run = open_run(run_dir) if run_dir else None
+    if run is not None:
+        config = run.config
+        model_spec = model_spec or config.model
+        data_spec = data_spec or config.data
+    if data_spec is None:
+        raise UserError("say which data to evaluate on: --data NAME (or --run RUN_DIR)")
+    if model_spec is None:
+        raise UserError("say which model the checkpoints belong to: --model NAME (or --run RUN_DIR)")
+    data = load_data(data_spec)
+    model = build_model(model_spec, num_outputs=data.num_outputs, input_shape=data.input_shape)
+    return Context(model=model, data=data, model_spec=model_spec, data_spec=data_spec, run=run)
+
+
+def load_checkpoints(paths: Sequence[str], labels: Optional[Sequence[str]], model: nn.Module) -> list[Checkpoint]:
+    """Load and check checkpoints; they must all fit ``model``.
+
+    Raises:
+        UserError: wrong number of labels, a missing or unreadable file, checkpoints of
+            different architectures (names the keys), or a checkpoint that does not fit the model.
+    """
+    if labels is not None and len(labels) != len(paths):
+        raise UserError(f"--labels gives {len(labels)} labels for {len(paths)} checkpoints")
+    loaded = []
+    for i, spec in enumerate(paths):
+        state = load_state_dict(spec)
+        path, _ = split_key(spec)
+        label = labels[i] if labels is not None else Path(path).stem
+        loaded.append(Checkpoint(path=str(spec), label=label, state=dict(state), digest=file_digest(path)))
+    first = loaded[0]
+    for other in loaded[1:]:
+        a, b = set(first.state), set(other.state)
+        shapes = [k for k in a & b if first.state[k].shape != other.state[k].shape]
+        if a != b or shapes:
+            diff = sorted(a ^ b) + sorted(shapes)
+            raise CheckpointError(f"checkpoints of different architectures: {first.path} and {other.path} differ in "
+                                  f"{len(diff)} keys ({', '.join(diff[:5])}{', ...' if len(diff) > 5 else ''})")
+    for ckpt in loaded:
+        check_compatible(model, ckpt.state, ckpt.path)
+    return loaded

@@ -1,0 +1,114 @@
+"""The part every landscape computation shares: settings, device and process group, evaluator, store, run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from swa.bn import has_batchnorm
+from swa.devices import resolve_device
+from swa.errors import UserError
+from landscape.distributed import Dist, setup
+from landscape.evaluator import METRICS, AffineFamily, Evaluator
+from landscape.inputs import Checkpoint, Context
+from landscape.runner import run_points
+from landscape.store import ResultStore
+from landscape.weights import ParamSpace
+
+__all__ = ["EvalSettings", "Job"]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How points are evaluated.
+
+    Args:
+        bn: ``recompute``/``interpolate``/``fixed``; ``None`` picks ``recompute`` for models with
+            BatchNorm (and ``fixed``, which then changes nothing, otherwise).
+        bn_samples, bn_pass: see :class:`~landscape.evaluator.Evaluator`.
+        batch_size, chunk: evaluation batch size; points per saved chunk.
+        precision, device, seed: ``fp32``/``bf16``; ``auto``/``cpu``/``cuda``; seed of random choices.
+        overwrite: replace results of other inputs in the output directory.
+        progress: show a progress bar.
+    """
+
+    bn: Optional[str] = None
+    bn_samples: Optional[int] = None
+    bn_pass: str = "exact"
+    batch_size: int = 2048
+    chunk: int = 16
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "chunk"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+        if self.bn_samples is not None and self.bn_samples < 2:
+            raise UserError(f"--bn-samples must be at least 2, got {self.bn_samples}")
+
+    def resolved_bn(self, model: torch.nn.Module) -> str:
+        if self.bn is not None:
+            return self.bn
+        return "recompute" if has_batchnorm(model) else "fixed"
+
+    def inputs(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The settings that change the numbers (resumption compares them)."""
+        bn = self.resolved_bn(model)
+        return {"bn": bn, "bn_samples": self.bn_samples if bn == "recompute" else None,
+                "bn_pass": self.bn_pass if bn == "recompute" else None, "precision": self.precision,
+                "seed": self.seed}
+
+
+@dataclass
+class Job:
+    """A prepared computation: its space, first point, evaluator and process group."""
+
+    ctx: Context
+    settings: EvalSettings
+    space: ParamSpace
+    dist: Dist
+    evaluator: Evaluator
+    bn: str
+
+    @classmethod
+    def prepare(cls, ctx: Context, first: Checkpoint, settings: EvalSettings) -> "Job":
+        device = resolve_device(settings.device)
+        dist, device = setup(device)
+        model = ctx.model
+        model.load_state_dict(first.state)
+        bn = settings.resolved_bn(model)
+        evaluator = Evaluator(model, ctx.data, device=device, bn_mode=bn, bn_samples=settings.bn_samples,
+                              bn_pass=settings.bn_pass, batch_size=settings.batch_size,
+                              precision=settings.precision, seed=settings.seed)
+        return cls(ctx=ctx, settings=settings, space=evaluator.space, dist=dist, evaluator=evaluator, bn=bn)
+
+    def params(self, ckpt: Checkpoint) -> torch.Tensor:
+        return self.space.params_of(ckpt.state)
+
+    def buffers(self, ckpt: Checkpoint) -> torch.Tensor:
+        return self.space.buffers_of(ckpt.state)
+
+    def store(self, out: str | Path, name: str, shape: tuple[int, ...], inputs: dict[str, Any],
+              extra: dict[str, np.ndarray], sidecar: dict[str, Any]) -> ResultStore:
+        full_inputs = {"command": name, **self.ctx.to_json(), **self.settings.inputs(self.ctx.model), **inputs}
+        full_sidecar = {"settings": {k: v for k, v in asdict(self.settings).items() if k != "progress"},
+                        "bn_mode": self.bn, **sidecar}
+        return ResultStore(out, name, shape, METRICS, full_inputs, extra, full_sidecar,
+                           overwrite=self.settings.overwrite)
+
+    def run(self, families: Sequence[AffineFamily], store: ResultStore, log: Callable[[str], None]) -> dict:
+        try:
+            return run_points(self.evaluator, families, store, chunk=self.settings.chunk, dist=self.dist,
+                              progress=self.settings.progress, log=log)
+        finally:
+            self.dist.close()
+
+

@@ -1,0 +1,109 @@
+"""The affine-plane experiment (Garipov et al. 2018; Izmailov et al. 2018, Fig. 1 and 5).
+
+Loss and accuracy on a grid over the plane through three checkpoints, with other
+checkpoints (a trajectory, the final SGD iterate, the SWA average) projected onto
+it. Writes ``plane.npz`` (``alphas`` (nx), ``betas`` (ny), ``train_loss``,
+``train_acc``, ``test_loss``, ``test_acc`` of shape (nx, ny) with ``[i, j]`` at
+(``alphas[i]``, ``betas[j]``), ``anchors`` (3, 2), ``trajectory`` (T, 2),
+``trajectory_distance`` (T,), ``done`` (nx, ny)) and ``plane.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from landscape.evaluator import AffineFamily
+from landscape.geometry import Axis, Plane, default_plane_axes
+from landscape.inputs import Checkpoint, Context
+from landscape.job import EvalSettings, Job
+from landscape.store import ResultStore
+
+__all__ = ["compute_plane", "PlaneResult", "plane_buffer_directions"]
+
+
+@dataclass
+class PlaneResult:
+    store: ResultStore
+    plane: Plane
+    alphas: np.ndarray
+    betas: np.ndarray
+    projections: list[dict]
+    stats: dict
+
+    def summary_line(self) -> str:
+        loss = self.store.values["train_loss"]
+        finite = np.where(np.isfinite(loss), loss, np.inf)
+        i, j = np.unravel_index(np.argmin(finite), loss.shape)
+        return (f"plane: {loss.size} points ({self.stats['computed']} computed, {self.stats['skipped']} skipped) "
+                f"in {self.stats['seconds']:.1f}s -> {self.store.npz}; lowest train loss {loss[i, j]:.4g} at "
+                f"({self.alphas[i]:.3g}, {self.betas[j]:.3g})")
+
+
+def plane_buffer_directions(plane: Plane, b0: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
+    """Buffer directions that make buffers follow the weights on the plane (``--bn interpolate``).
+
+    The plane point x·û + y·v̂ equals α(p1 − p0) + β(p2 − p0) with (α, β) linear in (x, y);
+    its buffers are b0 + α(b1 − b0) + β(b2 − b0). Returns the (2, B) matrix of that linear map.
+    """
+    a_u = plane.anchor_weights(1.0, 0.0)
+    a_v = plane.anchor_weights(0.0, 1.0)
+    d1, d2 = (b1 - b0).double(), (b2 - b0).double()
+    return torch.stack([a_u[0] * d1 + a_u[1] * d2, a_v[0] * d1 + a_v[1] * d2]).float()
+
+
+def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
+                  trajectory: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None,
+                  y_axis: Optional[Axis] = None, grid: int = 21, margin: float = 0.2,
+                  log: Callable[[str], None] = print) -> PlaneResult:
+    """Evaluate the plane through ``anchors`` (three checkpoints) and write ``out/plane.npz``.
+
+    Args:
+        ctx: model template and data.
+        anchors: p0, p1, p2.
+        out: output directory.
+        settings: BN mode, batch size, device, ...
+        trajectory: checkpoints to project onto the plane (coordinates and distances are stored).
+        x_axis, y_axis: explicit grid axes; default: the bounding box of anchors and projected
+            trajectory widened by ``margin`` of its extent, ``grid`` points per axis.
+
+    Raises:
+        GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
+    """
+    job = Job.prepare(ctx, anchors[0], settings)
+    p0, p1, p2 = (job.params(a) for a in anchors)
+    plane = Plane.through(p0, p1, p2)
+    projections = []
+    for ckpt in trajectory:
+        x, y, dist = plane.project(job.params(ckpt))
+        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist})
+    if (x_axis is None) != (y_axis is None):
+        from swa.errors import UserError
+
+        raise UserError("give both --x and --y, or neither (then --grid and --margin set the grid)")
+    if x_axis is None:
+        pts = [tuple(a) for a in plane.anchors] + [(p["x"], p["y"]) for p in projections]
+        x_axis, y_axis = default_plane_axes(pts, grid, margin)
+    alphas, betas = x_axis.values(), y_axis.values()
+    coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
+    b0 = job.buffers(anchors[0])
+    buffer_dirs = None
+    if job.bn == "interpolate" and b0.numel():
+        buffer_dirs = plane_buffer_directions(plane, b0, job.buffers(anchors[1]), job.buffers(anchors[2]))
+    family = AffineFamily(plane.origin, plane.directions, coords, b0, buffer_dirs)
+    traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
+    store = job.store(
+        out, "plane", (len(alphas), len(betas)),
+        inputs={"anchors": [a.digest for a in anchors], "trajectory": [t.digest for t in trajectory],
+                "x": x_axis.to_json(), "y": y_axis.to_json()},
+        extra={"alphas": alphas, "betas": betas, "anchors": plane.anchors, "trajectory": traj_xy,
+               "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
+        sidecar={"anchors": [a.to_json() for a in anchors], "projections": projections,
+                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin},
+                 "units": "Euclidean distance in parameter space"})
+    stats = job.run([family], store, log)
+    return PlaneResult(store=store, plane=plane, alphas=alphas, betas=betas, projections=projections, stats=stats)

@@ -1,0 +1,66 @@
+"""Drive an :class:`~landscape.evaluator.Evaluator` over the pending points of a :class:`~landscape.store.ResultStore`.
+
+The store's flat index order is the concatenation of the families' rows. Points
+are processed in chunks; after every chunk the results are saved (by rank 0 under
+``torchrun``), so an interrupted run loses at most one chunk and a re-run skips
+what is done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from landscape.distributed import Dist
+from landscape.evaluator import AffineFamily, Evaluator
+from landscape.store import ResultStore
+
+__all__ = ["run_points"]
+
+
+def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: ResultStore, *, chunk: int = 16,
+               dist: Dist = Dist(), progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Evaluate every pending point; returns ``{"computed", "skipped", "seconds"}``.
+
+    Raises:
+        ValueError: ``chunk`` < 1 or families that do not cover the store.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    sizes = [len(f) for f in families]
+    if sum(sizes) != store.done.size:
+        raise ValueError(f"the families hold {sum(sizes)} points but the store has {store.done.size}")
+    offsets = np.cumsum([0] + sizes)
+    families = [f.to(evaluator.device) for f in families]
+    pending = store.pending
+    skipped = store.done.size - len(pending)
+    if skipped and dist.is_main:
+        log(f"resuming {store.npz}: {skipped} of {store.done.size} points already done, skipping them")
+    mine = pending[dist.rank::dist.world]
+    rounds = math.ceil(math.ceil(len(pending) / dist.world) / chunk) if len(pending) else 0
+    started = time.perf_counter()
+    bar = tqdm(total=len(pending), desc=store.name, unit="pt", disable=None if (progress and dist.is_main) else True)
+    for r in range(rounds):
+        idx = mine[r * chunk:(r + 1) * chunk]
+        values = np.zeros((0, len(store.metrics)))
+        if len(idx):
+            fam = np.searchsorted(offsets, idx, side="right") - 1
+            values = np.concatenate([evaluator.evaluate_rows(families[f], idx[fam == f] - offsets[f])
+                                     for f in np.unique(fam)])
+            idx = np.concatenate([idx[fam == f] for f in np.unique(fam)])
+        gathered = dist.all_gather((idx, values))
+        if dist.is_main:
+            for g_idx, g_values in gathered:
+                if len(g_idx):
+                    store.update(g_idx, g_values)
+            store.save()
+            bar.update(sum(len(g) for g, _ in gathered))
+    bar.close()
+    if dist.is_main and not len(pending):
+        store.save()
+    dist.barrier()
+    return {"computed": len(pending), "skipped": skipped, "seconds": time.perf_counter() - started}

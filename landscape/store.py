@@ -1,0 +1,109 @@
+"""Result files that fill in as the computation goes: ``NAME.npz`` plus its ``NAME.json`` sidecar.
+
+Metric arrays start as NaN and a boolean ``done`` array marks what was computed
+(a computed loss may itself be inf/NaN far from the solution). After every chunk
+both files are rewritten atomically. Opening a store whose sidecar records the
+same inputs resumes it; different inputs are refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from swa.errors import UserError
+from swa.io import atomic_path, write_json
+from swa.rundir import versions
+
+__all__ = ["ResultStore"]
+
+
+def _normalize(obj: Any) -> Any:
+    """JSON round trip, so that stored and fresh inputs compare equal (tuples → lists, ...)."""
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+class ResultStore:
+    """Metric arrays of a fixed ``shape`` with a ``done`` mask, saved as ``out/name.npz`` + ``out/name.json``.
+
+    Args:
+        out: output directory.
+        name: file stem (``plane``, ``interp``, ``rays``).
+        shape: shape of every metric array.
+        metrics: metric names.
+        inputs: everything that determines the results (checkpoint hashes, grid, BN mode, data, ...);
+            a later run resumes only if its inputs are equal.
+        extra: fixed arrays written alongside (``alphas``, ``betas``, ``anchors``, ...).
+        sidecar: more sidecar fields (labels, settings) that do not decide resumption.
+        overwrite: start afresh even if the directory holds results of other inputs.
+    """
+
+    def __init__(self, out: str | Path, name: str, shape: tuple[int, ...], metrics: tuple[str, ...],
+                 inputs: dict[str, Any], extra: dict[str, np.ndarray], sidecar: Optional[dict[str, Any]] = None,
+                 overwrite: bool = False) -> None:
+        self.out = Path(out)
+        self.npz, self.json = self.out / f"{name}.npz", self.out / f"{name}.json"
+        self.name, self.shape, self.metrics = name, tuple(shape), tuple(metrics)
+        self.inputs = _normalize(inputs)
+        self.extra = {k: np.asarray(v) for k, v in extra.items()}
+        self.sidecar = dict(sidecar or {})
+        self.values = {m: np.full(self.shape, np.nan) for m in self.metrics}
+        self.done = np.zeros(self.shape, dtype=bool)
+        self.seconds_before = 0.0
+        self.started = time.perf_counter()
+        self.resumed = 0
+        if self.json.exists() and not overwrite:
+            self._resume()
+
+    def _resume(self) -> None:
+        try:
+            meta = json.loads(self.json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read {self.json} ({exc}); pass --overwrite to start afresh") from None
+        if meta.get("inputs") != self.inputs:
+            changed = sorted(k for k in set(meta.get("inputs", {})) | set(self.inputs)
+                             if meta.get("inputs", {}).get(k) != self.inputs.get(k))
+            raise UserError(f"{self.out} holds {self.name} results of other inputs (differs in: "
+                            f"{', '.join(changed) or 'format'}); use another --out or pass --overwrite")
+        if not self.npz.exists():
+            return
+        try:
+            with np.load(self.npz) as f:
+                for m in self.metrics:
+                    self.values[m] = np.array(f[m], dtype=np.float64)
+                self.done = np.array(f["done"], dtype=bool)
+        except (OSError, KeyError, ValueError) as exc:
+            raise UserError(f"cannot read {self.npz} ({exc}); pass --overwrite to start afresh") from None
+        if self.done.shape != self.shape:
+            raise UserError(f"{self.npz} has shape {self.done.shape}, expected {self.shape}; pass --overwrite")
+        self.seconds_before = float(meta.get("timings", {}).get("compute_seconds", 0.0))
+        self.resumed = int(self.done.sum())
+
+    @property
+    def pending(self) -> np.ndarray:
+        """Flat indices not yet computed, in order."""
+        return np.flatnonzero(~self.done.reshape(-1))
+
+    def update(self, flat_indices: np.ndarray, values: np.ndarray) -> None:
+        """Record ``values`` (len(flat_indices), len(metrics)) at the flat indices."""
+        for j, m in enumerate(self.metrics):
+            self.values[m].reshape(-1)[flat_indices] = values[:, j]
+        self.done.reshape(-1)[flat_indices] = True
+
+    def save(self) -> None:
+        """Write the npz and the sidecar atomically."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.npz) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **self.extra, **self.values, done=self.done)
+        n_done = int(self.done.sum())
+        write_json({
+            "file": self.npz.name, "complete": bool(self.done.all()), "points_done": n_done,
+            "points_total": int(self.done.size), "inputs": self.inputs, **self.sidecar,
+            "versions": versions(),
+            "timings": {"compute_seconds": self.seconds_before + time.perf_counter() - self.started},
+        }, self.json)
