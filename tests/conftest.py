@@ -48,3 +48,18 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "landscape", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=kwargs.pop("cwd", None), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished SWA run on digits (cnn_small, width 4) with 4 trajectory points."""
+    from swa.config import TrainConfig
+    from swa.data import DataSpec
+    from swa.models import ModelSpec
+    from swa.trainer import train
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    config = TrainConfig(model=ModelSpec("cnn_small", {"width": 4}), data=DataSpec("digits"), out=str(out),
+                         epochs=5, batch_size=128, lr=0.05, method="swa", swa_start=1, swa_lr=0.03, device="cpu",
+                         eval_batch_size=1000)
+    return train(config, progress=False)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args", "add_landscape_args", "landscape_specs", "fail"]
+__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args", "add_landscape_args", "landscape_specs",
+           "settings_from_args", "fail"]
 
 PROG = "swa-landscape"
 
@@ -94,3 +95,11 @@ def landscape_specs(args: argparse.Namespace):
         data = DataSpec(name=args.data, root=args.data_root, download=bool(args.download), augment=False,
                         seed=args.data_seed or 0, kwargs=parse_data_kwargs(args.data_kwargs))
     return model, data
+
+
+def settings_from_args(args: argparse.Namespace):
+    from landscape.job import EvalSettings
+
+    return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
+                        chunk=args.chunk, precision=args.precision, device=args.device or "auto",
+                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from landscape.cli.common import add_common, add_landscape_args
+from landscape.cli.common import add_common, add_landscape_args, settings_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -28,14 +28,6 @@ def add_parser(sub) -> None:
     p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û")
     p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂")
     p.set_defaults(handler=run)
-
-
-def settings_from_args(args: argparse.Namespace):
-    from landscape.job import EvalSettings
-
-    return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
-                        chunk=args.chunk, precision=args.precision, device=args.device or "auto",
-                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet)
 
 
 def run(args: argparse.Namespace) -> int:

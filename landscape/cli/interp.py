@@ -1,0 +1,48 @@
+"""``swa-landscape interp``: loss and accuracy along the line between two checkpoints, past both ends.
+
+With ``--run RUN_DIR`` and no ``--from``/``--to``, the line goes from the final SGD
+iterate to the SWA average (the SWA paper's Fig. 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from landscape.cli.common import add_common, add_landscape_args, settings_from_args
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("interp", help="loss/accuracy on the line through two checkpoints",
+                       description=__doc__.split(":", 1)[1].strip())
+    add_common(p)
+    add_landscape_args(p)
+    p.add_argument("--from", dest="start", default=None, metavar="A", help="start checkpoint (t = 0)")
+    p.add_argument("--to", dest="end", default=None, metavar="B", help="end checkpoint (t = 1)")
+    p.add_argument("--t", default=None, metavar="MIN:MAX:N", help="values of t (default -0.5:1.5:41)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from landscape.cli.common import landscape_specs
+    from landscape.geometry import parse_axis
+    from landscape.inputs import load_checkpoints, load_context
+    from landscape.interp import DEFAULT_T, compute_interp
+    from swa.errors import UserError
+
+    if args.out is None:
+        raise UserError("interp needs --out DIR")
+    t_axis = parse_axis(args.t, "--t") if args.t is not None else DEFAULT_T
+    settings = settings_from_args(args)
+    ctx = load_context(args.run, *landscape_specs(args))
+    paths, labels = [args.start, args.end], args.labels
+    if None in paths:
+        if ctx.run is None or ctx.run.checkpoint("swa") is None or args.start or args.end:
+            raise UserError("interp needs --from A --to B (or --run RUN_DIR of an SWA run: SGD final -> SWA)")
+        paths = [str(ctx.run.checkpoint("final")), str(ctx.run.checkpoint("swa"))]
+        labels = labels or ["SGD final", "SWA"]
+    start, end = load_checkpoints(paths, labels, ctx.model)
+    result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis)
+    print(result.summary_line())
+    return 0

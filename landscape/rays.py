@@ -1,0 +1,140 @@
+"""Loss along random rays from a point, and the width of the basin (Izmailov et al. 2018, Fig. 4).
+
+For each point w and each of K random directions d (unit Euclidean norm by default,
+or filter-normalized, Li et al. 2018) the loss is evaluated at w + s·d for distances
+s on [0, max_distance]. The width along a ray is the distance at which the train
+loss first exceeds its value at the point by δ:
+
+    width = min { s : L(w + s·d) > L(w) + δ },
+
+refined by linear interpolation between the two bracketing steps; a ray that stays
+below the threshold up to ``max_distance`` is censored (width = inf). Writes
+``rays.npz`` (``distances`` (S,), ``train_loss``, ``train_acc``, ``test_loss``,
+``test_acc`` (n_points, K, S), ``width`` (n_points, K), ``done``) and ``rays.json``
+(per point: width mean, std and count of censored rays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from landscape.directions import random_directions
+from landscape.evaluator import AffineFamily
+from landscape.inputs import Checkpoint, Context
+from landscape.job import EvalSettings, Job
+from landscape.store import ResultStore
+from swa.errors import UserError
+
+__all__ = ["ray_width", "width_summary", "compute_rays", "RaysResult"]
+
+
+def ray_width(distances: np.ndarray, losses: np.ndarray, delta: float) -> np.ndarray:
+    """Width along each ray: first distance where ``losses > losses[..., 0] + delta`` (linearly interpolated).
+
+    Args:
+        distances: (S,) increasing, ``distances[0] == 0``.
+        losses: (..., S) loss along each ray; NaN/inf count as above the threshold.
+        delta: the rise δ > 0.
+
+    Returns:
+        (...,) widths; ``inf`` where the threshold is never crossed.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    threshold = losses[..., :1] + delta
+    above = ~(losses <= threshold)  # NaN and inf are above
+    above[..., 0] = False
+    out = np.full(losses.shape[:-1], np.inf)
+    for idx in np.ndindex(*losses.shape[:-1]):
+        hits = np.flatnonzero(above[idx])
+        if not len(hits):
+            continue
+        s = hits[0]
+        lo, hi = losses[idx][s - 1], losses[idx][s]
+        thr = threshold[idx][0]
+        if np.isfinite(hi) and hi > lo:
+            frac = (thr - lo) / (hi - lo)
+            out[idx] = distances[s - 1] + frac * (distances[s] - distances[s - 1])
+        else:
+            out[idx] = distances[s]
+    return out
+
+
+def width_summary(widths: np.ndarray) -> dict:
+    """Mean and standard deviation (ddof=1) over the uncensored rays, and how many were censored."""
+    finite = widths[np.isfinite(widths)]
+    return {"mean": float(finite.mean()) if len(finite) else None,
+            "std": float(finite.std(ddof=1)) if len(finite) > 1 else None,
+            "censored": int((~np.isfinite(widths)).sum()), "rays": int(widths.size)}
+
+
+@dataclass
+class RaysResult:
+    store: ResultStore
+    distances: np.ndarray
+    widths: np.ndarray
+    labels: list[str]
+    stats: dict
+
+    def summary_line(self) -> str:
+        parts = []
+        for label, w in zip(self.labels, self.widths):
+            s = width_summary(w)
+            text = "all censored" if s["mean"] is None else f"{s['mean']:.4g}" + (
+                f" ± {s['std']:.2g}" if s["std"] is not None else "")
+            parts.append(f"{label} width {text}" + (f" ({s['censored']} censored)" if s["censored"] else ""))
+        return (f"rays: {self.store.done.size} points ({self.stats['computed']} computed, {self.stats['skipped']} "
+                f"skipped) in {self.stats['seconds']:.1f}s -> {self.store.npz}; " + "; ".join(parts))
+
+
+def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
+                 directions: int = 10, max_distance: float = 20.0, steps: int = 21, delta: float = 0.1,
+                 normalization: str = "unit", log: Callable[[str], None] = print) -> RaysResult:
+    """Evaluate ``directions`` random rays of ``steps`` points on [0, ``max_distance``] from each point.
+
+    The same random directions (drawn with ``settings.seed``) are used for every point, so that
+    points are compared on the same rays. Buffers: ``recompute`` recomputes them at every point;
+    ``interpolate`` and ``fixed`` keep each point's own (a random direction has no buffer part).
+    """
+    if directions < 1:
+        raise UserError(f"--directions must be at least 1, got {directions}")
+    if steps < 2:
+        raise UserError(f"--steps must be at least 2, got {steps}")
+    if not (max_distance > 0 and np.isfinite(max_distance)):
+        raise UserError(f"--max-distance must be a positive number, got {max_distance}")
+    if not (delta > 0 and np.isfinite(delta)):
+        raise UserError(f"--delta must be a positive number, got {delta}")
+    job = Job.prepare(ctx, points[0], settings)
+    distances = np.linspace(0.0, max_distance, steps)
+    coords = np.zeros((directions, steps, directions))
+    for j in range(directions):
+        coords[j, :, j] = distances
+    coords = coords.reshape(-1, directions)
+    families = []
+    for ckpt in points:
+        base = job.params(ckpt)
+        try:
+            dirs = random_directions(job.space, base, directions, normalization=normalization, seed=settings.seed)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        families.append(AffineFamily(base, dirs, coords, job.buffers(ckpt), None))
+    store = job.store(
+        out, "rays", (len(points), directions, steps),
+        inputs={"points": [p.digest for p in points], "directions": directions, "normalization": normalization,
+                "distances": distances.tolist()},
+        extra={"distances": distances},
+        sidecar={"points": [p.to_json() for p in points], "delta": delta, "normalization": normalization,
+                 "units": ("Euclidean distance in parameter space" if normalization == "unit"
+                           else f"multiples of a {normalization}-normalized direction")})
+    stats = job.run(families, store, log)
+    widths = ray_width(distances, store.values["train_loss"], delta)
+    if job.dist.is_main:
+        store.extra["width"] = widths
+        store.sidecar["width"] = {p.label: width_summary(w) for p, w in zip(points, widths)}
+        store.save()
+    return RaysResult(store=store, distances=distances, widths=widths, labels=[p.label for p in points], stats=stats)
+
+
