@@ -36,6 +36,7 @@ def line_values(axis: Axis) -> np.ndarray:
 @dataclass
 class InterpResult:
     store: ResultStore
+    is_main: bool  # False on the other ranks under torchrun: they hold partial values
     t: np.ndarray
     length: float
     stats: dict
@@ -76,4 +77,4 @@ def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | 
         sidecar={"from": start.to_json(), "to": end.to_json(), "length": line.length,
                  "units": "t: fraction of the way from 'from' to 'to'; distance: Euclidean, in parameter space"})
     stats = job.run([family], store, log)
-    return InterpResult(store=store, t=t, length=line.length, stats=stats)
+    return InterpResult(store=store, is_main=job.dist.is_main, t=t, length=line.length, stats=stats)

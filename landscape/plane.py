@@ -29,6 +29,7 @@ __all__ = ["compute_plane", "PlaneResult", "plane_buffer_directions"]
 @dataclass
 class PlaneResult:
     store: ResultStore
+    is_main: bool  # False on the other ranks under torchrun: they hold partial values
     plane: Plane
     alphas: np.ndarray
     betas: np.ndarray
@@ -106,4 +107,4 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
                  "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin},
                  "units": "Euclidean distance in parameter space"})
     stats = job.run([family], store, log)
-    return PlaneResult(store=store, plane=plane, alphas=alphas, betas=betas, projections=projections, stats=stats)
+    return PlaneResult(store=store, is_main=job.dist.is_main, plane=plane, alphas=alphas, betas=betas, projections=projections, stats=stats)

@@ -74,6 +74,7 @@ def width_summary(widths: np.ndarray) -> dict:
 @dataclass
 class RaysResult:
     store: ResultStore
+    is_main: bool  # False on the other ranks under torchrun: they hold partial values
     distances: np.ndarray
     widths: np.ndarray
     labels: list[str]
@@ -135,6 +136,6 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
         store.extra["width"] = widths
         store.sidecar["width"] = {p.label: width_summary(w) for p, w in zip(points, widths)}
         store.save()
-    return RaysResult(store=store, distances=distances, widths=widths, labels=[p.label for p in points], stats=stats)
+    return RaysResult(store=store, is_main=job.dist.is_main, distances=distances, widths=widths, labels=[p.label for p in points], stats=stats)
 
 

@@ -152,3 +152,30 @@ def test_rays_match_slow_reference(setup, tmp_path, bn):
                 state = _state_from(template, base + dist * dirs[j], _float_buffers(template, ckpt.state), a.state)
                 want[k, j, s] = _slow_metrics(template, state, bn == "recompute", ctx.data)
     _compare(_values(res.store), want)
+
+
+def test_overflow_far_away_is_stored_not_fatal(setup, tmp_path):
+    """Far from the solution losses overflow: they are kept as inf/NaN and the run completes."""
+    ctx, (a, b, _) = setup
+    res = compute_interp(ctx, a, b, tmp_path, EvalSettings(bn="fixed", device="cpu", progress=False),
+                         t_axis=Axis(0.0, 1e30, 3), log=lambda _: None)
+    loss = res.store.values["train_loss"]
+    assert res.store.done.all()
+    assert np.isfinite(loss[0]) and not np.isfinite(loss[-1])
+    with np.load(tmp_path / "interp.npz") as f:
+        assert not np.isfinite(f["train_loss"][-1])
+    assert "train loss at t=0" in res.summary_line()
+
+
+def test_ray_width_definition():
+    from landscape.rays import ray_width, width_summary
+
+    d = np.array([0.0, 1.0, 2.0, 3.0])
+    losses = np.array([[1.0, 1.05, 1.3, 2.0],      # crosses 1.1 between 1 and 2: 1 + 0.05/0.25
+                       [1.0, 1.0, 1.0, 1.05],      # never: censored
+                       [0.5, np.nan, 0.5, 0.5]])   # NaN counts as above
+    w = ray_width(d, losses, 0.1)
+    np.testing.assert_allclose(w, [1.2, np.inf, 1.0])
+    s = width_summary(w)
+    assert s["censored"] == 1 and s["mean"] == pytest.approx(1.1) and s["std"] == pytest.approx(np.std([1.2, 1.0],
+                                                                                                        ddof=1))

@@ -28,9 +28,26 @@ def build_parser() -> OneLineParser:
     return parser
 
 
+# Flags whose values may start with '-' (``--x -0.5:1.5:21``), which argparse would take for an option.
+_RANGE_FLAGS = ("--x", "--y", "--t")
+
+
+def _join_range_values(argv: Sequence[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _RANGE_FLAGS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from swa.errors import UserError
 
+    argv = _join_range_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

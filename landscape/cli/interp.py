@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
         labels = labels or ["SGD final", "SWA"]
     start, end = load_checkpoints(paths, labels, ctx.model)
     result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis)
-    print(result.summary_line())
+    if result.is_main:
+        print(result.summary_line())
     return 0

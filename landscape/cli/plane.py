@@ -68,6 +68,6 @@ def run(args: argparse.Namespace) -> int:
             ckpt.label = lab
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=projected, x_axis=x_axis, y_axis=y_axis,
                            grid=args.grid, margin=args.margin)
-    if result.store.json.exists():
+    if result.is_main:
         print(result.summary_line())
     return 0

@@ -49,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     result = compute_rays(ctx, points, args.out, settings, directions=args.directions,
                           max_distance=args.max_distance, steps=args.steps, delta=args.delta,
                           normalization=args.normalization)
-    print(result.summary_line())
+    if result.is_main:
+        print(result.summary_line())
     return 0
