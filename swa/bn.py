@@ -23,7 +23,8 @@ Two modes:
 * ``"single-pass"``: one pass with every BatchNorm layer in train mode (upstream
   layers normalize with per-batch statistics, as ``update_bn`` does) while each
   layer's statistics are accumulated exactly. Equals ``"exact"`` when the data
-  fit in one batch; much cheaper for deep networks.
+  fit in one batch (``"exact"`` then takes this one pass itself); much cheaper
+  for deep networks.
 
 .. note:: Modes, momenta and hooks are restored/removed whatever happens.
 """
@@ -150,7 +151,8 @@ def update_bn_exact(model: nn.Module, inputs: torch.Tensor, batch_size: int = 10
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
     with _preserved_modes(model):
-        if mode == "single-pass":
+        # With all inputs in one batch, one train-mode pass *is* the one-batch forward: exact and cheapest.
+        if mode == "single-pass" or inputs.shape[0] <= batch_size:
             _single_pass(model, layers, inputs, batch_size, device)
         else:
             _sequential(model, layers, inputs, batch_size, device)

@@ -1,8 +1,10 @@
 """``swa-landscape demo``: SGD, SWA and PSWA on the embedded ``digits`` data, side by side.
 
 Trains three runs of the small BatchNorm CNN from the same seed (re-running the
-command resumes or reuses them) and prints a table of the final SGD iterates and
-the averages.
+command resumes or reuses them), prints a table of the final SGD iterates and
+the averages, then looks at the SWA run's landscape: the plane through its
+first, middle and last trajectory points and the line from the final SGD
+iterate to the SWA average.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def add_parser(sub) -> None:
                        description=__doc__.split(":", 1)[1].strip())
     add_common(p, out_default="runs/demo")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
+    p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -83,4 +86,26 @@ def run(args: argparse.Namespace) -> int:
     for label, trl, tra, tel, tea in rows:
         print(f"{label:<30} {trl:>10.4f} {tra:>9.4f} {tel:>9.4f} {tea:>8.4f}")
     print(f"demo: 3 runs in {out}; all numbers evaluated in eval mode on the full digits train/test sets")
+    _landscape(out / "swa", out / "landscape", args)
     return 0
+
+
+def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
+    """Plane through the SWA trajectory and the SGD → SWA line (resumed if already computed)."""
+    from landscape.inputs import load_checkpoints, load_context
+    from landscape.interp import compute_interp
+    from landscape.job import EvalSettings
+    from landscape.plane import compute_plane
+
+    ctx = load_context(str(run_dir), None, None)
+    traj = ctx.run.trajectory
+    picks = [traj[0], traj[len(traj) // 2], traj[-1]]
+    anchors = load_checkpoints([p["path"] for p in picks], [f"epoch {p['epoch']}" for p in picks], ctx.model)
+    ends = load_checkpoints([str(ctx.run.checkpoint("final")), str(ctx.run.checkpoint("swa"))],
+                            ["SGD final", "SWA"], ctx.model)
+    settings = EvalSettings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
+                            overwrite=True)
+    plane = compute_plane(ctx, anchors, out, settings, trajectory=ends, grid=args.grid)
+    print(plane.summary_line())
+    line = compute_interp(ctx, ends[0], ends[1], out, settings)
+    print(line.summary_line())
