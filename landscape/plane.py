@@ -107,4 +107,5 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
                  "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin},
                  "units": "Euclidean distance in parameter space"})
     stats = job.run([family], store, log)
-    return PlaneResult(store=store, is_main=job.dist.is_main, plane=plane, alphas=alphas, betas=betas, projections=projections, stats=stats)
+    return PlaneResult(store=store, is_main=job.dist.is_main, plane=plane, alphas=alphas, betas=betas,
+                       projections=projections, stats=stats)

@@ -136,6 +136,7 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
         store.extra["width"] = widths
         store.sidecar["width"] = {p.label: width_summary(w) for p, w in zip(points, widths)}
         store.save()
-    return RaysResult(store=store, is_main=job.dist.is_main, distances=distances, widths=widths, labels=[p.label for p in points], stats=stats)
+    return RaysResult(store=store, is_main=job.dist.is_main, distances=distances, widths=widths,
+                      labels=[p.label for p in points], stats=stats)
 
 

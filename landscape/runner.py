@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -23,12 +23,13 @@ __all__ = ["run_points"]
 
 
 def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: ResultStore, *, chunk: int = 16,
-               dist: Dist = Dist(), progress: bool = True, log: Callable[[str], None] = print) -> dict:
+               dist: Optional[Dist] = None, progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Evaluate every pending point; returns ``{"computed", "skipped", "seconds"}``.
 
     Raises:
         ValueError: ``chunk`` < 1 or families that do not cover the store.
     """
+    dist = dist or Dist()
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     sizes = [len(f) for f in families]

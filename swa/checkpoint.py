@@ -49,7 +49,8 @@ def _strip_prefixes(key: str) -> str:
     return key
 
 
-def unwrap_state_dict(obj: object, key: Optional[str] = None, source: str = "checkpoint") -> "OrderedDict[str, torch.Tensor]":
+def unwrap_state_dict(obj: object, key: Optional[str] = None,
+                      source: str = "checkpoint") -> "OrderedDict[str, torch.Tensor]":
     """Reduce a loaded checkpoint object to a plain ``{name: tensor}`` state dict.
 
     Args:

@@ -43,6 +43,27 @@ def small_config(tmp_path):
     return make
 
 
+def one_batch_bn_reference(model, x):
+    """A copy of ``model`` after ONE train-mode forward of all of ``x`` with BN momentum 1.
+
+    Its running statistics are then exactly that batch's: per-channel mean and unbiased variance of
+    each BatchNorm layer's input, upstream layers normalized with the same whole-set statistics.
+    """
+    import copy
+
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    ref = copy.deepcopy(model)
+    for m in ref.modules():
+        if isinstance(m, _BatchNorm):
+            m.reset_running_stats()
+            m.momentum = 1.0
+    ref.train()
+    with torch.no_grad():
+        ref(x)
+    return ref
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``swa-landscape ARGS`` in a subprocess (``python -m landscape``) and capture its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

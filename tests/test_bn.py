@@ -13,6 +13,8 @@ from torch.optim.swa_utils import update_bn
 from swa.bn import has_batchnorm, update_bn_exact
 from swa.models import ModelSpec, build_model
 
+from conftest import one_batch_bn_reference
+
 
 def _perturbed_cnn(digits, seed=0):
     torch.manual_seed(seed)
@@ -23,19 +25,6 @@ def _perturbed_cnn(digits, seed=0):
     return model
 
 
-def _one_batch_reference(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """The whole set as ONE batch in train mode with momentum 1: running stats = that batch's statistics."""
-    ref = copy.deepcopy(model)
-    for m in ref.modules():
-        if isinstance(m, _BatchNorm):
-            m.reset_running_stats()
-            m.momentum = 1.0
-    ref.train()
-    with torch.no_grad():
-        ref(x)
-    return ref
-
-
 def _bn_buffers(model):
     return {k: v for k, v in model.state_dict().items() if "running_" in k}
 
@@ -44,7 +33,7 @@ def _bn_buffers(model):
 def test_exact_mode_equals_one_batch_forward(digits, batch_size):
     """Acceptance 3: sample-weighted mean and unbiased variance as if the training set were one batch."""
     model = _perturbed_cnn(digits)
-    ref = _bn_buffers(_one_batch_reference(model, digits.x_train))
+    ref = _bn_buffers(one_batch_bn_reference(model, digits.x_train))
     update_bn_exact(model, digits.x_train, batch_size=batch_size, mode="exact")
     got = _bn_buffers(model)
     assert got.keys() == ref.keys() and len(got) == 6
@@ -130,7 +119,7 @@ def test_batchnorm1d_exact(digits):
     torch.manual_seed(3)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 8),
                           nn.BatchNorm1d(8), nn.Linear(8, 10))
-    ref = _bn_buffers(_one_batch_reference(model, digits.x_train))
+    ref = _bn_buffers(one_batch_bn_reference(model, digits.x_train))
     update_bn_exact(model, digits.x_train, batch_size=64)
     for k, v in _bn_buffers(model).items():
         torch.testing.assert_close(v, ref[k], rtol=1e-5, atol=1e-6)

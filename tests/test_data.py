@@ -1,4 +1,4 @@
-"""The data registry (swa/data/registry.py), the embedded sets (swa/data/embedded.py) and user files (swa/data/files.py)."""
+"""The data registry (swa/data/registry.py), the embedded sets (embedded.py) and user files (files.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from landscape.directions import random_directions
 from landscape.geometry import Axis
@@ -18,6 +17,8 @@ from landscape.job import EvalSettings
 from landscape.plane import compute_plane
 from landscape.rays import compute_rays
 from landscape.weights import ParamSpace
+
+from conftest import one_batch_bn_reference
 
 
 def _flat(model, state):
@@ -43,13 +44,7 @@ def _slow_metrics(template, state, recompute, data, batch=100):
     model = copy.deepcopy(template)
     model.load_state_dict(state)
     if recompute:  # whole training set as one batch, momentum 1: running stats = its statistics
-        for m in model.modules():
-            if isinstance(m, _BatchNorm):
-                m.reset_running_stats()
-                m.momentum = 1.0
-        model.train()
-        with torch.no_grad():
-            model(data.x_train)
+        model = one_batch_bn_reference(model, data.x_train)
     model.eval()
     out = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):

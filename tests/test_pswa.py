@@ -5,22 +5,11 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from swa.checkpoint import load_state_dict
 from swa.trainer import train
 
-
-def _one_batch_stats(model, x):
-    ref = copy.deepcopy(model)
-    for m in ref.modules():
-        if isinstance(m, _BatchNorm):
-            m.reset_running_stats()
-            m.momentum = 1.0
-    ref.train()
-    with torch.no_grad():
-        ref(x)
-    return {k: v for k, v in ref.state_dict().items() if "running_" in k}
+from conftest import one_batch_bn_reference
 
 
 def test_pswa_periods(small_config, digits):
@@ -47,7 +36,8 @@ def test_pswa_periods(small_config, digits):
             torch.testing.assert_close(running[name], mean, rtol=0, atol=1e-6, msg=f"period {period} {name}")
         # BatchNorm statistics of the restart point are recomputed for the average, exactly.
         model.load_state_dict(running)
-        for key, value in _one_batch_stats(model, digits.x_train).items():
+        reference = one_batch_bn_reference(model, digits.x_train).state_dict()
+        for key, value in ((k, v) for k, v in reference.items() if "running_" in k):
             torch.testing.assert_close(running[key], value, rtol=1e-5, atol=1e-6, msg=key)
         # Momentum was reset: the optimizer holds no state right after the restart.
         assert snapshots[boundary]["momentum_buffers"] == 0

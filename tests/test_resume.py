@@ -23,7 +23,8 @@ class _Killed(Exception):
 
 
 def _assert_runs_equal(a, b):
-    for name in ["final.pt", "swa.pt"] + [p["path"] for p in json.loads((a / "manifest.json").read_text())["trajectory"]]:
+    trajectory = json.loads((a / "manifest.json").read_text())["trajectory"]
+    for name in ["final.pt", "swa.pt"] + [p["path"] for p in trajectory]:
         sa, sb = load_state_dict(a / name), load_state_dict(b / name)
         assert sa.keys() == sb.keys()
         for k in sa:
@@ -90,7 +91,8 @@ def test_cli_sigkill_then_resume(tmp_path):
     assert ref.returncode == 0, ref.stderr
     cut = tmp_path / "cut"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "landscape", *args, "--out", str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "landscape", *args, "--out", str(cut)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 240
     metrics = cut / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None:

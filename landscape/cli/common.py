@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args", "add_landscape_args", "landscape_specs",
-           "settings_from_args", "fail"]
+__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args",
+           "add_landscape_args", "landscape_specs", "settings_from_args", "fail"]
 
 PROG = "swa-landscape"
 
