@@ -12,7 +12,14 @@ _EXPORTS = {
     "AffineFamily": "landscape.evaluator", "Evaluator": "landscape.evaluator", "ResultStore": "landscape.store",
     "EvalSettings": "landscape.job", "load_context": "landscape.inputs", "load_checkpoints": "landscape.inputs",
     "compute_plane": "landscape.plane", "compute_interp": "landscape.interp", "compute_rays": "landscape.rays",
-    "ray_width": "landscape.rays",
+    "ray_width": "landscape.rays", "ModelObjective": "landscape.objective", "HessianOperator": "landscape.hessian",
+    "DenseOperator": "landscape.hessian", "top_eigenvalues_lanczos": "landscape.spectrum",
+    "top_eigenvalues_power": "landscape.spectrum", "trace_hutchinson": "landscape.spectrum",
+    "trace_hutchpp": "landscape.spectrum", "spectral_density_slq": "landscape.spectrum",
+    "eps_sharpness": "landscape.sharpness", "adaptive_sharpness_average": "landscape.sharpness",
+    "adaptive_sharpness_worst": "landscape.sharpness", "pac_bayes_sigma": "landscape.sharpness",
+    "ray_width_metric": "landscape.sharpness", "SharpnessSettings": "landscape.measure",
+    "compute_sharpness": "landscape.measure",
 }
 __all__ = sorted(_EXPORTS)
 

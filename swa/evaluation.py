@@ -19,10 +19,15 @@ __all__ = ["batch_loss", "evaluate", "autocast_for"]
 
 
 def batch_loss(outputs: torch.Tensor, targets: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy (classification) or MSE over output dims (regression), reduced over the batch."""
+    """Cross-entropy (classification) or MSE over output dims (regression), reduced over the batch.
+
+    Half-precision outputs (autocast) are promoted to float32; float64 stays float64.
+    """
+    if outputs.dtype not in (torch.float32, torch.float64):
+        outputs = outputs.float()
     if task == CLASSIFICATION:
-        return F.cross_entropy(outputs.float(), targets, reduction=reduction)
-    per_sample = ((outputs.float() - targets.reshape(outputs.shape)) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
+        return F.cross_entropy(outputs, targets, reduction=reduction)
+    per_sample = ((outputs - targets.reshape(outputs.shape)) ** 2).reshape(outputs.shape[0], -1).mean(dim=1)
     return per_sample.mean() if reduction == "mean" else per_sample.sum() if reduction == "sum" else per_sample
 
 

@@ -1,0 +1,320 @@
+"""Sharpness of checkpoints side by side: the metric registry, the computation, ``sharpness.json`` and ``.md``.
+
+Each metric of :data:`METRICS` is computed at each checkpoint on the training loss
+(``landscape.objective.ModelObjective``: eval mode, the point's own BatchNorm
+statistics, all training data or a fixed ``samples`` subset) and stored with its
+settings and uncertainty. Results are saved atomically after every metric, so an
+interrupted run resumes where it stopped.
+
+.. note:: Raw Hessian eigenvalues and trace, ε-sharpness and the non-adaptive
+   measures change under reparameterizations that leave the function unchanged
+   (Dinh et al. 2017, "Sharp minima can generalize for deep nets"); the adaptive
+   measures (Kwon et al. 2021; Andriushchenko et al. 2023) and filter-normalized
+   directions are the scale-aware choices.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from swa.devices import resolve_device
+from swa.errors import UserError
+from swa.io import write_json, write_text
+from swa.rundir import versions
+from landscape.inputs import Checkpoint, Context
+from landscape.objective import ModelObjective
+
+__all__ = ["SharpnessSettings", "METRICS", "DEFAULT_METRICS", "compute_sharpness", "render_markdown", "DINH_NOTE"]
+
+FORMAT = "swa-landscape-sharpness/1"
+DINH_NOTE = ("Raw Hessian eigenvalues and trace, epsilon-sharpness and the non-adaptive measures are not invariant "
+             "to reparameterizations that leave the network function unchanged (Dinh et al. 2017); the adaptive "
+             "measures and filter-normalized directions are the scale-aware choices.")
+
+
+@dataclass(frozen=True)
+class SharpnessSettings:
+    """Settings of every metric (defaults in brackets); all are recorded in ``sharpness.json``.
+
+    Args:
+        top_k [5], lanczos_tol [1e-4]: Hessian top eigenvalues by Lanczos (``eigsh``).
+        power_iters [100]: power iteration with deflation (metric ``hessian_top_eigenvalues_power``).
+        trace_matvecs [60]: Hutch++ budget; Hutchinson uses the same number of probes.
+        slq_runs [4], slq_steps [30]: stochastic Lanczos quadrature (``hessian_spectrum``).
+        eps [(1e-3, 5e-4)], subspace_dim [100], lbfgs_maxiter [10]: Keskar ε-sharpness.
+        rho_average [0.1], rho_average_plain [0.01]: average-case adaptive / non-adaptive sharpness.
+        rho_worst_l2 [0.5], rho_worst_linf [0.01] (adaptive), rho_worst_l2_plain [0.05],
+        rho_worst_linf_plain [0.001]: worst-case sharpness radii; mc_samples [32], pgd_steps [20].
+        pac_target [0.1], pac_samples [16], pac_eps [1e-3]: PAC-Bayes flatness.
+        directions [10], max_distance [20], steps [21], delta [0.1]: ray width.
+        samples [all]: training points used; bn_recompute [True]; batch_size [2048].
+    """
+
+    top_k: int = 5
+    lanczos_tol: float = 1e-4
+    power_iters: int = 100
+    trace_matvecs: int = 60
+    slq_runs: int = 4
+    slq_steps: int = 30
+    eps: tuple[float, ...] = (1e-3, 5e-4)
+    subspace_dim: int = 100
+    lbfgs_maxiter: int = 10
+    rho_average: float = 0.1
+    rho_average_plain: float = 0.01
+    rho_worst_l2: float = 0.5
+    rho_worst_linf: float = 0.01
+    rho_worst_l2_plain: float = 0.05
+    rho_worst_linf_plain: float = 0.001
+    mc_samples: int = 32
+    pgd_steps: int = 20
+    pac_target: float = 0.1
+    pac_samples: int = 16
+    pac_eps: float = 1e-3
+    directions: int = 10
+    max_distance: float = 20.0
+    steps: int = 21
+    delta: float = 0.1
+    samples: Optional[int] = None
+    bn_recompute: bool = True
+    batch_size: int = 2048
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["eps"] = list(self.eps)
+        return out
+
+
+def _spectrum():
+    from landscape import spectrum
+
+    return spectrum
+
+
+def _sharp():
+    from landscape import sharpness
+
+    return sharpness
+
+
+def _op(obj):
+    from landscape.hessian import HessianOperator
+
+    return HessianOperator(obj)
+
+
+# name -> (function(obj, settings, seed) -> {row: result_json}, uses Hessian-vector products)
+MetricFn = Callable[[ModelObjective, SharpnessSettings, int], dict[str, dict]]
+
+
+def _rows(prefix: str, results: dict[str, Any]) -> dict[str, dict]:
+    return {f"{prefix}{k}": v.to_json() for k, v in results.items()}
+
+
+METRICS: dict[str, MetricFn] = {
+    "hessian_top_eigenvalues": lambda o, s, seed: {"hessian_top_eigenvalues": _spectrum().top_eigenvalues_lanczos(
+        _op(o), k=s.top_k, tol=s.lanczos_tol, seed=seed).to_json()},
+    "hessian_top_eigenvalues_power": lambda o, s, seed: {
+        "hessian_top_eigenvalues_power": _spectrum().top_eigenvalues_power(
+            _op(o), k=s.top_k, iters=s.power_iters, seed=seed).to_json()},
+    "hessian_trace": lambda o, s, seed: {"hessian_trace": _spectrum().trace_hutchpp(
+        _op(o), matvecs=s.trace_matvecs, seed=seed).to_json()},
+    "hessian_trace_hutchinson": lambda o, s, seed: {"hessian_trace_hutchinson": _spectrum().trace_hutchinson(
+        _op(o), samples=s.trace_matvecs, seed=seed).to_json()},
+    "hessian_spectrum": lambda o, s, seed: {"hessian_spectrum": _spectrum().spectral_density_slq(
+        _op(o), runs=s.slq_runs, lanczos_steps=s.slq_steps, seed=seed).to_json()},
+    "eps_sharpness": lambda o, s, seed: {
+        f"eps_sharpness[eps={e:g}, {space}]": _sharp().eps_sharpness(
+            o, eps=e, subspace_dim=dim, maxiter=s.lbfgs_maxiter, seed=seed).to_json()
+        for e in s.eps for space, dim in (("full", None), (f"subspace {s.subspace_dim}", s.subspace_dim))},
+    "adaptive_average": lambda o, s, seed: {f"adaptive_average[rho={s.rho_average:g}]": _sharp()
+        .adaptive_sharpness_average(o, s.rho_average, samples=s.mc_samples, adaptive=True, seed=seed).to_json()},
+    "adaptive_worst_l2": lambda o, s, seed: {f"adaptive_worst_l2[rho={s.rho_worst_l2:g}]": _sharp()
+        .adaptive_sharpness_worst(o, s.rho_worst_l2, p=2, adaptive=True, steps=s.pgd_steps, seed=seed).to_json()},
+    "adaptive_worst_linf": lambda o, s, seed: {f"adaptive_worst_linf[rho={s.rho_worst_linf:g}]": _sharp()
+        .adaptive_sharpness_worst(o, s.rho_worst_linf, p=math.inf, adaptive=True, steps=s.pgd_steps,
+                                  seed=seed).to_json()},
+    "average": lambda o, s, seed: {f"average[rho={s.rho_average_plain:g}]": _sharp().adaptive_sharpness_average(
+        o, s.rho_average_plain, samples=s.mc_samples, adaptive=False, seed=seed).to_json()},
+    "worst_l2": lambda o, s, seed: {f"worst_l2[rho={s.rho_worst_l2_plain:g}]": _sharp().adaptive_sharpness_worst(
+        o, s.rho_worst_l2_plain, p=2, adaptive=False, steps=s.pgd_steps, seed=seed).to_json()},
+    "worst_linf": lambda o, s, seed: {f"worst_linf[rho={s.rho_worst_linf_plain:g}]": _sharp()
+        .adaptive_sharpness_worst(o, s.rho_worst_linf_plain, p=math.inf, adaptive=False, steps=s.pgd_steps,
+                                  seed=seed).to_json()},
+    "pac_bayes": lambda o, s, seed: {
+        "pac_bayes_sigma": _sharp().pac_bayes_sigma(o, target=s.pac_target, samples=s.pac_samples,
+                                                    seed=seed).to_json(),
+        "pac_bayes_sigma_magnitude": _sharp().pac_bayes_sigma(o, target=s.pac_target, samples=s.pac_samples,
+                                                              magnitude_aware=True, eps=s.pac_eps,
+                                                              seed=seed).to_json()},
+    "ray_width": lambda o, s, seed: {"ray_width": _sharp().ray_width_metric(
+        o, directions=s.directions, max_distance=s.max_distance, steps=s.steps, delta=s.delta, seed=seed).to_json()},
+}
+HVP_METRICS = {"hessian_top_eigenvalues", "hessian_top_eigenvalues_power", "hessian_trace",
+               "hessian_trace_hutchinson", "hessian_spectrum"}
+DEFAULT_METRICS = ("hessian_top_eigenvalues", "hessian_trace", "eps_sharpness", "adaptive_average",
+                   "adaptive_worst_l2", "adaptive_worst_linf", "pac_bayes", "ray_width")
+
+
+def parse_metrics(names: Optional[Sequence[str]]) -> tuple[str, ...]:
+    """Validate ``--metrics`` (``all`` selects every metric); default :data:`DEFAULT_METRICS`."""
+    if not names:
+        return DEFAULT_METRICS
+    flat = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    if flat == ["all"]:
+        return tuple(METRICS)
+    unknown = [n for n in flat if n not in METRICS]
+    if unknown:
+        raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)} or 'all'")
+    return tuple(dict.fromkeys(flat))
+
+
+@dataclass
+class SharpnessResult:
+    json_path: Path
+    md_path: Path
+    results: dict[str, Any] = field(default_factory=dict)
+    computed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def summary_line(self) -> str:
+        parts = []
+        for label, res in self.results.items():
+            m = res["metrics"]
+            bits = []
+            if "hessian_top_eigenvalues" in m:
+                bits.append(f"λmax {m['hessian_top_eigenvalues']['value'][0]:.4g}")
+            if "hessian_trace" in m:
+                bits.append(f"tr H {m['hessian_trace']['value']:.4g}")
+            parts.append(f"{label}: " + ", ".join(bits) if bits else label)
+        return (f"sharpness: {self.computed} metric computations ({self.skipped} reused) in {self.seconds:.1f}s -> "
+                f"{self.json_path}; " + "; ".join(parts))
+
+
+def _finite_point(ckpt: Checkpoint, obj: ModelObjective) -> None:
+    if not torch.isfinite(obj.point).all():
+        raise UserError(f"checkpoint {ckpt.path} ({ckpt.label}) has non-finite weights: a diverged checkpoint "
+                        "has no meaningful sharpness")
+    value = obj.value()
+    if not math.isfinite(value):
+        raise UserError(f"the training loss at {ckpt.path} ({ckpt.label}) is {value}: a diverged checkpoint has no "
+                        "meaningful sharpness")
+
+
+def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: SharpnessSettings, *,
+                      metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, device: str = "auto",
+                      overwrite: bool = False, progress: bool = True,
+                      log: Callable[[str], None] = print) -> SharpnessResult:
+    """Compute ``metrics`` at every checkpoint; write ``out/sharpness.json`` and ``out/sharpness.md``.
+
+    Every metric of every checkpoint draws its randomness from ``seed``, so results are reproducible
+    and checkpoints are compared on the same random draws.
+
+    Raises:
+        UserError: non-finite weights or loss at a checkpoint; results of other inputs in ``out``
+            (without ``overwrite``).
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    json_path, md_path = out / "sharpness.json", out / "sharpness.md"
+    dev = resolve_device(device)
+    inputs = json.loads(json.dumps({
+        "points": [p.digest for p in points], "labels": [p.label for p in points], **ctx.to_json(),
+        "settings": settings.to_json(), "seed": seed}))
+    results: dict[str, Any] = {}
+    if json_path.exists() and not overwrite:
+        try:
+            previous = json.loads(json_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read {json_path} ({exc}); pass --overwrite") from None
+        if previous.get("inputs") != inputs:
+            raise UserError(f"{out} holds sharpness results of other inputs; use another --out or pass --overwrite")
+        results = previous.get("results", {})
+        if results:
+            log(f"resuming {json_path}: reusing the metrics already computed")
+    res = SharpnessResult(json_path=json_path, md_path=md_path, results=results)
+
+    def save() -> None:
+        doc = {"format": FORMAT, "inputs": inputs, "labels": [p.label for p in points], "metrics": list(metrics),
+               "settings": settings.to_json(), "seed": seed, "note": DINH_NOTE, "versions": versions(),
+               "results": results}
+        write_json(doc, json_path)
+        write_text(render_markdown(doc), md_path)
+
+    bar = tqdm(desc="Hessian-vector products", unit="hvp", disable=None if progress else True)
+    for ckpt in points:
+        entry = results.setdefault(ckpt.label, {"path": ckpt.path, "sha256": ckpt.digest, "metrics": {},
+                                                "hvps": 0, "seconds": {}})
+        pending = [m for m in metrics if m not in entry["seconds"]]
+        if not pending:
+            res.skipped += len(metrics)
+            continue
+        obj = ModelObjective(ctx.model, ctx.data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
+                             bn_recompute=settings.bn_recompute, batch_size=settings.batch_size)
+        _finite_point(ckpt, obj)
+        obj.on_hvp = bar.update
+        entry.update(obj.metrics())
+        entry["samples"] = obj.num_samples
+        for name in metrics:
+            if name in entry["seconds"]:
+                res.skipped += 1
+                continue
+            t0 = time.perf_counter()
+            hvps_before = obj.hvp_count
+            entry["metrics"].update(METRICS[name](obj, settings, seed))
+            entry["seconds"][name] = time.perf_counter() - t0
+            entry["hvps"] += obj.hvp_count - hvps_before
+            res.computed += 1
+            save()
+    bar.close()
+    save()
+    res.seconds = time.perf_counter() - started
+    return res
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _cell(metric: dict) -> str:
+    value = metric.get("value")
+    unc = metric.get("uncertainty", metric.get("stderr"))
+    text = _fmt(value)
+    if isinstance(unc, (int, float)) and not isinstance(unc, bool) and not isinstance(value, (list, dict)):
+        text += f" ± {unc:.2g}"
+    return text
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """``sharpness.md``: one column per checkpoint, one row per metric, then the notes."""
+    labels = [lab for lab in doc["labels"] if lab in doc["results"]]
+    lines = ["# Sharpness", "", "| metric | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        lines.append(f"| {key} | " + " | ".join(_fmt(doc["results"][lab].get(key)) for lab in labels) + " |")
+    rows: list[str] = []
+    for lab in labels:
+        for row in doc["results"][lab]["metrics"]:
+            if row not in rows:
+                rows.append(row)
+    for row in rows:
+        cells = [_cell(doc["results"][lab]["metrics"][row]) if row in doc["results"][lab]["metrics"] else "–"
+                 for lab in labels]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += ["", f"Training loss over {doc['results'][labels[0]].get('samples', '?') if labels else '?'} samples, "
+              f"seed {doc['seed']}. Uncertainties: standard errors of Monte Carlo estimates; eigenvalue residuals; "
+              "optimizer-based maxima (epsilon-sharpness, worst-case) are lower bounds.", "", f"Note: {DINH_NOTE}", ""]
+    return "\n".join(lines)
