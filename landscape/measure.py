@@ -47,13 +47,14 @@ class SharpnessSettings:
     Args:
         top_k [5], lanczos_tol [1e-4]: Hessian top eigenvalues by Lanczos (``eigsh``).
         power_iters [100]: power iteration with deflation (metric ``hessian_top_eigenvalues_power``).
-        trace_matvecs [60]: Hutch++ budget; Hutchinson uses the same number of probes.
+        trace_matvecs [30]: Hutch++ budget; Hutchinson uses the same number of probes.
         slq_runs [4], slq_steps [30]: stochastic Lanczos quadrature (``hessian_spectrum``).
         eps [(1e-3, 5e-4)], subspace_dim [100], lbfgs_maxiter [10]: Keskar ε-sharpness.
         rho_average [0.1], rho_average_plain [0.01]: average-case adaptive / non-adaptive sharpness.
         rho_worst_l2 [0.5], rho_worst_linf [0.01] (adaptive), rho_worst_l2_plain [0.05],
         rho_worst_linf_plain [0.001]: worst-case sharpness radii; mc_samples [32], pgd_steps [20].
-        pac_target [0.1], pac_samples [16], pac_eps [1e-3]: PAC-Bayes flatness.
+        pac_target [0.1], pac_samples [16], pac_eps [1e-3], pac_bisection_steps [8]: PAC-Bayes flatness
+            (8 halvings of a [σ, 2σ] bracket: σ to 0.4%).
         directions [10], max_distance [20], steps [21], delta [0.1]: ray width.
         samples [all]: training points used; bn_recompute [True]; batch_size [2048].
     """
@@ -61,7 +62,7 @@ class SharpnessSettings:
     top_k: int = 5
     lanczos_tol: float = 1e-4
     power_iters: int = 100
-    trace_matvecs: int = 60
+    trace_matvecs: int = 30
     slq_runs: int = 4
     slq_steps: int = 30
     eps: tuple[float, ...] = (1e-3, 5e-4)
@@ -78,6 +79,7 @@ class SharpnessSettings:
     pac_target: float = 0.1
     pac_samples: int = 16
     pac_eps: float = 1e-3
+    pac_bisection_steps: int = 8
     directions: int = 10
     max_distance: float = 20.0
     steps: int = 21
@@ -149,11 +151,11 @@ METRICS: dict[str, MetricFn] = {
         .adaptive_sharpness_worst(o, s.rho_worst_linf_plain, p=math.inf, adaptive=False, steps=s.pgd_steps,
                                   seed=seed).to_json()},
     "pac_bayes": lambda o, s, seed: {
-        "pac_bayes_sigma": _sharp().pac_bayes_sigma(o, target=s.pac_target, samples=s.pac_samples,
-                                                    seed=seed).to_json(),
+        "pac_bayes_sigma": _sharp().pac_bayes_sigma(o, target=s.pac_target, samples=s.pac_samples, seed=seed,
+                                                    bisection_steps=s.pac_bisection_steps).to_json(),
         "pac_bayes_sigma_magnitude": _sharp().pac_bayes_sigma(o, target=s.pac_target, samples=s.pac_samples,
-                                                              magnitude_aware=True, eps=s.pac_eps,
-                                                              seed=seed).to_json()},
+                                                              magnitude_aware=True, eps=s.pac_eps, seed=seed,
+                                                              bisection_steps=s.pac_bisection_steps).to_json()},
     "ray_width": lambda o, s, seed: {"ray_width": _sharp().ray_width_metric(
         o, directions=s.directions, max_distance=s.max_distance, steps=s.steps, delta=s.delta, seed=seed).to_json()},
 }

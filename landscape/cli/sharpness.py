@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=2048, help="batch size of the sums (2048)")
     g = p.add_argument_group("metric settings")
     g.add_argument("--top-k", type=int, default=5, help="top Hessian eigenvalues (5)")
-    g.add_argument("--trace-matvecs", type=int, default=60, help="Hutch++ Hessian-vector products (60)")
+    g.add_argument("--trace-matvecs", type=int, default=30, help="Hutch++ Hessian-vector products (30)")
     g.add_argument("--eps", type=float, nargs="+", default=[1e-3, 5e-4], help="ε of ε-sharpness (1e-3 5e-4)")
     g.add_argument("--subspace-dim", type=int, default=100, help="random subspace of ε-sharpness (100)")
     g.add_argument("--rho-average", type=float, default=0.1, help="ρ of average-case adaptive sharpness (0.1)")
@@ -60,13 +60,13 @@ def _run_points(run_dirs):
     methods = [r.config.method for r in runs]
     paths, labels = [], []
     for r in runs:
-        method = r.config.method
-        prefix = f"{r.path.name} " if methods.count(method) > 1 else ""
+        method = r.config.method.upper()
+        name = f"{r.path.name} " if methods.count(r.config.method) > 1 else ""
         paths.append(str(r.checkpoint("final")))
-        labels.append(f"{prefix}{method.upper()} final iterate" if method != "sgd" else f"{prefix}SGD")
+        labels.append(f"{name}SGD final" + (f" ({method} run)" if len(runs) > 1 and method != "SGD" else ""))
         if r.checkpoint("swa") is not None:
             paths.append(str(r.checkpoint("swa")))
-            labels.append(f"{prefix}{method.upper()}")
+            labels.append(f"{name}{method}")
     return str(runs[0].path), paths, labels
 
 
