@@ -3,8 +3,9 @@
 Trains three runs of the small BatchNorm CNN from the same seed (re-running the
 command resumes or reuses them), prints a table of the final SGD iterates and
 the averages, then looks at the SWA run's landscape: the plane through its
-first, middle and last trajectory points and the line from the final SGD
-iterate to the SWA average.
+first, middle and last trajectory points, the line from the final SGD iterate to
+the SWA average, and the sharpness of both (top Hessian eigenvalue, trace,
+average-case adaptive sharpness).
 """
 
 from __future__ import annotations
@@ -109,3 +110,10 @@ def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
     print(plane.summary_line())
     line = compute_interp(ctx, ends[0], ends[1], out, settings)
     print(line.summary_line())
+    from landscape.measure import SharpnessSettings, compute_sharpness
+
+    sharp = compute_sharpness(ctx, ends, out, SharpnessSettings(top_k=1),
+                              metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average"),
+                              seed=args.seed or 0, device=args.device or "auto", overwrite=True,
+                              progress=not args.quiet)
+    print(sharp.md_path.read_text().split("\n\nTraining loss")[0])
