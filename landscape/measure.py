@@ -15,7 +15,6 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from swa.io import write_json, write_text
 from swa.rundir import versions
 from landscape.inputs import Checkpoint, Context
 from landscape.objective import ModelObjective
+from landscape.store import normalize_inputs, read_matching_sidecar
 
 __all__ = ["SharpnessSettings", "METRICS", "DEFAULT_METRICS", "compute_sharpness", "render_markdown", "DINH_NOTE"]
 
@@ -228,18 +228,12 @@ def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Pat
     out = Path(out)
     json_path, md_path = out / "sharpness.json", out / "sharpness.md"
     dev = resolve_device(device)
-    inputs = json.loads(json.dumps({
+    inputs = normalize_inputs({
         "points": [p.digest for p in points], "labels": [p.label for p in points], **ctx.to_json(),
-        "settings": settings.to_json(), "seed": seed}))
+        "settings": settings.to_json(), "seed": seed})
     results: dict[str, Any] = {}
     if json_path.exists() and not overwrite:
-        try:
-            previous = json.loads(json_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read {json_path} ({exc}); pass --overwrite") from None
-        if previous.get("inputs") != inputs:
-            raise UserError(f"{out} holds sharpness results of other inputs; use another --out or pass --overwrite")
-        results = previous.get("results", {})
+        results = read_matching_sidecar(json_path, inputs, "sharpness").get("results", {})
         if results:
             log(f"resuming {json_path}: reusing the metrics already computed")
     res = SharpnessResult(json_path=json_path, md_path=md_path, results=results)

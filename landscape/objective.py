@@ -149,7 +149,7 @@ class ModelObjective:
             w = (self.point if w is None else w.to(self.device, self.dtype)).detach()
             out = torch.zeros_like(w)
             for xb, yb in self._batches():
-                _, hv = jvp(grad(lambda p: self._batch_sum(p, xb, yb)), (w,), (v,))
+                _, hv = jvp(grad(lambda p, xb=xb, yb=yb: self._batch_sum(p, xb, yb)), (w,), (v,))
                 out += hv
         self.hvp_count += 1
         if self.on_hvp is not None:

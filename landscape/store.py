@@ -19,12 +19,30 @@ from swa.errors import UserError
 from swa.io import atomic_path, write_json
 from swa.rundir import versions
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "normalize_inputs", "read_matching_sidecar"]
 
 
-def _normalize(obj: Any) -> Any:
+def normalize_inputs(obj: Any) -> Any:
     """JSON round trip, so that stored and fresh inputs compare equal (tuples → lists, ...)."""
     return json.loads(json.dumps(obj, sort_keys=True))
+
+
+def read_matching_sidecar(path: Path, inputs: dict[str, Any], what: str) -> dict[str, Any]:
+    """The JSON file ``path`` if its ``inputs`` equal ``inputs``.
+
+    Raises:
+        UserError: unreadable, or results of other inputs (the message names the keys that differ).
+    """
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path} ({exc}); pass --overwrite to start afresh") from None
+    stored = meta.get("inputs", {})
+    if stored != inputs:
+        changed = sorted(k for k in set(stored) | set(inputs) if stored.get(k) != inputs.get(k))
+        raise UserError(f"{path.parent} holds {what} results of other inputs (differs in: "
+                        f"{', '.join(changed) or 'format'}); use another --out or pass --overwrite")
+    return meta
 
 
 class ResultStore:
@@ -48,7 +66,7 @@ class ResultStore:
         self.out = Path(out)
         self.npz, self.json = self.out / f"{name}.npz", self.out / f"{name}.json"
         self.name, self.shape, self.metrics = name, tuple(shape), tuple(metrics)
-        self.inputs = _normalize(inputs)
+        self.inputs = normalize_inputs(inputs)
         self.extra = {k: np.asarray(v) for k, v in extra.items()}
         self.sidecar = dict(sidecar or {})
         self.values = {m: np.full(self.shape, np.nan) for m in self.metrics}
@@ -60,15 +78,7 @@ class ResultStore:
             self._resume()
 
     def _resume(self) -> None:
-        try:
-            meta = json.loads(self.json.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read {self.json} ({exc}); pass --overwrite to start afresh") from None
-        if meta.get("inputs") != self.inputs:
-            changed = sorted(k for k in set(meta.get("inputs", {})) | set(self.inputs)
-                             if meta.get("inputs", {}).get(k) != self.inputs.get(k))
-            raise UserError(f"{self.out} holds {self.name} results of other inputs (differs in: "
-                            f"{', '.join(changed) or 'format'}); use another --out or pass --overwrite")
+        meta = read_matching_sidecar(self.json, self.inputs, self.name)
         if not self.npz.exists():
             return
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scripts.benchlib import cli, digits_swa_run  # noqa: E402
 
 
 def naive_point(template, state, data, device):
@@ -54,14 +54,9 @@ def main() -> None:
     from swa.rundir import open_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "swa"
-        subprocess.run([sys.executable, "-m", "landscape", "train", "--method", "swa", "--out", str(run_dir),
-                        "--quiet", "--device", args.device], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "landscape", "plane", "--run", str(run_dir), "--out",
-                        f"{tmp}/plane", "--quiet", "--device", args.device, "--grid", "21"], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
-        plane_seconds = time.perf_counter() - started
+        run_dir = digits_swa_run(Path(tmp) / "swa", args.device)
+        plane_seconds = cli("plane", "--run", str(run_dir), "--out", f"{tmp}/plane", "--quiet", "--device",
+                            args.device, "--grid", "21")
 
         run = open_run(run_dir)
         data = run.load_data()

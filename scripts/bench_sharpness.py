@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scripts.benchlib import cli, digits_swa_run  # noqa: E402
 
 
 def main() -> None:
@@ -31,14 +31,8 @@ def main() -> None:
     from swa.rundir import open_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "swa"
-        subprocess.run([sys.executable, "-m", "landscape", "train", "--method", "swa", "--out", str(run_dir),
-                        "--quiet", "--device", args.device], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "landscape", "sharpness", "--run", str(run_dir), "--out",
-                        f"{tmp}/sharp", "--quiet", "--device", args.device], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
-        total = time.perf_counter() - started
+        run_dir = digits_swa_run(Path(tmp) / "swa", args.device)
+        total = cli("sharpness", "--run", str(run_dir), "--out", f"{tmp}/sharp", "--quiet", "--device", args.device)
         doc = json.loads(Path(f"{tmp}/sharp/sharpness.json").read_text())
         per_metric = {}
         for res in doc["results"].values():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,12 +17,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def time_cli(args: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "landscape", *args], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+from scripts.benchlib import cli  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +29,7 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        t = time_cli(["train", "--method", "swa", "--out", f"{tmp}/swa", "--quiet", "--device", "cpu"])
+        t = cli("train", "--method", "swa", "--out", f"{tmp}/swa", "--quiet", "--device", "cpu")
         rows.append(("`train --method swa` on digits (20 epochs, defaults), whole process", f"{t:.1f} s"))
     data = load_data(DataSpec("digits"))
     model = build_model(ModelSpec("cnn_small"), num_outputs=10, input_shape=data.input_shape)
