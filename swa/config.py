@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
 from swa.bn import BN_MODES
@@ -85,7 +85,6 @@ class TrainConfig:
     bn_update: str = "exact"
     eval_batch_size: int = 1024
     eval_freq: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)

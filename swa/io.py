@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import torch
 
-__all__ = ["atomic_path", "save_torch", "write_json", "write_text", "append_jsonl"]
+__all__ = ["atomic_path", "save_torch", "write_json", "write_text", "write_jsonl"]
 
 
 @contextmanager
@@ -52,6 +52,6 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text)
 
 
-def append_jsonl(records: list[dict], path: str | os.PathLike) -> None:
-    """Rewrite the JSON-lines file ``path`` with ``records`` (atomically, so a crash never leaves half a line)."""
+def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
+    """Write ``records`` as the JSON-lines file ``path``, atomically (a crash never leaves half a line)."""
     write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in records), path)

@@ -36,7 +36,7 @@ from swa.data import CLASSIFICATION, TensorData, load_data
 from swa.devices import resolve_device
 from swa.errors import UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
-from swa.io import append_jsonl, save_torch, write_json
+from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
 from swa.rundir import FORMAT, MANIFEST, METRICS, STATE, read_manifest, versions
 from swa.schedules import build_schedule
@@ -272,7 +272,7 @@ class Trainer:
 
     def save(self, status: str = "running", final: Optional[str] = None, swa: Optional[str] = None) -> None:
         save_torch(self.state_dict(), self.out / STATE)
-        append_jsonl(self.metrics, self.out / METRICS)
+        write_jsonl(self.metrics, self.out / METRICS)
         write_json(self.manifest(status, final, swa), self.out / MANIFEST)
 
     def finish(self) -> tuple[Path, Optional[Path]]:
