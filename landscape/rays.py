@@ -93,11 +93,13 @@ class RaysResult:
 
 def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
                  directions: int = 10, max_distance: float = 20.0, steps: int = 21, delta: float = 0.1,
-                 normalization: str = "unit", log: Callable[[str], None] = print) -> RaysResult:
+                 normalization: str = "unit", include_bn_and_bias: bool = False,
+                 log: Callable[[str], None] = print) -> RaysResult:
     """Evaluate ``directions`` random rays of ``steps`` points on [0, ``max_distance``] from each point.
 
     The same random directions (drawn with ``settings.seed``) are used for every point, so that
-    points are compared on the same rays. Buffers: ``recompute`` recomputes them at every point;
+    points are compared on the same rays. With ``filter`` or ``layer`` normalization, biases and
+    BatchNorm parameters are left out of the directions unless ``include_bn_and_bias``. Buffers: ``recompute`` recomputes them at every point;
     ``interpolate`` and ``fixed`` keep each point's own (a random direction has no buffer part).
     """
     if directions < 1:
@@ -118,14 +120,15 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
     for ckpt in points:
         base = job.params(ckpt)
         try:
-            dirs = random_directions(job.space, base, directions, normalization=normalization, seed=settings.seed)
+            dirs = random_directions(job.space, base, directions, normalization=normalization, seed=settings.seed,
+                                     include_bn_and_bias=include_bn_and_bias)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         families.append(AffineFamily(base, dirs, coords, job.buffers(ckpt), None))
     store = job.store(
         out, "rays", (len(points), directions, steps),
         inputs={"points": [p.digest for p in points], "directions": directions, "normalization": normalization,
-                "distances": distances.tolist()},
+                "include_bn_and_bias": include_bn_and_bias, "distances": distances.tolist()},
         extra={"distances": distances},
         sidecar={"points": [p.to_json() for p in points], "delta": delta, "normalization": normalization,
                  "units": ("Euclidean distance in parameter space" if normalization == "unit"

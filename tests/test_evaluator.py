@@ -174,3 +174,17 @@ def test_ray_width_definition():
     s = width_summary(w)
     assert s["censored"] == 1 and s["mean"] == pytest.approx(1.1) and s["std"] == pytest.approx(np.std([1.2, 1.0],
                                                                                                         ddof=1))
+
+
+def test_bn_samples_caps_the_data_used_for_recompute(setup, tmp_path):
+    ctx, (a, b, _) = setup
+    axis = Axis(0.0, 1.0, 3)
+    run = lambda name, **kw: _values(compute_interp(  # noqa: E731
+        ctx, a, b, tmp_path / name, EvalSettings(bn="recompute", device="cpu", progress=False, **kw), t_axis=axis,
+        log=lambda _: None).store)
+    full = run("full")
+    np.testing.assert_array_equal(run("all", bn_samples=5000), full)  # more than the set: all of it
+    few = run("few", bn_samples=50)
+    assert np.isfinite(few).all() and not np.allclose(few[:, 0], full[:, 0], rtol=1e-4)
+    np.testing.assert_array_equal(run("few-again", bn_samples=50), few)  # a fixed subset (from the seed)
+    assert not np.array_equal(run("few-other-seed", bn_samples=50, seed=1), few)

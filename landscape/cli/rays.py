@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--delta", type=float, default=0.1, help="loss rise that defines the width (0.1)")
     p.add_argument("--normalization", choices=("unit", "filter", "layer", "none"), default="unit",
                    help="unit: uniform on the unit sphere (the SWA paper); filter: Li et al. 2018 (unit)")
+    p.add_argument("--include-bn-bias", action="store_true",
+                   help="with filter/layer normalization, perturb biases and BatchNorm parameters too")
     p.set_defaults(handler=run)
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     points = load_checkpoints(paths, labels, ctx.model)
     result = compute_rays(ctx, points, args.out, settings, directions=args.directions,
                           max_distance=args.max_distance, steps=args.steps, delta=args.delta,
-                          normalization=args.normalization)
+                          normalization=args.normalization, include_bn_and_bias=args.include_bn_bias)
     if result.is_main:
         print(result.summary_line())
     return 0
