@@ -99,8 +99,9 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
 
     The same random directions (drawn with ``settings.seed``) are used for every point, so that
     points are compared on the same rays. With ``filter`` or ``layer`` normalization, biases and
-    BatchNorm parameters are left out of the directions unless ``include_bn_and_bias``. Buffers: ``recompute`` recomputes them at every point;
-    ``interpolate`` and ``fixed`` keep each point's own (a random direction has no buffer part).
+    BatchNorm parameters are left out of the directions unless ``include_bn_and_bias``. Buffers:
+    ``recompute`` recomputes them at every point; ``interpolate`` and ``fixed`` keep each point's own
+    (a random direction has no buffer part).
     """
     if directions < 1:
         raise UserError(f"--directions must be at least 1, got {directions}")
