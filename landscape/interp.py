@@ -62,7 +62,7 @@ def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | 
     Raises:
         GeometryError: the two checkpoints are identical.
     """
-    job = Job.prepare(ctx, start, settings)
+    job = Job.prepare(ctx, start, settings, log=log)
     line = Line(job.params(start), job.params(end))
     if line.length == 0.0:
         raise GeometryError(f"{start.path} and {end.path} hold the same weights: there is no line between them")

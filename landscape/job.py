@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from swa.bn import has_batchnorm
 from swa.devices import resolve_device
@@ -79,7 +80,8 @@ class Job:
     bn: str
 
     @classmethod
-    def prepare(cls, ctx: Context, first: Checkpoint, settings: EvalSettings) -> "Job":
+    def prepare(cls, ctx: Context, first: Checkpoint, settings: EvalSettings,
+                log: Callable[[str], None] = print) -> "Job":
         device = resolve_device(settings.device)
         dist, device = setup(device)
         model = ctx.model
@@ -88,6 +90,11 @@ class Job:
         evaluator = Evaluator(model, ctx.data, device=device, bn_mode=bn, bn_samples=settings.bn_samples,
                               bn_pass=settings.bn_pass, batch_size=settings.batch_size,
                               precision=settings.precision, seed=settings.seed)
+        n_bn = sum(isinstance(m, _BatchNorm) for m in model.modules())
+        if bn == "recompute" and settings.bn_pass == "exact" and len(evaluator.x_bn) > settings.batch_size \
+                and n_bn > 8 and dist.is_main:
+            log(f"note: exact BatchNorm statistics take about {n_bn // 2} passes over {len(evaluator.x_bn)} inputs "
+                f"per point ({n_bn} BatchNorm layers); --bn-pass single-pass takes one, --bn-samples N fewer inputs")
         return cls(ctx=ctx, settings=settings, space=evaluator.space, dist=dist, evaluator=evaluator, bn=bn)
 
     def params(self, ckpt: Checkpoint) -> torch.Tensor:

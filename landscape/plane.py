@@ -75,7 +75,7 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
     """
-    job = Job.prepare(ctx, anchors[0], settings)
+    job = Job.prepare(ctx, anchors[0], settings, log=log)
     p0, p1, p2 = (job.params(a) for a in anchors)
     plane = Plane.through(p0, p1, p2)
     projections = []

@@ -61,7 +61,5 @@ def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: Re
             store.save()
             bar.update(sum(len(g) for g, _ in gathered))
     bar.close()
-    if dist.is_main and not len(pending):
-        store.save()
     dist.barrier()
     return {"computed": len(pending), "skipped": skipped, "seconds": time.perf_counter() - started}

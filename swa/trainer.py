@@ -18,6 +18,7 @@ epoch, and :func:`train` with ``resume=True`` continues bitwise-identically.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -319,6 +320,13 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
     state = None
     if resume:
         manifest = read_manifest(out)
+        if manifest.get("status") == "complete":  # nothing left to do: report the run as it stands
+            log = log or (tqdm.write if progress else (lambda _msg: None))
+            log(f"{out} is complete; nothing to resume")
+            metrics = [json.loads(line) for line in (out / METRICS).read_text().splitlines()]
+            return TrainResult(out=out, final=out / manifest["final"],
+                               swa=None if manifest["swa"] is None else out / manifest["swa"], metrics=metrics,
+                               trajectory=manifest["trajectory"], seconds=time.perf_counter() - started)
         config = TrainConfig.from_json(manifest["config"]).with_changes(out=str(out))
         if device is not None:
             config = config.with_changes(device=device)

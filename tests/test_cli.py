@@ -102,3 +102,29 @@ def test_train_writes_a_run_and_prints_a_summary(tmp_path):
     assert last.startswith("trained ") and "average of 1 points" in last
     for name in ("manifest.json", "metrics.jsonl", "final.pt", "swa.pt", "checkpoints/point_0001.pt"):
         assert (tmp_path / "r" / name).is_file(), name
+
+
+def test_cuda_without_a_gpu_is_one_line(capsys, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, err = _run(capsys, ["train", "--device", "cuda", "--out", str(tmp_path / "r"), "--quiet"])
+    assert code == 2 and "--device cuda was asked for but no CUDA device is available; use --device cpu" in err
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    """The README's main command, shortened: three runs, the plane, the line and the sharpness table."""
+    res = run_cli("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    for label in ("sgd final iterate", "swa average", "pswa average", "plane: 9 points", "interp: 41 points",
+                  "| hessian_top_eigenvalues |", "| hessian_trace |"):
+        assert label in out, label
+    for path in ("sgd/final.pt", "swa/swa.pt", "pswa/swa.pt", "landscape/plane.npz", "landscape/interp.npz",
+                 "landscape/sharpness.json"):
+        assert (tmp_path / path).is_file(), path
+    # A second run reuses the finished runs and results instead of computing them again.
+    stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("swa/swa.pt", "landscape/plane.npz")}
+    again = run_cli("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert "plane: 9 points (0 computed, 9 skipped)" in again.stdout
+    assert {p: (tmp_path / p).stat().st_mtime_ns for p in stamps} == stamps

@@ -11,6 +11,7 @@ average-case adaptive sharpness).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from landscape.cli.common import add_common
@@ -68,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from swa.rundir import MANIFEST, read_manifest
     from swa.trainer import train
 
+    from swa.errors import UserError
+
+    if args.epochs < 6:
+        raise UserError(f"demo --epochs must be at least 6 (the plane needs 3 averaged points), got {args.epochs}")
     out = Path(args.out)
     rows = []
     for name, config in demo_configs(out, args.epochs, args.seed or 0, args.device or "auto").items():
@@ -91,6 +96,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reuse_or_redo(compute):
+    """Resume or reuse earlier results; recompute from scratch if they came from other inputs."""
+    from swa.errors import UserError
+
+    try:
+        return compute(False)
+    except UserError as exc:
+        if "results of other inputs" not in str(exc):
+            raise
+        return compute(True)
+
+
 def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
     """Plane through the SWA trajectory and the SGD → SWA line (resumed if already computed)."""
     from landscape.inputs import load_checkpoints, load_context
@@ -104,16 +121,17 @@ def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
     anchors = load_checkpoints([p["path"] for p in picks], [f"epoch {p['epoch']}" for p in picks], ctx.model)
     ends = load_checkpoints([str(ctx.run.checkpoint("final")), str(ctx.run.checkpoint("swa"))],
                             ["SGD final", "SWA"], ctx.model)
-    settings = EvalSettings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
-                            overwrite=True)
-    plane = compute_plane(ctx, anchors, out, settings, trajectory=ends, grid=args.grid)
+    settings = EvalSettings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet)
+    plane = _reuse_or_redo(lambda overwrite: compute_plane(ctx, anchors, out, replace(settings, overwrite=overwrite),
+                                                           trajectory=ends, grid=args.grid))
     print(plane.summary_line())
-    line = compute_interp(ctx, ends[0], ends[1], out, settings)
+    line = _reuse_or_redo(lambda overwrite: compute_interp(ctx, ends[0], ends[1], out,
+                                                           replace(settings, overwrite=overwrite)))
     print(line.summary_line())
     from landscape.measure import SharpnessSettings, compute_sharpness
 
-    sharp = compute_sharpness(ctx, ends, out, SharpnessSettings(top_k=1),
-                              metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average"),
-                              seed=args.seed or 0, device=args.device or "auto", overwrite=True,
-                              progress=not args.quiet)
+    sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(
+        ctx, ends, out, SharpnessSettings(top_k=1), metrics=("hessian_top_eigenvalues", "hessian_trace",
+                                                             "adaptive_average"),
+        seed=args.seed or 0, device=args.device or "auto", overwrite=overwrite, progress=not args.quiet))
     print(sharp.md_path.read_text().split("\n\nTraining loss")[0])
