@@ -26,21 +26,39 @@ def digits():
     return load_data(DataSpec("digits"))
 
 
-@pytest.fixture
-def small_config(tmp_path):
-    """``small_config(**changes)``: a few-epoch digits run of the small CNN in ``tmp_path``."""
+def digits_config(out, width=8, **changes):
+    """A short CPU training config of the small CNN on digits; ``changes`` override the defaults."""
     from swa.config import TrainConfig
     from swa.data import DataSpec
     from swa.models import ModelSpec
 
-    def make(out=None, **changes):
-        base = dict(model=ModelSpec("cnn_small", {"width": 8}), data=DataSpec("digits"),
-                    out=str(out or tmp_path / "run"), epochs=4, batch_size=128, lr=0.05, device="cpu",
-                    eval_batch_size=500)
-        base.update(changes)
-        return TrainConfig(**base)
+    base = dict(model=ModelSpec("cnn_small", {"width": width}), data=DataSpec("digits"), out=str(out), epochs=4,
+                batch_size=128, lr=0.05, device="cpu", eval_batch_size=500)
+    base.update(changes)
+    return TrainConfig(**base)
 
-    return make
+
+@pytest.fixture
+def small_config(tmp_path):
+    """``small_config(**changes)``: :func:`digits_config` in ``tmp_path``."""
+    return lambda out=None, **changes: digits_config(out or tmp_path / "run", **changes)
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 240) -> bool:
+    """SIGKILL ``proc`` as soon as ``ready()`` holds; True if it was killed (not finished first)."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ready():
+            break
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return killed
 
 
 def one_batch_bn_reference(model, x):
@@ -74,13 +92,8 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A finished SWA run on digits (cnn_small, width 4) with 4 trajectory points."""
-    from swa.config import TrainConfig
-    from swa.data import DataSpec
-    from swa.models import ModelSpec
     from swa.trainer import train
 
-    out = tmp_path_factory.mktemp("tiny") / "run"
-    config = TrainConfig(model=ModelSpec("cnn_small", {"width": 4}), data=DataSpec("digits"), out=str(out),
-                         epochs=5, batch_size=128, lr=0.05, method="swa", swa_start=1, swa_lr=0.03, device="cpu",
-                         eval_batch_size=1000)
+    config = digits_config(tmp_path_factory.mktemp("tiny") / "run", width=4, epochs=5, method="swa", swa_start=1,
+                           swa_lr=0.03, eval_batch_size=1000)
     return train(config, progress=False)

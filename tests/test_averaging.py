@@ -14,17 +14,13 @@ from swa.checkpoint import load_state_dict
 from swa.models import build_model
 from swa.trainer import train
 
+from conftest import digits_config
+
 
 @pytest.fixture(scope="module")
 def swa_run(tmp_path_factory):
-    from swa.config import TrainConfig
-    from swa.data import DataSpec
-    from swa.models import ModelSpec
-
-    out = tmp_path_factory.mktemp("swa") / "run"
-    config = TrainConfig(model=ModelSpec("cnn_small", {"width": 8}), data=DataSpec("digits"), out=str(out),
-                         epochs=6, batch_size=100, lr=0.05, method="swa", swa_start=2, swa_lr=0.02, device="cpu",
-                         eval_batch_size=500)
+    config = digits_config(tmp_path_factory.mktemp("swa") / "run", epochs=6, batch_size=100, method="swa",
+                           swa_start=2, swa_lr=0.02)
     return train(config, progress=False)
 
 

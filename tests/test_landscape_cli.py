@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ import torch
 from landscape.cli import main
 from swa.models import ModelSpec, build_model
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, kill_when, run_cli
 
 ARRAYS = ("alphas", "betas", "train_loss", "train_acc", "test_loss", "test_acc", "anchors", "trajectory")
 
@@ -57,21 +55,15 @@ def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "landscape", *_plane_args(tiny_run.out, cut, *args)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    sidecar, done = cut / "plane.json", 0
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if sidecar.exists():
-            try:
-                done = json.loads(sidecar.read_text())["points_done"]
-            except (json.JSONDecodeError, KeyError):
-                done = 0
-            if done >= 6:
-                break
-        time.sleep(0.02)
-    killed = proc.poll() is None
-    if killed:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    sidecar = cut / "plane.json"
+
+    def six_done() -> bool:
+        try:
+            return json.loads(sidecar.read_text())["points_done"] >= 6
+        except (OSError, json.JSONDecodeError, KeyError):
+            return False
+
+    killed = kill_when(proc, six_done, timeout=120)
     partial = _load(cut / "plane.npz")
     n_done = int(partial["done"].sum())
     assert killed and 0 < n_done < 42, "the process must be killed part-way (make the grid larger if not)"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -15,7 +13,7 @@ import torch
 from swa.checkpoint import load_state_dict
 from swa.trainer import train
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, kill_when, run_cli
 
 
 class _Killed(Exception):
@@ -93,16 +91,8 @@ def test_cli_sigkill_then_resume(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "landscape", *args, "--out", str(cut)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 240
     metrics = cut / "metrics.jsonl"
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.05)
-    killed = proc.poll() is None
-    if killed:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    killed = kill_when(proc, lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3)
     assert killed, "the process must be killed part-way (train longer if not)"
     manifest = json.loads((cut / "manifest.json").read_text())
     assert manifest["status"] == "running" and 2 <= manifest["epochs_done"] < 8
