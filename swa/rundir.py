@@ -90,6 +90,24 @@ class Run:
         rel = self.manifest.get(which)
         return None if rel is None else self.path / rel
 
+    def end_points(self) -> list[tuple[str, str]]:
+        """``(path, label)`` of the final SGD iterate and, if the run has one, its average (SWA or PSWA)."""
+        points = [(str(self.checkpoint("final")), "SGD final")]
+        if self.checkpoint("swa") is not None:
+            points.append((str(self.checkpoint("swa")), self.config.method.upper()))
+        return points
+
+    def plane_anchors(self) -> list[tuple[str, str]]:
+        """``(path, label)`` of the first, middle and last trajectory points (the SWA paper's plane).
+
+        Raises:
+            UserError: fewer than 3 trajectory points.
+        """
+        traj = self.trajectory
+        if len(traj) < 3:
+            raise UserError(f"{self.path} has {len(traj)} trajectory points; a plane needs 3 (or pass --points)")
+        return [(p["path"], f"epoch {p['epoch']}") for p in (traj[0], traj[len(traj) // 2], traj[-1])]
+
     def load_data(self) -> TensorData:
         return load_data(self.config.data)
 

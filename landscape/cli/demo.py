@@ -116,11 +116,8 @@ def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
     from landscape.plane import compute_plane
 
     ctx = load_context(str(run_dir), None, None)
-    traj = ctx.run.trajectory
-    picks = [traj[0], traj[len(traj) // 2], traj[-1]]
-    anchors = load_checkpoints([p["path"] for p in picks], [f"epoch {p['epoch']}" for p in picks], ctx.model)
-    ends = load_checkpoints([str(ctx.run.checkpoint("final")), str(ctx.run.checkpoint("swa"))],
-                            ["SGD final", "SWA"], ctx.model)
+    anchors = load_checkpoints(*map(list, zip(*ctx.run.plane_anchors())), ctx.model)
+    ends = load_checkpoints(*map(list, zip(*ctx.run.end_points())), ctx.model)
     settings = EvalSettings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet)
     plane = _reuse_or_redo(lambda overwrite: compute_plane(ctx, anchors, out, replace(settings, overwrite=overwrite),
                                                            trajectory=ends, grid=args.grid))

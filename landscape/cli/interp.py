@@ -38,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
     ctx = load_context(args.run, *landscape_specs(args))
     paths, labels = [args.start, args.end], args.labels
     if None in paths:
-        if ctx.run is None or ctx.run.checkpoint("swa") is None or args.start or args.end:
+        if ctx.run is None or len(ctx.run.end_points()) < 2 or args.start or args.end:
             raise UserError("interp needs --from A --to B (or --run RUN_DIR of an SWA run: SGD final -> SWA)")
-        paths = [str(ctx.run.checkpoint("final")), str(ctx.run.checkpoint("swa"))]
-        labels = labels or ["SGD final", "SWA"]
-    start, end = load_checkpoints(paths, labels, ctx.model)
+        paths, run_labels = zip(*ctx.run.end_points())
+        labels = labels or list(run_labels)
+    start, end = load_checkpoints(list(paths), labels, ctx.model)
     result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis)
     if result.is_main:
         print(result.summary_line())

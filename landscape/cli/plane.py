@@ -8,6 +8,7 @@ final SGD iterate and the SWA average are projected onto the plane.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
 
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.geometry import parse_axis
     from landscape.inputs import load_checkpoints, load_context
     from landscape.plane import compute_plane
+    from swa.checkpoint import split_key
     from swa.errors import UserError
 
     if args.out is None:
@@ -43,29 +45,18 @@ def run(args: argparse.Namespace) -> int:
     y_axis = parse_axis(args.y, "--y") if args.y is not None else None
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
-    paths, labels, extra, extra_labels = args.points, args.labels, list(args.trajectory), None
+    paths, labels = args.points, args.labels
     if paths is None:
         if ctx.run is None:
             raise UserError("plane needs --points A B C, or --run RUN_DIR to take them from a trajectory")
-        traj = ctx.run.trajectory
-        if len(traj) < 3:
-            raise UserError(f"{ctx.run.path} has {len(traj)} trajectory points; a plane needs 3 (or pass --points)")
-        picks = [traj[0], traj[len(traj) // 2], traj[-1]]
-        paths = [p["path"] for p in picks]
-        labels = labels or [f"epoch {p['epoch']}" for p in picks]
-    if ctx.run is not None:
-        run_points = [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
-        for which in ("final", "swa"):
-            path = ctx.run.checkpoint(which)
-            if path is not None:
-                run_points.append((str(path), "SGD final" if which == "final" else "SWA"))
-        extra_labels = [lab for _, lab in run_points] + [None] * len(extra)
-        extra = [p for p, _ in run_points] + extra
-    anchors = load_checkpoints(paths, labels, ctx.model)
-    projected = load_checkpoints(extra, None, ctx.model) if extra else []
-    for ckpt, lab in zip(projected, extra_labels or []):
-        if lab is not None:
-            ckpt.label = lab
+        paths, run_labels = zip(*ctx.run.plane_anchors())
+        labels = labels or list(run_labels)
+    # Projected: the run's trajectory, final iterate and average, then --trajectory checkpoints.
+    extra = [] if ctx.run is None else [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
+    extra += [] if ctx.run is None else ctx.run.end_points()
+    extra += [(path, Path(split_key(path)[0]).stem) for path in args.trajectory]
+    anchors = load_checkpoints(list(paths), labels, ctx.model)
+    projected = load_checkpoints([p for p, _ in extra], [lab for _, lab in extra], ctx.model) if extra else []
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=projected, x_axis=x_axis, y_axis=y_axis,
                            grid=args.grid, margin=args.margin)
     if result.is_main:

@@ -44,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if paths is None:
         if ctx.run is None:
             raise UserError("rays needs --points CKPT [CKPT ...] or --run RUN_DIR")
-        pairs = [(ctx.run.checkpoint(w), lab) for w, lab in (("final", "SGD final"), ("swa", "SWA"))]
-        paths = [str(p) for p, _ in pairs if p is not None]
-        labels = labels or [lab for p, lab in pairs if p is not None]
+        paths = [p for p, _ in ctx.run.end_points()]
+        labels = labels or [lab for _, lab in ctx.run.end_points()]
     points = load_checkpoints(paths, labels, ctx.model)
     result = compute_rays(ctx, points, args.out, settings, directions=args.directions,
                           max_distance=args.max_distance, steps=args.steps, delta=args.delta,

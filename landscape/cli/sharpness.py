@@ -62,11 +62,12 @@ def _run_points(run_dirs):
     for r in runs:
         method = r.config.method.upper()
         name = f"{r.path.name} " if methods.count(r.config.method) > 1 else ""
-        paths.append(str(r.checkpoint("final")))
-        labels.append(f"{name}SGD final" + (f" ({method} run)" if len(runs) > 1 and method != "SGD" else ""))
-        if r.checkpoint("swa") is not None:
-            paths.append(str(r.checkpoint("swa")))
-            labels.append(f"{name}{method}")
+        (final, final_label), *average = r.end_points()
+        paths.append(final)
+        labels.append(f"{name}{final_label}" + (f" ({method} run)" if len(runs) > 1 and method != "SGD" else ""))
+        for path, label in average:
+            paths.append(path)
+            labels.append(f"{name}{label}")
     return str(runs[0].path), paths, labels
 
 
