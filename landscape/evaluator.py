@@ -29,8 +29,8 @@ import torch
 import torch.nn as nn
 
 from swa.bn import update_bn_exact
-from swa.data import CLASSIFICATION, TensorData
-from swa.evaluation import autocast_for, batch_loss
+from swa.data import TensorData
+from swa.evaluation import evaluate
 from landscape.weights import ParamSpace
 
 __all__ = ["BN_MODES", "METRICS", "AffineFamily", "Evaluator"]
@@ -105,6 +105,7 @@ class Evaluator:
         self.device = torch.device(device)
         # Image models run channels_last: oneDNN and cuDNN convolutions are faster in it (see BENCHMARKS.md).
         fmt = torch.channels_last if data.x_train.dim() == 4 else torch.contiguous_format
+        self.memory_format = fmt
         self.model = model.to(self.device, memory_format=fmt).eval()
         self.space = ParamSpace.of(model)
         self.task = data.task
@@ -119,20 +120,10 @@ class Evaluator:
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:bn_samples]
             self.x_bn = place(data.x_train[perm.sort().values])
 
-    @torch.inference_mode()
     def _split(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        for start in range(0, x.shape[0], self.batch_size):
-            xb, yb = x[start:start + self.batch_size], y[start:start + self.batch_size]
-            with autocast_for(self.device, self.precision):
-                out = self.model(xb)
-            total += batch_loss(out, yb, self.task, reduction="sum").double()
-            if self.task == CLASSIFICATION:
-                correct += (out.argmax(dim=1) == yb).sum()
-        n = x.shape[0]
-        acc = float(correct) / n if self.task == CLASSIFICATION else float("nan")
-        return float(total) / n, acc
+        res = evaluate(self.model, x, y, self.task, batch_size=self.batch_size, device=self.device,
+                       precision=self.precision, memory_format=self.memory_format)
+        return res["loss"], float("nan") if res["acc"] is None else res["acc"]
 
     @torch.no_grad()
     def evaluate_point(self, params: torch.Tensor, buffers: Optional[torch.Tensor]) -> np.ndarray:

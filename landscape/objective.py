@@ -27,8 +27,8 @@ import torch.nn as nn
 from torch.func import functional_call, grad, jvp, linearize
 
 from swa.bn import update_bn_exact
-from swa.data import CLASSIFICATION, TensorData
-from swa.evaluation import batch_loss
+from swa.data import TensorData
+from swa.evaluation import batch_loss, evaluate
 from landscape.weights import ParamSpace
 
 __all__ = ["ModelObjective"]
@@ -156,18 +156,10 @@ class ModelObjective:
             self.on_hvp(1)
         return out / self.num_samples
 
-    @torch.no_grad()
     def metrics(self) -> dict[str, float]:
         """Train (the objective's samples) and test loss and accuracy at the point, in eval mode."""
         out = {}
         for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
-            total, correct = 0.0, 0
-            for start in range(0, x.shape[0], self.batch_size):
-                logits = self.model(x[start:start + self.batch_size])
-                yb = y[start:start + self.batch_size]
-                total += float(batch_loss(logits, yb, self.task, reduction="sum"))
-                if self.task == CLASSIFICATION:
-                    correct += int((logits.argmax(1) == yb).sum())
-            out[f"{split}_loss"] = total / x.shape[0]
-            out[f"{split}_acc"] = correct / x.shape[0] if self.task == CLASSIFICATION else None
+            res = evaluate(self.model, x, y, self.task, batch_size=self.batch_size, device=self.device)
+            out[f"{split}_loss"], out[f"{split}_acc"] = res["loss"], res["acc"]
         return out

@@ -38,7 +38,7 @@ def autocast_for(device: torch.device, precision: str):
     return nullcontext()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch_size: int = 1024,
              device: torch.device | str = "cpu", precision: str = "fp32",
              memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
