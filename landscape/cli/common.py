@@ -86,14 +86,13 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
 
 def landscape_specs(args: argparse.Namespace):
     """(ModelSpec or None, DataSpec or None) from explicit flags; ``None`` means: take the run's."""
-    from swa.data import DataSpec, parse_data_kwargs
+    from dataclasses import replace
+
     from swa.models import ModelSpec, parse_model_kwargs
 
     model = None if args.model is None else ModelSpec(args.model, parse_model_kwargs(args.model_kwargs))
-    data = None
-    if args.data is not None:
-        data = DataSpec(name=args.data, root=args.data_root, download=bool(args.download), augment=False,
-                        seed=args.data_seed or 0, kwargs=parse_data_kwargs(args.data_kwargs))
+    # Evaluation never augments: the spec says so, so that --augment does not change the inputs' fingerprint.
+    data = None if args.data is None else replace(data_spec_from_args(args), augment=False)
     return model, data
 
 
