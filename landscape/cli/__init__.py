@@ -13,7 +13,7 @@ from landscape.cli.common import OneLineParser, fail
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "demo")
+SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "demo")
 
 
 def build_parser() -> OneLineParser:

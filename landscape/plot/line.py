@@ -1,0 +1,130 @@
+"""The line figure (Izmailov et al. 2018, Fig. 5; the MNIST fine-tuning study's Fig. 2).
+
+Loss and error along a + t·(b − a) against t: losses on the left axis (log scale
+by default), errors or accuracies on a twin axis on the right, one colour per line
+(the method of its end point) and one line style per metric; the end points t = 0
+and t = 1 are marked and labelled. With one line (or lines of equal length) a top
+axis gives the distance from a, t·‖b − a‖, in weight-space units. +inf and values
+far above the rest are clipped to the top of the axis and drawn as ▲; NaN is a gap;
+the figure says how many points were clipped or missing.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from landscape.plot._common import clip_for_line, legend_below, line_top, panel_note, plural
+from landscape.plot.results import LineData
+from landscape.plot.style import (Metric, available_metrics, halo, method_of, new_figure, series_styles,
+                                  style_context, title_of)
+
+__all__ = ["line_figure", "line_metrics", "METRIC_STYLES"]
+
+METRIC_STYLES = {"train_loss": "-", "test_loss": "--", "train_err": "-.", "test_err": ":", "train_acc": "-.",
+                 "test_acc": ":"}
+
+
+def line_metrics(names: Optional[Sequence[str]], values) -> list[Metric]:
+    """``names`` that the result can show; default train loss, test loss and test error."""
+    from swa.errors import UserError
+
+    chosen = available_metrics(names or ["train_loss", "test_loss", "test_err"], values)
+    if not chosen:
+        raise UserError(f"this result has no {', '.join(names or [])} to draw (regression results have no accuracy)")
+    return chosen
+
+
+def _axis_values(lines: Sequence[LineData], metrics: Sequence[Metric]) -> list[np.ndarray]:
+    return [np.where(d.done, m.of(d.values), np.nan) for d in lines for m in metrics]
+
+
+def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
+                labels: Optional[Sequence[str]] = None, width: str = "double"):
+    """One panel with every line of ``lines`` overlaid (a :class:`~matplotlib.figure.Figure`).
+
+    Args:
+        lines: interp results (:func:`landscape.plot.results.read_line`).
+        metrics: metric names (default :func:`line_metrics`): losses on the left axis, errors and
+            accuracies on the right.
+        log: log scale for the losses.
+        labels: one label per line (default ``"start → end"``).
+        width: ``double`` (7 in) or ``single`` (3.3 in).
+    """
+    from matplotlib.lines import Line2D
+
+    chosen = line_metrics(metrics, lines[0].values)
+    names = list(labels) if labels else [d.label for d in lines]
+    styles = series_styles(names, [method_of(d.end_label) for d in lines])
+    left = [m for m in chosen if m.kind == "loss"]
+    right = [m for m in chosen if m.kind == "error"]
+    with style_context():
+        fig = new_figure(width, 3.0 if width == "double" else 2.9)
+        ax = fig.subplots()
+        axes = {"loss": ax}
+        if right:
+            axes["error"] = ax.twinx() if left else ax
+            if left:
+                axes["error"].spines["right"].set_visible(True)
+        notes = []
+        for kind, group in (("loss", left), ("error", right)):
+            if not group:
+                continue
+            target = axes[kind]
+            use_log = log and kind == "loss"
+            top = line_top(_axis_values(lines, group), use_log)
+            clipped = missing = 0
+            for d, st in zip(lines, styles):
+                for m in group:
+                    c = clip_for_line(m.of(d.values), d.done, top if top is not None else np.inf)
+                    target.plot(d.t, c.y, color=st.color, ls=METRIC_STYLES[m.name], lw=1.2)
+                    if c.over.any():
+                        target.plot(d.t[c.over], c.y[c.over], ls="", marker="^", ms=3.5, color=st.color)
+                    clipped += int(c.over.sum())
+                    missing += int(c.missing.sum())
+            if use_log:
+                target.set_yscale("log")
+            target.set_ylabel(" / ".join(m.label for m in group) if len(group) < 3 else
+                              ("loss" if kind == "loss" else "error (%)"))
+            if clipped:
+                notes.append(f"{plural(clipped, 'point')} off the {kind} scale (▲)")
+            if missing:
+                notes.append(f"{plural(missing, 'point')} missing ({kind})")
+        # End points: vertical guides and a marker on the first metric of each line.
+        first = chosen[0]
+        anchor_ax = axes[first.kind]
+        for t_end in (0.0, 1.0):
+            ax.axvline(t_end, color="0.6", lw=0.6, ls="-", zorder=0)
+        for d, st in zip(lines, styles):
+            y = clip_for_line(first.of(d.values), d.done, np.inf).y
+            for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
+                hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
+                if len(hit) and np.isfinite(y[hit[0]]):
+                    mk = series_styles([label])[0]
+                    anchor_ax.plot([t_end], [y[hit[0]]], ls="", marker=mk.marker, color=mk.color, mec="white",
+                                   mew=0.6, ms=9 if mk.marker == "*" else 5, zorder=6)
+        starts = {d.start_label for d in lines}
+        ends = {d.end_label for d in lines}
+        for t_end, labs in ((0.0, starts), (1.0, ends)):
+            text = next(iter(labs)) if len(labs) == 1 else ("start" if t_end == 0 else "end")
+            ax.annotate(text, (t_end, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
+                        textcoords="offset points", ha="left", va="top", fontsize=6.5, path_effects=halo(),
+                        zorder=9)
+        ax.set_xlabel("t  (a + t·(b − a))")
+        lengths = np.array([d.length for d in lines])
+        if np.allclose(lengths, lengths[0], rtol=1e-6):
+            length = float(lengths[0])
+            sec = ax.secondary_xaxis("top", functions=(lambda t: t * length, lambda s: s / length))
+            sec.set_xlabel("distance from a  (weight space)")
+            sec.tick_params(labelsize=6.5)
+        panel_note(ax, notes)
+        handles = [Line2D([], [], color=st.color, lw=1.6) for st in styles]
+        texts = [f"{n}  (‖b − a‖ = {d.length:.3g})" if len(lines) > 1 else n for n, d in zip(names, lines)]
+        handles += [Line2D([], [], color="0.2", ls=METRIC_STYLES[m.name], lw=1.2) for m in chosen]
+        texts += [m.label for m in chosen]
+        title = title_of(lines[0].sidecar)
+        if title:
+            fig.suptitle(title, fontsize=8)
+        legend_below(fig, handles, texts, ncols=3 if width == "double" else 2)
+    return fig

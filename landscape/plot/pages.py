@@ -1,0 +1,118 @@
+"""Interactive 2D pages (plotly): the line through two checkpoints and the rays from points.
+
+They show what the static figures show (:mod:`landscape.plot.line`,
+:mod:`landscape.plot.rays`) with hover read-outs and a log/linear switch for the
+loss axis; non-finite values are gaps.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from landscape.plot.line import METRIC_STYLES, line_metrics
+from landscape.plot.rays import BANDS, ray_band, ray_series, rays_metrics
+from landscape.plot.results import LineData, RaysData
+from landscape.plot.style import method_of, series_styles, title_of
+
+__all__ = ["line_page", "rays_page"]
+
+DASH = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot"}
+
+
+def _finite(y: np.ndarray) -> list[Optional[float]]:
+    return [float(v) if np.isfinite(v) else None for v in y]
+
+
+def _scale_buttons(axis: str = "yaxis") -> list[dict]:
+    return [{"buttons": [{"label": "log loss axis", "method": "relayout", "args": [{f"{axis}.type": "log"}]},
+                         {"label": "linear loss axis", "method": "relayout", "args": [{f"{axis}.type": "linear"}]}],
+             "x": 0.0, "xanchor": "left", "y": 1.12, "yanchor": "bottom", "direction": "right",
+             "type": "buttons", "showactive": True}]
+
+
+def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
+              labels: Optional[Sequence[str]] = None):
+    """Every line of ``lines``: losses on the left axis, errors/accuracies on the right (plotly Figure)."""
+    import plotly.graph_objects as go
+
+    chosen = line_metrics(metrics, lines[0].values)
+    names = list(labels) if labels else [d.label for d in lines]
+    styles = series_styles(names, [method_of(d.end_label) for d in lines])
+    fig = go.Figure()
+    for d, name, st in zip(lines, names, styles):
+        for m in chosen:
+            y = np.where(d.done, m.of(d.values), np.nan)
+            fig.add_trace(go.Scatter(
+                x=d.t, y=_finite(y), customdata=d.distance, name=f"{name}: {m.label}", mode="lines",
+                yaxis="y2" if m.kind == "error" and any(k.kind == "loss" for k in chosen) else "y",
+                line={"color": st.color, "dash": DASH[METRIC_STYLES[m.name]], "width": 2},
+                hovertemplate=f"{name}<br>t %{{x:.3g}} (distance %{{customdata:.3g}})<br>{m.label} %{{y:.4g}}"
+                              "<extra></extra>"))
+    title = title_of(lines[0].sidecar)
+    layout = dict(
+        title={"text": "Loss along the line a + t·(b − a)" + (f" — {title}" if title else ""), "x": 0.5},
+        xaxis={"title": {"text": "t"}},
+        yaxis={"title": {"text": "loss"}, "type": "log" if log else "linear"},
+        template="plotly_white", height=560, hovermode="closest",
+        legend={"orientation": "h", "y": -0.18}, updatemenus=_scale_buttons(),
+        shapes=[{"type": "line", "x0": t, "x1": t, "yref": "paper", "y0": 0, "y1": 1,
+                 "line": {"color": "#999999", "width": 1}} for t in (0, 1)],
+        annotations=[{"x": t, "y": 1.0, "yref": "paper", "text": text, "showarrow": False, "xanchor": "left",
+                      "yanchor": "bottom", "font": {"size": 12}} for t, text in _end_labels(lines)])
+    if any(m.kind == "error" for m in chosen) and any(m.kind == "loss" for m in chosen):
+        layout["yaxis2"] = {"title": {"text": "error / accuracy (%)"}, "overlaying": "y", "side": "right",
+                            "showgrid": False, "tickmode": "auto"}
+    fig.update_layout(**layout)
+    return fig
+
+
+def _end_labels(lines: Sequence[LineData]) -> list[tuple[float, str]]:
+    starts, ends = {d.start_label for d in lines}, {d.end_label for d in lines}
+    return [(0.0, next(iter(starts)) if len(starts) == 1 else "start"),
+            (1.0, next(iter(ends)) if len(ends) == 1 else "end")]
+
+
+def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
+              band: str = "minmax", labels: Optional[Sequence[str]] = None):
+    """Mean and band over directions per point, one subplot per metric (plotly Figure)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    chosen = rays_metrics(metrics, rays[0].values)
+    series = ray_series(rays, labels)
+    styles = series_styles([s.label for s in series])
+    fig = make_subplots(rows=1, cols=len(chosen), subplot_titles=[m.label for m in chosen])
+    for col, m in enumerate(chosen, start=1):
+        for s, st in zip(series, styles):
+            b = ray_band(np.where(s.data.done[s.index], m.of(s.data.values)[s.index], np.nan), band)
+            x = s.data.distances
+            group = f"{s.label}"
+            rgba = _rgba(st.color, 0.18)
+            fig.add_trace(go.Scatter(x=x, y=_finite(b.high), mode="lines", line={"width": 0}, legendgroup=group,
+                                     showlegend=False, hoverinfo="skip"), row=1, col=col)
+            fig.add_trace(go.Scatter(x=x, y=_finite(b.low), mode="lines", line={"width": 0}, fill="tonexty",
+                                     fillcolor=rgba, legendgroup=group, showlegend=False, hoverinfo="skip"),
+                          row=1, col=col)
+            fig.add_trace(go.Scatter(x=x, y=_finite(b.mean), mode="lines", name=s.label, legendgroup=group,
+                                     showlegend=col == 1, line={"color": st.color, "width": 2},
+                                     hovertemplate=f"{s.label}<br>distance %{{x:.3g}}<br>mean {m.label} %{{y:.4g}}"
+                                                   "<extra></extra>"), row=1, col=col)
+        if m.kind == "loss":
+            fig.update_yaxes(type="log" if log else "linear", row=1, col=col)
+        fig.update_xaxes(title_text="distance from the point", row=1, col=col)
+    title = title_of(rays[0].sidecar)
+    k = rays[0].values["train_loss"].shape[1]
+    fig.update_layout(
+        title={"text": f"Random rays: mean and {BANDS[band]} ({k} directions)" + (f" — {title}" if title else ""),
+               "x": 0.5},
+        template="plotly_white", height=520, legend={"orientation": "h", "y": -0.2},
+        updatemenus=_scale_buttons("yaxis") if chosen[0].kind == "loss" else [])
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"

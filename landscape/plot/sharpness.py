@@ -1,0 +1,169 @@
+"""Sharpness side by side: one small panel per metric, one bar per checkpoint, and the spectral density.
+
+Each metric row of ``sharpness.json`` gets a panel with one bar per checkpoint (its
+method's colour) and an error bar of its stored uncertainty: a standard error
+(Monte Carlo, Hutch++), the residual ‖Hv − λv‖ (Lanczos eigenvalues), the standard
+deviation over directions (ray width) or the bisection bracket (PAC-Bayes σ). The
+panel title says which way is flatter, and marks optimizer-based values, which are
+lower bounds. Top-k Hessian eigenvalues are grouped by index. The spectral density
+from stochastic Lanczos quadrature is a figure of its own (:func:`spectrum_figure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from landscape.plot._common import legend_below
+from landscape.plot.results import SharpnessData
+from landscape.plot.style import new_figure, series_styles, style_context
+
+__all__ = ["sharpness_figure", "spectrum_figure", "sharpness_rows", "merge_sharpness", "FLATTER_WHEN_HIGHER"]
+
+SPECTRUM = "hessian_spectrum"
+FLATTER_WHEN_HIGHER = ("pac_bayes", "ray_width")  # every other metric: higher = sharper
+UNCERTAINTY_TEXT = {
+    "standard_error": "standard error", "Monte Carlo standard error": "standard error",
+    "residual_norm": "residual ‖Hv − λv‖", "relative_change": "relative change at stop",
+}
+
+
+@dataclass
+class _Entry:
+    label: str
+    metrics: dict[str, Any]
+
+
+def merge_sharpness(docs: Sequence[SharpnessData], labels: Optional[Sequence[str]] = None) -> list[_Entry]:
+    """Every checkpoint of every file, in order; labels repeated across files get the folder's name."""
+    entries = [_Entry(lab, d.results[lab].get("metrics", {})) for d in docs for lab in d.labels]
+    sources = [d.path.parent.name for d in docs for _ in d.labels]
+    if labels:
+        if len(labels) != len(entries):
+            from swa.errors import UserError
+
+            raise UserError(f"--labels gives {len(labels)} labels for {len(entries)} checkpoints")
+        for e, lab in zip(entries, labels):
+            e.label = lab
+    elif len({e.label for e in entries}) < len(entries):
+        for e, src in zip(entries, sources):
+            e.label = f"{src}: {e.label}"
+    return entries
+
+
+def sharpness_rows(entries: Sequence[_Entry]) -> list[str]:
+    """The metric rows to draw, in the order first seen (the spectrum is drawn separately)."""
+    rows: list[str] = []
+    for e in entries:
+        for row, value in e.metrics.items():
+            if row != SPECTRUM and row not in rows and isinstance(value, dict):
+                rows.append(row)
+    return rows
+
+
+def _number(x: Any) -> float:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else np.nan
+
+
+def _title(row: str, results: list[dict]) -> str:
+    higher = "flatter" if row.startswith(FLATTER_WHEN_HIGHER) else "sharper"
+    bound = any(r.get("lower_bound") for r in results)
+    return f"{row}\n(higher = {higher}{'; lower bound' if bound else ''})"
+
+
+def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
+                     width: str = "double"):
+    """Every metric of every checkpoint in ``docs``, side by side (a matplotlib Figure).
+
+    Raises:
+        UserError: no metric to draw (only the spectrum was computed, or nothing).
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from swa.errors import UserError
+
+    entries = merge_sharpness(docs, labels)
+    rows = sharpness_rows(entries)
+    if not rows:
+        raise UserError(f"{docs[0].path} has no scalar sharpness metric to compare")
+    styles = series_styles([e.label for e in entries])
+    cols = 3 if width == "double" else 2
+    nrows = -(-len(rows) // cols)
+    kinds: set[str] = set()
+    with style_context():
+        fig = new_figure(width, 1.55 * nrows + 0.6)
+        axes = fig.subplots(nrows, cols, squeeze=False).reshape(-1)
+        for ax, row in zip(axes, rows):
+            results = [e.metrics.get(row) or {} for e in entries]
+            ax.set_title(_title(row, results), fontsize=7)
+            values = [r.get("value") for r in results]
+            uncs = [r.get("uncertainty") for r in results]
+            for r in results:
+                if r.get("uncertainty_kind"):
+                    kinds.add(UNCERTAINTY_TEXT.get(r["uncertainty_kind"], str(r["uncertainty_kind"])))
+            if any(isinstance(v, list) for v in values):  # top-k eigenvalues: grouped by index
+                k = max(len(v) for v in values if isinstance(v, list))
+                bar_w = 0.8 / len(entries)
+                for i, (v, u, st) in enumerate(zip(values, uncs, styles)):
+                    v = list(v or []) + [None] * (k - len(v or []))
+                    u = list(u or []) + [None] * (k - len(u or []))
+                    x = np.arange(k) + (i - (len(entries) - 1) / 2) * bar_w
+                    ax.bar(x, [_number(a) for a in v], bar_w, color=st.color, yerr=[_number(a) for a in u],
+                           error_kw=dict(lw=0.7, capsize=1.5))
+                ax.set_xticks(np.arange(k), [f"λ{j + 1}" for j in range(k)])
+            else:
+                x = np.arange(len(entries))
+                ax.bar(x, [_number(v) for v in values], 0.7, color=[st.color for st in styles],
+                       yerr=[_number(u) for u in uncs], error_kw=dict(lw=0.7, capsize=2))
+                ax.set_xticks([])
+                for xi, v in zip(x, values):
+                    if not np.isfinite(_number(v)):
+                        ax.text(xi, 0, "–", ha="center", va="bottom", fontsize=7)
+            ax.tick_params(axis="y", labelsize=6.5)
+            ax.margins(y=0.12)
+        for ax in axes[len(rows):]:
+            ax.set_visible(False)
+        handles = [Patch(facecolor=st.color) for st in styles]
+        texts = [e.label for e in entries]
+        if kinds:
+            handles.append(Line2D([], [], color="0.2", lw=0.7, marker="_", ms=5))
+            texts.append("error bars: " + ", ".join(sorted(kinds)))
+        legend_below(fig, handles, texts, ncols=min(len(handles), 4 if width == "double" else 2))
+    return fig
+
+
+def spectrum_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
+                    width: str = "double"):
+    """The SLQ spectral density of every checkpoint that has one, overlaid; ``None`` if none has."""
+    from matplotlib.lines import Line2D
+
+    entries = [e for e in merge_sharpness(docs, labels) if isinstance(e.metrics.get(SPECTRUM), dict)]
+    if not entries:
+        return None
+    styles = series_styles([e.label for e in entries])
+    with style_context():
+        fig = new_figure(width, 2.6 if width == "double" else 2.4)
+        ax = fig.subplots()
+        floor = np.inf
+        for e, st in zip(entries, styles):
+            spec = e.metrics[SPECTRUM]
+            grid = np.asarray(spec.get("grid", []), dtype=np.float64)
+            dens = np.asarray([_number(v) for v in spec.get("value", [])], dtype=np.float64)
+            if grid.shape != dens.shape or not grid.size:
+                continue
+            positive = dens[dens > 0]
+            if positive.size:
+                floor = min(floor, positive.max() * 1e-6)
+            ax.plot(grid, np.where(dens > 0, dens, np.nan), color=st.color, ls=st.linestyle, lw=1.2)
+        ax.set_yscale("log")
+        if np.isfinite(floor):
+            ax.set_ylim(bottom=floor)
+        ax.set_xlabel("Hessian eigenvalue")
+        ax.set_ylabel("density (SLQ)")
+        ax.set_title("Hessian spectral density (stochastic Lanczos quadrature)")
+        legend_below(fig, [Line2D([], [], color=st.color, ls=st.linestyle) for st in styles],
+                     [e.label for e in entries])
+    return fig

@@ -1,0 +1,227 @@
+"""The look every figure shares: colours per method, markers, metrics, sizes, and saving.
+
+Colours come from the Okabe–Ito palette (safe for the common colour-vision
+deficiencies) and are fixed per method, so SGD, SWA and PSWA have the same colour
+in every figure and page; maps are viridis. Matplotlib is used without pyplot
+(``matplotlib.figure.Figure`` on an Agg canvas) inside :func:`style_context`, so
+no backend is chosen and no global ``rcParams`` change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from swa.errors import UserError
+
+__all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "METRICS",
+           "metric", "available_metrics", "WIDTHS", "new_figure", "style_context", "save_figure", "FORMATS",
+           "title_of", "CMAP", "halo"]
+
+# Okabe & Ito (2008), "Color universal design".
+METHOD_COLORS = {
+    "SGD": "#0072B2",         # blue
+    "SWA": "#D55E00",         # vermillion
+    "PSWA": "#009E73",        # bluish green
+    "pretrained": "#000000",  # black
+}
+OTHER_COLORS = ("#E69F00", "#56B4E9", "#CC79A7", "#999999", "#F0E442")
+METHOD_MARKERS = {"SGD": "o", "SWA": "*", "PSWA": "D", "pretrained": "s"}
+OTHER_MARKERS = ("^", "v", "P", "X", "h")
+LINESTYLES = ("-", "--", ":", "-.")
+CMAP = "viridis"
+
+WIDTHS = {"single": 3.3, "double": 7.0}  # inches: one and two columns of a two-column paper
+FORMATS = ("png", "pdf", "svg")
+DPI = 200
+
+_RC = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+    "legend.fontsize": 7, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.linewidth": 0.6, "lines.linewidth": 1.3, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
+    "savefig.dpi": DPI, "figure.dpi": 100, "pdf.fonttype": 42, "svg.fonttype": "none",
+}
+
+
+_METHOD_PATTERNS = (("pswa", "PSWA"), ("swa", "SWA"), ("sgd", "SGD"),
+                    (r"pretrain|\bpre\b|\binit\b|\bstart\b", "pretrained"))
+
+
+def method_of(label: str) -> Optional[str]:
+    """The method a label names: ``PSWA``, ``SWA``, ``SGD``, ``pretrained`` or ``None``.
+
+    ``"SGD final"`` → SGD, ``"swa-cyclic"`` → SWA, ``"PSWA run average"`` → PSWA (PSWA is
+    tested before SWA), ``"pre"``/``"pretrained"``/``"init"``/``"start"`` → pretrained.
+    """
+    low = label.lower()
+    for pattern, method in _METHOD_PATTERNS:
+        if re.search(pattern, low):
+            return method
+    return None
+
+
+@dataclass(frozen=True)
+class SeriesStyle:
+    """Colour, line style and marker of one labelled series."""
+
+    color: str
+    linestyle: str
+    marker: str
+
+
+def series_styles(labels: Sequence[str], methods: Optional[Sequence[Optional[str]]] = None) -> list[SeriesStyle]:
+    """A style per label: the method's colour and marker; series of one method differ in line style.
+
+    Labels that name no method take the other palette colours in order.
+
+    Args:
+        labels: series labels, in drawing order.
+        methods: the method of each series, if known better than from its label (``None`` entries
+            fall back to :func:`method_of`).
+    """
+    out, seen, other = [], {}, 0
+    for i, label in enumerate(labels):
+        method = (methods[i] if methods is not None else None) or method_of(label)
+        if method in METHOD_COLORS:
+            n = seen.get(method, 0)
+            seen[method] = n + 1
+            out.append(SeriesStyle(METHOD_COLORS[method], LINESTYLES[n % len(LINESTYLES)], METHOD_MARKERS[method]))
+        else:
+            out.append(SeriesStyle(OTHER_COLORS[other % len(OTHER_COLORS)], "-",
+                                   OTHER_MARKERS[other % len(OTHER_MARKERS)]))
+            other += 1
+    return out
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A quantity a figure can show, computed from a result's stored arrays.
+
+    Attributes:
+        name: ``train_loss``, ``test_err``, ...
+        label: axis label.
+        source: the stored array it is computed from.
+        transform: stored value → shown value (error in % = 100·(1 − accuracy)).
+        log: drawn on a log scale by default.
+        kind: ``loss`` or ``error`` (errors and accuracies share the twin axis of a line figure).
+    """
+
+    name: str
+    label: str
+    source: str
+    transform: Callable[[np.ndarray], np.ndarray]
+    log: bool
+    kind: str
+
+    def of(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        return self.transform(np.asarray(values[self.source], dtype=np.float64))
+
+
+def _ident(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _err(a: np.ndarray) -> np.ndarray:
+    return 100.0 * (1.0 - a)
+
+
+def _pct(a: np.ndarray) -> np.ndarray:
+    return 100.0 * a
+
+
+METRICS = {m.name: m for m in (
+    Metric("train_loss", "train loss", "train_loss", _ident, True, "loss"),
+    Metric("test_loss", "test loss", "test_loss", _ident, True, "loss"),
+    Metric("train_err", "train error (%)", "train_acc", _err, True, "error"),
+    Metric("test_err", "test error (%)", "test_acc", _err, True, "error"),
+    Metric("train_acc", "train accuracy (%)", "train_acc", _pct, False, "error"),
+    Metric("test_acc", "test accuracy (%)", "test_acc", _pct, False, "error"),
+)}
+
+
+def metric(name: str) -> Metric:
+    """The metric ``name``; :class:`UserError` listing the valid names otherwise."""
+    if name not in METRICS:
+        raise UserError(f"unknown --metric {name!r}; choose from {', '.join(METRICS)}")
+    return METRICS[name]
+
+
+def available_metrics(names: Sequence[str], values: dict[str, np.ndarray]) -> list[Metric]:
+    """The metrics of ``names`` that ``values`` can show: accuracy metrics of regression results
+    (accuracy all NaN) are dropped, so that no panel is drawn empty."""
+    out = []
+    for name in names:
+        m = metric(name)
+        arr = values.get(m.source)
+        if arr is None:
+            continue
+        if m.kind == "error" and not np.isfinite(np.asarray(arr, dtype=np.float64)).any():
+            continue
+        out.append(m)
+    return out
+
+
+@contextlib.contextmanager
+def style_context() -> Iterator[None]:
+    """The project's matplotlib settings, for the duration of the block only."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def new_figure(width: str, height: float):
+    """A pyplot-free figure ``WIDTHS[width]`` inches wide with constrained layout (on an Agg canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if width not in WIDTHS:
+        raise UserError(f"unknown --width {width!r}; choose from {', '.join(WIDTHS)}")
+    fig = Figure(figsize=(WIDTHS[width], height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = DPI) -> list[Path]:
+    """Write ``stem.png`` (and ``.pdf``/``.svg``) atomically; return the paths written."""
+    from swa.io import atomic_path
+
+    written = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise UserError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
+        path = Path(f"{stem}.{fmt}")
+        with atomic_path(path) as tmp, style_context():
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        written.append(path)
+    return written
+
+
+def title_of(sidecar: dict) -> str:
+    """``model · data · BN mode`` from a result's sidecar (empty parts left out)."""
+    inputs = sidecar.get("inputs") or {}
+    parts = []
+    model = inputs.get("model")
+    if isinstance(model, dict) and model.get("name"):
+        kwargs = model.get("kwargs") or {}
+        parts.append(str(model["name"]) + (f"({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else ""))
+    data = inputs.get("data")
+    if isinstance(data, dict) and data.get("name"):
+        parts.append(Path(str(data["name"])).name)
+    bn = sidecar.get("bn_mode")
+    # A resolved "fixed" that nobody asked for means the model has no BatchNorm: nothing to say.
+    if bn and (bn != "fixed" or (sidecar.get("settings") or {}).get("bn") == "fixed"):
+        parts.append(f"BN {bn}")
+    return " · ".join(parts)
+
+
+def halo(width: float = 2.0):
+    """A white outline that keeps text readable over a filled contour."""
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=width, foreground="white")]
