@@ -58,7 +58,7 @@ def plane_buffer_directions(plane: Plane, b0: torch.Tensor, b1: torch.Tensor, b2
 
 
 def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
-                  trajectory: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None,
+                  trajectory: Sequence[Checkpoint] = (), marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None,
                   y_axis: Optional[Axis] = None, grid: int = 21, margin: float = 0.2,
                   log: Callable[[str], None] = print) -> PlaneResult:
     """Evaluate the plane through ``anchors`` (three checkpoints) and write ``out/plane.npz``.
@@ -68,7 +68,10 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
         anchors: p0, p1, p2.
         out: output directory.
         settings: BN mode, batch size, device, ...
-        trajectory: checkpoints to project onto the plane (coordinates and distances are stored).
+        trajectory: checkpoints to project onto the plane, in order (a figure joins them by a line).
+        marked: more checkpoints to project (the final SGD iterate, the average: a figure marks each).
+            Coordinates and distances of both are stored, trajectory first; each projection's
+            ``kind`` (``trajectory`` or ``checkpoint``) is in the sidecar.
         x_axis, y_axis: explicit grid axes; default: the bounding box of anchors and projected
             trajectory widened by ``margin`` of its extent, ``grid`` points per axis.
 
@@ -79,9 +82,10 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
     p0, p1, p2 = (job.params(a) for a in anchors)
     plane = Plane.through(p0, p1, p2)
     projections = []
-    for ckpt in trajectory:
+    projected = [(c, "trajectory") for c in trajectory] + [(c, "checkpoint") for c in marked]
+    for ckpt, kind in projected:
         x, y, dist = plane.project(job.params(ckpt))
-        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist})
+        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist, "kind": kind})
     if (x_axis is None) != (y_axis is None):
         from swa.errors import UserError
 
@@ -99,7 +103,7 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
     traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
     store = job.store(
         out, "plane", (len(alphas), len(betas)),
-        inputs={"anchors": [a.digest for a in anchors], "trajectory": [t.digest for t in trajectory],
+        inputs={"anchors": [a.digest for a in anchors], "trajectory": [c.digest for c, _ in projected],
                 "x": x_axis.to_json(), "y": y_axis.to_json()},
         extra={"alphas": alphas, "betas": betas, "anchors": plane.anchors, "trajectory": traj_xy,
                "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},

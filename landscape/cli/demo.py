@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
     p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-plot", action="store_true", help="draw no figures")
     p.set_defaults(handler=run)
 
 
@@ -92,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
     for label, trl, tra, tel, tea in rows:
         print(f"{label:<30} {trl:>10.4f} {tra:>9.4f} {tel:>9.4f} {tea:>8.4f}")
     print(f"demo: 3 runs in {out}; all numbers evaluated in eval mode on the full digits train/test sets")
-    _landscape(out / "swa", out / "landscape", args)
+    files = _landscape(out / "swa", out / "landscape", args)
+    if not args.no_plot:
+        from landscape.plot.draw import draw
+        from landscape.plot.results import read_result
+
+        results = {kind: [read_result(path)[1]] for kind, path in files.items()}
+        results["run"] = [read_result(out / name)[1] for name in ("sgd", "swa", "pswa")]
+        for path in draw(results, out / "landscape"):
+            print(f"wrote {path}")
     return 0
 
 
@@ -108,23 +117,32 @@ def _reuse_or_redo(compute):
         return compute(True)
 
 
-def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
-    """Plane through the SWA trajectory and the SGD → SWA line (resumed if already computed)."""
+def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> dict[str, Path]:
+    """Plane through the SWA trajectory, the SGD → SWA line, rays and sharpness (resumed if already computed).
+
+    Returns the result file of each kind.
+    """
     from landscape.inputs import load_checkpoints, load_context
     from landscape.interp import compute_interp
     from landscape.job import EvalSettings
     from landscape.plane import compute_plane
+    from landscape.rays import compute_rays
 
     ctx = load_context(str(run_dir), None, None)
     anchors = load_checkpoints(*map(list, zip(*ctx.run.plane_anchors())), ctx.model)
+    traj = load_checkpoints([p["path"] for p in ctx.run.trajectory],
+                            [f"epoch {p['epoch']}" for p in ctx.run.trajectory], ctx.model)
     ends = load_checkpoints(*map(list, zip(*ctx.run.end_points())), ctx.model)
     settings = EvalSettings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet)
     plane = _reuse_or_redo(lambda overwrite: compute_plane(ctx, anchors, out, replace(settings, overwrite=overwrite),
-                                                           trajectory=ends, grid=args.grid))
+                                                           trajectory=traj, marked=ends, grid=args.grid))
     print(plane.summary_line())
     line = _reuse_or_redo(lambda overwrite: compute_interp(ctx, ends[0], ends[1], out,
                                                            replace(settings, overwrite=overwrite)))
     print(line.summary_line())
+    rays = _reuse_or_redo(lambda overwrite: compute_rays(ctx, ends, out, replace(settings, overwrite=overwrite),
+                                                         directions=6, max_distance=10.0, steps=11))
+    print(rays.summary_line())
     from landscape.measure import SharpnessSettings, compute_sharpness
 
     sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(
@@ -132,3 +150,4 @@ def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> None:
                                                              "adaptive_average"),
         seed=args.seed or 0, device=args.device or "auto", overwrite=overwrite, progress=not args.quiet))
     print(sharp.md_path.read_text().split("\n\nTraining loss")[0])
+    return {"plane": plane.store.npz, "interp": line.store.npz, "rays": rays.store.npz, "sharpness": sharp.json_path}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
+from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
 
@@ -21,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--from", dest="start", default=None, metavar="A", help="start checkpoint (t = 0)")
     p.add_argument("--to", dest="end", default=None, metavar="B", help="end checkpoint (t = 1)")
     p.add_argument("--t", default=None, metavar="MIN:MAX:N", help="values of t (default -0.5:1.5:41)")
+    add_plot_flags(p)
     p.set_defaults(handler=run)
 
 
@@ -46,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
     result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis)
     if result.is_main:
         print(result.summary_line())
+        draw_after(args, {"interp": [result.store.npz]})
     return 0

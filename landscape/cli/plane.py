@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
+from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
 
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
                    "as a fraction of their extent (0.2)")
     p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û")
     p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂")
+    add_plot_flags(p)
     p.set_defaults(handler=run)
 
 
@@ -51,14 +53,21 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("plane needs --points A B C, or --run RUN_DIR to take them from a trajectory")
         paths, run_labels = zip(*ctx.run.plane_anchors())
         labels = labels or list(run_labels)
-    # Projected: the run's trajectory, final iterate and average, then --trajectory checkpoints.
-    extra = [] if ctx.run is None else [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
-    extra += [] if ctx.run is None else ctx.run.end_points()
-    extra += [(path, Path(split_key(path)[0]).stem) for path in args.trajectory]
+    # Projected: the run's trajectory, then --trajectory checkpoints (joined in order in the figure);
+    # marked: the run's final iterate and average.
+    traj = [] if ctx.run is None else [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
+    traj += [(path, Path(split_key(path)[0]).stem) for path in args.trajectory]
+    marks = [] if ctx.run is None else ctx.run.end_points()
     anchors = load_checkpoints(list(paths), labels, ctx.model)
-    projected = load_checkpoints([p for p, _ in extra], [lab for _, lab in extra], ctx.model) if extra else []
-    result = compute_plane(ctx, anchors, args.out, settings, trajectory=projected, x_axis=x_axis, y_axis=y_axis,
-                           grid=args.grid, margin=args.margin)
+    result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
+                           x_axis=x_axis, y_axis=y_axis, grid=args.grid, margin=args.margin)
     if result.is_main:
         print(result.summary_line())
+        draw_after(args, {"plane": [result.store.npz]})
     return 0
+
+
+def _load(points, ctx):
+    from landscape.inputs import load_checkpoints
+
+    return load_checkpoints([p for p, _ in points], [lab for _, lab in points], ctx.model) if points else []

@@ -14,11 +14,27 @@ from landscape.cli.common import add_common
 __all__ = ["add_parser", "run", "add_plot_flags"]
 
 
-def add_plot_flags(p: argparse.ArgumentParser) -> None:
-    """``--no-plot`` and ``--html``: what the landscape commands draw when they finish."""
+def add_plot_flags(p: argparse.ArgumentParser, html: bool = True) -> None:
+    """``--no-plot`` (and ``--html``): what a landscape command draws next to its results when it finishes."""
     g = p.add_argument_group("figures")
     g.add_argument("--no-plot", action="store_true", help="do not draw the figure at the end")
-    g.add_argument("--html", action="store_true", help="also write the interactive page (plotly, offline)")
+    if html:
+        g.add_argument("--html", action="store_true", help="also write the interactive page (plotly, offline)")
+
+
+def draw_after(args: argparse.Namespace, files: dict) -> None:
+    """Draw the default figure of the result files ``files`` (kind → paths) into their folder."""
+    from pathlib import Path
+
+    from landscape.plot.draw import PlotOptions, draw
+    from landscape.plot.results import read_result
+
+    if args.no_plot:
+        return
+    results = {kind: [read_result(p)[1] for p in paths] for kind, paths in files.items()}
+    out = Path(next(iter(files.values()))[0]).parent
+    for path in draw(results, out, PlotOptions(html=getattr(args, "html", False))):
+        print(f"wrote {path}")
 
 
 def add_parser(sub) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
+from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +28,7 @@ def add_parser(sub) -> None:
                    help="unit: uniform on the unit sphere (the SWA paper); filter: Li et al. 2018 (unit)")
     p.add_argument("--include-bn-bias", action="store_true",
                    help="with filter/layer normalization, perturb biases and BatchNorm parameters too")
+    add_plot_flags(p)
     p.set_defaults(handler=run)
 
 
@@ -52,4 +54,5 @@ def run(args: argparse.Namespace) -> int:
                           normalization=args.normalization, include_bn_and_bias=args.include_bn_bias)
     if result.is_main:
         print(result.summary_line())
+        draw_after(args, {"rays": [result.store.npz]})
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import add_common, add_data_model_args
+from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
 
@@ -44,6 +45,7 @@ def add_parser(sub) -> None:
     g.add_argument("--delta", type=float, default=0.1, help="loss rise defining the ray width (0.1)")
     p.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_plot_flags(p, html=False)
     p.set_defaults(handler=run)
 
 
@@ -103,4 +105,5 @@ def run(args: argparse.Namespace) -> int:
     result = compute_sharpness(ctx, points, args.out, settings, metrics=metrics, seed=args.seed or 0,
                                device=args.device or "auto", overwrite=args.overwrite, progress=not args.quiet)
     print(result.summary_line())
+    draw_after(args, {"sharpness": [result.json_path]})
     return 0

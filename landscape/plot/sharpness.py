@@ -11,6 +11,7 @@ from stochastic Lanczos quadrature is a figure of its own (:func:`spectrum_figur
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -27,7 +28,35 @@ FLATTER_WHEN_HIGHER = ("pac_bayes", "ray_width")  # every other metric: higher =
 UNCERTAINTY_TEXT = {
     "standard_error": "standard error", "Monte Carlo standard error": "standard error",
     "residual_norm": "residual ‖Hv − λv‖", "relative_change": "relative change at stop",
+    "standard deviation over the uncensored rays": "std over rays",
+    "width of the final bisection bracket": "bisection bracket",
 }
+PRETTY = {
+    "hessian_top_eigenvalues": "Hessian top eigenvalues", "hessian_top_eigenvalues_power":
+    "Hessian top eigenvalues (power)", "hessian_trace": "Hessian trace (Hutch++)",
+    "hessian_trace_hutchinson": "Hessian trace (Hutchinson)", "eps_sharpness": "ε-sharpness",
+    "adaptive_average": "adaptive average", "adaptive_worst_l2": "adaptive worst ℓ2",
+    "adaptive_worst_linf": "adaptive worst ℓ∞", "average": "average", "worst_l2": "worst ℓ2",
+    "worst_linf": "worst ℓ∞", "pac_bayes_sigma": "PAC-Bayes σ", "pac_bayes_sigma_magnitude": "PAC-Bayes σ′ (magnitude)",
+    "ray_width": "ray width",
+}
+_SYMBOLS = {"rho": "ρ", "eps": "ε"}
+
+
+def pretty_row(row: str) -> str:
+    """``"eps_sharpness[eps=0.001, subspace 100]"`` → ``"ε-sharpness ε=0.001, subspace 100"``."""
+    base, _, rest = row.partition("[")
+    params = rest.rstrip("]")
+    for key, sym in _SYMBOLS.items():
+        params = re.sub(rf"\b{key}=", f"{sym}=", params)
+    return PRETTY.get(base, base) + (f" {params}" if params else "")
+
+
+def _uncertainty_text(kind: str) -> str:
+    for key, text in UNCERTAINTY_TEXT.items():
+        if kind.startswith(key):
+            return text
+    return kind
 
 
 @dataclass
@@ -70,7 +99,7 @@ def _number(x: Any) -> float:
 def _title(row: str, results: list[dict]) -> str:
     higher = "flatter" if row.startswith(FLATTER_WHEN_HIGHER) else "sharper"
     bound = any(r.get("lower_bound") for r in results)
-    return f"{row}\n(higher = {higher}{'; lower bound' if bound else ''})"
+    return f"{pretty_row(row)}\n(higher = {higher}{'; lower bound' if bound else ''})"
 
 
 def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
@@ -101,9 +130,10 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
             ax.set_title(_title(row, results), fontsize=7)
             values = [r.get("value") for r in results]
             uncs = [r.get("uncertainty") for r in results]
-            for r in results:
-                if r.get("uncertainty_kind"):
-                    kinds.add(UNCERTAINTY_TEXT.get(r["uncertainty_kind"], str(r["uncertainty_kind"])))
+            for r, u in zip(results, uncs):
+                drawn = np.isfinite([_number(a) for a in (u if isinstance(u, list) else [u])]).any()
+                if r.get("uncertainty_kind") and drawn:
+                    kinds.add(_uncertainty_text(str(r["uncertainty_kind"])))
             if any(isinstance(v, list) for v in values):  # top-k eigenvalues: grouped by index
                 k = max(len(v) for v in values if isinstance(v, list))
                 bar_w = 0.8 / len(entries)
@@ -111,12 +141,13 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
                     v = list(v or []) + [None] * (k - len(v or []))
                     u = list(u or []) + [None] * (k - len(u or []))
                     x = np.arange(k) + (i - (len(entries) - 1) / 2) * bar_w
-                    ax.bar(x, [_number(a) for a in v], bar_w, color=st.color, yerr=[_number(a) for a in u],
-                           error_kw=dict(lw=0.7, capsize=1.5))
+                    ax.bar(x, [_number(a) for a in v], bar_w, color=st.color, hatch=st.hatch, edgecolor="white",
+                           linewidth=0, yerr=[_number(a) for a in u], error_kw=dict(lw=0.7, capsize=1.5))
                 ax.set_xticks(np.arange(k), [f"λ{j + 1}" for j in range(k)])
             else:
                 x = np.arange(len(entries))
                 ax.bar(x, [_number(v) for v in values], 0.7, color=[st.color for st in styles],
+                       hatch=[st.hatch for st in styles], edgecolor="white", linewidth=0,
                        yerr=[_number(u) for u in uncs], error_kw=dict(lw=0.7, capsize=2))
                 ax.set_xticks([])
                 for xi, v in zip(x, values):
@@ -126,12 +157,12 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
             ax.margins(y=0.12)
         for ax in axes[len(rows):]:
             ax.set_visible(False)
-        handles = [Patch(facecolor=st.color) for st in styles]
+        handles = [Patch(facecolor=st.color, hatch=st.hatch, edgecolor="white", linewidth=0) for st in styles]
         texts = [e.label for e in entries]
         if kinds:
             handles.append(Line2D([], [], color="0.2", lw=0.7, marker="_", ms=5))
             texts.append("error bars: " + ", ".join(sorted(kinds)))
-        legend_below(fig, handles, texts, ncols=min(len(handles), 4 if width == "double" else 2))
+        legend_below(fig, handles, texts, ncols=2 if width == "double" else 1)
     return fig
 
 

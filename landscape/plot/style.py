@@ -34,6 +34,7 @@ OTHER_COLORS = ("#E69F00", "#56B4E9", "#CC79A7", "#999999", "#F0E442")
 METHOD_MARKERS = {"SGD": "o", "SWA": "*", "PSWA": "D", "pretrained": "s"}
 OTHER_MARKERS = ("^", "v", "P", "X", "h")
 LINESTYLES = ("-", "--", ":", "-.")
+HATCHES = ("", "////", "....", "xxxx")
 CMAP = "viridis"
 
 WIDTHS = {"single": 3.3, "double": 7.0}  # inches: one and two columns of a two-column paper
@@ -53,29 +54,34 @@ _METHOD_PATTERNS = (("pswa", "PSWA"), ("swa", "SWA"), ("sgd", "SGD"),
 
 
 def method_of(label: str) -> Optional[str]:
-    """The method a label names: ``PSWA``, ``SWA``, ``SGD``, ``pretrained`` or ``None``.
+    """The method a label names first: ``PSWA``, ``SWA``, ``SGD``, ``pretrained`` or ``None``.
 
-    ``"SGD final"`` → SGD, ``"swa-cyclic"`` → SWA, ``"PSWA run average"`` → PSWA (PSWA is
-    tested before SWA), ``"pre"``/``"pretrained"``/``"init"``/``"start"`` → pretrained.
+    ``"SGD final"`` → SGD, ``"SGD final (SWA run)"`` → SGD (the earliest name wins),
+    ``"swa-cyclic"`` → SWA, ``"PSWA"`` → PSWA (not SWA), ``"pre"``/``"pretrained"``/``"init"``
+    → pretrained.
     """
     low = label.lower()
+    best: Optional[tuple[int, int, str]] = None
     for pattern, method in _METHOD_PATTERNS:
-        if re.search(pattern, low):
-            return method
-    return None
+        m = re.search(pattern, low)
+        if m and (best is None or (m.start(), -len(m.group())) < best[:2]):
+            best = (m.start(), -len(m.group()), method)
+    return best[2] if best else None
 
 
 @dataclass(frozen=True)
 class SeriesStyle:
-    """Colour, line style and marker of one labelled series."""
+    """Colour, line style, marker and bar hatch of one labelled series."""
 
     color: str
     linestyle: str
     marker: str
+    hatch: str = ""
 
 
 def series_styles(labels: Sequence[str], methods: Optional[Sequence[Optional[str]]] = None) -> list[SeriesStyle]:
-    """A style per label: the method's colour and marker; series of one method differ in line style.
+    """A style per label: the method's colour and marker; series of one method differ in line style
+    (and hatch, for bars).
 
     Labels that name no method take the other palette colours in order.
 
@@ -90,7 +96,8 @@ def series_styles(labels: Sequence[str], methods: Optional[Sequence[Optional[str
         if method in METHOD_COLORS:
             n = seen.get(method, 0)
             seen[method] = n + 1
-            out.append(SeriesStyle(METHOD_COLORS[method], LINESTYLES[n % len(LINESTYLES)], METHOD_MARKERS[method]))
+            out.append(SeriesStyle(METHOD_COLORS[method], LINESTYLES[n % len(LINESTYLES)], METHOD_MARKERS[method],
+                                   HATCHES[n % len(HATCHES)]))
         else:
             out.append(SeriesStyle(OTHER_COLORS[other % len(OTHER_COLORS)], "-",
                                    OTHER_MARKERS[other % len(OTHER_MARKERS)]))
