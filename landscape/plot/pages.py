@@ -28,7 +28,7 @@ def _finite(y: np.ndarray) -> list[Optional[float]]:
 def _scale_buttons(axis: str = "yaxis") -> list[dict]:
     return [{"buttons": [{"label": "log loss axis", "method": "relayout", "args": [{f"{axis}.type": "log"}]},
                          {"label": "linear loss axis", "method": "relayout", "args": [{f"{axis}.type": "linear"}]}],
-             "x": 0.0, "xanchor": "left", "y": 1.12, "yanchor": "bottom", "direction": "right",
+             "x": 0.0, "xanchor": "left", "y": 1.03, "yanchor": "bottom", "direction": "right",
              "type": "buttons", "showactive": True}]
 
 
@@ -55,7 +55,7 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
         title={"text": "Loss along the line a + t·(b − a)" + (f" — {title}" if title else ""), "x": 0.5},
         xaxis={"title": {"text": "t"}},
         yaxis={"title": {"text": "loss"}, "type": "log" if log else "linear"},
-        template="plotly_white", height=560, hovermode="closest",
+        template="plotly_white", height=560, hovermode="closest", margin={"t": 110},
         legend={"orientation": "h", "y": -0.18}, updatemenus=_scale_buttons(),
         shapes=[{"type": "line", "x0": t, "x1": t, "yref": "paper", "y0": 0, "y1": 1,
                  "line": {"color": "#999999", "width": 1}} for t in (0, 1)],
@@ -107,7 +107,7 @@ def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = No
     fig.update_layout(
         title={"text": f"Random rays: mean and {BANDS[band]} ({k} directions)" + (f" — {title}" if title else ""),
                "x": 0.5},
-        template="plotly_white", height=520, legend={"orientation": "h", "y": -0.2},
+        template="plotly_white", height=540, legend={"orientation": "h", "y": -0.2}, margin={"t": 120},
         updatemenus=_scale_buttons("yaxis") if chosen[0].kind == "loss" else [])
     return fig
 

@@ -361,6 +361,8 @@ def find_results(paths: Sequence[str | os.PathLike]) -> dict[str, list[Any]]:
         else:
             targets = [p] if p.is_file() or not (p / "manifest.json").is_file() else _walk(p)
         for target in targets:
+            if target.suffix == ".json" and target.with_suffix(".npz").is_file():
+                target = target.with_suffix(".npz")  # a sidecar stands for its result
             key = target.resolve()
             if key in seen:
                 continue
