@@ -82,6 +82,22 @@ def one_batch_bn_reference(model, x):
     return ref
 
 
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``swa-landscape ARGS`` in this process; ``(exit code, stdout, stderr)``.
+
+    Prefer this to :func:`run_cli`: keep a real process for what only a process shows (SIGKILL,
+    tracebacks, torchrun).
+    """
+    from landscape.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return int(code or 0), captured.out, captured.err
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``swa-landscape ARGS`` in a subprocess (``python -m landscape``) and capture its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -10,7 +10,7 @@ import torch
 from landscape.cli import main
 from swa.models import ModelSpec, build_model
 
-from conftest import run_cli
+from conftest import cli, run_cli
 
 TRAIN = ["train", "--device", "cpu", "--quiet", "--epochs", "2"]
 
@@ -88,17 +88,19 @@ def test_real_process_prints_no_traceback(tmp_path):
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
-def test_help_for_every_subcommand():
-    for sub in ("train", "demo"):
-        res = run_cli(sub, "--help")
-        assert res.returncode == 0 and "--out" in res.stdout and "--device" in res.stdout and "--seed" in res.stdout
+def test_help_for_every_subcommand(capsys):
+    from landscape.cli import SUBCOMMANDS
+
+    for sub in SUBCOMMANDS:
+        code, out, _ = cli(capsys, sub, "--help")
+        assert code == 0 and "--out" in out and "--device" in out and "--seed" in out, sub
 
 
-def test_train_writes_a_run_and_prints_a_summary(tmp_path):
-    res = run_cli(*TRAIN, "--out", str(tmp_path / "r"), "--method", "swa", "--swa-start", "1",
-                  "--model-kwargs", '{"width": 4}')
-    assert res.returncode == 0, res.stderr
-    last = res.stdout.strip().splitlines()[-1]
+def test_train_writes_a_run_and_prints_a_summary(tmp_path, capsys):
+    code, out, err = cli(capsys, *TRAIN, "--out", str(tmp_path / "r"), "--method", "swa", "--swa-start", "1",
+                         "--model-kwargs", '{"width": 4}')
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
     assert last.startswith("trained ") and "average of 1 points" in last
     for name in ("manifest.json", "metrics.jsonl", "final.pt", "swa.pt", "checkpoints/point_0001.pt"):
         assert (tmp_path / "r" / name).is_file(), name
@@ -111,20 +113,25 @@ def test_cuda_without_a_gpu_is_one_line(capsys, tmp_path):
     assert code == 2 and "--device cuda was asked for but no CUDA device is available; use --device cpu" in err
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    """The README's main command, shortened: three runs, the plane, the line and the sharpness table."""
-    res = run_cli("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
-    assert res.returncode == 0, res.stderr
-    out = res.stdout
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    """The README's main command, shortened: three runs, the plane, the line, rays, sharpness, the figures."""
+    from test_plot import assert_picture
+
+    argv = ("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
+    code, out, err = cli(capsys, *argv)
+    assert code == 0, err
     for label in ("sgd final iterate", "swa average", "pswa average", "plane: 9 points", "interp: 41 points",
-                  "| hessian_top_eigenvalues |", "| hessian_trace |"):
+                  "rays: 132 points", "| hessian_top_eigenvalues |", "| hessian_trace |"):
         assert label in out, label
     for path in ("sgd/final.pt", "swa/swa.pt", "pswa/swa.pt", "landscape/plane.npz", "landscape/interp.npz",
-                 "landscape/sharpness.json"):
+                 "landscape/rays.npz", "landscape/sharpness.json"):
         assert (tmp_path / path).is_file(), path
+    for name in ("plane", "interp", "rays", "sharpness", "curves"):
+        assert f"wrote {tmp_path / 'landscape' / name}.png" in out
+        assert_picture(tmp_path / "landscape" / f"{name}.png")
     # A second run reuses the finished runs and results instead of computing them again.
     stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("swa/swa.pt", "landscape/plane.npz")}
-    again = run_cli("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
-    assert again.returncode == 0, again.stderr
-    assert "plane: 9 points (0 computed, 9 skipped)" in again.stdout
+    code, again, err = cli(capsys, *argv, "--no-plot")
+    assert code == 0, err
+    assert "plane: 9 points (0 computed, 9 skipped)" in again and "wrote" not in again
     assert {p: (tmp_path / p).stat().st_mtime_ns for p in stamps} == stamps

@@ -15,13 +15,13 @@ import torch
 from landscape.cli import main
 from swa.models import ModelSpec, build_model
 
-from conftest import ROOT, kill_when, run_cli
+from conftest import ROOT, cli, kill_when
 
 ARRAYS = ("alphas", "betas", "train_loss", "train_acc", "test_loss", "test_acc", "anchors", "trajectory")
 
 
 def _plane_args(run_dir, out, *extra):
-    return ["plane", "--run", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet", *extra]
+    return ["plane", "--run", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet", "--no-plot", *extra]
 
 
 def _load(path):
@@ -29,10 +29,10 @@ def _load(path):
         return {k: f[k] for k in f.files}
 
 
-def test_plane_from_run_projects_the_trajectory(tiny_run, tmp_path):
-    res = run_cli(*_plane_args(tiny_run.out, tmp_path, "--grid", "3"))
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip().splitlines()[-1].startswith("plane: 9 points (9 computed, 0 skipped)")
+def test_plane_from_run_projects_the_trajectory(tiny_run, tmp_path, capsys):
+    code, out, err = cli(capsys, *_plane_args(tiny_run.out, tmp_path, "--grid", "3"))
+    assert code == 0, err
+    assert out.strip().splitlines()[-1].startswith("plane: 9 points (9 computed, 0 skipped)")
     data = _load(tmp_path / "plane.npz")
     assert data["train_loss"].shape == (3, 3) and data["done"].all()
     # 4 trajectory points + final + swa; first and third (middle) and last are the anchors.
@@ -42,15 +42,16 @@ def test_plane_from_run_projects_the_trajectory(tiny_run, tmp_path):
     meta = json.loads((tmp_path / "plane.json").read_text())
     assert meta["complete"] and meta["bn_mode"] == "recompute"
     assert [p["label"] for p in meta["projections"]][-2:] == ["SGD final", "SWA"]
+    assert [p["kind"] for p in meta["projections"]] == ["trajectory"] * 4 + ["checkpoint"] * 2
     # The SWA average is the mean of the trajectory: its projection is the mean of theirs.
     np.testing.assert_allclose(data["trajectory"][5], data["trajectory"][:4].mean(0), atol=1e-5)
 
 
-def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path):
+def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path, capsys):
     """Acceptance 4."""
     args = ("--x", "-0.5:1.5:7", "--y", "-0.5:1.5:6", "--chunk", "3")
     full = tmp_path / "full"
-    assert run_cli(*_plane_args(tiny_run.out, full, *args)).returncode == 0
+    assert cli(capsys, *_plane_args(tiny_run.out, full, *args))[0] == 0
     cut = tmp_path / "cut"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "landscape", *_plane_args(tiny_run.out, cut, *args)],
@@ -68,16 +69,15 @@ def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path):
     n_done = int(partial["done"].sum())
     assert killed and 0 < n_done < 42, "the process must be killed part-way (make the grid larger if not)"
     assert np.isnan(partial["train_loss"][~partial["done"]]).all()
-    res = run_cli(*_plane_args(tiny_run.out, cut, *args))
-    assert res.returncode == 0, res.stderr
-    assert f"{n_done} of 42 points already done, skipping them" in res.stdout
-    assert f"({42 - n_done} computed, {n_done} skipped)" in res.stdout
+    code, out, err = cli(capsys, *_plane_args(tiny_run.out, cut, *args))
+    assert code == 0, err
+    assert f"{n_done} of 42 points already done, skipping them" in out
+    assert f"({42 - n_done} computed, {n_done} skipped)" in out
     a, b = _load(full / "plane.npz"), _load(cut / "plane.npz")
     for key in ARRAYS:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     # A third run recomputes nothing.
-    res = run_cli(*_plane_args(tiny_run.out, cut, *args))
-    assert "(0 computed, 42 skipped)" in res.stdout
+    assert "(0 computed, 42 skipped)" in cli(capsys, *_plane_args(tiny_run.out, cut, *args))[1]
 
 
 def test_other_inputs_into_the_same_out_are_refused(tiny_run, tmp_path, capsys):
@@ -144,18 +144,18 @@ def test_bad_input_is_one_line(tiny_run, tmp_path, capsys):
         assert re.search(pattern, err), (pattern, err)
 
 
-def test_interp_and_rays_from_a_run(tiny_run, tmp_path):
-    res = run_cli("interp", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu", "--quiet",
-                  "--t", "0:1:3")
-    assert res.returncode == 0, res.stderr
+def test_interp_and_rays_from_a_run(tiny_run, tmp_path, capsys):
+    code, _, err = cli(capsys, "interp", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu",
+                       "--quiet", "--no-plot", "--t", "0:1:3")
+    assert code == 0, err
     data = _load(tmp_path / "interp.npz")
     assert list(data["t"]) == [0.0, 0.5, 1.0]
     metrics = [json.loads(line) for line in (tiny_run.out / "metrics.jsonl").read_text().splitlines()]
     # t = 0 is the final SGD iterate, t = 1 the SWA average (recomputed BN = the run's own statistics).
     assert data["test_loss"][2] == pytest.approx(metrics[-1]["avg_test_loss"], rel=1e-5)
-    res = run_cli("rays", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu", "--quiet",
-                  "--directions", "3", "--steps", "4", "--max-distance", "30")
-    assert res.returncode == 0, res.stderr
+    code, _, err = cli(capsys, "rays", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu",
+                       "--quiet", "--no-plot", "--directions", "3", "--steps", "4", "--max-distance", "30")
+    assert code == 0, err
     rays = _load(tmp_path / "rays.npz")
     assert rays["train_loss"].shape == (2, 3, 4) and rays["width"].shape == (2, 3)
     meta = json.loads((tmp_path / "rays.json").read_text())

@@ -13,7 +13,7 @@ import torch
 from swa.checkpoint import load_state_dict
 from swa.trainer import train
 
-from conftest import ROOT, kill_when, run_cli
+from conftest import ROOT, cli, kill_when, run_cli
 
 
 class _Killed(Exception):
@@ -81,7 +81,7 @@ def test_resume_with_augmentation_and_dropout_rng(tmp_path):
     _assert_runs_equal(full.out, tmp_path / "cut")
 
 
-def test_cli_sigkill_then_resume(tmp_path):
+def test_cli_sigkill_then_resume(tmp_path, capsys):
     """The real thing: SIGKILL a `train` process after its first epochs, then `--resume`."""
     args = ["train", "--data", "digits", "--model", "cnn_small", "--model-kwargs", '{"width": 8}', "--epochs", "8",
             "--batch-size", "64", "--method", "swa", "--swa-start", "2", "--device", "cpu", "--quiet"]
@@ -96,7 +96,7 @@ def test_cli_sigkill_then_resume(tmp_path):
     assert killed, "the process must be killed part-way (train longer if not)"
     manifest = json.loads((cut / "manifest.json").read_text())
     assert manifest["status"] == "running" and 2 <= manifest["epochs_done"] < 8
-    res = run_cli("train", "--resume", "--out", str(cut), "--quiet")
-    assert res.returncode == 0, res.stderr
-    assert "trained" in res.stdout
+    code, out, err = cli(capsys, "train", "--resume", "--out", str(cut), "--quiet")
+    assert code == 0, err
+    assert "trained" in out
     _assert_runs_equal(tmp_path / "full", cut)
