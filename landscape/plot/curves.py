@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import legend_below
+from landscape.plot._common import legend_below, panel_note, plural
 from landscape.plot.results import RunData
 from landscape.plot.style import new_figure, series_styles, style_context
 
@@ -67,17 +67,22 @@ def averaging_window(run: RunData) -> Optional[tuple[float, float, list[float]]]
 
 def _zoom_accuracy(ax, runs: Sequence[RunData]) -> None:
     """Let the accuracy axis start just below the worst accuracy after the first quarter of training,
-    so that the differences at the end are visible (early epochs may leave the axis; the label says so)."""
-    late = []
+    so that the differences at the end are visible; a note counts the early values left below the axis."""
+    late, every = [], []
     for run in runs:
         for key in ("test_acc", "avg_test_acc"):
             e, v = column(run, key)
             if len(e):
                 late.append(100 * v[(e >= 0.25 * e.max()) & np.isfinite(v)])
+                every.append(100 * v[np.isfinite(v)])
     late = np.concatenate(late) if late else np.zeros(0)
     if late.size:
         lo, hi = float(late.min()), float(late.max())
-        ax.set_ylim(max(0.0, lo - 0.15 * max(hi - lo, 0.5)), min(100.0, hi + 0.1 * max(hi - lo, 0.5)))
+        bottom = max(0.0, lo - 0.15 * max(hi - lo, 0.5))
+        ax.set_ylim(bottom, min(100.0, hi + 0.1 * max(hi - lo, 0.5)))
+        below = int((np.concatenate(every) < bottom).sum())
+        if below:
+            panel_note(ax, [f"{plural(below, 'early value')} below the axis"])
 
 
 def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = None, log: bool = True,

@@ -33,6 +33,7 @@ class PlotOptions:
         labels: series labels, in order (one kind of result only).
         width: ``double`` (7 in) or ``single`` (3.3 in) column width.
         band: the rays' band, ``minmax`` or ``std``.
+        dpi: resolution of PNGs.
     """
 
     formats: tuple[str, ...] = ("png",)
@@ -43,6 +44,7 @@ class PlotOptions:
     labels: Optional[tuple[str, ...]] = None
     width: str = "double"
     band: str = "minmax"
+    dpi: int = 200
 
     def vmax_for(self, names: Sequence[str]) -> dict[str, float]:
         return {n: self.vmax.get(n, self.vmax.get("*")) for n in names if n in self.vmax or "*" in self.vmax}
@@ -96,7 +98,7 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     metrics, labels, width = options.metrics, options.labels, options.width
 
     def static(fig, stem: str) -> None:
-        written.extend(save_figure(fig, out / stem, options.formats))
+        written.extend(save_figure(fig, out / stem, options.formats, dpi=options.dpi))
 
     def page(fig, stem: str, title: str) -> None:
         written.append(html.write_page(fig, out / f"{stem}.html", title))
