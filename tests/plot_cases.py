@@ -39,6 +39,7 @@ def write_plane(out: Path, *, alphas=None, betas=None, regression: bool = False,
         train[-3:, -3:] = np.nan        # a diverged corner
         train[:2, :2] = np.inf
         test[-2:, :] = np.inf
+        test[0, -1] = -np.inf
         acc[-3:, -3:] = np.nan
     if regression:
         acc = np.full_like(train, np.nan)
@@ -131,7 +132,8 @@ def write_sharpness(out: Path, labels=("SGD final", "SWA"), spectrum: bool = Tru
             dens /= dens.sum() * (grid[1] - grid[0])
             metrics["hessian_spectrum"] = {"grid": grid.tolist(), "value": dens.tolist()}
         results[lab] = {"path": f"{lab}.pt", "metrics": metrics, "train_loss": 0.01, "test_acc": 0.98}
-    doc = {"format": "swa-landscape-sharpness/1", "labels": list(labels), "results": results, "seed": 0}
+    doc = {"format": "swa-landscape-sharpness/1", "labels": list(labels), "results": results, "seed": 0,
+           "inputs": {"model": {"name": "cnn_small", "kwargs": {}}, "data": {"name": "digits"}}}
     (out / "sharpness.json").write_text(json.dumps(doc))
     return out / "sharpness.json"
 

@@ -190,6 +190,17 @@ def test_plane_regression_has_no_error_panel(tmp_path):
         plane_figure(data, metrics=["test_err"])
 
 
+def test_plane_with_no_finite_value_says_so(tmp_path):
+    write_plane(tmp_path)
+    with np.load(tmp_path / "plane.npz") as f:
+        arrays = dict(f)
+    arrays["train_loss"] = np.full_like(arrays["train_loss"], np.inf)
+    np.savez(tmp_path / "plane.npz", **arrays)
+    fig = plane_figure(read_plane(tmp_path / "plane.npz"))
+    assert "no finite train loss on this plane" in all_texts(fig)
+    assert_rendered(fig)
+
+
 def test_plane_partial_grid_says_so(tmp_path):
     data = read_plane(write_plane(tmp_path, partial=True))
     assert f"{data.done.size - 20} of {data.done.size} points computed" in all_texts(plane_figure(data))
@@ -300,6 +311,7 @@ def test_sharpness_panels_and_error_bars(tmp_path):
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert titles == ["Hessian top eigenvalues\n(higher = sharper)", "Hessian trace (Hutch++)\n(higher = sharper)",
                       "ε-sharpness ε=0.001, full\n(higher = sharper; lower bound)", "PAC-Bayes σ\n(higher = flatter)"]
+    assert fig._suptitle.get_text() == "cnn_small · digits"
     trace_ax = fig.axes[1]
     heights = [p.get_height() for p in trace_ax.patches]
     assert heights == pytest.approx([50.0, 25.0])
@@ -341,6 +353,7 @@ def test_curves_several_runs_pswa_window_and_regression(tmp_path):
     assert {"sgd", "swa", "pswa", "averaging window", "PSWA period end"} <= set(legend)
     acc_ax = fig.axes[0]
     assert acc_ax.get_ylabel() == "test accuracy (%)"
+    assert fig._suptitle.get_text() == "mlp · digits"
     colors = {ln.get_color() for ln in acc_ax.get_lines() if len(ln.get_xdata()) > 2}
     assert colors == {METHOD_COLORS[m] for m in ("SGD", "SWA", "PSWA")}
     # PSWA period ends at epochs 9 (and 12, the run's end, not drawn).

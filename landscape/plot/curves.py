@@ -17,7 +17,7 @@ import numpy as np
 
 from landscape.plot._common import legend_below, panel_note, plural
 from landscape.plot.results import RunData
-from landscape.plot.style import new_figure, series_styles, style_context
+from landscape.plot.style import new_figure, series_styles, style_context, title_of
 
 __all__ = ["curves_figure", "lr_curve", "averaging_window", "column"]
 
@@ -159,5 +159,8 @@ def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = 
         if any_pswa:
             handles.append(Line2D([], [], color="0.3", ls=":", lw=0.7))
             texts.append("PSWA period end")
+        titles = {title_of({"inputs": r.config}) for r in runs}
+        if len(titles) == 1 and next(iter(titles)):
+            fig.suptitle(next(iter(titles)), fontsize=8)
         legend_below(fig, handles, texts, ncols=4 if width == "double" else 2)
     return fig

@@ -19,7 +19,7 @@ import numpy as np
 
 from landscape.plot._common import legend_below
 from landscape.plot.results import SharpnessData
-from landscape.plot.style import new_figure, series_styles, style_context
+from landscape.plot.style import new_figure, series_styles, style_context, title_of
 
 __all__ = ["sharpness_figure", "spectrum_figure", "sharpness_rows", "merge_sharpness", "FLATTER_WHEN_HIGHER"]
 
@@ -162,6 +162,9 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
         if kinds:
             handles.append(Line2D([], [], color="0.2", lw=0.7, marker="_", ms=5))
             texts.append("error bars: " + ", ".join(sorted(kinds)))
+        title = title_of(docs[0].doc)
+        if title:
+            fig.suptitle(title, fontsize=8)
         legend_below(fig, handles, texts, ncols=2 if width == "double" else 1)
     return fig
 
