@@ -17,23 +17,16 @@ import numpy as np
 
 from landscape.plot._common import clip_for_line, legend_below, line_top, panel_note, plural
 from landscape.plot.results import LineData
-from landscape.plot.style import (Metric, available_metrics, halo, method_of, new_figure, series_styles,
-                                  style_context, title_of)
+from landscape.plot.style import Metric, choose_metrics, halo, method_of, new_figure, series_styles, \
+    style_context, title_of
 
-__all__ = ["line_figure", "line_metrics", "METRIC_STYLES"]
+__all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES"]
 
 METRIC_STYLES = {"train_loss": "-", "test_loss": "--", "train_err": "-.", "test_err": ":", "train_acc": "-.",
                  "test_acc": ":"}
 
 
-def line_metrics(names: Optional[Sequence[str]], values) -> list[Metric]:
-    """``names`` that the result can show; default train loss, test loss and test error."""
-    from swa.errors import UserError
-
-    chosen = available_metrics(names or ["train_loss", "test_loss", "test_err"], values)
-    if not chosen:
-        raise UserError(f"this result has no {', '.join(names or [])} to draw (regression results have no accuracy)")
-    return chosen
+LINE_METRICS = ("train_loss", "test_loss", "test_err")
 
 
 def _axis_values(lines: Sequence[LineData], metrics: Sequence[Metric]) -> list[np.ndarray]:
@@ -46,15 +39,15 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
 
     Args:
         lines: interp results (:func:`landscape.plot.results.read_line`).
-        metrics: metric names (default :func:`line_metrics`): losses on the left axis, errors and
-            accuracies on the right.
+        metrics: metric names (default :data:`LINE_METRICS`, those the result has): losses on the left
+            axis, errors and accuracies on the right.
         log: log scale for the losses.
         labels: one label per line (default ``"start → end"``).
         width: ``double`` (7 in) or ``single`` (3.3 in).
     """
     from matplotlib.lines import Line2D
 
-    chosen = line_metrics(metrics, lines[0].values)
+    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
     left = [m for m in chosen if m.kind == "loss"]

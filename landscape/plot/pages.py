@@ -11,10 +11,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot.line import METRIC_STYLES, line_metrics
-from landscape.plot.rays import BANDS, ray_band, ray_series, rays_metrics
+from landscape.plot.line import LINE_METRICS, METRIC_STYLES
+from landscape.plot.rays import BANDS, ray_band, ray_series
 from landscape.plot.results import LineData, RaysData
-from landscape.plot.style import method_of, series_styles, title_of
+from landscape.plot.style import choose_metrics, method_of, series_styles, title_of
 
 __all__ = ["line_page", "rays_page"]
 
@@ -37,7 +37,7 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
     """Every line of ``lines``: losses on the left axis, errors/accuracies on the right (plotly Figure)."""
     import plotly.graph_objects as go
 
-    chosen = line_metrics(metrics, lines[0].values)
+    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
     fig = go.Figure()
@@ -80,7 +80,7 @@ def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = No
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    chosen = rays_metrics(metrics, rays[0].values)
+    chosen = choose_metrics(metrics, rays[0].values)
     series = ray_series(rays, labels)
     styles = series_styles([s.label for s in series])
     fig = make_subplots(rows=1, cols=len(chosen), subplot_titles=[m.label for m in chosen])

@@ -24,10 +24,10 @@ import numpy as np
 
 from landscape.plot._common import legend_below, panel_note, plural
 from landscape.plot.results import PlaneData
-from landscape.plot.style import (CMAP, Metric, available_metrics, halo, metric, new_figure, series_styles,
-                                  style_context, title_of)
+from landscape.plot.style import CMAP, Metric, choose_metrics, halo, new_figure, series_styles, style_context, \
+    title_of
 
-__all__ = ["plane_figure", "plane_levels", "default_vmax", "plane_metrics", "N_LEVELS", "LOG_FLOOR",
+__all__ = ["plane_figure", "plane_levels", "default_vmax", "N_LEVELS", "LOG_FLOOR",
            "FAR_FROM_PLANE"]
 
 N_LEVELS = 9
@@ -66,20 +66,6 @@ def plane_levels(values: np.ndarray, vmax: Optional[float] = None, log: bool = T
         return np.linspace(vmin, top, n)
     offsets = (top - vmin) * floor ** (np.arange(n - 2, -1, -1) / (n - 2))
     return np.concatenate([[vmin], vmin + offsets])
-
-
-def plane_metrics(names: Optional[Sequence[str]], values: Mapping[str, np.ndarray]) -> list[Metric]:
-    """The panels: ``names`` that the result can show; default train loss and test error
-    (test loss when there is no accuracy)."""
-    if names:
-        chosen = available_metrics(names, values)
-        if not chosen:
-            from swa.errors import UserError
-
-            raise UserError(f"this result has no {', '.join(names)} to draw (regression results have no accuracy)")
-        return chosen
-    chosen = available_metrics(["train_loss", "test_err"], values)
-    return chosen if len(chosen) == 2 else [metric("train_loss"), metric("test_loss")]
 
 
 def _panel(fig, ax, data: PlaneData, m: Metric, vmax: Optional[float], log: bool) -> None:
@@ -162,12 +148,13 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
 
     Args:
         data: a plane result (:func:`landscape.plot.results.read_plane`).
-        metrics: metric names, one panel each (default :func:`plane_metrics`).
+        metrics: metric names, one panel each (default: train loss and test error; train and test
+            loss for regression).
         vmax: per metric name, the value above which the colour saturates (default :func:`default_vmax`).
         log: log-spaced contour levels (else linear).
         width: ``double`` (7 in, panels side by side) or ``single`` (3.3 in, panels stacked).
     """
-    chosen = plane_metrics(metrics, data.values)
+    chosen = choose_metrics(metrics, data.values)
     vmax = dict(vmax or {})
     ratio = float(np.clip(np.ptp(data.betas) / max(np.ptp(data.alphas), 1e-12), 0.35, 2.2))
     n = len(chosen)

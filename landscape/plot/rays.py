@@ -18,10 +18,9 @@ import numpy as np
 
 from landscape.plot._common import legend_below, line_top, panel_note, plural
 from landscape.plot.results import RaysData
-from landscape.plot.style import Metric, available_metrics, metric, new_figure, series_styles, style_context, \
-    title_of
+from landscape.plot.style import choose_metrics, new_figure, series_styles, style_context, title_of
 
-__all__ = ["rays_figure", "ray_band", "RayBand", "BANDS", "rays_metrics", "ray_series"]
+__all__ = ["rays_figure", "ray_band", "RayBand", "BANDS", "ray_series"]
 
 BANDS = {"minmax": "min–max over directions", "std": "mean ± 1 std over directions"}
 
@@ -62,19 +61,6 @@ def ray_band(values: np.ndarray, band: str = "minmax") -> RayBand:
     return RayBand(mean=mean, low=low, high=high, excluded=int((~ok).sum()))
 
 
-def rays_metrics(names: Optional[Sequence[str]], values) -> list[Metric]:
-    """``names`` that the result can show; default train loss and test error (test loss for regression)."""
-    if names:
-        chosen = available_metrics(names, values)
-        if not chosen:
-            from swa.errors import UserError
-
-            raise UserError(f"this result has no {', '.join(names)} to draw (regression results have no accuracy)")
-        return chosen
-    chosen = available_metrics(["train_loss", "test_err"], values)
-    return chosen if len(chosen) == 2 else [metric("train_loss"), metric("test_loss")]
-
-
 @dataclass
 class _Series:
     label: str
@@ -105,7 +91,7 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
 
     Args:
         rays: rays results (:func:`landscape.plot.results.read_rays`).
-        metrics: one panel per metric (default :func:`rays_metrics`).
+        metrics: one panel per metric (default: train loss and test error; test loss for regression).
         log: log scale for losses.
         band: ``minmax`` or ``std`` (see :func:`ray_band`).
         labels: one label per ray origin, over all files in order.
@@ -114,7 +100,7 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    chosen = rays_metrics(metrics, rays[0].values)
+    chosen = choose_metrics(metrics, rays[0].values)
     series = ray_series(rays, labels)
     styles = series_styles([s.label for s in series])
     n = len(chosen)

@@ -20,7 +20,7 @@ import numpy as np
 from swa.errors import UserError
 
 __all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "METRICS",
-           "metric", "available_metrics", "WIDTHS", "new_figure", "style_context", "save_figure", "FORMATS",
+           "metric", "available_metrics", "choose_metrics", "WIDTHS", "new_figure", "style_context", "save_figure", "FORMATS",
            "title_of", "CMAP", "halo"]
 
 # Okabe & Ito (2008), "Color universal design".
@@ -171,6 +171,25 @@ def available_metrics(names: Sequence[str], values: dict[str, np.ndarray]) -> li
             continue
         out.append(m)
     return out
+
+
+def choose_metrics(names: Optional[Sequence[str]], values: dict[str, np.ndarray],
+                   default: Sequence[str] = ("train_loss", "test_err")) -> list[Metric]:
+    """The metrics a figure draws: ``names`` if given (those the result can show), else ``default``
+    with error panels that a regression result cannot show replaced by the test loss.
+
+    Raises:
+        UserError: none of ``names`` can be shown.
+    """
+    if names:
+        chosen = available_metrics(names, values)
+        if not chosen:
+            raise UserError(f"this result has no {', '.join(names)} to draw (regression results have no accuracy)")
+        return chosen
+    chosen = available_metrics(default, values)
+    if len(chosen) < len(default) and "test_loss" not in default:
+        chosen.append(METRICS["test_loss"])
+    return chosen
 
 
 @contextlib.contextmanager
