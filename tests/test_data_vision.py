@@ -352,3 +352,33 @@ def test_augment_rejects_bad_input():
 def test_augment_rejects_cuda_generator():
     with pytest.raises(ValueError, match="CPU generator"):
         RandomCropFlip(2, flip=True)(torch.zeros(2, 1, 8, 8, device="cuda"), torch.Generator(device="cuda"))
+
+
+class _Payload:
+    """Pickles as a call to os.system: what a planted data file would hold."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_planted_cifar_pickle_runs_no_code(tmp_path, capsys):
+    """A CIFAR batch that names os.system is refused before anything is called: by the loader, `train` and `plane`."""
+    from conftest import cli
+
+    root = tmp_path / "data"
+    write_set("cifar10", root)
+    marker = tmp_path / "PWNED"
+    with open(root / "cifar-10-batches-py" / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": _Payload(marker), b"labels": [0]}, f, protocol=2)
+    with pytest.raises(DataError, match=r"data_batch_1: UnpicklingError: refusing to load posix\.system"):
+        load_data(DataSpec("cifar10", root=str(root)))
+    for argv in (["train", "--epochs", "1", "--out", str(tmp_path / "run")],
+                 ["plane", "--points", "a.pt", "b.pt", "c.pt", "--model", "preresnet20", "--out", str(tmp_path / "p")]):
+        code, _, err = cli(capsys, *argv, "--data", "cifar10", "--data-root", str(root), "--device", "cpu", "--quiet")
+        assert code == 2 and "refusing to load posix.system" in err and len(err.strip().splitlines()) == 1, err
+    assert not marker.exists()

@@ -5,7 +5,7 @@ the torchvision data set class with ``download=True`` (which verifies md5 sums).
 MNIST and Fashion-MNIST are then read with torchvision's own classes, which only
 check that the files exist. torchvision's CIFAR and SVHN classes verify md5 sums
 on every load, so their on-disk formats are read here instead: CIFAR's pickled
-batches (``data``: ``(N, 3072)`` uint8 in R, G, B planes; ``labels`` or
+batches, through a restricted unpickler that runs no code (:mod:`swa.data.safe_pickle`) (``data``: ``(N, 3072)`` uint8 in R, G, B planes; ``labels`` or
 ``fine_labels``) and SVHN's MATLAB files (``X``: ``(32, 32, 3, N)`` uint8; ``y``
 with 10 standing for the digit 0).
 
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from swa.data.augment import RandomCropFlip
+from swa.data.safe_pickle import load_data_pickle
 from swa.data.registry import CLASSIFICATION, DataSpec, TensorData, check_options, register_dataset
 from swa.errors import DataError
 
@@ -89,7 +90,7 @@ def _read_cifar(s: _ImageSet, root: Path, train: bool) -> tuple[torch.Tensor, to
         path = root / name
         try:
             with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+                batch = load_data_pickle(f, encoding="latin1")
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as exc:
             raise DataError(f"cannot read {s.title} batch {path}: {_one_line(exc)}") from None
         if not isinstance(batch, dict):
