@@ -2,6 +2,7 @@
 
 Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
 User errors (:class:`swa.errors.UserError`) become one line on stderr and exit code 2.
+A command holds the lock of its ``--out`` directory while it runs (:mod:`swa.lock`).
 """
 
 from __future__ import annotations
@@ -44,13 +45,26 @@ def _join_range_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _writer_lock(args):
+    """The lock of ``--out``: one writer per output directory (only rank 0 writes under torchrun)."""
+    import contextlib
+    import os
+
+    from swa.lock import output_lock
+
+    if getattr(args, "out", None) is None or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return output_lock(args.out)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from swa.errors import UserError
 
     argv = _join_range_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with _writer_lock(args):
+            return int(args.handler(args) or 0)
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
