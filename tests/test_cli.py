@@ -135,3 +135,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert code == 0, err
     assert "plane: 9 points (0 computed, 9 skipped)" in again and "wrote" not in again
     assert {p: (tmp_path / p).stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_demo_checks_its_flags_before_training(tmp_path, capsys):
+    code, _, err = cli(capsys, "demo", "--out", str(tmp_path / "d"), "--grid", "0", "--device", "cpu", "--quiet")
+    assert code == 2 and "--grid must be at least 2, got 0" in err
+    assert not (tmp_path / "d").exists()  # nothing trained, nothing left behind

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs < 6:
         raise UserError(f"demo --epochs must be at least 6 (the plane needs 3 averaged points), got {args.epochs}")
+    if args.grid < 2:  # checked before three runs are trained, not after
+        raise UserError(f"--grid must be at least 2, got {args.grid}")
     out = Path(args.out)
     rows = []
     for name, config in demo_configs(out, args.epochs, args.seed or 0, args.device or "auto").items():
