@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from swa.checkpoint import check_compatible, load_state_dict, split_key
+from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key
 from swa.data import DataSpec, TensorData, load_data
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
@@ -83,7 +83,8 @@ def load_checkpoints(paths: Sequence[str], labels: Optional[Sequence[str]], mode
 
     Raises:
         UserError: wrong number of labels, a missing or unreadable file, checkpoints of
-            different architectures (names the keys), or a checkpoint that does not fit the model.
+            different architectures (names the keys), a checkpoint that does not fit the model,
+            or one with NaN/inf values (names the tensors).
     """
     if labels is not None and len(labels) != len(paths):
         raise UserError(f"--labels gives {len(labels)} labels for {len(paths)} checkpoints")
@@ -103,4 +104,5 @@ def load_checkpoints(paths: Sequence[str], labels: Optional[Sequence[str]], mode
                                   f"{len(diff)} keys ({', '.join(diff[:5])}{', ...' if len(diff) > 5 else ''})")
     for ckpt in loaded:
         check_compatible(model, ckpt.state, ckpt.path)
+        check_finite(ckpt.state, f"checkpoint {ckpt.path} ({ckpt.label})")
     return loaded

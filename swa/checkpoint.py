@@ -21,7 +21,8 @@ import torch.nn as nn
 
 from swa.errors import CheckpointError
 
-__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "check_compatible", "load_into", "split_key"]
+__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "check_compatible", "check_finite", "load_into",
+           "split_key"]
 
 # Tried in this order when a file holds a dict of wrappers.
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "swa_state_dict")
@@ -131,12 +132,31 @@ def check_compatible(model: nn.Module, state: Mapping[str, torch.Tensor], source
         raise CheckpointError(f"{source} does not fit the model ({'; '.join(problems)})")
 
 
+def check_finite(state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` if a floating tensor of ``state`` holds NaN or ±inf.
+
+    The message names the file, the tensors (up to three) and how many values of each are
+    NaN or infinite: a diverged checkpoint has no meaningful loss landscape.
+    """
+    bad = []
+    for name, t in state.items():
+        if torch.is_floating_point(t) or torch.is_complex(t):
+            n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            if n_nan or n_inf:
+                parts = ([f"{n_nan} NaN"] if n_nan else []) + ([f"{n_inf} inf"] if n_inf else [])
+                bad.append(f"{name} ({', '.join(parts)} of {t.numel()})")
+    if bad:
+        raise CheckpointError(f"{source} holds non-finite values in {len(bad)} tensor{'s' * (len(bad) > 1)}: "
+                              f"{_summarize(bad, 3)}; a diverged checkpoint cannot be evaluated or trained from")
+
+
 def load_into(model: nn.Module, spec_or_state, source: Optional[str] = None) -> nn.Module:
-    """Load a checkpoint (path, ``path#key`` or state dict) into ``model`` after checking it fits."""
+    """Load a checkpoint (path, ``path#key`` or state dict) into ``model`` after checking it fits and is finite."""
     if isinstance(spec_or_state, Mapping):
         state, source = spec_or_state, source or "checkpoint"
     else:
         state, source = load_state_dict(spec_or_state), source or os.fspath(spec_or_state)
     check_compatible(model, state, source)
+    check_finite(state, source)
     model.load_state_dict(state, strict=True)
     return model

@@ -105,7 +105,7 @@ def test_diverged_checkpoint_is_a_clear_error(tmp_path, checkpoints, capsys):
         _sharpness(tmp_path, [checkpoints[0], str(bad)], "--metrics", "hessian_trace")
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1
-    assert "diverged.pt (B) has non-finite weights" in err
+    assert "diverged.pt (B) holds non-finite values in 1 tensor: 4.weight (" in err
 
 
 def test_unknown_metric_lists_the_valid_ones(tmp_path, checkpoints, capsys):

@@ -29,6 +29,14 @@ def _read(path: Path) -> dict:
     return {k: torch.as_tensor(v) for k, v in obj.items()}
 
 
+def _check_finite(path: Path, arrays: dict[str, torch.Tensor]) -> None:
+    """NaN or ±inf in the inputs or targets would turn every loss into NaN: refuse, naming where."""
+    for name, t in arrays.items():
+        bad = int((~torch.isfinite(t.float())).sum())
+        if bad:
+            raise DataError(f"{path}: {name!r} holds {bad} non-finite value{'s' * (bad > 1)} (NaN or inf) of {t.numel()}")
+
+
 def load_tensor_file(spec: DataSpec) -> TensorData:
     """Read ``x``, ``y`` (and ``x_test``, ``y_test``) from ``spec.name``.
 
@@ -60,6 +68,7 @@ def load_tensor_file(spec: DataSpec) -> TensorData:
     if y.dtype.is_floating_point != y_te.dtype.is_floating_point:
         raise DataError(f"{path}: 'y' and 'y_test' must both be integer or both floating")
     x, x_te = x.float(), x_te.float()
+    _check_finite(path, {"x": x, "x_test": x_te, **({"y": y, "y_test": y_te} if y.dtype.is_floating_point else {})})
     if y.dtype.is_floating_point:
         y = y.float().reshape(y.shape[0], -1)
         y_te = y_te.float().reshape(y_te.shape[0], -1)
