@@ -12,6 +12,8 @@ with ``torch.load(..., weights_only=True)``.
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Optional
@@ -96,13 +98,20 @@ def load_state_dict(spec: str | os.PathLike) -> "OrderedDict[str, torch.Tensor]"
         CheckpointError: missing file, a file that is not a PyTorch checkpoint, or no state dict inside.
     """
     path, key = split_key(spec)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, pickle error, unsafe global, truncated file...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {reason[:200]}") from None
+    except pickle.UnpicklingError as exc:  # weights_only refused a global: name it, drop torch's advice
+        unsafe = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: " + (
+            f"it refers to {unsafe.group(1)}, and only tensors and plain containers are loaded (code in a "
+            "checkpoint is never run)" if unsafe else "not a PyTorch checkpoint (truncated or corrupt)")) from None
+    except Exception:  # corrupt zip, truncated or empty file, random bytes...
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: not a PyTorch checkpoint (truncated or "
+                              "corrupt)") from None
     return unwrap_state_dict(obj, key, source=str(path))
 
 
@@ -114,14 +123,19 @@ def _summarize(names: list[str], limit: int = 6) -> str:
 def check_compatible(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Raise :class:`CheckpointError` naming the keys that differ between ``model`` and ``state``.
 
-    Missing keys, unexpected keys and shape mismatches are all reported, in one line.
+    Missing keys, unexpected keys, shape mismatches and integer tensors where the model has
+    floating ones (or the reverse) are all reported, in one line.
     """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
               for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    kinds = [f"{k} {state[k].dtype} vs model {v.dtype}" for k, v in expected.items()
+             if k in state and v.is_floating_point() != state[k].is_floating_point()]
     problems = []
+    if kinds:
+        problems.append(f"dtype mismatches: {_summarize(kinds, 3)}")
     if missing:
         problems.append(f"missing keys: {_summarize(missing)}")
     if unexpected:

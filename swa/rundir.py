@@ -91,7 +91,16 @@ class Run:
         return None if rel is None else self.path / rel
 
     def end_points(self) -> list[tuple[str, str]]:
-        """``(path, label)`` of the final SGD iterate and, if the run has one, its average (SWA or PSWA)."""
+        """``(path, label)`` of the final SGD iterate and, if the run has one, its average (SWA or PSWA).
+
+        Raises:
+            UserError: the run has not finished (it has no final iterate yet).
+        """
+        if self.checkpoint("final") is None:
+            done, total = self.manifest.get("epochs_done", "?"), self.manifest.get("config", {}).get("epochs", "?")
+            raise UserError(f"{self.path} is not finished ({done} of {total} epochs, status "
+                            f"{self.manifest.get('status', '?')}); finish it with: swa-landscape train --resume "
+                            f"--out {self.path}")
         points = [(str(self.checkpoint("final")), "SGD final")]
         if self.checkpoint("swa") is not None:
             points.append((str(self.checkpoint("swa")), self.config.method.upper()))

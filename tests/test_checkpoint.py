@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import pytest
@@ -115,3 +116,26 @@ def test_mismatch_names_the_keys():
     del extra["3.bias"]
     with pytest.raises(CheckpointError, match=r"missing keys: 3\.bias; unexpected keys: head\.weight"):
         check_compatible(model, extra, "x.pt")
+
+
+def test_messages_say_what_is_wrong(tmp_path):
+    """Issue 8.6: corrupt, empty and truncated files, directories, refused globals, integer weights."""
+    good = tmp_path / "good.pt"
+    torch.save(_model().state_dict(), good)
+    for name, data in (("empty.pt", b""), ("random.pt", bytes(range(256)) * 4),
+                       ("truncated.pt", good.read_bytes()[:300])):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match=rf"{name}': not a PyTorch checkpoint \(truncated or corrupt\)$"):
+            load_state_dict(tmp_path / name)
+    with pytest.raises(CheckpointError, match="is a directory, not a checkpoint file"):
+        load_state_dict(tmp_path)
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": _model().state_dict(), "payload": _Evil()}, evil)
+    with pytest.raises(CheckpointError, match=r"it refers to (builtins\.)?print, and only tensors") as exc:
+        load_state_dict(evil)
+    assert "weights_only" not in str(exc.value)
+    state = _model().state_dict()
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = state[key].long()
+    with pytest.raises(CheckpointError, match=rf"dtype mismatches: {re.escape(key)} torch.int64 vs model"):
+        check_compatible(_model(), state)

@@ -141,3 +141,38 @@ def test_demo_checks_its_flags_before_training(tmp_path, capsys):
     code, _, err = cli(capsys, "demo", "--out", str(tmp_path / "d"), "--grid", "0", "--device", "cpu", "--quiet")
     assert code == 2 and "--grid must be at least 2, got 0" in err
     assert not (tmp_path / "d").exists()  # nothing trained, nothing left behind
+
+
+def test_an_unfinished_run_says_how_to_finish_it(small_config, capsys):
+    """Issue 8.6: --run on an interrupted run names its state and the command that finishes it."""
+    from swa.trainer import train
+
+    class _Stop(Exception):
+        pass
+
+    def stop(epoch, *_):
+        raise _Stop
+
+    cfg = small_config(method="swa", swa_start=1, epochs=3)
+    with pytest.raises(_Stop):
+        train(cfg, progress=False, on_epoch_end=stop)
+    code, _, err = cli(capsys, "interp", "--run", cfg.out, "--out", str(cfg.out) + "-i", "--device", "cpu")
+    assert code == 2
+    assert f"is not finished (1 of 3 epochs, status running); finish it with: swa-landscape train --resume " \
+           f"--out {cfg.out}" in err
+
+
+@pytest.mark.parametrize("command,advice", [
+    ("train", "continue with: swa-landscape train --resume --out {out}"),
+    ("plane", "run the same command again: finished points are kept and skipped")])
+def test_interrupt_gives_the_exact_advice(monkeypatch, tmp_path, capsys, command, advice):
+    """Issue 8.6: Ctrl-C says how to continue, in words the command accepts."""
+    import importlib
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(f"landscape.cli.{command}"), "run", interrupted)
+    out = tmp_path / "o"
+    code, _, err = cli(capsys, command, "--out", str(out))
+    assert code == 130 and advice.format(out=out) in err and "--resume to continue" not in err

@@ -64,3 +64,4 @@ def test_the_lock_is_released_and_a_failed_command_leaves_no_directory(tmp_path,
     code, _, err = cli(capsys, "plane", "--out", str(tmp_path / "b"), "--data", "digits")
     assert code == 2 and "--model NAME" in err
     assert not (tmp_path / "b").exists()
+

@@ -57,6 +57,15 @@ def _writer_lock(args):
     return output_lock(args.out)
 
 
+def _how_to_resume(args) -> str:
+    """The exact advice for continuing an interrupted command."""
+    if args.command == "train" and getattr(args, "out", None):
+        return f"continue with: swa-landscape train --resume --out {args.out}"
+    if args.command == "demo":
+        return "run the same command again: finished runs and results are reused"
+    return "run the same command again: finished points are kept and skipped"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from swa.errors import UserError
 
@@ -68,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted; finished work is saved (run the same command with --resume to continue)", code=130)
+        fail(f"interrupted; finished work is saved ({_how_to_resume(args)})", code=130)
     except OSError as exc:  # disk full, permission denied, ...
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), code=1)
 
