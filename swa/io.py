@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -33,20 +34,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        except OSError as exc:  # name the file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` atomically."""
+    """``torch.save(obj, path)`` atomically; a failed write (a full disk) is an ``OSError`` naming ``path``."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:  # torch reports write failures as RuntimeError, without the path
+            raise OSError(errno.EIO, f"write failed ({str(exc).strip().splitlines()[0][:120]})", str(path)) from exc
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

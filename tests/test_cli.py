@@ -176,3 +176,22 @@ def test_interrupt_gives_the_exact_advice(monkeypatch, tmp_path, capsys, command
     out = tmp_path / "o"
     code, _, err = cli(capsys, command, "--out", str(out))
     assert code == 130 and advice.format(out=out) in err and "--resume to continue" not in err
+
+
+def test_io_errors_are_one_line_exit_2_naming_the_path(tmp_path, capsys, monkeypatch):
+    """Issue 8.5: --out is a file; a full disk while train saves (torch.save's RuntimeError)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cli(capsys, *TRAIN, "--out", str(blocker))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(blocker) in err
+
+    def full_disk(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    out = tmp_path / "r"
+    code, _, err = cli(capsys, *TRAIN, "--out", str(out))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "write failed" in err and str(out) in err and ".tmp" not in err
+    assert not [p for p in out.rglob("*.tmp")]

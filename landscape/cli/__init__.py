@@ -78,8 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(f"interrupted; finished work is saved ({_how_to_resume(args)})", code=130)
-    except OSError as exc:  # disk full, permission denied, ...
-        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), code=1)
+    except OSError as exc:  # disk full, permission denied, --out is a file, ...
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
 
 
 if __name__ == "__main__":
