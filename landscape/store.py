@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -86,8 +87,9 @@ class ResultStore:
                 for m in self.metrics:
                     self.values[m] = np.array(f[m], dtype=np.float64)
                 self.done = np.array(f["done"], dtype=bool)
-        except (OSError, KeyError, ValueError) as exc:
-            raise UserError(f"cannot read {self.npz} ({exc}); pass --overwrite to start afresh") from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise UserError(f"cannot read {self.npz} ({reason}); pass --overwrite to start afresh") from None
         if self.done.shape != self.shape:
             raise UserError(f"{self.npz} has shape {self.done.shape}, expected {self.shape}; pass --overwrite")
         self.seconds_before = float(meta.get("timings", {}).get("compute_seconds", 0.0))

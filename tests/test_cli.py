@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -195,3 +196,39 @@ def test_io_errors_are_one_line_exit_2_naming_the_path(tmp_path, capsys, monkeyp
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "write failed" in err and str(out) in err and ".tmp" not in err
     assert not [p for p in out.rglob("*.tmp")]
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+MALFORMED_DATA = {
+    "x/y lengths": (lambda d: _npz(d / "a.npz", x=np.zeros((10, 3)), y=np.zeros(9, int)),
+                    r"'x' has 10 samples but 'y' has 9"),
+    "empty x": (lambda d: _npz(d / "a.npz", x=np.zeros((0, 3)), y=np.zeros(0, int)), r"'x' holds 0 samples"),
+    "one sample": (lambda d: _npz(d / "a.npz", x=np.zeros((1, 3)), y=np.zeros(1, int)), r"'x' holds 1 samples"),
+    "scalar y": (lambda d: _npz(d / "a.npz", x=np.zeros((10, 3)), y=np.array(3)), r"need a sample axis"),
+    "zip header garbage": (lambda d: (d / "a.npz").write_bytes(b"PK\x03\x04" + bytes(60)) and d / "a.npz",
+                           r"cannot read .*a\.npz as \.npz"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_DATA))
+def test_malformed_data_files_are_one_line(tmp_path, capsys, case):
+    """Issue 8.5: each of these was a traceback."""
+    make, pattern = MALFORMED_DATA[case]
+    code, _, err = cli(capsys, *TRAIN, "--data", str(make(tmp_path)), "--out", str(tmp_path / "r"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(pattern, err), err
+
+
+def test_bad_model_sizes_and_a_truncated_result_are_one_line(tmp_path, capsys, tiny_run):
+    code, _, err = cli(capsys, *TRAIN, "--model-kwargs", '{"width": -4}', "--out", str(tmp_path / "r"))
+    assert code == 2 and "model 'cnn_small' cannot be built with {\"width\": -4}" in err
+    out = tmp_path / "p"
+    argv = ("interp", "--run", str(tiny_run.out), "--out", str(out), "--t", "0:1:2", "--device", "cpu", "--quiet",
+            "--no-plot")
+    assert cli(capsys, *argv)[0] == 0
+    (out / "interp.npz").write_bytes((out / "interp.npz").read_bytes()[:100])
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and "cannot read" in err and "pass --overwrite to start afresh" in err, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ def _read(path: Path) -> dict:
         try:
             with np.load(path, allow_pickle=False) as f:
                 return {k: torch.from_numpy(np.array(f[k])) for k in f.files}
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {path} as .npz: {exc}") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise DataError(f"cannot read {path} as .npz: {' '.join(str(exc).split()) or type(exc).__name__}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
@@ -35,6 +36,25 @@ def _check_finite(path: Path, arrays: dict[str, torch.Tensor]) -> None:
         bad = int((~torch.isfinite(t.float())).sum())
         if bad:
             raise DataError(f"{path}: {name!r} holds {bad} non-finite value{'s' * (bad > 1)} (NaN or inf) of {t.numel()}")
+
+
+def _check_shapes(path: Path, arrays: dict[str, torch.Tensor]) -> None:
+    """One sample per row: x and y have a sample axis of the same length, and there are enough samples."""
+    for xk, yk in (("x", "y"), ("x_test", "y_test")):
+        if xk not in arrays:
+            continue
+        x, y = arrays[xk], arrays[yk]
+        if x.dim() < 1 or y.dim() < 1:
+            raise DataError(f"{path}: {xk!r} and {yk!r} need a sample axis, got shapes {tuple(x.shape)} and "
+                            f"{tuple(y.shape)}")
+        if x.shape[0] != y.shape[0]:
+            raise DataError(f"{path}: {xk!r} has {x.shape[0]} samples but {yk!r} has {y.shape[0]}")
+    # Two training samples at least (a batch of one cannot train BatchNorm) and one test sample;
+    # without x_test the test samples are held out of x.
+    need = {"x": 2, "x_test": 1} if "x_test" in arrays else {"x": 3}
+    for key, least in need.items():
+        if arrays[key].shape[0] < least:
+            raise DataError(f"{path}: {key!r} holds {arrays[key].shape[0]} samples; at least {least} are needed")
 
 
 def load_tensor_file(spec: DataSpec) -> TensorData:
@@ -54,6 +74,7 @@ def load_tensor_file(spec: DataSpec) -> TensorData:
         raise DataError(f"{path} lacks {sorted(missing)}; it holds {sorted(arrays)}")
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path} must hold both 'x_test' and 'y_test' or neither")
+    _check_shapes(path, arrays)
     x, y = arrays["x"], arrays["y"]
     if "x_test" in arrays:
         x_te, y_te = arrays["x_test"], arrays["y_test"]

@@ -143,6 +143,9 @@ def build_model(spec: ModelSpec, *, num_outputs: int, input_shape: tuple[int, ..
         raise ModelError(f"model {spec.name!r} rejected its arguments {sorted(kwargs)}: {exc}") from None
     except ValueError as exc:
         raise ModelError(f"model {spec.name!r}: {exc}") from None
+    except RuntimeError as exc:  # torch refusing the sizes, e.g. a negative width
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model {spec.name!r} cannot be built with {json.dumps(spec.kwargs)}: {first}") from None
     if not isinstance(model, nn.Module):
         raise ModelError(f"model builder {spec.name!r} returned {type(model).__name__}, not an nn.Module")
     return model
