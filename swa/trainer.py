@@ -21,7 +21,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -64,6 +64,7 @@ class TrainResult:
     metrics: list[dict[str, Any]]
     trajectory: list[dict[str, Any]]
     seconds: float
+    warnings: list[str] = field(default_factory=list)
 
     def summary_line(self) -> str:
         last = self.metrics[-1]
@@ -76,6 +77,27 @@ class TrainResult:
                 part += f" acc {last['avg_test_acc']:.4f}"
             parts.append(part)
         return f"trained {self.out}: " + "; ".join(parts)
+
+
+def divergence_warnings(metrics: list[dict[str, Any]], task: str, num_outputs: int) -> list[str]:
+    """Warnings for a run whose losses are finite but diverged.
+
+    Two signs: the last epoch's training loss is more than 10× the lowest epoch's (it rose and
+    stayed up); or, for classification with C classes, it is above 2·log C, twice the loss of a
+    uniform guess.
+    """
+    losses = [r["train_loss"] for r in metrics if isinstance(r.get("train_loss"), (int, float))]
+    if not losses:
+        return []
+    last, low = losses[-1], min(losses)
+    out = []
+    if last > 10 * low and last > losses[0]:
+        out.append(f"the training loss rose from {low:.4g} to {last:.4g} (epoch {len(losses)}): the run diverged; "
+                   "lower --lr")
+    if task == CLASSIFICATION and num_outputs > 1 and last > 2 * math.log(num_outputs):
+        out.append(f"the final training loss {last:.4g} is worse than twice a uniform guess's "
+                   f"({math.log(num_outputs):.3g}): the run did not learn; lower --lr")
+    return out
 
 
 class Trainer:
@@ -269,6 +291,7 @@ class Trainer:
             "task": self.data.task, "num_outputs": self.data.num_outputs, "input_shape": list(self.data.input_shape),
             "iters_per_epoch": self.iters_per_epoch, "epochs_done": self.epoch, "versions": versions(),
             "trajectory": self.trajectory, "final": final, "swa": swa,
+            "warnings": divergence_warnings(self.metrics, self.data.task, self.data.num_outputs),
         }
 
     def save(self, status: str = "running", final: Optional[str] = None, swa: Optional[str] = None) -> None:
@@ -326,7 +349,8 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             metrics = [json.loads(line) for line in (out / METRICS).read_text().splitlines()]
             return TrainResult(out=out, final=out / manifest["final"],
                                swa=None if manifest["swa"] is None else out / manifest["swa"], metrics=metrics,
-                               trajectory=manifest["trajectory"], seconds=time.perf_counter() - started)
+                               trajectory=manifest["trajectory"], seconds=time.perf_counter() - started,
+                               warnings=list(manifest.get("warnings", [])))
         config = TrainConfig.from_json(manifest["config"]).with_changes(out=str(out))
         if device is not None:
             config = config.with_changes(device=device)
@@ -360,4 +384,5 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             on_epoch_end(trainer.epoch, trainer)
     final, swa_path = trainer.finish()
     return TrainResult(out=out, final=final, swa=swa_path, metrics=trainer.metrics,
-                       trajectory=trainer.trajectory, seconds=time.perf_counter() - started)
+                       trajectory=trainer.trajectory, seconds=time.perf_counter() - started,
+                       warnings=divergence_warnings(trainer.metrics, data.task, data.num_outputs))

@@ -59,3 +59,23 @@ def test_config_validation(small_config, changes, message):
 def test_config_round_trips_through_json(small_config):
     config = small_config(method="pswa", epochs=6, swa_start=2, pswa_period=2, lr_milestones=(2, 4))
     assert TrainConfig.from_json(config.to_json()) == config
+
+
+def test_divergence_with_finite_losses_is_flagged(tmp_path, capsys):
+    """Issue 8.7: lr 50 ends with finite but huge losses: a warning on stderr and in the manifest."""
+    import json
+
+    from conftest import cli
+    from swa.trainer import divergence_warnings
+
+    code, out, err = cli(capsys, "train", "--lr", "50", "--epochs", "3", "--model", "mlp", "--device", "cpu",
+                         "--quiet", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["warnings"] and "lower --lr" in manifest["warnings"][-1]
+    assert "swa-landscape: warning:" in err
+    # The rule itself, on hand-made records: a rise of more than 10x, or worse than twice a uniform guess.
+    rec = lambda *ls: [{"train_loss": v} for v in ls]  # noqa: E731
+    assert divergence_warnings(rec(2.0, 0.5, 0.4), "classification", 10) == []
+    assert "rose from 0.1 to 5" in divergence_warnings(rec(2.0, 0.1, 5.0), "regression", 1)[0]
+    assert "uniform guess" in divergence_warnings(rec(9.0, 8.0, 7.0), "classification", 10)[0]

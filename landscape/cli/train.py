@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from landscape.cli.common import add_common, add_data_model_args, data_spec_from_args, model_spec_from_args
 
 __all__ = ["add_parser", "run", "config_from_args"]
@@ -89,4 +90,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = train(config_from_args(args), overwrite=args.overwrite, progress=not args.quiet)
     print(result.summary_line())
+    for warning in result.warnings:  # recorded in the manifest too
+        print(f"swa-landscape: warning: {warning}", file=sys.stderr)
     return 0
