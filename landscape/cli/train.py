@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 from landscape.cli.common import add_common, add_data_model_args, data_spec_from_args, model_spec_from_args
 
 __all__ = ["add_parser", "run", "config_from_args"]
