@@ -66,6 +66,7 @@ def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | 
     line = Line(job.params(start), job.params(end))
     if line.length == 0.0:
         raise GeometryError(f"{start.path} and {end.path} hold the same weights: there is no line between them")
+    job.check_budget("interp", t_axis.n, 1)
     t = line_values(t_axis)
     b0 = job.buffers(start)
     buffer_dirs = (job.buffers(end) - b0)[None] if job.bn == "interpolate" and b0.numel() else None

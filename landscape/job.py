@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from swa.bn import has_batchnorm
 from swa.devices import resolve_device
 from swa.errors import UserError
+from landscape.budget import DEFAULT_MAX_POINTS, check_budget
 from landscape.distributed import Dist, setup
 from landscape.evaluator import METRICS, AffineFamily, Evaluator
 from landscape.inputs import Checkpoint, Context
@@ -35,6 +36,7 @@ class EvalSettings:
         precision, device, seed: ``fp32``/``bf16``; ``auto``/``cpu``/``cuda``; seed of random choices.
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
+        max_points: refuse computations with more points (see :mod:`landscape.budget`).
     """
 
     bn: Optional[str] = None
@@ -47,9 +49,10 @@ class EvalSettings:
     seed: int = 0
     overwrite: bool = False
     progress: bool = True
+    max_points: int = DEFAULT_MAX_POINTS
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "chunk"):
+        for name in ("batch_size", "chunk", "max_points"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         if self.bn_samples is not None and self.bn_samples < 2:
@@ -97,6 +100,13 @@ class Job:
                 f"per point ({n_bn} BatchNorm layers); --bn-pass single-pass takes one, --bn-samples N fewer inputs")
         return cls(ctx=ctx, settings=settings, space=evaluator.space, dist=dist, evaluator=evaluator, bn=bn)
 
+    def check_budget(self, command: str, points: int, directions: int) -> None:
+        """Refuse ``points`` points along ``directions`` directions if too many (:func:`landscape.budget.check_budget`)."""
+        data = self.ctx.data
+        check_budget(command, points, directions=directions, parameters=self.space.num_params,
+                     samples=len(data.x_train) + len(data.x_test), batch_size=self.settings.batch_size,
+                     max_points=self.settings.max_points)
+
     def params(self, ckpt: Checkpoint) -> torch.Tensor:
         return self.space.params_of(ckpt.state)
 
@@ -106,7 +116,8 @@ class Job:
     def store(self, out: str | Path, name: str, shape: tuple[int, ...], inputs: dict[str, Any],
               extra: dict[str, np.ndarray], sidecar: dict[str, Any]) -> ResultStore:
         full_inputs = {"command": name, **self.ctx.to_json(), **self.settings.inputs(self.ctx.model), **inputs}
-        full_sidecar = {"settings": {k: v for k, v in asdict(self.settings).items() if k != "progress"},
+        full_sidecar = {"settings": {k: v for k, v in asdict(self.settings).items()
+                                     if k not in ("progress", "max_points")},
                         "bn_mode": self.bn, **sidecar}
         return ResultStore(out, name, shape, METRICS, full_inputs, extra, full_sidecar,
                            overwrite=self.settings.overwrite)

@@ -93,6 +93,7 @@ def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, 
     if x_axis is None:
         pts = [tuple(a) for a in plane.anchors] + [(p["x"], p["y"]) for p in projections]
         x_axis, y_axis = default_plane_axes(pts, grid, margin)
+    job.check_budget("plane", x_axis.n * y_axis.n, 2)
     alphas, betas = x_axis.values(), y_axis.values()
     coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
     b0 = job.buffers(anchors[0])

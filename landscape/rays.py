@@ -112,6 +112,7 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
     if not (delta > 0 and np.isfinite(delta)):
         raise UserError(f"--delta must be a positive number, got {delta}")
     job = Job.prepare(ctx, points[0], settings, log=log)
+    job.check_budget("rays", len(points) * directions * steps, directions)
     distances = np.linspace(0.0, max_distance, steps)
     coords = np.zeros((directions, steps, directions))
     for j in range(directions):

@@ -1,9 +1,12 @@
 """Drive an :class:`~landscape.evaluator.Evaluator` over the pending points of a :class:`~landscape.store.ResultStore`.
 
 The store's flat index order is the concatenation of the families' rows. Points
-are processed in chunks; after every chunk the results are saved (by rank 0 under
-``torchrun``), so an interrupted run loses at most one chunk and a re-run skips
-what is done.
+are processed in chunks; after a chunk the results are saved (by rank 0 under
+``torchrun``) unless the last save was less than ``SAVE_RATIO`` times its own
+duration ago, so saving a large result file takes at most about 1/``SAVE_RATIO``
+of the time while small ones are saved after every chunk. The last chunk is always
+saved; an interrupted run loses only what was computed since the last save, and a
+re-run skips what is done.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from landscape.distributed import Dist
 from landscape.evaluator import AffineFamily, Evaluator
 from landscape.store import ResultStore
 
-__all__ = ["run_points"]
+__all__ = ["run_points", "SAVE_RATIO"]
+
+SAVE_RATIO = 10.0
 
 
 def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: ResultStore, *, chunk: int = 16,
@@ -44,6 +49,7 @@ def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: Re
     mine = pending[dist.rank::dist.world]
     rounds = math.ceil(math.ceil(len(pending) / dist.world) / chunk) if len(pending) else 0
     started = time.perf_counter()
+    last_save, save_cost = -math.inf, 0.0
     bar = tqdm(total=len(pending), desc=store.name, unit="pt", disable=None if (progress and dist.is_main) else True)
     for r in range(rounds):
         idx = mine[r * chunk:(r + 1) * chunk]
@@ -58,7 +64,11 @@ def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: Re
             for g_idx, g_values in gathered:
                 if len(g_idx):
                     store.update(g_idx, g_values)
-            store.save()
+            now = time.perf_counter()
+            if r == rounds - 1 or now - last_save >= SAVE_RATIO * save_cost:
+                store.save()
+                last_save = time.perf_counter()
+                save_cost = last_save - now
             bar.update(sum(len(g) for g, _ in gathered))
     bar.close()
     dist.barrier()

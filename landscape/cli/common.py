@@ -67,6 +67,8 @@ def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
 
 def add_landscape_args(p: argparse.ArgumentParser) -> None:
     """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
+    from landscape.budget import DEFAULT_MAX_POINTS
+
     p.add_argument("--run", default=None, metavar="RUN_DIR", help="training run: model, data (and points) from it")
     add_data_model_args(p)
     p.add_argument("--labels", nargs="+", default=None, help="labels of the checkpoints, in order")
@@ -80,6 +82,8 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
     e.add_argument("--batch-size", type=int, default=2048, help="evaluation batch size (default 2048)")
     e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
     e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast on CUDA")
+    e.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
+                   help=f"refuse more points than this before any work (default {DEFAULT_MAX_POINTS:,})")
     e.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -101,4 +105,5 @@ def settings_from_args(args: argparse.Namespace):
 
     return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
                         chunk=args.chunk, precision=args.precision, device=args.device or "auto",
-                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet)
+                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet,
+                        max_points=args.max_points)
