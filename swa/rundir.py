@@ -29,7 +29,8 @@ from swa.data import TensorData, load_data
 from swa.errors import UserError
 from swa.models import build_model
 
-__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "Run", "open_run"]
+__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "Run", "open_run",
+           "portable_paths", "resolved_paths"]
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.jsonl"
@@ -51,6 +52,54 @@ def versions() -> dict[str, str]:
         own = "source"
     return {"swa_landscape": own, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "scikit_learn": sklearn.__version__}
+
+
+def _file_fields(config) -> dict[str, tuple[str, str]]:
+    """The config's fields that name user files: field → (path, suffix to keep: ``:function`` of a model)."""
+    out = {}
+    target, colon, func = config.model.name.rpartition(":")
+    if colon and target.endswith(".py"):
+        out["model"] = (target, f":{func}")
+    if config.data.name.endswith((".pt", ".npz")):
+        out["data"] = (config.data.name, "")
+    if config.data.root:
+        out["root"] = (config.data.root, "")
+    return out
+
+
+def _with_paths(config, paths: dict[str, str]):
+    from dataclasses import replace
+
+    model, data = config.model, config.data
+    if "model" in paths:
+        model = replace(model, name=paths["model"])
+    if "data" in paths:
+        data = replace(data, name=paths["data"])
+    if "root" in paths:
+        data = replace(data, root=paths["root"])
+    return config.with_changes(model=model, data=data)
+
+
+def portable_paths(config, run_dir: str | Path):
+    """``config`` with its user files (a model ``file.py``, a data file, a data root) made portable:
+    relative to ``run_dir`` when inside it, else absolute, so that ``--run`` works from anywhere."""
+    run_dir = Path(run_dir).resolve()
+    paths = {}
+    for key, (path, suffix) in _file_fields(config).items():
+        p = Path(path).expanduser().resolve()
+        paths[key] = (p.relative_to(run_dir).as_posix() if p.is_relative_to(run_dir) else str(p)) + suffix
+    return _with_paths(config, paths)
+
+
+def resolved_paths(config, run_dir: str | Path):
+    """The inverse of :func:`portable_paths` for reading a run: paths relative to ``run_dir`` that exist
+    there become ``run_dir / path`` (other relative paths, from older runs, are left as they are)."""
+    paths = {}
+    for key, (path, suffix) in _file_fields(config).items():
+        candidate = Path(run_dir) / path
+        if not Path(path).is_absolute() and candidate.exists():
+            paths[key] = str(candidate) + suffix
+    return _with_paths(config, paths) if paths else config
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
@@ -78,7 +127,7 @@ class Run:
     def config(self):
         from swa.config import TrainConfig
 
-        return TrainConfig.from_json(self.manifest["config"])
+        return resolved_paths(TrainConfig.from_json(self.manifest["config"]), self.path)
 
     @property
     def trajectory(self) -> list[dict[str, Any]]:

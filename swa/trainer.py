@@ -39,7 +39,7 @@ from swa.errors import UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
-from swa.rundir import FORMAT, MANIFEST, METRICS, STATE, read_manifest, versions
+from swa.rundir import FORMAT, MANIFEST, METRICS, STATE, portable_paths, read_manifest, resolved_paths, versions
 from swa.schedules import build_schedule
 
 __all__ = ["train", "TrainResult", "build_optimizer"]
@@ -285,9 +285,10 @@ class Trainer:
 
     # ------------------------------------------------------------ run files
     def manifest(self, status: str, final: Optional[str] = None, swa: Optional[str] = None) -> dict[str, Any]:
+        config = portable_paths(self.config, self.out)  # user files relative to the run, or absolute
         return {
-            "format": FORMAT, "status": status, "config": self.config.to_json(),
-            "model": self.config.model.to_json(), "data": self.config.data.to_json(),
+            "format": FORMAT, "status": status, "config": config.to_json(),
+            "model": config.model.to_json(), "data": config.data.to_json(),
             "task": self.data.task, "num_outputs": self.data.num_outputs, "input_shape": list(self.data.input_shape),
             "iters_per_epoch": self.iters_per_epoch, "epochs_done": self.epoch, "versions": versions(),
             "trajectory": self.trajectory, "final": final, "swa": swa,
@@ -351,7 +352,7 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
                                swa=None if manifest["swa"] is None else out / manifest["swa"], metrics=metrics,
                                trajectory=manifest["trajectory"], seconds=time.perf_counter() - started,
                                warnings=list(manifest.get("warnings", [])))
-        config = TrainConfig.from_json(manifest["config"]).with_changes(out=str(out))
+        config = resolved_paths(TrainConfig.from_json(manifest["config"]), out).with_changes(out=str(out))
         if device is not None:
             config = config.with_changes(device=device)
         if not (out / STATE).is_file():
