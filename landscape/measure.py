@@ -265,7 +265,10 @@ def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Pat
                 continue
             t0 = time.perf_counter()
             hvps_before = obj.hvp_count
-            entry["metrics"].update(METRICS[name](obj, settings, seed))
+            try:
+                entry["metrics"].update(METRICS[name](obj, settings, seed))
+            except ValueError as exc:  # an estimator refusing its settings (they name the argument)
+                raise UserError(f"{name}: {exc}") from None
             entry["seconds"][name] = time.perf_counter() - t0
             entry["hvps"] += obj.hvp_count - hvps_before
             res.computed += 1

@@ -36,6 +36,8 @@ def output_lock(directory: str | os.PathLike) -> Iterator[Path]:
     import fcntl
 
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--out {directory} is a file; give a directory")
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME

@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.trace_matvecs < 3:  # checked before any work
+        raise UserError(f"--trace-matvecs must be at least 3 (Hutch++ splits it in three), got {args.trace_matvecs}")
     settings = SharpnessSettings(
         top_k=args.top_k, trace_matvecs=args.trace_matvecs, eps=tuple(args.eps), subspace_dim=args.subspace_dim,
         rho_average=args.rho_average, rho_worst_l2=args.rho_worst_l2, rho_worst_linf=args.rho_worst_linf,
