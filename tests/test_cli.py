@@ -232,3 +232,20 @@ def test_bad_model_sizes_and_a_truncated_result_are_one_line(tmp_path, capsys, t
     (out / "interp.npz").write_bytes((out / "interp.npz").read_bytes()[:100])
     code, _, err = cli(capsys, *argv)
     assert code == 2 and "cannot read" in err and "pass --overwrite to start afresh" in err, err
+
+
+def test_string_labels_and_file_modes(tmp_path, capsys):
+    """Issue 8.6 and 8.9: string labels get a plain message; outputs get the user's umask, not 0600."""
+    import os
+
+    np.savez(tmp_path / "s.npz", x=np.zeros((10, 3)), y=np.array(list("abcdefghij")))
+    code, _, err = cli(capsys, *TRAIN, "--data", str(tmp_path / "s.npz"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "'y' holds str" in err and "data must be numbers" in err, err
+    old = os.umask(0o022)
+    try:
+        code, _, err = cli(capsys, *TRAIN, "--model-kwargs", '{"width": 4}', "--out", str(tmp_path / "ok"))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    for name in ("manifest.json", "metrics.jsonl", "final.pt"):
+        assert (tmp_path / "ok" / name).stat().st_mode & 0o777 == 0o644, name

@@ -18,16 +18,28 @@ def _read(path: Path) -> dict:
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as f:
-                return {k: torch.from_numpy(np.array(f[k])) for k in f.files}
+                arrays = {k: np.array(f[k]) for k in f.files}
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise DataError(f"cannot read {path} as .npz: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+        for k, a in arrays.items():
+            if a.dtype.kind not in "biuf":
+                raise DataError(f"{path}: {k!r} holds {a.dtype.name} values; data must be numbers (class labels as "
+                                "integers 0..C-1)")
+        return {k: torch.from_numpy(a) for k, a in arrays.items()}
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
         raise DataError(f"cannot read {path} as a PyTorch file: {type(exc).__name__}: {exc}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} must hold a dict with 'x' and 'y', found {type(obj).__name__}")
-    return {k: torch.as_tensor(v) for k, v in obj.items()}
+    out = {}
+    for k, v in obj.items():
+        try:
+            out[k] = torch.as_tensor(v)
+        except (TypeError, ValueError, RuntimeError):
+            raise DataError(f"{path}: {k!r} is not numeric; data must be numbers (class labels as integers 0..C-1)") \
+                from None
+    return out
 
 
 def _check_finite(path: Path, arrays: dict[str, torch.Tensor]) -> None:
