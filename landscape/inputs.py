@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -55,7 +55,6 @@ class Context:
     model_spec: ModelSpec
     data_spec: DataSpec
     run: Optional[Run] = None
-    info: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model_spec.to_json(), "data": self.data_spec.to_json(),

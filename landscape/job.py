@@ -21,7 +21,9 @@ from landscape.runner import run_points
 from landscape.store import ResultStore
 from landscape.weights import ParamSpace
 
-__all__ = ["EvalSettings", "Job"]
+__all__ = ["EvalSettings", "Job", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "bf16")  # fp16 autocast is not offered: it overflows in BatchNorm statistics
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class EvalSettings:
         for name in ("batch_size", "chunk", "max_points"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+        for name, value, allowed in (("bn", self.bn, (None, "recompute", "interpolate", "fixed")),
+                                     ("bn_pass", self.bn_pass, ("exact", "single-pass")),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise UserError(f"--{name.replace('_', '-')} {value!r} is not one of "
+                                f"{', '.join(a for a in allowed if a)}")
         if self.bn_samples is not None and self.bn_samples < 2:
             raise UserError(f"--bn-samples must be at least 2, got {self.bn_samples}")
 

@@ -159,8 +159,6 @@ METRICS: dict[str, MetricFn] = {
     "ray_width": lambda o, s, seed: {"ray_width": _sharp().ray_width_metric(
         o, directions=s.directions, max_distance=s.max_distance, steps=s.steps, delta=s.delta, seed=seed).to_json()},
 }
-HVP_METRICS = {"hessian_top_eigenvalues", "hessian_top_eigenvalues_power", "hessian_trace",
-               "hessian_trace_hutchinson", "hessian_spectrum"}
 DEFAULT_METRICS = ("hessian_top_eigenvalues", "hessian_trace", "eps_sharpness", "adaptive_average",
                    "adaptive_worst_l2", "adaptive_worst_linf", "pac_bayes", "ray_width")
 

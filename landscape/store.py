@@ -20,7 +20,11 @@ from swa.errors import UserError
 from swa.io import atomic_path, write_json
 from swa.rundir import versions
 
-__all__ = ["ResultStore", "normalize_inputs", "read_matching_sidecar"]
+__all__ = ["ResultStore", "StaleResultsError", "normalize_inputs", "read_matching_sidecar"]
+
+
+class StaleResultsError(UserError):
+    """The output directory holds results of other inputs (use another directory or overwrite)."""
 
 
 def normalize_inputs(obj: Any) -> Any:
@@ -32,7 +36,8 @@ def read_matching_sidecar(path: Path, inputs: dict[str, Any], what: str) -> dict
     """The JSON file ``path`` if its ``inputs`` equal ``inputs``.
 
     Raises:
-        UserError: unreadable, or results of other inputs (the message names the keys that differ).
+        UserError: unreadable; StaleResultsError: results of other inputs (the message names the keys
+            that differ).
     """
     try:
         meta = json.loads(path.read_text())
@@ -41,7 +46,7 @@ def read_matching_sidecar(path: Path, inputs: dict[str, Any], what: str) -> dict
     stored = meta.get("inputs", {})
     if stored != inputs:
         changed = sorted(k for k in set(stored) | set(inputs) if stored.get(k) != inputs.get(k))
-        raise UserError(f"{path.parent} holds {what} results of other inputs (differs in: "
+        raise StaleResultsError(f"{path.parent} holds {what} results of other inputs (differs in: "
                         f"{', '.join(changed) or 'format'}); use another --out or pass --overwrite")
     return meta
 

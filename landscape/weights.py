@@ -67,16 +67,6 @@ class ParamSpace:
             offset += n
         return out
 
-    def slices(self, which: str = "params") -> dict[str, slice]:
-        """Name → slice of the flat vector."""
-        names, shapes = ((self.param_names, self.param_shapes) if which == "params"
-                         else (self.buffer_names, self.buffer_shapes))
-        out, offset = {}, 0
-        for name, shape in zip(names, shapes):
-            out[name] = slice(offset, offset + shape.numel())
-            offset += shape.numel()
-        return out
-
     @torch.no_grad()
     def load(self, model: nn.Module, params: torch.Tensor, buffers: torch.Tensor | None = None) -> None:
         """Copy flat ``params`` (and ``buffers``) into ``model`` in place, on the model's device."""

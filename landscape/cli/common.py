@@ -68,6 +68,7 @@ def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
 def add_landscape_args(p: argparse.ArgumentParser) -> None:
     """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
     from landscape.budget import DEFAULT_MAX_POINTS
+    from landscape.job import PRECISIONS
 
     p.add_argument("--run", default=None, metavar="RUN_DIR", help="training run: model, data (and points) from it")
     add_data_model_args(p)
@@ -81,7 +82,7 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
                    help="how statistics are recomputed (see swa.bn; default exact)")
     e.add_argument("--batch-size", type=int, default=2048, help="evaluation batch size (default 2048)")
     e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
-    e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast on CUDA")
+    e.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast on CUDA")
     e.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
                    help=f"refuse more points than this before any work (default {DEFAULT_MAX_POINTS:,})")
     e.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")

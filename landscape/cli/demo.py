@@ -109,13 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _reuse_or_redo(compute):
     """Resume or reuse earlier results; recompute from scratch if they came from other inputs."""
-    from swa.errors import UserError
+    from landscape.store import StaleResultsError
 
     try:
         return compute(False)
-    except UserError as exc:
-        if "results of other inputs" not in str(exc):
-            raise
+    except StaleResultsError:
         return compute(True)
 
 

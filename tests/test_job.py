@@ -1,0 +1,35 @@
+"""EvalSettings checks its choices at the boundary; the demo recomputes only for stale results (issue 9.4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from landscape.cli.demo import _reuse_or_redo
+from landscape.job import EvalSettings
+from landscape.store import StaleResultsError
+from swa.errors import UserError
+
+
+@pytest.mark.parametrize("field,value", [("precision", "fp16"), ("bn", "bogus"), ("bn_pass", "twice"),
+                                         ("max_points", 0), ("chunk", 0)])
+def test_settings_refuse_unknown_choices(field, value):
+    with pytest.raises(UserError, match=field.replace("_", "-")):
+        EvalSettings(**{field: value})
+
+
+def test_demo_redoes_only_stale_results():
+    calls = []
+
+    def stale_then_fine(overwrite):
+        calls.append(overwrite)
+        if not overwrite:
+            raise StaleResultsError("results of other inputs")
+        return "redone"
+
+    assert _reuse_or_redo(stale_then_fine) == "redone" and calls == [False, True]
+
+    def other_error(overwrite):  # same words, another error: not swallowed
+        raise UserError("cannot read x: results of other inputs")
+
+    with pytest.raises(UserError, match="cannot read"):
+        _reuse_or_redo(other_error)
