@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean figures
+.PHONY: demo test test-fast install clean figures
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,6 @@ clean:
 
 figures: $(STAMP)
 	$(BIN)/python scripts/make_figures.py
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"

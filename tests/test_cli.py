@@ -80,6 +80,7 @@ def test_existing_run_is_not_overwritten_and_resume_rules(capsys, tmp_path):
     assert code == 2 and "not a training run" in err
 
 
+@pytest.mark.slow
 def test_real_process_prints_no_traceback(tmp_path):
     (tmp_path / "corrupt.pt").write_bytes(b"garbage" * 50)
     for args in (["--model", "nope"], ["--init-from", str(tmp_path / "corrupt.pt")], ["--swa-start", "-1"]):
@@ -114,6 +115,7 @@ def test_cuda_without_a_gpu_is_one_line(capsys, tmp_path):
     assert code == 2 and "--device cuda was asked for but no CUDA device is available; use --device cpu" in err
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
     """The README's main command, shortened: three runs, the plane, the line, rays, sharpness, the figures."""
     from test_plot import assert_picture

@@ -187,6 +187,7 @@ def test_tables_are_large_enough(command):
     assert len(_cases(command)) >= 30, (command, len(_cases(command)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_malformed_input(fz, capsys, command):
     out = fz["outs"][command]

@@ -47,6 +47,7 @@ def test_plane_from_run_projects_the_trajectory(tiny_run, tmp_path, capsys):
     np.testing.assert_allclose(data["trajectory"][5], data["trajectory"][:4].mean(0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path, capsys):
     """Acceptance 4."""
     args = ("--x", "-0.5:1.5:7", "--y", "-0.5:1.5:6", "--chunk", "3")
@@ -89,6 +90,7 @@ def test_other_inputs_into_the_same_out_are_refused(tiny_run, tmp_path, capsys):
     assert main(_plane_args(tiny_run.out, tmp_path, "--grid", "3", "--overwrite")) == 0
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one(tiny_run, tmp_path):
     """Acceptance 5: gloo on CPU, two ranks, one result identical to a single process."""
     args = ("--x", "-0.5:1.5:5", "--y", "-0.5:1.5:3", "--chunk", "2")

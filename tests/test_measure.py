@@ -78,6 +78,7 @@ def test_json_and_markdown_hold_every_metric(tmp_path, checkpoints):
     assert "| metric | A | B |" in md and "hessian_trace" in md and "Dinh et al. 2017" in md
 
 
+@pytest.mark.slow
 def test_reproducible_from_seed_and_resumable(tmp_path, checkpoints, capsys):
     args = ("--metrics", "hessian_trace", "adaptive_average", "--trace-matvecs", "12")
     assert _sharpness(tmp_path / "a", checkpoints, *args, "--seed", "3") == 0
@@ -115,6 +116,7 @@ def test_unknown_metric_lists_the_valid_ones(tmp_path, checkpoints, capsys):
     assert "unknown metric(s) sharpness9000; choose from hessian_top_eigenvalues" in err
 
 
+@pytest.mark.slow
 def test_default_metrics_on_a_run(tiny_run, tmp_path):
     """Every default metric runs on a real CNN with BatchNorm and lands in the report."""
     from landscape.measure import DEFAULT_METRICS

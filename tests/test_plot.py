@@ -380,6 +380,7 @@ def test_drawing_changes_no_global_matplotlib_state(tmp_path):
     assert matplotlib.get_backend() == backend
 
 
+@pytest.mark.slow
 def test_every_kind_and_format_written(tmp_path):
     paths = [write_plane(tmp_path / "p"), write_line(tmp_path / "l", "SWA"), write_rays(tmp_path / "r"),
              write_sharpness(tmp_path / "s"), write_run(tmp_path / "run")]

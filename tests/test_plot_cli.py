@@ -27,6 +27,7 @@ def _wrote(stdout: str) -> list[str]:
     return [line[len("wrote "):] for line in stdout.splitlines() if line.startswith("wrote ")]
 
 
+@pytest.mark.slow
 def test_plot_draws_every_kind_one_line_per_file(tmp_path, capsys):
     src = tmp_path / "results"
     write_plane(src / "plane", nonfinite=True)
@@ -115,6 +116,7 @@ def test_plane_draws_its_figure(tiny_run, tmp_path, capsys):
     assert code == 0 and not _wrote(out) and not list((tmp_path / "quiet").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_interp_rays_sharpness_draw_their_figures(tiny_run, tmp_path, capsys):
     for argv, name in (
             (_cmd("interp", tiny_run.out, tmp_path / "i", "--t", "-1:2:7"), "interp"),

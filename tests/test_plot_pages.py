@@ -119,6 +119,7 @@ def chromium():
 READY = "document.querySelector('.js-plotly-plot') && document.querySelector('.js-plotly-plot')._fullLayout"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["plane", "interp", "rays"])
 def test_page_renders_in_chromium(chromium, pages, name, tmp_path):
     result = open_page(chromium, pages[name], ready=READY, evaluate={
@@ -135,6 +136,7 @@ def test_page_renders_in_chromium(chromium, pages, name, tmp_path):
     (tmp_path / f"{name}.png").write_bytes(result.screenshot)
 
 
+@pytest.mark.slow
 def test_browser_check_catches_errors(chromium, tmp_path):
     page = tmp_path / "bad.html"
     page.write_text("<html><body><p>x</p><script>console.error('boom'); missingFunction();</script></body></html>")

@@ -16,6 +16,7 @@ from swa.data import TensorData
 pyhessian = pytest.importorskip("pyhessian")
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True")  # inside PyHessian
 def test_top_eigenvalue_and_trace_agree_with_pyhessian(tiny_run):
     """Acceptance 3: same model (eval mode, its own BN buffers), same 256 training samples."""

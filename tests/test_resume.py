@@ -81,6 +81,7 @@ def test_resume_with_augmentation_and_dropout_rng(tmp_path):
     _assert_runs_equal(full.out, tmp_path / "cut")
 
 
+@pytest.mark.slow
 def test_cli_sigkill_then_resume(tmp_path, capsys):
     """The real thing: SIGKILL a `train` process after its first epochs, then `--resume`."""
     args = ["train", "--data", "digits", "--model", "cnn_small", "--model-kwargs", '{"width": 8}', "--epochs", "8",
