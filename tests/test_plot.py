@@ -469,3 +469,12 @@ def test_parse_vmax():
     for bad, match in (("x", "V or METRIC=V"), ("nope=3", "unknown --metric"), ("inf", "finite")):
         with pytest.raises(UserError, match=match):
             draw_mod.parse_vmax([bad])
+
+
+def test_accuracy_panels_use_linear_levels(tmp_path):
+    """Log-spaced levels crowd near the minimum, the bad end of an accuracy: accuracies get linear levels."""
+    data = read_plane(write_plane(tmp_path))
+    fig = plane_figure(data, metrics=["test_acc"])
+    ticks = [float(t.get_text()) for t in fig.axes[-1].get_yticklabels() if t.get_text()]
+    steps = np.diff(ticks)
+    np.testing.assert_allclose(steps, steps[0], rtol=0.02)

@@ -79,7 +79,7 @@ def _panel(fig, ax, data: PlaneData, m: Metric, vmax: Optional[float], log: bool
     if not finite.any():
         panel_note(ax, [f"no finite {m.label} on this plane"])
         return
-    levels = plane_levels(z, vmax, log, floor=LOG_FLOOR[m.kind])
+    levels = plane_levels(z, vmax, log and m.log, floor=LOG_FLOOR[m.kind])  # accuracies: linear
     top = levels[-1]
     over = (z > top) & ~np.isnan(z)  # includes +inf
     blank = ~finite & ~over          # NaN, -inf, not computed
