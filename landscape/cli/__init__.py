@@ -61,9 +61,9 @@ def _how_to_resume(args) -> str:
     """The exact advice for continuing an interrupted command."""
     if args.command == "train" and getattr(args, "out", None):
         return f"continue with: swa-landscape train --resume --out {args.out}"
-    if args.command == "demo":
-        return "run the same command again: finished runs and results are reused"
-    return "run the same command again: finished points are kept and skipped"
+    kept = {"demo": "finished runs and results are reused", "sharpness": "finished metrics are kept",
+            "plot": "files already written are complete"}.get(args.command, "finished points are kept and skipped")
+    return f"run the same command again: {kept}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
