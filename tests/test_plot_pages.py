@@ -143,3 +143,15 @@ def test_browser_check_catches_errors(chromium, tmp_path):
     result = open_page(chromium, page, settle=0.2)
     assert any("boom" in e for e in result.errors)
     assert any("missingFunction" in e for e in result.errors)
+
+
+def test_line_page_marks_the_end_points(tmp_path):
+    line = read_line(write_line(tmp_path, "SWA", start="SGD final"))
+    fig = line_page([line])
+    ends = [t for t in fig.data if t.mode == "markers"]
+    assert [(t.x[0], t.name) for t in ends] == [(0.0, "SGD final"), (1.0, "SWA")]
+    t = np.asarray(line.t)
+    for trace in ends:
+        i = int(np.flatnonzero(np.isclose(t, trace.x[0]))[0])
+        assert trace.y[0] == pytest.approx(line.values["train_loss"][i])
+    assert ends[1].marker.symbol == "star" and ends[0].marker.symbol == "circle"

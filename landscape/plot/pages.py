@@ -19,6 +19,8 @@ from landscape.plot.style import choose_metrics, method_of, series_styles, title
 __all__ = ["line_page", "rays_page"]
 
 DASH = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot"}
+SYMBOLS = {"o": "circle", "*": "star", "D": "diamond", "s": "square", "^": "triangle-up", "v": "triangle-down",
+           "P": "cross", "X": "x", "h": "hexagon"}
 
 
 def _finite(y: np.ndarray) -> list[Optional[float]]:
@@ -50,6 +52,19 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
                 line={"color": st.color, "dash": DASH[METRIC_STYLES[m.name]], "width": 2},
                 hovertemplate=f"{name}<br>t %{{x:.3g}} (distance %{{customdata:.3g}})<br>{m.label} %{{y:.4g}}"
                               "<extra></extra>"))
+        # The end points on the first metric, with their method's colour and symbol.
+        first = chosen[0]
+        y = np.where(d.done, first.of(d.values), np.nan)
+        for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
+            hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
+            if len(hit) and np.isfinite(y[hit[0]]):
+                mk = series_styles([label])[0]
+                fig.add_trace(go.Scatter(
+                    x=[t_end], y=[float(y[hit[0]])], mode="markers", showlegend=False, name=label,
+                    yaxis="y2" if first.kind == "error" and any(k.kind == "loss" for k in chosen) else "y",
+                    marker={"color": mk.color, "size": 11, "symbol": SYMBOLS.get(mk.marker, "circle"),
+                            "line": {"color": "white", "width": 1}},
+                    hovertemplate=f"{label} (t = {t_end:g})<br>{first.label} %{{y:.4g}}<extra></extra>"))
     title = title_of(lines[0].sidecar)
     layout = dict(
         title={"text": "Loss along the line a + t·(b − a)" + (f" — {title}" if title else ""), "x": 0.5},
