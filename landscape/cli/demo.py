@@ -96,14 +96,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label:<30} {trl:>10.4f} {tra:>9.4f} {tel:>9.4f} {tea:>8.4f}")
     print(f"demo: 3 runs in {out}; all numbers evaluated in eval mode on the full digits train/test sets")
     files = _landscape(out / "swa", out / "landscape", args)
-    if not args.no_plot:
-        from landscape.plot.draw import draw
-        from landscape.plot.results import read_result
+    from landscape.cli.plot import draw_after
 
-        results = {kind: [read_result(path)[1]] for kind, path in files.items()}
-        results["run"] = [read_result(out / name)[1] for name in ("sgd", "swa", "pswa")]
-        for path in draw(results, out / "landscape"):
-            print(f"wrote {path}")
+    draw_after(args, {**{kind: [path] for kind, path in files.items()},
+                      "run": [out / name for name in ("sgd", "swa", "pswa")]})
     return 0
 
 

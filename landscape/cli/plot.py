@@ -23,7 +23,7 @@ def add_plot_flags(p: argparse.ArgumentParser, html: bool = True) -> None:
 
 
 def draw_after(args: argparse.Namespace, files: dict) -> None:
-    """Draw the default figure of the result files ``files`` (kind → paths) into their folder."""
+    """Draw the default figures of ``files`` (kind → paths) into the folder of the first one."""
     from pathlib import Path
 
     from landscape.plot.draw import PlotOptions, draw

@@ -20,13 +20,31 @@ from landscape.plot.results import LineData
 from landscape.plot.style import Metric, choose_metrics, halo, method_of, new_figure, series_styles, \
     style_context, title_of
 
-__all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES"]
+__all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES", "end_points", "end_labels"]
 
 METRIC_STYLES = {"train_loss": "-", "test_loss": "--", "train_err": "-.", "test_err": ":", "train_acc": "-.",
                  "test_acc": ":"}
 
 
 LINE_METRICS = ("train_loss", "test_loss", "test_err")
+
+
+def end_points(d: LineData, m: Metric) -> list[tuple[float, str, float]]:
+    """``(t, label, value)`` at t = 0 and t = 1 of the line, where the grid has them and the value is finite."""
+    y = np.where(d.done, m.of(d.values), np.nan)
+    out = []
+    for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
+        hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
+        if len(hit) and np.isfinite(y[hit[0]]):
+            out.append((t_end, label, float(y[hit[0]])))
+    return out
+
+
+def end_labels(lines: Sequence[LineData]) -> list[tuple[float, str]]:
+    """What t = 0 and t = 1 are called: the shared start / end label, or "start" / "end" if they differ."""
+    starts, ends = {d.start_label for d in lines}, {d.end_label for d in lines}
+    return [(0.0, next(iter(starts)) if len(starts) == 1 else "start"),
+            (1.0, next(iter(ends)) if len(ends) == 1 else "end")]
 
 
 def _axis_values(lines: Sequence[LineData], metrics: Sequence[Metric]) -> list[np.ndarray]:
@@ -89,18 +107,12 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
         anchor_ax = axes[first.kind]
         for t_end in (0.0, 1.0):
             ax.axvline(t_end, color="0.6", lw=0.6, ls="-", zorder=0)
-        for d, st in zip(lines, styles):
-            y = clip_for_line(first.of(d.values), d.done, np.inf).y
-            for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
-                hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
-                if len(hit) and np.isfinite(y[hit[0]]):
-                    mk = series_styles([label])[0]
-                    anchor_ax.plot([t_end], [y[hit[0]]], ls="", marker=mk.marker, color=mk.color, mec="white",
-                                   mew=0.6, ms=9 if mk.marker == "*" else 5, zorder=6)
-        starts = {d.start_label for d in lines}
-        ends = {d.end_label for d in lines}
-        for t_end, labs in ((0.0, starts), (1.0, ends)):
-            text = next(iter(labs)) if len(labs) == 1 else ("start" if t_end == 0 else "end")
+        for d in lines:
+            for t_end, label, value in end_points(d, first):
+                mk = series_styles([label])[0]
+                anchor_ax.plot([t_end], [value], ls="", marker=mk.marker, color=mk.color, mec="white",
+                               mew=0.6, ms=9 if mk.marker == "*" else 5, zorder=6)
+        for t_end, text in end_labels(lines):
             ax.annotate(text, (t_end, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
                         textcoords="offset points", ha="left", va="top", fontsize=6.5, path_effects=halo(),
                         zorder=9)

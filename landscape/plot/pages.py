@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot.line import LINE_METRICS, METRIC_STYLES
+from landscape.plot.line import LINE_METRICS, METRIC_STYLES, end_labels, end_points
 from landscape.plot.rays import BANDS, ray_band, ray_series
 from landscape.plot.results import LineData, RaysData
 from landscape.plot.style import choose_metrics, method_of, series_styles, title_of
@@ -42,29 +42,27 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
     chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
+    twin = any(m.kind == "error" for m in chosen) and any(m.kind == "loss" for m in chosen)
+    axis_of = {m.name: "y2" if twin and m.kind == "error" else "y" for m in chosen}
     fig = go.Figure()
     for d, name, st in zip(lines, names, styles):
         for m in chosen:
             y = np.where(d.done, m.of(d.values), np.nan)
             fig.add_trace(go.Scatter(
                 x=d.t, y=_finite(y), customdata=d.distance, name=f"{name}: {m.label}", mode="lines",
-                yaxis="y2" if m.kind == "error" and any(k.kind == "loss" for k in chosen) else "y",
+                yaxis=axis_of[m.name],
                 line={"color": st.color, "dash": DASH[METRIC_STYLES[m.name]], "width": 2},
                 hovertemplate=f"{name}<br>t %{{x:.3g}} (distance %{{customdata:.3g}})<br>{m.label} %{{y:.4g}}"
                               "<extra></extra>"))
         # The end points on the first metric, with their method's colour and symbol.
         first = chosen[0]
-        y = np.where(d.done, first.of(d.values), np.nan)
-        for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
-            hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
-            if len(hit) and np.isfinite(y[hit[0]]):
-                mk = series_styles([label])[0]
-                fig.add_trace(go.Scatter(
-                    x=[t_end], y=[float(y[hit[0]])], mode="markers", showlegend=False, name=label,
-                    yaxis="y2" if first.kind == "error" and any(k.kind == "loss" for k in chosen) else "y",
-                    marker={"color": mk.color, "size": 11, "symbol": SYMBOLS.get(mk.marker, "circle"),
-                            "line": {"color": "white", "width": 1}},
-                    hovertemplate=f"{label} (t = {t_end:g})<br>{first.label} %{{y:.4g}}<extra></extra>"))
+        for t_end, label, value in end_points(d, first):
+            mk = series_styles([label])[0]
+            fig.add_trace(go.Scatter(
+                x=[t_end], y=[value], mode="markers", showlegend=False, name=label, yaxis=axis_of[first.name],
+                marker={"color": mk.color, "size": 11, "symbol": SYMBOLS.get(mk.marker, "circle"),
+                        "line": {"color": "white", "width": 1}},
+                hovertemplate=f"{label} (t = {t_end:g})<br>{first.label} %{{y:.4g}}<extra></extra>"))
     title = title_of(lines[0].sidecar)
     layout = dict(
         title={"text": "Loss along the line a + t·(b − a)" + (f" — {title}" if title else ""), "x": 0.5},
@@ -75,18 +73,12 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
         shapes=[{"type": "line", "x0": t, "x1": t, "yref": "paper", "y0": 0, "y1": 1,
                  "line": {"color": "#999999", "width": 1}} for t in (0, 1)],
         annotations=[{"x": t, "y": 1.0, "yref": "paper", "text": text, "showarrow": False, "xanchor": "left",
-                      "yanchor": "bottom", "font": {"size": 12}} for t, text in _end_labels(lines)])
-    if any(m.kind == "error" for m in chosen) and any(m.kind == "loss" for m in chosen):
+                      "yanchor": "bottom", "font": {"size": 12}} for t, text in end_labels(lines)])
+    if twin:
         layout["yaxis2"] = {"title": {"text": "error / accuracy (%)"}, "overlaying": "y", "side": "right",
                             "showgrid": False, "tickmode": "auto"}
     fig.update_layout(**layout)
     return fig
-
-
-def _end_labels(lines: Sequence[LineData]) -> list[tuple[float, str]]:
-    starts, ends = {d.start_label for d in lines}, {d.end_label for d in lines}
-    return [(0.0, next(iter(starts)) if len(starts) == 1 else "start"),
-            (1.0, next(iter(ends)) if len(ends) == 1 else "end")]
 
 
 def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
@@ -103,7 +95,7 @@ def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = No
         for s, st in zip(series, styles):
             b = ray_band(np.where(s.data.done[s.index], m.of(s.data.values)[s.index], np.nan), band)
             x = s.data.distances
-            group = f"{s.label}"
+            group = s.label
             rgba = _rgba(st.color, 0.18)
             fig.add_trace(go.Scatter(x=x, y=_finite(b.high), mode="lines", line={"width": 0}, legendgroup=group,
                                      showlegend=False, hoverinfo="skip"), row=1, col=col)

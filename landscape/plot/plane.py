@@ -23,11 +23,11 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import legend_below, panel_note, plural
-from landscape.plot.results import PlaneData
+from landscape.plot.results import Marked, PlaneData
 from landscape.plot.style import CMAP, Metric, choose_metrics, halo, new_figure, series_styles, style_context, \
     title_of
 
-__all__ = ["plane_figure", "plane_levels", "default_vmax", "N_LEVELS", "LOG_FLOOR",
+__all__ = ["plane_figure", "plane_levels", "default_vmax", "off_plane_label", "N_LEVELS", "LOG_FLOOR",
            "FAR_FROM_PLANE"]
 
 N_LEVELS = 9
@@ -115,10 +115,15 @@ def _panel(fig, ax, data: PlaneData, m: Metric, vmax: Optional[float], log: bool
     panel_note(ax, notes)
 
 
+def off_plane_label(p: Marked, data: PlaneData) -> str:
+    """``p.label``, with its distance from the plane added when that exceeds ``FAR_FROM_PLANE`` of the extent."""
+    extent = max(np.ptp(data.alphas), np.ptp(data.betas), 1e-12)
+    return p.label + (f" ({p.distance:.2g} off plane)" if p.distance > FAR_FROM_PLANE * extent else "")
+
+
 def _markers(ax, data: PlaneData, handles: dict) -> None:
     from matplotlib.lines import Line2D
 
-    extent = max(np.ptp(data.alphas), np.ptp(data.betas), 1e-12)
     traj = [p for p in data.points if p.kind == "trajectory"]
     if traj:
         ax.plot([p.x for p in traj], [p.y for p in traj], color="0.1", lw=0.8, marker=".", ms=3, zorder=3)
@@ -133,9 +138,8 @@ def _markers(ax, data: PlaneData, handles: dict) -> None:
         size = 90 if st.marker == "*" else 36
         ax.scatter([p.x], [p.y], s=size, marker=st.marker, c=st.color, edgecolors="white", linewidths=0.7,
                    zorder=7)
-        far = p.distance > FAR_FROM_PLANE * extent
-        label = p.label + (f" ({p.distance:.2g} off plane)" if far else "")
-        if far:
+        label = off_plane_label(p, data)
+        if label != p.label:
             ax.annotate(f"{p.distance:.2g} off", (p.x, p.y), xytext=(5, -9), textcoords="offset points",
                         fontsize=6, color=st.color, zorder=8, path_effects=halo())
         handles.setdefault(label, Line2D([], [], ls="", marker=st.marker, ms=8 if st.marker == "*" else 5.5,

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from landscape.plot.plane import FAR_FROM_PLANE, default_vmax
+from landscape.plot.plane import default_vmax, off_plane_label
 from landscape.plot.results import PlaneData
 from landscape.plot.style import Metric, available_metrics, series_styles, title_of
 
@@ -109,13 +109,11 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     fig.add_trace(go.Scatter3d(x=groups[1][1][:, 0], y=groups[1][1][:, 1], z=zs[2], mode="markers+text",
                                name="anchors", text=list(data.anchor_labels), textposition="top center",
                                marker={"size": 4, "color": "black"}, hovertemplate="%{text}<extra></extra>"))
-    for (label, xy), z, st in zip(groups[2:], zs[3:], styles):
-        dist = next(p.distance for p in others if p.label == label)
-        far = dist > FAR_FROM_PLANE * max(np.ptp(data.alphas), np.ptp(data.betas), 1e-12)
+    for p, z, st in zip(others, zs[3:], styles):  # groups[2:] are the others, in order
         fig.add_trace(go.Scatter3d(
-            x=xy[:, 0], y=xy[:, 1], z=z, mode="markers", name=label + (f" ({dist:.2g} off plane)" if far else ""),
+            x=[p.x], y=[p.y], z=z, mode="markers", name=off_plane_label(p, data),
             marker={"size": 6, "color": st.color, "symbol": SYMBOLS_3D.get(st.marker, "circle"),
-                    "line": {"color": "white", "width": 1}}, hovertemplate=f"{label}<extra></extra>"))
+                    "line": {"color": "white", "width": 1}}, hovertemplate=f"{p.label}<extra></extra>"))
     buttons = []
     for m in chosen:
         for use_log in (True, False):
