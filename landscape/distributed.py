@@ -8,13 +8,14 @@ the results are gathered on every rank and rank 0 writes them. Without ``torchru
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["Dist", "setup"]
+__all__ = ["Dist", "setup", "process_group"]
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     initialized_here: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
@@ -47,7 +49,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     """Join the process group ``torchrun`` describes; returns it and this rank's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(), device
+        return Dist(device=device), device
     rank = int(os.environ.get("RANK", "0"))
     if device.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -58,4 +60,14 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
         initialized_here = True
-    return Dist(rank=rank, world=world, initialized_here=initialized_here), device
+    return Dist(rank=rank, world=world, initialized_here=initialized_here, device=device), device
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[Dist]:
+    """Join ``torchrun``'s process group for the block (``Dist.device`` is this rank's device); always left after."""
+    group, _ = setup(device)
+    try:
+        yield group
+    finally:
+        group.close()

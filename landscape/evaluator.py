@@ -1,41 +1,38 @@
-"""Batched evaluation of train/test loss and accuracy at many points of weight space.
+"""Batched evaluation of train/test loss and accuracy at many points of weight space, functionally.
 
-One evaluator serves planes, lines and rays. A set of points is described as an
-:class:`AffineFamily`: points ``base + c @ directions`` for coordinate rows ``c``
-(and, with ``--bn interpolate``, buffers ``buffer_base + c @ buffer_directions``).
-The data are put on the device once; the weights of a chunk of points are built on
-the device from the family (never through CPU copies); memory is bounded by the
-chunk size. For each point the model's parameters are overwritten in place, the
-BatchNorm statistics are set by the BN mode, and the train and test sets are
-evaluated in eval mode:
+One evaluator serves planes, lines and rays, for the command line and the Python API.
+A set of points is an :class:`AffineFamily`: parameters ``base + c @ directions`` for
+coordinate rows ``c`` (buffers alike when they follow the weights), and the *frozen*
+parameters outside the space, which every point of the family keeps. The weights of a
+chunk of points are built on the device from the family (never through CPU copies), so
+memory is bounded by the chunk. Each point is evaluated with
+``torch.func.functional_call`` on a private copy of the model (the caller's model is
+never changed): BatchNorm buffers come from the BN strategy (``landscape.bn_modes``), and
+every batch goes through the one loss definition (``landscape.forward``), in eval mode.
 
-* ``recompute``: fresh statistics from the training inputs at every point
-  (``swa.bn.update_bn_exact``; ``bn_samples`` caps the inputs used) — the SWA
-  paper's choice;
-* ``interpolate``: buffers move with the weights (affine in the coordinates);
-* ``fixed``: the first point's buffers everywhere.
-
-Losses are per-sample means; accuracy is a fraction. A diverged point yields
-inf/NaN values, which are returned as they are.
+Losses are per-sample means; accuracy is a fraction (NaN when not counted, or with no
+test split). A diverged point yields inf/NaN values, which are returned as they are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from swa.bn import update_bn_exact
-from swa.data import TensorData
-from swa.evaluation import evaluate
+from swa.evaluation import autocast_for
+from landscape.bn_modes import bn_strategy
+from landscape.data import EvalData
+from landscape.forward import Applied, Forward, split_metrics
 from landscape.weights import ParamSpace
 
-__all__ = ["BN_MODES", "METRICS", "AffineFamily", "Evaluator"]
+__all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
-BN_MODES = ("recompute", "interpolate", "fixed")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 
@@ -44,7 +41,8 @@ class AffineFamily:
     """Points ``base + coords[i] @ directions``; buffers alike when ``buffer_directions`` is given.
 
     Shapes: ``base`` (P,), ``directions`` (k, P), ``coords`` (N, k), ``buffer_base`` (B,),
-    ``buffer_directions`` (k, B) or ``None`` (then every point has ``buffer_base``).
+    ``buffer_directions`` (k, B) or ``None`` (then every point has ``buffer_base``). ``frozen``:
+    the parameters outside the space (by name), the same at every point of the family.
     """
 
     base: torch.Tensor
@@ -52,6 +50,7 @@ class AffineFamily:
     coords: np.ndarray
     buffer_base: torch.Tensor
     buffer_directions: Optional[torch.Tensor] = None
+    frozen: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.coords = np.asarray(self.coords, dtype=np.float64).reshape(len(self.coords), -1)
@@ -65,7 +64,7 @@ class AffineFamily:
     def to(self, device: torch.device) -> "AffineFamily":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return AffineFamily(move(self.base), move(self.directions), self.coords, move(self.buffer_base),
-                            move(self.buffer_directions))
+                            move(self.buffer_directions), {k: move(v) for k, v in self.frozen.items()})
 
     def weights(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters (n, P) and buffers (n, B) of the points ``rows``, built on the family's device."""
@@ -79,64 +78,84 @@ class AffineFamily:
 
 
 class Evaluator:
-    """Evaluates a model at points of weight space on train and test data held on the device.
+    """Evaluates a model at points of weight space on train and test data (see the module docstring).
 
     Args:
-        model: the architecture, with the first point's state loaded (its integer buffers are kept).
-        data: train and test tensors.
+        model: the architecture (copied; the copy's integer buffers are used, the caller's model is untouched).
+        data: train and optional test split.
+        forward: the loss/accuracy definition.
+        space: which parameters the points' vectors hold.
         device: where to compute.
-        bn_mode: one of :data:`BN_MODES` (``recompute`` needs a model with BatchNorm to matter).
+        bn: a strategy name of :data:`landscape.bn_modes.BN_STRATEGIES`.
         bn_samples: number of training inputs used to recompute BatchNorm statistics (all if ``None``),
-            a fixed subset drawn with ``seed``.
+            a fixed subset drawn with ``seed`` (tensor data only).
         bn_pass: ``exact`` or ``single-pass`` (see ``swa.bn``).
-        batch_size: evaluation batch size.
+        batch_size: evaluation batch size (tensor data; a DataLoader keeps its own).
         precision: ``fp32`` or ``bf16`` (autocast on CUDA).
     """
 
-    def __init__(self, model: nn.Module, data: TensorData, *, device: torch.device | str = "cpu",
-                 bn_mode: str = "recompute", bn_samples: Optional[int] = None, bn_pass: str = "exact",
-                 batch_size: int = 2048, precision: str = "fp32", seed: int = 0) -> None:
-        if bn_mode not in BN_MODES:
-            raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+    def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
+                 device: torch.device | str = "cpu", bn: str = "recompute", bn_samples: Optional[int] = None,
+                 bn_pass: str = "exact", batch_size: int = 2048, precision: str = "fp32", seed: int = 0) -> None:
         if bn_samples is not None and bn_samples < 2:
             raise ValueError(f"bn_samples must be at least 2, got {bn_samples}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device)
-        # Image models run channels_last: oneDNN and cuDNN convolutions are faster in it (see BENCHMARKS.md).
-        fmt = torch.channels_last if data.x_train.dim() == 4 else torch.contiguous_format
+        self.strategy = bn_strategy(bn)
+        self.space = space
+        self.bn_pass, self.batch_size, self.precision = bn_pass, batch_size, precision
+        fmt = torch.channels_last if data.image_like else torch.contiguous_format
         self.memory_format = fmt
-        self.model = model.to(self.device, memory_format=fmt).eval()
-        self.space = ParamSpace.of(model)
-        self.task = data.task
-        self.bn_mode, self.bn_pass, self.batch_size, self.precision = bn_mode, bn_pass, batch_size, precision
-        place = lambda t: t.to(self.device).contiguous(memory_format=fmt)  # noqa: E731
-        self.x_train, self.y_train = place(data.x_train), data.y_train.to(self.device)
-        self.x_test, self.y_test = place(data.x_test), data.y_test.to(self.device)
-        n = data.x_train.shape[0]
-        if bn_samples is None or bn_samples >= n:
-            self.x_bn = self.x_train
-        else:
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:bn_samples]
-            self.x_bn = place(data.x_train[perm.sort().values])
+        self.model = copy.deepcopy(model).to(self.device, memory_format=fmt).eval()
+        self.model.requires_grad_(False)
+        self.applied = Applied(self.model, forward)
+        self.train = data.train.placed(self.device, fmt)
+        self.test = None if data.test is None else data.test.placed(self.device, fmt)
+        subset = data.train.subset(bn_samples, seed)
+        self.bn_data = self.train if subset is data.train else subset.placed(self.device, fmt)
+        self._channels_last = {n for n, s in zip(space.param_names, space.param_shapes) if len(s) == 4} \
+            if fmt == torch.channels_last else set()
 
-    def _split(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        res = evaluate(self.model, x, y, self.task, batch_size=self.batch_size, device=self.device,
-                       precision=self.precision, memory_format=self.memory_format)
-        return res["loss"], float("nan") if res["acc"] is None else res["acc"]
+    @property
+    def bn(self) -> str:
+        return self.strategy.name
+
+    def _weights(self, params: torch.Tensor, frozen: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        weights = dict(frozen)
+        for name, value in self.space.split(params).items():
+            weights[name] = value.contiguous(memory_format=torch.channels_last) if name in self._channels_last \
+                else value
+        return weights
+
+    def recompute_bn(self, weights: dict[str, torch.Tensor]) -> None:
+        """Set the private model's BatchNorm statistics to those of the forward at ``weights``."""
+        update_bn_exact(self.model, self.bn_data.batches(self.batch_size), mode=self.bn_pass, device=self.device,
+                        call=lambda batch: self.applied.call(weights, batch, run_only=True))
+
+    def _metrics(self, split, weights: dict[str, torch.Tensor]) -> tuple[float, float]:
+        if split is None:
+            return float("nan"), float("nan")
+
+        def step(batch: Any):
+            with autocast_for(self.device, self.precision):
+                return self.applied.call(weights, batch)
+
+        return split_metrics(step, split.batches(self.batch_size))
 
     @torch.no_grad()
-    def evaluate_point(self, params: torch.Tensor, buffers: Optional[torch.Tensor]) -> np.ndarray:
-        """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN for regression)."""
-        self.space.load(self.model, params, None if self.bn_mode == "recompute" else buffers)
-        if self.bn_mode == "recompute":
-            update_bn_exact(self.model, self.x_bn, batch_size=self.batch_size, mode=self.bn_pass, device=self.device)
+    def evaluate_point(self, params: torch.Tensor, buffers: torch.Tensor,
+                       frozen: Optional[dict[str, torch.Tensor]] = None) -> np.ndarray:
+        """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted)."""
+        weights = self._weights(params, frozen or {})
+        weights.update(self.strategy.buffers_at(self, weights, buffers))
         self.model.eval()
-        train = self._split(self.x_train, self.y_train)
-        test = self._split(self.x_test, self.y_test)
+        train = self._metrics(self.train, weights)
+        test = self._metrics(self.test, weights)
         return np.array([train[0], train[1], test[0], test[1]], dtype=np.float64)
 
     def evaluate_rows(self, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
         """Metrics (len(rows), 4) of the family's points ``rows``."""
-        params, buffers = family.weights(rows)
-        return np.stack([self.evaluate_point(params[i], buffers[i]) for i in range(len(rows))])
+        with torch.no_grad():
+            params, buffers = family.weights(rows)
+        return np.stack([self.evaluate_point(params[i], buffers[i], family.frozen) for i in range(len(rows))])

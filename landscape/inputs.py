@@ -10,18 +10,19 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key
+from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key, unwrap_state_dict
 from swa.data import DataSpec, TensorData, load_data
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
 from swa.rundir import Run, open_run
 
-__all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "file_digest"]
+__all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "as_checkpoints", "file_digest",
+           "state_digest"]
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -33,11 +34,21 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes (the resume key of an in-memory checkpoint)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: where it came from, its label and its state dict."""
+    """A loaded checkpoint: where it came from (``None`` for one given in memory), its label and state dict."""
 
-    path: str
+    path: Optional[str]
     label: str
     state: dict[str, torch.Tensor]
     digest: str
@@ -59,6 +70,11 @@ class Context:
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model_spec.to_json(), "data": self.data_spec.to_json(),
                 "run": None if self.run is None else str(self.run.path)}
+
+    def eval_data(self):
+        from landscape.data import as_eval_data
+
+        return as_eval_data(self.data)
 
 
 def load_context(run_dir: Optional[str], model_spec: Optional[ModelSpec], data_spec: Optional[DataSpec]) -> Context:
@@ -93,15 +109,58 @@ def load_checkpoints(paths: Sequence[str], labels: Optional[Sequence[str]], mode
         path, _ = split_key(spec)
         label = labels[i] if labels is not None else Path(path).stem
         loaded.append(Checkpoint(path=str(spec), label=label, state=dict(state), digest=file_digest(path)))
+    check_checkpoints(loaded, model)
+    return loaded
+
+
+def check_checkpoints(loaded: Sequence[Checkpoint], model: nn.Module) -> None:
+    """All of ``loaded`` share one architecture, fit ``model`` and are finite.
+
+    Raises:
+        CheckpointError: names the checkpoints and keys or tensors at fault.
+    """
     first = loaded[0]
     for other in loaded[1:]:
         a, b = set(first.state), set(other.state)
         shapes = [k for k in a & b if first.state[k].shape != other.state[k].shape]
         if a != b or shapes:
             diff = sorted(a ^ b) + sorted(shapes)
-            raise CheckpointError(f"checkpoints of different architectures: {first.path} and {other.path} differ in "
-                                  f"{len(diff)} keys ({', '.join(diff[:5])}{', ...' if len(diff) > 5 else ''})")
+            raise CheckpointError(f"checkpoints of different architectures: {first.path or first.label} and "
+                                  f"{other.path or other.label} differ in {len(diff)} keys "
+                                  f"({', '.join(diff[:5])}{', ...' if len(diff) > 5 else ''})")
     for ckpt in loaded:
-        check_compatible(model, ckpt.state, ckpt.path)
-        check_finite(ckpt.state, f"checkpoint {ckpt.path} ({ckpt.label})")
+        where = ckpt.path or "checkpoint"
+        check_compatible(model, ckpt.state, where)
+        check_finite(ckpt.state, f"{where} ({ckpt.label})")
+
+
+def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model: nn.Module,
+                   default_labels: Optional[Sequence[str]] = None) -> list[Checkpoint]:
+    """Checkpoints from what a Python caller holds: state dicts, models (their ``state_dict()``) or file paths.
+
+    In-memory states are unwrapped like files (``module.`` prefixes, ``{'state_dict': ...}``) and keyed by
+    :func:`state_digest`; files by :func:`file_digest`.
+
+    Raises:
+        CheckpointError / UserError: as :func:`load_checkpoints`; TypeError for anything else.
+    """
+    if isinstance(points, (dict, nn.Module, str, os.PathLike)):
+        raise TypeError("points must be a list (of state dicts, models or paths)")
+    if labels is not None and len(labels) != len(points):
+        raise UserError(f"labels gives {len(labels)} labels for {len(points)} points")
+    loaded = []
+    for i, point in enumerate(points):
+        label = labels[i] if labels is not None else (default_labels[i] if default_labels else f"point {i}")
+        if isinstance(point, (str, os.PathLike)):
+            ckpt = load_checkpoints([str(point)], None, model)[0]
+            loaded.append(Checkpoint(path=ckpt.path, label=labels[i] if labels is not None else ckpt.label,
+                                     state=ckpt.state, digest=ckpt.digest))
+            continue
+        if isinstance(point, nn.Module):
+            point = point.state_dict()
+        if not isinstance(point, Mapping):
+            raise TypeError(f"point {i} is a {type(point).__name__}; give a state dict, a model or a file path")
+        state = dict(unwrap_state_dict(point, source=f"point {i} ({label})"))
+        loaded.append(Checkpoint(path=None, label=label, state=state, digest=state_digest(state)))
+    check_checkpoints(loaded, model)
     return loaded

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
+import torch.nn as nn
 
+from swa.errors import UserError
+from landscape.bn_modes import bn_strategy
+from landscape.data import EvalData
+from landscape.driver import Budget, Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
+from landscape.forward import Forward
 from landscape.geometry import Axis, GeometryError, Line
 from landscape.inputs import Checkpoint, Context
-from landscape.job import EvalSettings, Job
+from landscape.result import Result
+from landscape.settings import EvalSettings
 from landscape.store import ResultStore
+from landscape.weights import ParamSelector, ParamSpace
 
-__all__ = ["compute_interp", "InterpResult", "DEFAULT_T", "line_values"]
+__all__ = ["compute_interp", "evaluate_line", "line_task", "InterpResult", "DEFAULT_T", "line_values"]
 
 DEFAULT_T = Axis(-0.5, 1.5, 41)
 
@@ -34,17 +42,24 @@ def line_values(axis: Axis) -> np.ndarray:
 
 
 @dataclass
-class InterpResult:
+class InterpResult(Result):
+    """``t`` (n,), ``distance`` = t·‖b − a‖ and ``result[metric]`` (n,)."""
+
     store: ResultStore
     is_main: bool  # False on the other ranks under torchrun: they hold partial values
     t: np.ndarray
     length: float
     stats: dict
 
+    @property
+    def distance(self) -> np.ndarray:
+        return self.t * self.length
+
     def summary_line(self) -> str:
         loss = self.store.values["train_loss"]
+        where = f" -> {self.store.npz}" if self.store.npz is not None else ""
         parts = [f"interp: {len(self.t)} points ({self.stats['computed']} computed, {self.stats['skipped']} skipped)"
-                 f" in {self.stats['seconds']:.1f}s -> {self.store.npz}; |b - a| = {self.length:.4g}"]
+                 f" in {self.stats['seconds']:.1f}s{where}; |b - a| = {self.length:.4g}"]
         for anchor in (0.0, 1.0):
             hit = np.flatnonzero(self.t == anchor)
             if len(hit):
@@ -52,30 +67,65 @@ class InterpResult:
         return "; ".join(parts)
 
 
-def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: EvalSettings, *,
-                   t_axis: Axis = DEFAULT_T, log: Callable[[str], None] = print) -> InterpResult:
-    """Evaluate ``start + t·(end − start)`` on ``t_axis`` and write ``out/interp.npz``.
+def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
+    """Values of ``t`` (an Axis or any 1-D array) and how the resume key records them."""
+    if isinstance(t, Axis):
+        return line_values(t), t.to_json()
+    values = np.asarray(t, dtype=np.float64).reshape(-1)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise UserError("t must be a non-empty array of finite numbers")
+    return values, values.tolist()
 
-    With ``--bn interpolate`` the buffers follow the same line; ``recompute`` recomputes them
-    at every point; ``fixed`` keeps ``start``'s.
+
+def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t: Axis | Any = DEFAULT_T,
+              budget: Optional[Budget] = None) -> Task:
+    """The line ``start + t·(end − start)`` as a task (see :func:`evaluate_line`).
+
+    Raises:
+        GeometryError: the two checkpoints hold the same weights (in the space).
+    """
+    line = Line(space.params_of(start.state), space.params_of(end.state))
+    if line.length == 0.0:
+        raise GeometryError(f"{start.path or start.label} and {end.path or end.label} hold the same weights: there "
+                            "is no line between them")
+    if budget is not None:
+        budget("interp", t.n if isinstance(t, Axis) else int(np.size(t)), 1)
+    values, t_json = _t_values(t)
+    b0 = space.buffers_of(start.state)
+    buffer_dirs = (space.buffers_of(end.state) - b0)[None] if bn_strategy(bn).follows_weights and b0.numel() \
+        else None
+    family = AffineFamily(line.start, line.direction[None], values[:, None], b0, buffer_dirs,
+                          space.frozen_of(start.state))
+    return Task("interp", (len(values),), [family], bn, directions=1,
+                inputs={"from": start.digest, "to": end.digest, "t": t_json},
+                extra={"t": values, "distance": values * line.length},
+                sidecar={"from": start.to_json(), "to": end.to_json(), "length": line.length,
+                         "units": "t: fraction of the way from 'from' to 'to'; distance: Euclidean, in parameter "
+                                  "space"})
+
+
+def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Checkpoint, end: Checkpoint,
+                  settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
+                  params: ParamSelector = None, trainable_only: bool = False,
+                  log: Callable[[str], None] = print) -> InterpResult:
+    """Evaluate ``start + t·(end − start)`` at every ``t``, into ``out`` or in memory.
+
+    With ``bn="interpolate"`` the buffers follow the same line; ``recompute`` recomputes them
+    at every point; ``fixed`` keeps ``start``'s. Parameters outside the space keep ``start``'s values.
 
     Raises:
         GeometryError: the two checkpoints are identical.
     """
-    job = Job.prepare(ctx, start, settings, log=log)
-    line = Line(job.params(start), job.params(end))
-    if line.length == 0.0:
-        raise GeometryError(f"{start.path} and {end.path} hold the same weights: there is no line between them")
-    job.check_budget("interp", t_axis.n, 1)
-    t = line_values(t_axis)
-    b0 = job.buffers(start)
-    buffer_dirs = (job.buffers(end) - b0)[None] if job.bn == "interpolate" and b0.numel() else None
-    family = AffineFamily(line.start, line.direction[None], t[:, None], b0, buffer_dirs)
-    store = job.store(
-        out, "interp", (len(t),),
-        inputs={"from": start.digest, "to": end.digest, "t": t_axis.to_json()},
-        extra={"t": t, "distance": t * line.length},
-        sidecar={"from": start.to_json(), "to": end.to_json(), "length": line.length,
-                 "units": "t: fraction of the way from 'from' to 'to'; distance: Euclidean, in parameter space"})
-    stats = job.run([family], store, log)
-    return InterpResult(store=store, is_main=job.dist.is_main, t=t, length=line.length, stats=stats)
+    space = space_of(model, params, trainable_only)
+    task = line_task(space, start, end, settings.resolved_bn(model), t, budget=budget_for(space, data, settings))
+    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    return InterpResult(store=run.store, is_main=run.is_main, t=task.extra["t"], length=task.sidecar["length"],
+                        stats=run.stats)
+
+
+def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: EvalSettings, *,
+                   t_axis: Axis = DEFAULT_T, params: ParamSelector = None,
+                   log: Callable[[str], None] = print) -> InterpResult:
+    """:func:`evaluate_line` on a command's model and data (``ctx``), into ``out``."""
+    return evaluate_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), start, end, settings,
+                         about=ctx.to_json(), out=out, t=t_axis, params=params, log=log)

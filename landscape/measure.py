@@ -30,9 +30,11 @@ from swa.io import write_json, write_text
 from swa.rundir import versions
 from landscape.inputs import Checkpoint, Context
 from landscape.objective import ModelObjective
+from landscape.weights import ParamSelector
 from landscape.store import normalize_inputs, read_matching_sidecar
 
-__all__ = ["SharpnessSettings", "METRICS", "DEFAULT_METRICS", "compute_sharpness", "render_markdown", "DINH_NOTE"]
+__all__ = ["SharpnessSettings", "SharpnessResult", "METRICS", "DEFAULT_METRICS", "compute_sharpness",
+           "measure_sharpness", "render_markdown", "DINH_NOTE"]
 
 FORMAT = "swa-landscape-sharpness/1"
 DINH_NOTE = ("Raw Hessian eigenvalues and trace, epsilon-sharpness and the non-adaptive measures are not invariant "
@@ -101,7 +103,7 @@ def _spectrum():
 
 
 def _sharp():
-    from landscape import sharpness
+    from landscape import sharpness_measures as sharpness
 
     return sharpness
 
@@ -178,12 +180,34 @@ def parse_metrics(names: Optional[Sequence[str]]) -> tuple[str, ...]:
 
 @dataclass
 class SharpnessResult:
-    json_path: Path
-    md_path: Path
+    """Per checkpoint label: train/test metrics and ``metrics`` (name → value, uncertainty, settings).
+
+    ``result.save(out)`` writes ``sharpness.json`` and ``sharpness.md`` as the command line does.
+    """
+
+    json_path: Optional[Path]
+    md_path: Optional[Path]
     results: dict[str, Any] = field(default_factory=dict)
     computed: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    doc: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, label: str) -> dict[str, Any]:
+        return self.results[label]
+
+    def save(self, out: str | Path, overwrite: bool = False) -> Path:
+        """Write ``out/sharpness.json`` and ``out/sharpness.md``; returns the JSON path.
+
+        Raises:
+            StaleResultsError: ``out`` holds sharpness results of other inputs (unless ``overwrite``).
+        """
+        json_path = Path(out) / "sharpness.json"
+        if json_path.exists() and not overwrite:
+            read_matching_sidecar(json_path, self.doc["inputs"], "sharpness")
+        self.json_path, self.md_path = json_path, Path(out) / "sharpness.md"
+        _write(self.doc, self.json_path, self.md_path)
+        return json_path
 
     def summary_line(self) -> str:
         parts = []
@@ -195,25 +219,50 @@ class SharpnessResult:
             if "hessian_trace" in m:
                 bits.append(f"tr H {m['hessian_trace']['value']:.4g}")
             parts.append(f"{label}: " + ", ".join(bits) if bits else label)
-        return (f"sharpness: {self.computed} metric computations ({self.skipped} reused) in {self.seconds:.1f}s -> "
-                f"{self.json_path}; " + "; ".join(parts))
+        where = f" -> {self.json_path}" if self.json_path is not None else ""
+        return (f"sharpness: {self.computed} metric computations ({self.skipped} reused) in {self.seconds:.1f}s"
+                f"{where}; " + "; ".join(parts))
+
+
+def _write(doc: dict[str, Any], json_path: Path, md_path: Path) -> None:
+    write_json(doc, json_path)
+    write_text(render_markdown(doc), md_path)
 
 
 def _finite_point(ckpt: Checkpoint, obj: ModelObjective) -> None:
+    where = ckpt.path or "checkpoint"
     if not torch.isfinite(obj.point).all():
-        raise UserError(f"checkpoint {ckpt.path} ({ckpt.label}) has non-finite weights: a diverged checkpoint "
+        raise UserError(f"{where} ({ckpt.label}) has non-finite weights: a diverged checkpoint "
                         "has no meaningful sharpness")
     value = obj.value()
     if not math.isfinite(value):
-        raise UserError(f"the training loss at {ckpt.path} ({ckpt.label}) is {value}: a diverged checkpoint has no "
+        raise UserError(f"the training loss at {where} ({ckpt.label}) is {value}: a diverged checkpoint has no "
                         "meaningful sharpness")
 
 
 def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: SharpnessSettings, *,
                       metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, device: str = "auto",
-                      overwrite: bool = False, progress: bool = True,
+                      overwrite: bool = False, progress: bool = True, params: ParamSelector = None,
                       log: Callable[[str], None] = print) -> SharpnessResult:
-    """Compute ``metrics`` at every checkpoint; write ``out/sharpness.json`` and ``out/sharpness.md``.
+    """:func:`measure_sharpness` on a command's model and data (``ctx``), into ``out``."""
+    from landscape.driver import space_of
+
+    space_of(ctx.model, params)  # a selection that matches nothing is refused before any work
+    dev = resolve_device(device)
+    make = lambda ckpt: ModelObjective(  # noqa: E731
+        ctx.model, ctx.data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
+        bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, params=params)
+    return measure_sharpness(make, points, settings, about=ctx.to_json(), out=out, metrics=metrics, seed=seed,
+                             overwrite=overwrite, progress=progress, params=params, log=log)
+
+
+def measure_sharpness(make_objective: Callable[[Checkpoint], ModelObjective], points: Sequence[Checkpoint],
+                      settings: SharpnessSettings, *, about: dict[str, Any], out: Optional[str | Path] = None,
+                      metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, overwrite: bool = False,
+                      progress: bool = True, params: ParamSelector = None,
+                      log: Callable[[str], None] = print) -> SharpnessResult:
+    """Compute ``metrics`` at every checkpoint, on ``make_objective(checkpoint)``; into ``out`` (resumable:
+    ``sharpness.json`` and ``sharpness.md`` after every metric) or in memory.
 
     Every metric of every checkpoint draws its randomness from ``seed``, so results are reproducible
     and checkpoints are compared on the same random draws.
@@ -223,25 +272,27 @@ def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Pat
             (without ``overwrite``).
     """
     started = time.perf_counter()
-    out = Path(out)
-    json_path, md_path = out / "sharpness.json", out / "sharpness.md"
-    dev = resolve_device(device)
-    inputs = normalize_inputs({
-        "points": [p.digest for p in points], "labels": [p.label for p in points], **ctx.to_json(),
-        "settings": settings.to_json(), "seed": seed})
+    json_path = md_path = None
+    if out is not None:
+        json_path, md_path = Path(out) / "sharpness.json", Path(out) / "sharpness.md"
+    inputs = {"points": [p.digest for p in points], "labels": [p.label for p in points], **about,
+              "settings": settings.to_json(), "seed": seed}
+    if params is not None:
+        inputs["params"] = params if isinstance(params, str) else getattr(params, "__qualname__", "callable")
+    inputs = normalize_inputs(inputs)
     results: dict[str, Any] = {}
-    if json_path.exists() and not overwrite:
+    if json_path is not None and json_path.exists() and not overwrite:
         results = read_matching_sidecar(json_path, inputs, "sharpness").get("results", {})
         if results:
             log(f"resuming {json_path}: reusing the metrics already computed")
     res = SharpnessResult(json_path=json_path, md_path=md_path, results=results)
 
     def save() -> None:
-        doc = {"format": FORMAT, "inputs": inputs, "labels": [p.label for p in points], "metrics": list(metrics),
-               "settings": settings.to_json(), "seed": seed, "note": DINH_NOTE, "versions": versions(),
-               "results": results}
-        write_json(doc, json_path)
-        write_text(render_markdown(doc), md_path)
+        res.doc = {"format": FORMAT, "inputs": inputs, "labels": [p.label for p in points], "metrics": list(metrics),
+                   "settings": settings.to_json(), "seed": seed, "note": DINH_NOTE, "versions": versions(),
+                   "results": results}
+        if json_path is not None:
+            _write(res.doc, json_path, md_path)
 
     bar = tqdm(desc="Hessian-vector products", unit="hvp", disable=None if progress else True)
     for ckpt in points:
@@ -251,8 +302,7 @@ def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Pat
         if not pending:
             res.skipped += len(metrics)
             continue
-        obj = ModelObjective(ctx.model, ctx.data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
-                             bn_recompute=settings.bn_recompute, batch_size=settings.batch_size)
+        obj = make_objective(ckpt)
         _finite_point(ckpt, obj)
         obj.on_hvp = bar.update
         entry.update(obj.metrics())

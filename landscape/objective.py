@@ -4,8 +4,12 @@
 
 over the training set (or a fixed subset of ``samples`` points), with the model in
 eval mode and its BatchNorm buffers fixed at the base point's (recomputed there
-from the training inputs if asked, as the landscape commands do). Batches are
-summed, so every quantity is the exact per-sample mean whatever the batch size.
+from the training inputs if asked, as the landscape commands do). w holds the
+parameters of a :class:`~landscape.weights.ParamSpace` (all, or a chosen subset; the
+others stay at the point's values). The loss ℓ is the evaluator's
+(``landscape.forward``: default cross-entropy/MSE, a ``loss_fn`` or a ``forward_fn``),
+and data come in any form ``landscape.data`` accepts. Batches are summed, so every
+quantity is the exact per-sample mean whatever the batch size.
 Hessian-vector products are forward-over-reverse (``torch.func.jvp`` of
 ``torch.func.grad``), the curvlinops / functorch recipe. When the samples fit in
 one batch, the gradient is linearized once at the point (``torch.func.linearize``)
@@ -19,17 +23,18 @@ can use any model whose loss is known analytically.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn as nn
-from torch.func import functional_call, grad, jvp, linearize
+from torch.func import grad, jvp, linearize
 
 from swa.bn import update_bn_exact
-from swa.data import TensorData
-from swa.evaluation import batch_loss, evaluate
-from landscape.weights import ParamSpace
+from landscape.data import as_eval_data
+from landscape.forward import Applied, Forward, split_metrics
+from landscape.weights import ParamSelector, ParamSpace
 
 __all__ = ["ModelObjective"]
 
@@ -39,50 +44,50 @@ class ModelObjective:
 
     Args:
         model: the architecture (not modified; a copy is used).
-        data: training inputs/targets (and test data for :meth:`metrics`).
+        data: training (and test, for :meth:`metrics`) data, any form of ``landscape.data.as_eval_data``.
         state: the point's state dict (parameters and buffers).
         device: where to compute.
-        samples: use a fixed random subset of this many training points (all if ``None``).
+        samples: use a fixed random subset of this many training points (all if ``None``; tensor data only).
         seed: seed of that subset.
         bn_recompute: recompute the BatchNorm statistics at the point (exactly, ``swa.bn``)
             before freezing them; otherwise keep the state's buffers.
-        batch_size: batch size of the sums.
+        batch_size: batch size of the sums (tensor data).
         dtype: float32 for networks; float64 for exact tests.
+        forward: the loss definition (default: cross-entropy/MSE by the data's task).
+        params, trainable_only: which parameters w holds (``ParamSpace.of``; default all).
     """
 
-    def __init__(self, model: nn.Module, data: TensorData, state: dict[str, torch.Tensor], *,
+    def __init__(self, model: nn.Module, data: Any, state: dict[str, torch.Tensor], *,
                  device: torch.device | str = "cpu", samples: Optional[int] = None, seed: int = 0,
-                 bn_recompute: bool = True, batch_size: int = 2048, dtype: torch.dtype = torch.float32) -> None:
+                 bn_recompute: bool = True, batch_size: int = 2048, dtype: torch.dtype = torch.float32,
+                 forward: Optional[Forward] = None, params: ParamSelector = None,
+                 trainable_only: bool = False) -> None:
         if samples is not None and samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        data = as_eval_data(data)
         self.device = torch.device(device)
         self.dtype = dtype
-        self.task = data.task
+        self.forward = forward or Forward(task=data.task)
+        self.space = ParamSpace.of(model, params, trainable_only)
         self.model = copy.deepcopy(model).to(self.device, dtype=dtype)
         self.model.load_state_dict(state)
         self.model.eval()
-        self.space = ParamSpace.of(self.model)
-        n = data.x_train.shape[0]
-        if samples is None or samples >= n:
-            idx = torch.arange(n)
-        else:
-            idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:samples].sort().values
-        self.x = data.x_train[idx].to(self.device, dtype=dtype)
-        self.y = data.y_train[idx].to(self.device)
-        if self.y.is_floating_point():
-            self.y = self.y.to(dtype)
-        self.x_test = data.x_test.to(self.device, dtype=dtype)
-        self.y_test = data.y_test.to(self.device)
-        if self.y_test.is_floating_point():
-            self.y_test = self.y_test.to(dtype)
-        self.x_bn = data.x_train.to(self.device, dtype=dtype)
-        if bn_recompute:
-            update_bn_exact(self.model, self.x_bn, batch_size=batch_size, device=self.device)
-        self.model.eval()
+        self.model.requires_grad_(False)
+        self.applied = Applied(self.model, self.forward)
+        self.train = data.train.subset(samples, seed).placed(self.device, dtype=dtype)
+        self.test = None if data.test is None else data.test.placed(self.device, dtype=dtype)
         self.batch_size = batch_size
-        self.point = self.space.params_of(self.model.state_dict(), dtype=dtype).to(self.device)
+        if bn_recompute:
+            bn_data = data.train.placed(self.device, dtype=dtype)
+            update_bn_exact(self.model, bn_data.batches(batch_size), device=self.device,
+                            call=lambda batch: self.forward.run(self.model, batch))
+        self.model.eval()
+        current = self.model.state_dict()
+        self.point = self.space.params_of(current, dtype=dtype).to(self.device)
+        self.frozen = {k: v.to(self.device) for k, v in self.space.frozen_of(current).items()}
+        self._num_samples = len(self.train) if self.train.is_tensors else None
         self.hvp_count = 0
         self.on_hvp: Optional[Callable[[int], None]] = None
         self._linearized: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
@@ -94,32 +99,39 @@ class ModelObjective:
 
     @property
     def num_samples(self) -> int:
-        return self.x.shape[0]
+        if self._num_samples is None:
+            self._num_samples = sum(self._batch_out(self.point, b)[2] for b in self._batches())
+        return self._num_samples
 
     # ---------------------------------------------------------------- pieces
     def _batches(self):
-        for start in range(0, self.x.shape[0], self.batch_size):
-            yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+        return self.train.batches(self.batch_size)
 
-    def _batch_sum(self, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        out = functional_call(self.model, self.space.split(w), (xb,))
-        return batch_loss(out, yb, self.task, reduction="sum").to(w.dtype)
+    def _weights(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {**self.frozen, **self.space.split(w)}
+
+    def _batch_out(self, w: torch.Tensor, batch: Any):
+        with torch.no_grad():
+            return self.applied.call(self._weights(w), batch)
+
+    def _batch_sum(self, w: torch.Tensor, batch: Any) -> torch.Tensor:
+        return self.applied.call(self._weights(w), batch)[0].to(w.dtype)
 
     # ------------------------------------------------------------- interface
     @torch.no_grad()
     def value(self, w: Optional[torch.Tensor] = None) -> float:
         """L(w) (at the point if ``w`` is None)."""
         w = self.point if w is None else w.to(self.device, self.dtype)
-        total = sum(float(self._batch_sum(w, xb, yb)) for xb, yb in self._batches())
+        total = sum(float(self._batch_sum(w, batch)) for batch in self._batches())
         return total / self.num_samples
 
     def value_and_grad(self, w: Optional[torch.Tensor] = None) -> tuple[float, torch.Tensor]:
         """L(w) and ∇L(w)."""
         w = (self.point if w is None else w.to(self.device, self.dtype)).detach()
         total, g = 0.0, torch.zeros_like(w)
-        for xb, yb in self._batches():
+        for batch in self._batches():
             wb = w.clone().requires_grad_(True)
-            loss = self._batch_sum(wb, xb, yb)
+            loss = self._batch_sum(wb, batch)
             (gb,) = torch.autograd.grad(loss, wb)
             total += float(loss.detach())
             g += gb
@@ -129,11 +141,12 @@ class ModelObjective:
         """v ↦ Σ ∇²ℓ·v at the point, linearized once, when all samples fit in one batch."""
         if not self._linearize_tried:
             self._linearize_tried = True
-            if self.num_samples <= self.batch_size:
+            if self.train.is_one_batch(self.batch_size):
+                batch = next(iter(self._batches()))
                 try:
                     with warnings.catch_warnings():  # torch.fx's tracing chatter, not ours to act on
                         warnings.simplefilter("ignore")
-                        _, self._linearized = linearize(grad(lambda p: self._batch_sum(p, self.x, self.y)),
+                        _, self._linearized = linearize(grad(lambda p: self._batch_sum(p, batch)),
                                                         self.point.detach())
                 except Exception:  # tracing can fail on exotic modules: fall back to plain products
                     self._linearized = None
@@ -148,18 +161,22 @@ class ModelObjective:
         else:
             w = (self.point if w is None else w.to(self.device, self.dtype)).detach()
             out = torch.zeros_like(w)
-            for xb, yb in self._batches():
-                _, hv = jvp(grad(lambda p, xb=xb, yb=yb: self._batch_sum(p, xb, yb)), (w,), (v,))
+            for batch in self._batches():
+                _, hv = jvp(grad(lambda p, batch=batch: self._batch_sum(p, batch)), (w,), (v,))
                 out += hv
         self.hvp_count += 1
         if self.on_hvp is not None:
             self.on_hvp(1)
         return out / self.num_samples
 
-    def metrics(self) -> dict[str, float]:
-        """Train (the objective's samples) and test loss and accuracy at the point, in eval mode."""
-        out = {}
-        for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
-            res = evaluate(self.model, x, y, self.task, batch_size=self.batch_size, device=self.device)
-            out[f"{split}_loss"], out[f"{split}_acc"] = res["loss"], res["acc"]
+    @torch.no_grad()
+    def metrics(self) -> dict[str, Optional[float]]:
+        """Train (the objective's samples) and test loss and accuracy at the point, in eval mode (None if absent)."""
+        out: dict[str, Optional[float]] = {}
+        weights = self._weights(self.point)
+        for split_name, split in (("train", self.train), ("test", self.test)):
+            loss, acc = (float("nan"), float("nan")) if split is None else split_metrics(
+                lambda batch: self.applied.call(weights, batch), split.batches(self.batch_size))
+            out[f"{split_name}_loss"] = None if math.isnan(loss) and split is None else loss
+            out[f"{split_name}_acc"] = None if math.isnan(acc) else acc
         return out

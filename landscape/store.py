@@ -55,7 +55,8 @@ class ResultStore:
     """Metric arrays of a fixed ``shape`` with a ``done`` mask, saved as ``out/name.npz`` + ``out/name.json``.
 
     Args:
-        out: output directory.
+        out: output directory; ``None`` keeps the results in memory (:meth:`save` does nothing until
+            :meth:`save_as` names a directory).
         name: file stem (``plane``, ``interp``, ``rays``).
         shape: shape of every metric array.
         metrics: metric names.
@@ -66,12 +67,11 @@ class ResultStore:
         overwrite: start afresh even if the directory holds results of other inputs.
     """
 
-    def __init__(self, out: str | Path, name: str, shape: tuple[int, ...], metrics: tuple[str, ...],
+    def __init__(self, out: Optional[str | Path], name: str, shape: tuple[int, ...], metrics: tuple[str, ...],
                  inputs: dict[str, Any], extra: dict[str, np.ndarray], sidecar: Optional[dict[str, Any]] = None,
                  overwrite: bool = False) -> None:
-        self.out = Path(out)
-        self.npz, self.json = self.out / f"{name}.npz", self.out / f"{name}.json"
         self.name, self.shape, self.metrics = name, tuple(shape), tuple(metrics)
+        self._locate(out)
         self.inputs = normalize_inputs(inputs)
         self.extra = {k: np.asarray(v) for k, v in extra.items()}
         self.sidecar = dict(sidecar or {})
@@ -80,8 +80,14 @@ class ResultStore:
         self.seconds_before = 0.0
         self.started = time.perf_counter()
         self.resumed = 0
-        if self.json.exists() and not overwrite:
+        self.compute_seconds: Optional[float] = None  # set when the computation ends (else: time since opened)
+        if self.out is not None and self.json.exists() and not overwrite:
             self._resume()
+
+    def _locate(self, out: Optional[str | Path]) -> None:
+        self.out = None if out is None else Path(out)
+        self.npz = None if out is None else self.out / f"{self.name}.npz"
+        self.json = None if out is None else self.out / f"{self.name}.json"
 
     def _resume(self) -> None:
         meta = read_matching_sidecar(self.json, self.inputs, self.name)
@@ -111,8 +117,23 @@ class ResultStore:
             self.values[m].reshape(-1)[flat_indices] = values[:, j]
         self.done.reshape(-1)[flat_indices] = True
 
+    def save_as(self, out: str | Path, overwrite: bool = False) -> Path:
+        """Write the results to ``out`` (from now on the store's directory); returns the npz path.
+
+        Raises:
+            StaleResultsError: ``out`` holds results of other inputs (unless ``overwrite``).
+        """
+        json_path = Path(out) / f"{self.name}.json"
+        if json_path.exists() and not overwrite:
+            read_matching_sidecar(json_path, self.inputs, self.name)
+        self._locate(out)
+        self.save()
+        return self.npz
+
     def save(self) -> None:
-        """Write the npz and the sidecar atomically."""
+        """Write the npz and the sidecar atomically (nothing for a store in memory)."""
+        if self.out is None:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.npz) as tmp:
             with open(tmp, "wb") as f:
@@ -122,5 +143,6 @@ class ResultStore:
             "file": self.npz.name, "complete": bool(self.done.all()), "points_done": n_done,
             "points_total": int(self.done.size), "inputs": self.inputs, **self.sidecar,
             "versions": versions(),
-            "timings": {"compute_seconds": self.seconds_before + time.perf_counter() - self.started},
+            "timings": {"compute_seconds": self.compute_seconds if self.compute_seconds is not None
+                        else self.seconds_before + time.perf_counter() - self.started},
         }, self.json)

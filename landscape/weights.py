@@ -9,17 +9,26 @@ state dict and a pair of flat vectors can be converted both ways:
 
 Integer buffers (``num_batches_tracked``) are not part of either vector; they are
 taken from the first point.
+
+A space may span only some parameters (``params``: a name regex or a predicate;
+``trainable_only``: those with ``requires_grad``, as when a backbone is frozen for
+fine-tuning). The others are *frozen*: every point keeps its own checkpoint's values
+for them (:meth:`ParamSpace.frozen_of`), bitwise.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
 
-__all__ = ["ParamSpace"]
+__all__ = ["ParamSpace", "ParamSelector"]
+
+#: Which parameters span the space: ``None`` (all), a regex searched in each name, or ``fn(name, tensor) -> bool``.
+ParamSelector = Union[None, str, Callable[[str, torch.Tensor], bool]]
 
 
 @dataclass(frozen=True)
@@ -30,13 +39,38 @@ class ParamSpace:
     param_shapes: tuple[torch.Size, ...]
     buffer_names: tuple[str, ...]
     buffer_shapes: tuple[torch.Size, ...]
+    frozen_names: tuple[str, ...] = ()
+    selection: Optional[str] = None  # how the parameters were chosen (None: all of them)
 
     @classmethod
-    def of(cls, model: nn.Module) -> "ParamSpace":
-        params = [(n, p.shape) for n, p in model.named_parameters()]
+    def of(cls, model: nn.Module, params: ParamSelector = None, trainable_only: bool = False) -> "ParamSpace":
+        """The space of ``model``'s parameters chosen by ``params`` (and ``requires_grad`` if ``trainable_only``).
+
+        Raises:
+            ValueError: a bad regex, or a selection that matches no parameter (the message shows some names).
+        """
+        named = list(model.named_parameters())
+        keep = _selector(params)
+        chosen = [(n, p) for n, p in named if keep(n, p) and (p.requires_grad or not trainable_only)]
+        if not chosen and (params is not None or trainable_only):  # (a model without parameters has an empty space)
+            names = ", ".join(n for n, _ in named[:6]) + (", ..." if len(named) > 6 else "")
+            what = "the model has no parameters" if not named else f"parameter names are: {names}"
+            raise ValueError(f"params={_describe(params, trainable_only)} selects no parameter ({what})")
+        chosen_names = {n for n, _ in chosen}
         buffers = [(n, b.shape) for n, b in model.named_buffers() if b.is_floating_point()]
-        return cls(tuple(n for n, _ in params), tuple(s for _, s in params),
-                   tuple(n for n, _ in buffers), tuple(s for _, s in buffers))
+        selection = None if len(chosen) == len(named) else _describe(params, trainable_only)
+        return cls(tuple(n for n, _ in chosen), tuple(p.shape for _, p in chosen),
+                   tuple(n for n, _ in buffers), tuple(s for _, s in buffers),
+                   tuple(n for n, _ in named if n not in chosen_names), selection)
+
+    def describe(self) -> dict:
+        """What the sidecar records about the space."""
+        return {"selection": self.selection or "all", "tensors": len(self.param_names),
+                "num_params": self.num_params, "frozen_tensors": len(self.frozen_names)}
+
+    def frozen_of(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The parameters of ``state`` outside the space, as they are (every point keeps its own)."""
+        return {n: state[n].detach() for n in self.frozen_names}
 
     @property
     def num_params(self) -> int:
@@ -77,3 +111,24 @@ class ParamSpace:
             named_b = dict(model.named_buffers())
             for name, value in self.split(buffers, "buffers").items():
                 named_b[name].copy_(value)
+
+
+def _selector(params: ParamSelector) -> Callable[[str, torch.Tensor], bool]:
+    if params is None:
+        return lambda name, p: True
+    if isinstance(params, str):
+        try:
+            pattern = re.compile(params)
+        except re.error as exc:
+            raise ValueError(f"params={params!r} is not a regular expression ({exc})") from None
+        return lambda name, p: pattern.search(name) is not None
+    if callable(params):
+        return lambda name, p: bool(params(name, p))
+    raise TypeError(f"params must be None, a regex string or a function (name, tensor) -> bool, got "
+                    f"{type(params).__name__}")
+
+
+def _describe(params: ParamSelector, trainable_only: bool) -> str:
+    text = "all" if params is None else repr(params) if isinstance(params, str) else \
+        getattr(params, "__qualname__", type(params).__name__)
+    return text + (" (trainable only)" if trainable_only else "")

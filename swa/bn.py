@@ -32,15 +32,17 @@ Two modes:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["BN_MODES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
+__all__ = ["BN_PASSES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
 
-BN_MODES = ("exact", "single-pass")
+#: How statistics are gathered (``--bn-pass`` / ``--bn-update``); not to be confused with the landscape's
+#: BatchNorm strategies (``landscape.bn_modes``: what the buffers are at a point).
+BN_PASSES = ("exact", "single-pass")
 
 
 class _Stop(Exception):
@@ -76,6 +78,8 @@ class RunningMoments:
     def var(self, unbiased: bool) -> torch.Tensor:
         if self.mean is None:
             raise RuntimeError("no data seen")
+        if self.n < 2:
+            raise ValueError(f"need at least 2 values per channel to estimate a variance, got {self.n}")
         return self.m2 / (self.n - 1 if unbiased else self.n)
 
 
@@ -97,18 +101,36 @@ def _preserved_modes(model: nn.Module) -> Iterator[None]:
             m.momentum = momentum
 
 
-def _batches(x: torch.Tensor, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
-    for start in range(0, x.shape[0], batch_size):
-        yield x[start:start + batch_size].to(device, non_blocking=True)
+def _batch_source(inputs: Any, batch_size: int, device: torch.device) -> Callable[[], Iterator[Any]]:
+    """A factory of batch iterators: slices of a tensor, or the batches of a re-iterable, moved to ``device``."""
+    if isinstance(inputs, torch.Tensor):
+        def slices() -> Iterator[torch.Tensor]:
+            for start in range(0, inputs.shape[0], batch_size):
+                yield inputs[start:start + batch_size].to(device, non_blocking=True)
+        return slices
+    return lambda: (to_device(batch, device) for batch in inputs)
 
 
-def _execution_order(model: nn.Module, layers: list[_BatchNorm], probe: torch.Tensor) -> list[_BatchNorm]:
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` with every tensor in it (nested tuples, lists, dicts) moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(v, device) for v in batch) if not hasattr(batch, "_fields") else \
+            type(batch)(*(to_device(v, device) for v in batch))
+    return batch
+
+
+def _execution_order(model: nn.Module, layers: list[_BatchNorm], call: Callable[[Any], Any],
+                     probe: Any) -> list[_BatchNorm]:
     order: list[_BatchNorm] = []
     handles = [m.register_forward_pre_hook(lambda mod, inp: order.append(mod) if mod not in order else None)
                for m in layers]
     try:
         model.eval()
-        model(probe)
+        call(probe)
     finally:
         for h in handles:
             h.remove()
@@ -123,25 +145,29 @@ def _set_stats(layer: _BatchNorm, moments: RunningMoments, unbiased: bool) -> No
 
 
 @torch.no_grad()
-def update_bn_exact(model: nn.Module, inputs: torch.Tensor, batch_size: int = 1024, mode: str = "exact",
-                    device: torch.device | str | None = None) -> None:
+def update_bn_exact(model: nn.Module, inputs: Any, batch_size: int = 1024, mode: str = "exact",
+                    device: torch.device | str | None = None, call: Optional[Callable[[Any], Any]] = None) -> None:
     """Set every BatchNorm layer's running statistics to its whole-data-set statistics.
 
     Args:
         model: the network; its BatchNorm buffers are overwritten in place.
-        inputs: training inputs (no augmentation), any device; moved to ``device`` batch by batch.
-        batch_size: batch size of the passes (the result does not depend on it in ``"exact"`` mode).
+        inputs: training inputs (no augmentation): a tensor, cut into batches of ``batch_size``, or a
+            re-iterable of batches (a list, a ``DataLoader``), each moved to ``device`` as it is read.
+        batch_size: batch size of the passes over a tensor (the result does not depend on it in
+            ``"exact"`` mode).
         mode: ``"exact"`` or ``"single-pass"`` (see the module docstring).
         device: where to run; default: the device of the model's first parameter.
+        call: runs the network on one batch (default ``model(batch)``); for models called another way
+            (dict batches, a functional call with other weights). It must run ``model``'s BatchNorm layers.
 
     Raises:
         ValueError: unknown ``mode``, non-positive ``batch_size`` or fewer than 2 inputs.
     """
-    if mode not in BN_MODES:
-        raise ValueError(f"mode must be one of {BN_MODES}, got {mode!r}")
+    if mode not in BN_PASSES:
+        raise ValueError(f"mode must be one of {BN_PASSES}, got {mode!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if inputs.shape[0] < 2:
+    if isinstance(inputs, torch.Tensor) and inputs.shape[0] < 2:
         raise ValueError(f"need at least 2 inputs to estimate a variance, got {inputs.shape[0]}")
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not layers:
@@ -150,23 +176,31 @@ def update_bn_exact(model: nn.Module, inputs: torch.Tensor, batch_size: int = 10
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
+    call = call or model
+    batches = _batch_source(inputs, batch_size, device)
     with _preserved_modes(model):
         # With all inputs in one batch, one train-mode pass *is* the one-batch forward: exact and cheapest.
-        if mode == "single-pass" or inputs.shape[0] <= batch_size:
-            _single_pass(model, layers, inputs, batch_size, device)
+        if mode == "single-pass" or _at_most_one(batches):
+            _single_pass(model, layers, batches, call)
         else:
-            _sequential(model, layers, inputs, batch_size, device)
+            _sequential(model, layers, batches, call)
 
 
-def _single_pass(model, layers, inputs, batch_size, device) -> None:
+def _at_most_one(batches: Callable[[], Iterator[Any]]) -> bool:
+    it = batches()
+    next(it, None)
+    return next(it, None) is None
+
+
+def _single_pass(model, layers, batches, call) -> None:
     moments = {m: RunningMoments() for m in layers}
     handles = [m.register_forward_pre_hook(lambda mod, inp: moments[mod].update(inp[0])) for m in layers]
     try:
         model.eval()
         for m in layers:
             m.train()
-        for xb in _batches(inputs, batch_size, device):
-            model(xb)
+        for batch in batches():
+            call(batch)
     finally:
         for h in handles:
             h.remove()
@@ -175,8 +209,8 @@ def _single_pass(model, layers, inputs, batch_size, device) -> None:
             _set_stats(m, moments[m], unbiased=True)
 
 
-def _sequential(model, layers, inputs, batch_size, device) -> None:
-    order = _execution_order(model, layers, inputs[:2].to(device))
+def _sequential(model, layers, batches, call) -> None:
+    order = _execution_order(model, layers, call, next(batches()))
     done: list[tuple[_BatchNorm, RunningMoments]] = []
     model.eval()  # dropout off; measured layers stop the pass, earlier ones use their fixed statistics
     for layer in order:
@@ -188,9 +222,9 @@ def _sequential(model, layers, inputs, batch_size, device) -> None:
 
         handle = layer.register_forward_pre_hook(capture)
         try:
-            for xb in _batches(inputs, batch_size, device):
+            for batch in batches():
                 try:
-                    model(xb)
+                    call(batch)
                 except _Stop:
                     pass
         finally:

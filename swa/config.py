@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Optional
 
-from swa.bn import BN_MODES
+from swa.bn import BN_PASSES
 from swa.data import DataSpec
 from swa.errors import ConfigError
 from swa.models import ModelSpec
@@ -91,7 +91,7 @@ class TrainConfig:
         _choice("--method", self.method, METHODS)
         _choice("--device", self.device, DEVICES)
         _choice("--precision", self.precision, PRECISIONS)
-        _choice("--bn-update", self.bn_update, BN_MODES)
+        _choice("--bn-update", self.bn_update, BN_PASSES)
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from landscape.geometry import Axis
 from landscape.inputs import load_checkpoints, load_context
 from landscape.interp import compute_interp
-from landscape.job import EvalSettings
+from landscape.settings import EvalSettings
 from swa.data import DataSpec
 from swa.models import ModelSpec, build_model
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from landscape.directions import random_directions
 from landscape.objective import ModelObjective
-from landscape.sharpness import (adaptive_sharpness_average, adaptive_sharpness_worst, eps_sharpness,
+from landscape.sharpness_measures import (adaptive_sharpness_average, adaptive_sharpness_worst, eps_sharpness,
                                  pac_bayes_sigma, ray_width_metric, subspace_basis)
 from swa.data import TensorData
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any, NoReturn
 
 __all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args",
-           "add_landscape_args", "landscape_specs", "settings_from_args", "fail"]
+           "add_landscape_args", "add_params_arg", "landscape_specs", "settings_from_args", "fail"]
 
 PROG = "swa-landscape"
 
@@ -67,18 +67,21 @@ def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
 
 def add_landscape_args(p: argparse.ArgumentParser) -> None:
     """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
+    from landscape.bn_modes import BN_STRATEGIES
     from landscape.budget import DEFAULT_MAX_POINTS
-    from landscape.job import PRECISIONS
+    from landscape.settings import PRECISIONS
+    from swa.bn import BN_PASSES
 
     p.add_argument("--run", default=None, metavar="RUN_DIR", help="training run: model, data (and points) from it")
     add_data_model_args(p)
     p.add_argument("--labels", nargs="+", default=None, help="labels of the checkpoints, in order")
     e = p.add_argument_group("evaluation")
-    e.add_argument("--bn", choices=("recompute", "interpolate", "fixed"), default=None,
+    add_params_arg(e)
+    e.add_argument("--bn", choices=tuple(BN_STRATEGIES), default=None,
                    help="BatchNorm statistics at each point (default: recompute for models with BatchNorm)")
     e.add_argument("--bn-samples", type=int, default=None, metavar="N",
                    help="training inputs used to recompute BatchNorm statistics (default: all)")
-    e.add_argument("--bn-pass", choices=("exact", "single-pass"), default="exact",
+    e.add_argument("--bn-pass", choices=BN_PASSES, default="exact",
                    help="how statistics are recomputed (see swa.bn; default exact)")
     e.add_argument("--batch-size", type=int, default=2048, help="evaluation batch size (default 2048)")
     e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
@@ -87,6 +90,12 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
                    help=f"refuse more points than this before any work (default {DEFAULT_MAX_POINTS:,})")
     e.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_params_arg(group) -> None:
+    group.add_argument("--params", default=None, metavar="REGEX",
+                       help="only parameters whose name matches REGEX span the space (e.g. 'fc\\.'); the others "
+                            "keep each checkpoint's values (default: all parameters)")
 
 
 def landscape_specs(args: argparse.Namespace):
@@ -102,7 +111,7 @@ def landscape_specs(args: argparse.Namespace):
 
 
 def settings_from_args(args: argparse.Namespace):
-    from landscape.job import EvalSettings
+    from landscape.settings import EvalSettings
 
     return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
                         chunk=args.chunk, precision=args.precision, device=args.device or "auto",

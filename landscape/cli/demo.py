@@ -120,9 +120,9 @@ def _landscape(run_dir: Path, out: Path, args: argparse.Namespace) -> dict[str, 
     """
     from landscape.inputs import load_checkpoints, load_context
     from landscape.interp import compute_interp
-    from landscape.job import EvalSettings
-    from landscape.plane import compute_plane
-    from landscape.rays import compute_rays
+    from landscape.settings import EvalSettings
+    from landscape.affine_plane import compute_plane
+    from landscape.random_rays import compute_rays
 
     ctx = load_context(str(run_dir), None, None)
     anchors = load_checkpoints(*map(list, zip(*ctx.run.plane_anchors())), ctx.model)

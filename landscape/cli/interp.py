@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         paths, run_labels = zip(*ctx.run.end_points())
         labels = labels or list(run_labels)
     start, end = load_checkpoints(list(paths), labels, ctx.model)
-    result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis)
+    result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis, params=args.params)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"interp": [result.store.npz]})

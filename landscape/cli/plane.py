@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
     from landscape.geometry import parse_axis
     from landscape.inputs import load_checkpoints, load_context
-    from landscape.plane import compute_plane
+    from landscape.affine_plane import compute_plane
     from swa.checkpoint import split_key
     from swa.errors import UserError
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     marks = [] if ctx.run is None else ctx.run.end_points()
     anchors = load_checkpoints(list(paths), labels, ctx.model)
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
-                           x_axis=x_axis, y_axis=y_axis, grid=args.grid, margin=args.margin)
+                           x_axis=x_axis, y_axis=y_axis, grid=args.grid, margin=args.margin,
+                           params=args.params)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
     from landscape.inputs import load_checkpoints, load_context
-    from landscape.rays import compute_rays
+    from landscape.random_rays import compute_rays
     from swa.errors import UserError
 
     if args.out is None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         paths = [p for p, _ in ctx.run.end_points()]
         labels = labels or [lab for _, lab in ctx.run.end_points()]
     points = load_checkpoints(paths, labels, ctx.model)
-    result = compute_rays(ctx, points, args.out, settings, directions=args.directions,
+    result = compute_rays(ctx, points, args.out, settings, params=args.params, directions=args.directions,
                           max_distance=args.max_distance, steps=args.steps, delta=args.delta,
                           normalization=args.normalization, include_bn_and_bias=args.include_bn_bias)
     if result.is_main:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from landscape.cli.common import add_common, add_data_model_args
+from landscape.cli.common import add_common, add_data_model_args, add_params_arg
 from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--bn", choices=("recompute", "fixed"), default="recompute",
                    help="BatchNorm statistics at the point: recomputed on the training inputs (default) or kept")
     p.add_argument("--batch-size", type=int, default=2048, help="batch size of the sums (2048)")
+    add_params_arg(p)
     g = p.add_argument_group("metric settings")
     g.add_argument("--top-k", type=int, default=5, help="top Hessian eigenvalues (5)")
     g.add_argument("--trace-matvecs", type=int, default=30, help="Hutch++ Hessian-vector products (30)")
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if len({p.label for p in points}) != len(points):
         raise UserError("checkpoint labels must be distinct; pass --labels")
     result = compute_sharpness(ctx, points, args.out, settings, metrics=metrics, seed=args.seed or 0,
-                               device=args.device or "auto", overwrite=args.overwrite, progress=not args.quiet)
+                               device=args.device or "auto", overwrite=args.overwrite, progress=not args.quiet,
+                               params=args.params)
     print(result.summary_line())
     draw_after(args, {"sharpness": [result.json_path]})
     return 0

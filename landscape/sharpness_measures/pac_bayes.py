@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from landscape.sharpness._common import _SEED_MAX, _bool, _check_obj, _generator, _int, _randn, _real, _Result, _setting
+from landscape.sharpness_measures._common import _SEED_MAX, _bool, _check_obj, _generator, _int, _randn, _real, _Result, _setting
 
 __all__ = ["PacBayesSigma", "pac_bayes_sigma"]
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 import torch
 
-from landscape.sharpness._common import (_SEED_MAX, _bool, _check_obj, _generator, _int, _randn, _real, _Result,
+from landscape.sharpness_measures._common import (_SEED_MAX, _bool, _check_obj, _generator, _int, _randn, _real, _Result,
                                          _setting)
 
 __all__ = ["AverageSharpness", "WorstCaseSharpness", "adaptive_sharpness_average", "adaptive_sharpness_worst"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from landscape.cli.demo import _reuse_or_redo
-from landscape.job import EvalSettings
+from landscape.settings import EvalSettings
 from landscape.store import StaleResultsError
 from swa.errors import UserError
 

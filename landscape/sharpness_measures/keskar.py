@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from landscape.sharpness._common import _SEED_MAX, _check_obj, _generator, _int, _real, _Result, _setting
+from landscape.sharpness_measures._common import _SEED_MAX, _check_obj, _generator, _int, _real, _Result, _setting
 
 __all__ = ["EpsSharpness", "eps_sharpness", "subspace_basis"]
 

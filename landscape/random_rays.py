@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
+import torch.nn as nn
 
+from landscape.data import EvalData
 from landscape.directions import random_directions
+from landscape.driver import Budget, Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
+from landscape.forward import Forward
 from landscape.inputs import Checkpoint, Context
-from landscape.job import EvalSettings, Job
+from landscape.result import Result
+from landscape.settings import EvalSettings
 from landscape.store import ResultStore
+from landscape.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["ray_width", "width_summary", "compute_rays", "RaysResult"]
+__all__ = ["ray_width", "width_summary", "compute_rays", "evaluate_rays", "rays_task", "RaysResult"]
 
 
 def ray_width(distances: np.ndarray, losses: np.ndarray, delta: float) -> np.ndarray:
@@ -72,7 +78,9 @@ def width_summary(widths: np.ndarray) -> dict:
 
 
 @dataclass
-class RaysResult:
+class RaysResult(Result):
+    """``distances`` (S,), ``result[metric]`` (points, rays, S) and ``widths`` (points, rays)."""
+
     store: ResultStore
     is_main: bool  # False on the other ranks under torchrun: they hold partial values
     distances: np.ndarray
@@ -87,21 +95,21 @@ class RaysResult:
             text = "all censored" if s["mean"] is None else f"{s['mean']:.4g}" + (
                 f" ± {s['std']:.2g}" if s["std"] is not None else "")
             parts.append(f"{label} width {text}" + (f" ({s['censored']} censored)" if s["censored"] else ""))
+        where = f" -> {self.store.npz}" if self.store.npz is not None else ""
         return (f"rays: {self.store.done.size} points ({self.stats['computed']} computed, {self.stats['skipped']} "
-                f"skipped) in {self.stats['seconds']:.1f}s -> {self.store.npz}; " + "; ".join(parts))
+                f"skipped) in {self.stats['seconds']:.1f}s{where}; " + "; ".join(parts))
 
 
-def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
-                 directions: int = 10, max_distance: float = 20.0, steps: int = 21, delta: float = 0.1,
-                 normalization: str = "unit", include_bn_and_bias: bool = False,
-                 log: Callable[[str], None] = print) -> RaysResult:
-    """Evaluate ``directions`` random rays of ``steps`` points on [0, ``max_distance``] from each point.
+def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, directions: int = 10,
+              max_distance: float = 20.0, steps: int = 21, delta: float = 0.1, normalization: str = "unit",
+              include_bn_and_bias: bool = False, seed: int = 0, budget: Optional[Budget] = None) -> Task:
+    """``directions`` random rays of ``steps`` points on [0, ``max_distance``] from each point, as a task.
 
-    The same random directions (drawn with ``settings.seed``) are used for every point, so that
-    points are compared on the same rays. With ``filter`` or ``layer`` normalization, biases and
-    BatchNorm parameters are left out of the directions unless ``include_bn_and_bias``. Buffers:
-    ``recompute`` recomputes them at every point; ``interpolate`` and ``fixed`` keep each point's own
-    (a random direction has no buffer part).
+    The same random directions (drawn with ``seed``) are used for every point, so that points are
+    compared on the same rays. With ``filter`` or ``layer`` normalization, biases and BatchNorm
+    parameters are left out of the directions unless ``include_bn_and_bias``. Buffers: ``recompute``
+    recomputes them at every point; ``interpolate`` and ``fixed`` keep each point's own (a random
+    direction has no buffer part). Parameters outside the space keep each point's own values.
     """
     if directions < 1:
         raise UserError(f"--directions must be at least 1, got {directions}")
@@ -111,8 +119,8 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
         raise UserError(f"--max-distance must be a positive number, got {max_distance}")
     if not (delta > 0 and np.isfinite(delta)):
         raise UserError(f"--delta must be a positive number, got {delta}")
-    job = Job.prepare(ctx, points[0], settings, log=log)
-    job.check_budget("rays", len(points) * directions * steps, directions)
+    if budget is not None:
+        budget("rays", len(points) * directions * steps, directions)
     distances = np.linspace(0.0, max_distance, steps)
     coords = np.zeros((directions, steps, directions))
     for j in range(directions):
@@ -120,28 +128,46 @@ def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, se
     coords = coords.reshape(-1, directions)
     families = []
     for ckpt in points:
-        base = job.params(ckpt)
+        base = space.params_of(ckpt.state)
         try:
-            dirs = random_directions(job.space, base, directions, normalization=normalization, seed=settings.seed,
+            dirs = random_directions(space, base, directions, normalization=normalization, seed=seed,
                                      include_bn_and_bias=include_bn_and_bias)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        families.append(AffineFamily(base, dirs, coords, job.buffers(ckpt), None))
-    store = job.store(
-        out, "rays", (len(points), directions, steps),
+        families.append(AffineFamily(base, dirs, coords, space.buffers_of(ckpt.state), None,
+                                     space.frozen_of(ckpt.state)))
+    return Task(
+        "rays", (len(points), directions, steps), families, bn, directions=directions,
         inputs={"points": [p.digest for p in points], "directions": directions, "normalization": normalization,
                 "include_bn_and_bias": include_bn_and_bias, "distances": distances.tolist()},
         extra={"distances": distances},
         sidecar={"points": [p.to_json() for p in points], "delta": delta, "normalization": normalization,
                  "units": ("Euclidean distance in parameter space" if normalization == "unit"
                            else f"multiples of a {normalization}-normalized direction")})
-    stats = job.run(families, store, log)
+
+
+def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Sequence[Checkpoint],
+                  settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None,
+                  params: ParamSelector = None, trainable_only: bool = False, delta: float = 0.1,
+                  log: Callable[[str], None] = print, **ray_args) -> RaysResult:
+    """Loss along random rays from each of ``points`` (see :func:`rays_task`), into ``out`` or in memory,
+    with the width of each ray at rise ``delta`` (:func:`ray_width`)."""
+    space = space_of(model, params, trainable_only)
+    task = rays_task(space, points, settings.resolved_bn(model), delta=delta, seed=settings.seed,
+                     budget=budget_for(space, data, settings), **ray_args)
+    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    store, distances = run.store, task.extra["distances"]
     widths = ray_width(distances, store.values["train_loss"], delta)
-    if job.dist.is_main:
+    if run.is_main:
         store.extra["width"] = widths
         store.sidecar["width"] = {p.label: width_summary(w) for p, w in zip(points, widths)}
         store.save()
-    return RaysResult(store=store, is_main=job.dist.is_main, distances=distances, widths=widths,
-                      labels=[p.label for p in points], stats=stats)
+    return RaysResult(store=store, is_main=run.is_main, distances=distances, widths=widths,
+                      labels=[p.label for p in points], stats=run.stats)
 
 
+def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
+                 params: ParamSelector = None, log: Callable[[str], None] = print, **kwargs) -> RaysResult:
+    """:func:`evaluate_rays` on a command's model and data (``ctx``), into ``out``."""
+    return evaluate_rays(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), points, settings,
+                         about=ctx.to_json(), out=out, params=params, log=log, **kwargs)

@@ -29,11 +29,11 @@ the same result on every device; Monte Carlo draws are regenerated from the seed
 of being stored (memory stays O(P)).
 """
 
-from landscape.sharpness.adaptive import (AverageSharpness, WorstCaseSharpness, adaptive_sharpness_average,
+from landscape.sharpness_measures.adaptive import (AverageSharpness, WorstCaseSharpness, adaptive_sharpness_average,
                                           adaptive_sharpness_worst)
-from landscape.sharpness.keskar import EpsSharpness, eps_sharpness, subspace_basis
-from landscape.sharpness.pac_bayes import PacBayesSigma, pac_bayes_sigma
-from landscape.sharpness.rays import RayWidth, ray_width_metric
+from landscape.sharpness_measures.keskar import EpsSharpness, eps_sharpness, subspace_basis
+from landscape.sharpness_measures.pac_bayes import PacBayesSigma, pac_bayes_sigma
+from landscape.sharpness_measures.rays import RayWidth, ray_width_metric
 
 __all__ = ["EpsSharpness", "AverageSharpness", "WorstCaseSharpness", "PacBayesSigma", "RayWidth",
            "eps_sharpness", "adaptive_sharpness_average", "adaptive_sharpness_worst", "pac_bayes_sigma",

@@ -1,0 +1,178 @@
+"""The Python API: one call per computation, on your own model, state dicts, data and loss.
+
+Every function takes the architecture (``model``, never changed: evaluation works on a private
+copy), the points (state dicts, models, or checkpoint file paths) and ``data`` in any form of
+:func:`landscape.data.as_eval_data` (``(x, y)`` tensors, a ``DataLoader`` or list of batches,
+or ``{"train": ..., "test": ...}``), and returns a result object that holds the arrays and
+saves to the files the command line writes::
+
+    import landscape
+    res = landscape.plane(model, [sd_a, sd_b, sd_c], (x, y), grid=21)
+    res.alphas, res.betas, res["train_loss"]          # (nx,), (ny,), (nx, ny)
+    res.save("out/")                                   # out/plane.npz + out/plane.json
+
+Shared keyword arguments:
+
+* ``loss_fn(outputs, targets)`` returning the batch mean, or ``forward_fn(model, batch) ->
+  (mean_loss, n_correct or None, batch_size)`` for models called another way; by default
+  cross-entropy and accuracy for integer targets, MSE for floating ones (``task`` overrides);
+* ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
+  parameters span the space; the others keep each point's own values;
+* ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
+  BatchNorm), ``bn_samples``, ``bn_pass``, ``batch_size``, ``chunk``, ``device``,
+  ``precision``, ``seed``, ``progress``, ``max_points`` as on the command line;
+* ``out``: compute into a directory instead of memory (saved as it goes; a repeated call with the
+  same inputs resumes), ``overwrite`` to replace results of other inputs there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch.nn as nn
+
+from landscape.budget import DEFAULT_MAX_POINTS
+from landscape.data import EvalData, as_eval_data
+from landscape.forward import Forward
+from landscape.geometry import Axis
+from landscape.inputs import as_checkpoints
+from landscape.interp import DEFAULT_T, InterpResult, evaluate_line
+from landscape.measure import DEFAULT_METRICS, SharpnessResult, SharpnessSettings, measure_sharpness, parse_metrics
+from landscape.affine_plane import PlaneResult, evaluate_plane
+from landscape.random_rays import RaysResult, evaluate_rays
+from landscape.settings import EvalSettings
+
+__all__ = ["plane", "interpolate", "rays", "sharpness"]
+
+
+def _axis(value: Any, name: str) -> Optional[Axis]:
+    if value is None or isinstance(value, Axis):
+        return value
+    try:
+        lo, hi, n = value
+        return Axis(float(lo), float(hi), int(n))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (min, max, points), got {value!r}") from None
+
+
+def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]:
+    cls = type(model)
+    return {"model": {"class": f"{cls.__module__}.{cls.__qualname__}",
+                      "num_params": sum(p.numel() for p in model.parameters())},
+            "data": data.describe(), "loss": forward.describe()}
+
+
+def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task) -> tuple[EvalData, Forward]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
+    data = as_eval_data(data)
+    return data, Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn)
+
+
+def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
+              overwrite) -> EvalSettings:
+    return EvalSettings(bn=bn, bn_samples=bn_samples, bn_pass=bn_pass, batch_size=batch_size, chunk=chunk,
+                        device=device, precision=precision, seed=seed, progress=progress, max_points=max_points,
+                        overwrite=overwrite)
+
+
+def plane(model: nn.Module, points: Sequence[Any], data: Any, *, grid: int = 21, x: Any = None, y: Any = None,
+          margin: float = 0.2, trajectory: Sequence[Any] = (), marked: Sequence[Any] = (),
+          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
+          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+          trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+          bn_pass: str = "exact", batch_size: int = 2048, chunk: int = 16, device: str = "auto",
+          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
+          out: Optional[str | Path] = None, overwrite: bool = False,
+          log: Callable[[str], None] = print) -> PlaneResult:
+    """Loss and accuracy on the plane through three points p0, p1, p2 (Garipov et al. 2018).
+
+    A plane point (x, y) is p0 + x·û + y·v̂ with û = (p1 − p0)/‖p1 − p0‖ and v̂ the unit part of
+    p2 − p0 orthogonal to û (Euclidean units). ``x``/``y``: ``(min, max, points)``; by default the
+    box around the anchors and projected ``trajectory``/``marked`` points, widened by ``margin``,
+    ``grid`` points per axis. Returns a :class:`~landscape.affine_plane.PlaneResult`.
+    """
+    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
+    traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
+        if len(trajectory) else []
+    marks = as_checkpoints(marked, None, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
+    settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
+                         overwrite)
+    return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
+                          params=params, trainable_only=trainable_only, trajectory=traj, marked=marks,
+                          x_axis=_axis(x, "x"), y_axis=_axis(y, "y"), grid=grid, margin=margin, log=log)
+
+
+def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
+                labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
+                forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+                trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+                bn_pass: str = "exact", batch_size: int = 2048, chunk: int = 16, device: str = "auto",
+                precision: str = "fp32", seed: int = 0, progress: bool = True,
+                max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
+                log: Callable[[str], None] = print) -> InterpResult:
+    """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
+    41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
+    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
+    settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
+                         overwrite)
+    return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
+                         t=t if isinstance(t, Axis) else np.asarray(t, dtype=np.float64), params=params,
+                         trainable_only=trainable_only, log=log)
+
+
+def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int = 10, max_distance: float = 20.0,
+         steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
+         labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
+         forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+         trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+         bn_pass: str = "exact", batch_size: int = 2048, chunk: int = 16, device: str = "auto",
+         precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
+         out: Optional[str | Path] = None, overwrite: bool = False,
+         log: Callable[[str], None] = print) -> RaysResult:
+    """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
+    for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
+    ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
+    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    ckpts = as_checkpoints(points, labels, model)
+    settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
+                         overwrite)
+    return evaluate_rays(model, data, forward, ckpts, settings, about=_about(model, data, forward), out=out,
+                         params=params, trainable_only=trainable_only, delta=delta, directions=directions,
+                         max_distance=max_distance, steps=steps, normalization=normalization,
+                         include_bn_and_bias=include_bn_and_bias, log=log)
+
+
+def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
+              labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
+              forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+              trainable_only: bool = False, bn: Optional[str] = None, samples: Optional[int] = None,
+              batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
+              out: Optional[str | Path] = None, overwrite: bool = False, log: Callable[[str], None] = print,
+              **metric_settings: Any) -> SharpnessResult:
+    """Sharpness ``metrics`` (``landscape.measure.METRICS``; ``["all"]`` for all) at each point, on the
+    training loss with BatchNorm statistics recomputed at the point (``bn="fixed"``: the point's own).
+    ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
+    Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
+    from landscape.driver import space_of
+    from landscape.objective import ModelObjective
+    from swa.devices import resolve_device
+
+    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    ckpts = as_checkpoints(points, labels, model)
+    if len({c.label for c in ckpts}) != len(ckpts):
+        raise ValueError("labels must be distinct")
+    names = parse_metrics(list(metrics))
+    space_of(model, params, trainable_only)  # refuse a selection that matches nothing before any work
+    settings = SharpnessSettings(samples=samples, bn_recompute=bn in (None, "recompute"), batch_size=batch_size,
+                                 **metric_settings)
+    dev = resolve_device(device)
+    make = lambda ckpt: ModelObjective(  # noqa: E731
+        model, data, ckpt.state, device=dev, samples=samples, seed=seed, bn_recompute=settings.bn_recompute,
+        batch_size=batch_size, forward=forward, params=params, trainable_only=trainable_only)
+    return measure_sharpness(make, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
+                             seed=seed, overwrite=overwrite, progress=progress, params=params, log=log)

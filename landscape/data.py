@@ -1,0 +1,201 @@
+"""Evaluation data from whatever the caller holds, and its batches on the device.
+
+``data`` may be (:func:`as_eval_data`):
+
+* a :class:`~swa.data.TensorData` (the command line's data sets);
+* ``(x, y)``: two tensors of the same length, put on the device once and cut into batches there;
+* any re-iterable of batches: a ``DataLoader`` or a list yielding ``(x, y)`` pairs, dicts, or
+  whatever a ``forward_fn`` takes. It is read again at every pass and each batch is moved to the
+  device as it comes (a one-shot iterator or generator is refused: it would be empty after one pass);
+* ``{"train": ..., "test": ...}`` of either form; ``test`` is optional (its metrics are then NaN).
+
+Image tensors (4-D floating) are put in channels-last layout: oneDNN and cuDNN convolutions are
+faster in it (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Iterator, Mapping, Optional
+
+import torch
+
+from swa.bn import to_device
+from swa.data import CLASSIFICATION, REGRESSION, TensorData
+
+__all__ = ["Split", "EvalData", "as_eval_data", "place"]
+
+
+def place(batch: Any, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,
+          dtype: Optional[torch.dtype] = None) -> Any:
+    """``batch`` on ``device``; floating tensors cast to ``dtype`` if given, 4-D ones in ``memory_format``."""
+    batch = to_device(batch, device)
+    if dtype is None and memory_format == torch.contiguous_format:
+        return batch
+    return _map_float(batch, lambda t: (t.to(dtype) if dtype is not None else t).contiguous(
+        memory_format=memory_format if t.dim() == 4 else torch.contiguous_format))
+
+
+def _map_float(batch: Any, fn) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return fn(batch) if batch.is_floating_point() else batch
+    if isinstance(batch, dict):
+        return {k: _map_float(v, fn) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        items = [_map_float(v, fn) for v in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    return batch
+
+
+class _Batches:
+    """A re-iterable view of a split's batches (each ``iter`` starts a new pass)."""
+
+    def __init__(self, split: "Split", batch_size: int) -> None:
+        self.split, self.batch_size = split, batch_size
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.split.iter_batches(self.batch_size)
+
+
+@dataclass
+class Split:
+    """One split: tensors ``x``, ``y`` (cut into batches) or a re-iterable ``source`` of batches.
+
+    ``device``, ``memory_format`` and ``dtype`` say where and how batches are delivered; tensors are
+    moved there once by :meth:`placed`, the batches of a source one by one as they are read.
+    """
+
+    x: Optional[torch.Tensor] = None
+    y: Optional[torch.Tensor] = None
+    source: Optional[Iterable] = None
+    device: torch.device = torch.device("cpu")
+    memory_format: torch.memory_format = torch.contiguous_format
+    dtype: Optional[torch.dtype] = None
+
+    @property
+    def is_tensors(self) -> bool:
+        return self.source is None
+
+    def __len__(self) -> int:
+        """Samples (tensor splits only)."""
+        if not self.is_tensors:
+            raise TypeError("the size of a split given as batches is known only after a pass")
+        return self.x.shape[0]
+
+    def placed(self, device: torch.device | str, memory_format: torch.memory_format = torch.contiguous_format,
+               dtype: Optional[torch.dtype] = None) -> "Split":
+        device = torch.device(device)
+        if not self.is_tensors:
+            return replace(self, device=device, memory_format=memory_format, dtype=dtype)
+        x, y = place(self.x, device, memory_format, dtype), place(self.y, device, dtype=dtype)
+        return replace(self, x=x, y=y, device=device, memory_format=memory_format, dtype=dtype)
+
+    def subset(self, n: Optional[int], seed: int) -> "Split":
+        """A fixed random subset of ``n`` samples in their original order (all if ``n`` is None or large)."""
+        if n is None or not self.is_tensors or n >= len(self):
+            if n is not None and not self.is_tensors:
+                raise ValueError("a sample subset needs data given as tensors, not as batches")
+            return self
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        return replace(self, x=self.x[idx.to(self.x.device)], y=self.y[idx.to(self.y.device)])
+
+    def iter_batches(self, batch_size: int) -> Iterator[Any]:
+        """One pass: ``(x, y)`` slices of a tensor split, or the source's batches placed on the device."""
+        if self.is_tensors:
+            for start in range(0, len(self), batch_size):
+                yield self.x[start:start + batch_size], self.y[start:start + batch_size]
+        else:
+            for batch in self.source:
+                yield place(batch, self.device, self.memory_format, self.dtype)
+
+    def batches(self, batch_size: int) -> _Batches:
+        """A re-iterable of the split's batches (see :meth:`iter_batches`)."""
+        return _Batches(self, batch_size)
+
+    def is_one_batch(self, batch_size: int) -> bool:
+        if self.is_tensors:
+            return len(self) <= batch_size
+        return hasattr(self.source, "__len__") and len(self.source) == 1
+
+    def describe(self) -> dict[str, Any]:
+        if self.is_tensors:
+            return {"samples": len(self), "input_shape": list(self.x.shape[1:]), "sha256": _digest(self.x, self.y)}
+        info: dict[str, Any] = {"batches_from": type(self.source).__name__}
+        if hasattr(self.source, "__len__"):
+            info["batches"] = len(self.source)
+        return info
+
+
+@dataclass
+class EvalData:
+    """Train and (optional) test splits, and the task when the targets tell it (``None`` otherwise)."""
+
+    train: Split
+    test: Optional[Split] = None
+    task: Optional[str] = None
+
+    @property
+    def image_like(self) -> bool:
+        return self.train.is_tensors and self.train.x.dim() == 4
+
+    def describe(self) -> dict[str, Any]:
+        return {"train": self.train.describe(), "test": None if self.test is None else self.test.describe(),
+                "task": self.task}
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _task_of(y: Any) -> Optional[str]:
+    if not isinstance(y, torch.Tensor):
+        return None
+    return REGRESSION if y.is_floating_point() else CLASSIFICATION
+
+
+def _split(obj: Any, name: str) -> tuple[Split, Optional[str]]:
+    if isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj):
+        x, y = obj
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"{name} inputs and targets differ in length: {x.shape[0]} vs {y.shape[0]}")
+        if x.shape[0] == 0:
+            raise ValueError(f"the {name} split is empty")
+        return Split(x=x.detach(), y=y.detach()), _task_of(y)
+    if isinstance(obj, torch.Tensor) or isinstance(obj, (str, bytes)) or not isinstance(obj, Iterable):
+        raise TypeError(f"{name} data must be an (x, y) pair of tensors or an iterable of batches, got "
+                        f"{type(obj).__name__}")
+    if iter(obj) is obj:
+        raise TypeError(f"{name} data is a one-shot iterator ({type(obj).__name__}), which would be empty after "
+                        "one pass; pass a list or a DataLoader")
+    first = next(iter(obj), None)
+    if first is None:
+        raise ValueError(f"the {name} split has no batches")
+    task = _task_of(first[1]) if isinstance(first, (tuple, list)) and len(first) == 2 else None
+    return Split(source=obj), task
+
+
+def as_eval_data(data: Any) -> EvalData:
+    """Normalize the forms listed in the module docstring to :class:`EvalData`.
+
+    Raises:
+        TypeError, ValueError: a form not listed, tensors of different lengths, an empty split.
+    """
+    if isinstance(data, EvalData):
+        return data
+    if isinstance(data, TensorData):
+        return EvalData(Split(x=data.x_train, y=data.y_train), Split(x=data.x_test, y=data.y_test), data.task)
+    if isinstance(data, Mapping):
+        unknown = set(data) - {"train", "test"}
+        if "train" not in data or unknown:
+            raise ValueError(f"a data dict needs the key 'train' (and optionally 'test'), got keys {sorted(data)}")
+        train, task = _split(data["train"], "train")
+        test = _split(data["test"], "test")[0] if data.get("test") is not None else None
+        return EvalData(train, test, task)
+    train, task = _split(data, "train")
+    return EvalData(train, None, task)

@@ -1,0 +1,135 @@
+"""Run a :class:`Task` (the in-memory computation) into a :class:`~landscape.store.ResultStore`.
+
+The order is fixed and short: the geometry module has already built the task (inputs
+validated, size checked by :func:`budget_for` before any array exists, points as affine
+families); :func:`run_task` checks its size, joins the
+process group for the duration of a ``with`` block, builds the functional evaluator
+(data moved to the device only now), opens the store (in memory, or a directory that a
+re-run resumes when its resume key matches) and drives the evaluator over the pending
+points (``landscape.runner``). The command line and the Python API both come through here.
+
+The resume key (``inputs``) holds what determines the values: the checkpoints' digests
+(from the file, or from the tensors for in-memory states), the grid, the evaluation
+settings, the model and data descriptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from swa.devices import resolve_device
+from landscape.budget import check_budget
+from landscape.data import EvalData
+from landscape.distributed import process_group
+from landscape.evaluator import METRICS, AffineFamily, Evaluator
+from landscape.forward import Forward
+from landscape.runner import run_points
+from landscape.settings import EvalSettings
+from landscape.store import ResultStore
+from landscape.weights import ParamSelector, ParamSpace
+from swa.errors import UserError
+
+__all__ = ["Task", "Outcome", "run_task", "space_of", "budget_for", "Budget"]
+
+
+@dataclass
+class Task:
+    """Points to evaluate and what their result file holds.
+
+    Args:
+        name: file stem and command (``plane``, ``interp``, ``rays``).
+        shape: shape of every metric array; the families' points fill it in flat order.
+        families: the points, as affine families.
+        bn: the resolved BN strategy name (the families were built for it).
+        inputs: what determines the values, besides settings, model and data (resume key).
+        extra: fixed arrays of the result file (axes, anchors, ...).
+        sidecar: more sidecar fields (labels, paths, units).
+        directions: columns of the coordinates (for the size check).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    families: list[AffineFamily]
+    bn: str
+    inputs: dict[str, Any]
+    extra: dict[str, np.ndarray]
+    sidecar: dict[str, Any] = field(default_factory=dict)
+    directions: int = 1
+
+    @property
+    def points(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class Outcome:
+    store: ResultStore
+    stats: dict
+    is_main: bool  # False on the other ranks under torchrun: they hold partial values
+
+
+def space_of(model: nn.Module, params: ParamSelector = None, trainable_only: bool = False) -> ParamSpace:
+    """:meth:`ParamSpace.of`, with a selection that matches nothing reported as a :class:`UserError`."""
+    try:
+        return ParamSpace.of(model, params, trainable_only)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _samples(data: EvalData) -> int:
+    n = 0
+    for split in (data.train, data.test):
+        if split is not None and split.is_tensors:
+            n += len(split)
+    return n
+
+
+Budget = Callable[[str, int, int], None]
+
+
+def budget_for(space: ParamSpace, data: EvalData, settings: EvalSettings) -> Budget:
+    """``budget(command, points, directions)``: refuses too large a computation before its arrays exist
+    (``landscape.budget.check_budget``); the geometry calls it as soon as it knows the size."""
+    return lambda command, points, directions: check_budget(
+        command, points, directions=directions, parameters=space.num_params, samples=_samples(data),
+        batch_size=settings.batch_size, max_points=settings.max_points)
+
+
+def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,
+             settings: EvalSettings, *, about: dict[str, Any], out: Optional[str | Path] = None,
+             log: Callable[[str], None] = print) -> Outcome:
+    """Evaluate every pending point of ``task``; ``about`` describes model and data for the resume key.
+
+    Raises:
+        StaleResultsError: results of other inputs in ``out`` (unless ``settings.overwrite``).
+    """
+    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
+    if space.selection is not None:
+        inputs["params"] = space.selection
+    sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
+    store = ResultStore(out, task.name, task.shape, METRICS, inputs, task.extra, sidecar,
+                        overwrite=settings.overwrite)
+    with process_group(resolve_device(settings.device)) as dist:
+        evaluator = Evaluator(model, data, forward, space, device=dist.device, bn=task.bn,
+                              bn_samples=settings.bn_samples, bn_pass=settings.bn_pass,
+                              batch_size=settings.batch_size, precision=settings.precision, seed=settings.seed)
+        _note_bn_cost(model, evaluator, settings, log if dist.is_main else (lambda _: None))
+        stats = run_points(evaluator, task.families, store, chunk=settings.chunk, dist=dist,
+                           progress=settings.progress, log=log)
+    store.compute_seconds = store.seconds_before + stats["seconds"]
+    return Outcome(store=store, stats=stats, is_main=dist.is_main)
+
+
+def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: EvalSettings, log: Callable[[str], None]) -> None:
+    n_bn = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    data = evaluator.bn_data
+    if evaluator.bn == "recompute" and settings.bn_pass == "exact" and n_bn > 8 and data.is_tensors \
+            and len(data) > settings.batch_size:
+        log(f"note: exact BatchNorm statistics take about {n_bn // 2} passes over {len(data)} inputs "
+            f"per point ({n_bn} BatchNorm layers); --bn-pass single-pass takes one, --bn-samples N fewer inputs")

@@ -1,0 +1,73 @@
+"""How points are evaluated: the settings every landscape computation shares, checked at the boundary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+import torch
+
+from swa.bn import BN_PASSES
+from swa.errors import UserError
+from landscape.bn_modes import BN_STRATEGIES, default_bn
+from landscape.budget import DEFAULT_MAX_POINTS
+
+__all__ = ["EvalSettings", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "bf16")  # fp16 autocast is not offered: it overflows in BatchNorm statistics
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How points are evaluated.
+
+    Args:
+        bn: ``recompute``/``interpolate``/``fixed``; ``None`` picks ``recompute`` for models with
+            BatchNorm (and ``fixed``, which then changes nothing, otherwise).
+        bn_samples, bn_pass: see :class:`~landscape.evaluator.Evaluator`.
+            ``bn`` choices: :data:`landscape.bn_modes.BN_STRATEGIES`.
+        batch_size, chunk: evaluation batch size; points per saved chunk.
+        precision, device, seed: ``fp32``/``bf16``; ``auto``/``cpu``/``cuda``; seed of random choices.
+        overwrite: replace results of other inputs in the output directory.
+        progress: show a progress bar.
+        max_points: refuse computations with more points (see :mod:`landscape.budget`).
+    """
+
+    bn: Optional[str] = None
+    bn_samples: Optional[int] = None
+    bn_pass: str = "exact"
+    batch_size: int = 2048
+    chunk: int = 16
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    overwrite: bool = False
+    progress: bool = True
+    max_points: int = DEFAULT_MAX_POINTS
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "chunk", "max_points"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+        for name, value, allowed in (("bn", self.bn, (None, *BN_STRATEGIES)),
+                                     ("bn_pass", self.bn_pass, BN_PASSES),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise UserError(f"--{name.replace('_', '-')} {value!r} is not one of "
+                                f"{', '.join(a for a in allowed if a)}")
+        if self.bn_samples is not None and self.bn_samples < 2:
+            raise UserError(f"--bn-samples must be at least 2, got {self.bn_samples}")
+
+    def resolved_bn(self, model: torch.nn.Module) -> str:
+        return default_bn(model, self.bn)
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as the sidecar records them."""
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "max_points")}
+
+    def inputs(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The settings that change the numbers (resumption compares them)."""
+        bn = self.resolved_bn(model)
+        return {"bn": bn, "bn_samples": self.bn_samples if bn == "recompute" else None,
+                "bn_pass": self.bn_pass if bn == "recompute" else None, "precision": self.precision,
+                "seed": self.seed}
