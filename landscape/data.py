@@ -5,8 +5,11 @@
 * a :class:`~swa.data.TensorData` (the command line's data sets);
 * ``(x, y)``: two tensors of the same length, put on the device once and cut into batches there;
 * any re-iterable of batches: a ``DataLoader`` or a list yielding ``(x, y)`` pairs, dicts, or
-  whatever a ``forward_fn`` takes. It is read again at every pass and each batch is moved to the
-  device as it comes (a one-shot iterator or generator is refused: it would be empty after one pass);
+  whatever a ``forward_fn`` takes. It is read once and its batches are kept on the device when they
+  fit in :data:`CACHE_FRACTION` of the device's free memory, so every point sees the same batches
+  (random augmentation is drawn once: the landscape is of one fixed loss function) and no loader
+  runs per point; otherwise it is read again at every pass, each batch moved to the device as it
+  comes. A one-shot iterator or generator is refused: it would be empty after one pass;
 * ``{"train": ..., "test": ...}`` of either form; ``test`` is optional (its metrics are then NaN).
 
 Image tensors (4-D floating) are put in channels-last layout: oneDNN and cuDNN convolutions are
@@ -24,7 +27,9 @@ import torch
 from swa.bn import to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
 
-__all__ = ["Split", "EvalData", "as_eval_data", "place"]
+__all__ = ["Split", "EvalData", "as_eval_data", "place", "CACHE_FRACTION"]
+
+CACHE_FRACTION = 0.25  # of the device's free memory (physical memory on CPU) that cached batches may take
 
 
 def place(batch: Any, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,
@@ -84,10 +89,13 @@ class Split:
         return self.x.shape[0]
 
     def placed(self, device: torch.device | str, memory_format: torch.memory_format = torch.contiguous_format,
-               dtype: Optional[torch.dtype] = None) -> "Split":
+               dtype: Optional[torch.dtype] = None, cache: bool = True) -> "Split":
+        """The split delivered on ``device``: tensors moved once; a source's batches cached there if they fit."""
         device = torch.device(device)
         if not self.is_tensors:
-            return replace(self, device=device, memory_format=memory_format, dtype=dtype)
+            placed = replace(self, device=device, memory_format=memory_format, dtype=dtype)
+            cached = _cache(placed) if cache else None
+            return placed if cached is None else replace(placed, source=cached)
         x, y = place(self.x, device, memory_format, dtype), place(self.y, device, dtype=dtype)
         return replace(self, x=x, y=y, device=device, memory_format=memory_format, dtype=dtype)
 
@@ -125,6 +133,39 @@ class Split:
         if hasattr(self.source, "__len__"):
             info["batches"] = len(self.source)
         return info
+
+
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        import os
+
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _nbytes(batch: Any) -> int:
+    if isinstance(batch, torch.Tensor):
+        return batch.numel() * batch.element_size()
+    if isinstance(batch, dict):
+        return sum(_nbytes(v) for v in batch.values())
+    if isinstance(batch, (tuple, list)):
+        return sum(_nbytes(v) for v in batch)
+    return 0
+
+
+def _cache(split: Split) -> Optional[list]:
+    """The source's batches read once onto the device, or ``None`` if they would take too much memory."""
+    limit = CACHE_FRACTION * _free_bytes(split.device)
+    batches, total = [], 0
+    for batch in split.iter_batches(0):
+        total += _nbytes(batch)
+        if total > limit:
+            return None
+        batches.append(batch)
+    return batches
 
 
 @dataclass

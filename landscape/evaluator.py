@@ -143,7 +143,7 @@ class Evaluator:
 
         return split_metrics(step, split.batches(self.batch_size))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate_point(self, params: torch.Tensor, buffers: torch.Tensor,
                        frozen: Optional[dict[str, torch.Tensor]] = None) -> np.ndarray:
         """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted)."""
@@ -156,6 +156,6 @@ class Evaluator:
 
     def evaluate_rows(self, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
         """Metrics (len(rows), 4) of the family's points ``rows``."""
-        with torch.no_grad():
+        with torch.inference_mode():
             params, buffers = family.weights(rows)
         return np.stack([self.evaluate_point(params[i], buffers[i], family.frozen) for i in range(len(rows))])

@@ -80,7 +80,7 @@ class ModelObjective:
         self.test = None if data.test is None else data.test.placed(self.device, dtype=dtype)
         self.batch_size = batch_size
         if bn_recompute:
-            bn_data = data.train.placed(self.device, dtype=dtype)
+            bn_data = self.train if samples is None else data.train.placed(self.device, dtype=dtype)
             update_bn_exact(self.model, bn_data.batches(batch_size), device=self.device,
                             call=lambda batch: self.forward.run(self.model, batch))
         self.model.eval()

@@ -53,7 +53,9 @@ class ParamSpace:
         keep = _selector(params)
         chosen = [(n, p) for n, p in named if keep(n, p) and (p.requires_grad or not trainable_only)]
         if not chosen and (params is not None or trainable_only):  # (a model without parameters has an empty space)
-            names = ", ".join(n for n, _ in named[:6]) + (", ..." if len(named) > 6 else "")
+            shown = [n for n, _ in named] if len(named) <= 6 else [n for n, _ in named[:3]] + ["..."] + \
+                [n for n, _ in named[-3:]]
+            names = ", ".join(shown)
             what = "the model has no parameters" if not named else f"parameter names are: {names}"
             raise ValueError(f"params={_describe(params, trainable_only)} selects no parameter ({what})")
         chosen_names = {n for n, _ in chosen}
@@ -100,17 +102,6 @@ class ParamSpace:
             out[name] = vector[offset:offset + n].view(shape)
             offset += n
         return out
-
-    @torch.no_grad()
-    def load(self, model: nn.Module, params: torch.Tensor, buffers: torch.Tensor | None = None) -> None:
-        """Copy flat ``params`` (and ``buffers``) into ``model`` in place, on the model's device."""
-        named = dict(model.named_parameters())
-        for name, value in self.split(params, "params").items():
-            named[name].copy_(value)
-        if buffers is not None and self.buffer_names:
-            named_b = dict(model.named_buffers())
-            for name, value in self.split(buffers, "buffers").items():
-                named_b[name].copy_(value)
 
 
 def _selector(params: ParamSelector) -> Callable[[str, torch.Tensor], bool]:

@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    from landscape.data import as_eval_data
     from landscape.evaluator import AffineFamily, Evaluator
+    from landscape.forward import Forward
     from landscape.geometry import Plane
     from landscape.weights import ParamSpace
     from swa.rundir import open_run
@@ -68,7 +70,8 @@ def main() -> None:
         plane = Plane.through(*(space.params_of(s) for s in states))
         coords = torch.rand(20, 2, generator=torch.Generator().manual_seed(0)).numpy() * 2 - 0.5
         family = AffineFamily(plane.origin, plane.directions, coords, space.buffers_of(states[0]))
-        evaluator = Evaluator(copy.deepcopy(template), data, device=args.device, bn_mode="recompute")
+        evaluator = Evaluator(template, as_eval_data(data), Forward(task=data.task), space, device=args.device,
+                              bn="recompute")
         fam = family.to(evaluator.device)
         evaluator.evaluate_rows(fam, [0, 1])  # warm-up
         started = time.perf_counter()
