@@ -296,3 +296,35 @@ def test_bn_choices_come_from_the_registry(capsys):
     code, _, err = cli(capsys, "plane", "--bn", "bogus", "--out", "x")
     assert code == 2 and all(repr(name) in err for name in BN_STRATEGIES)
     assert tuple(BN_STRATEGIES) == ("recompute", "interpolate", "fixed")
+
+
+# ------------------------------------------------------------------ loaders: read once, or at every pass
+class _Noisy(torch.utils.data.Dataset):
+    """A data set with random augmentation: every read of an item draws new noise."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.reads = x, y, 0
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.x[i] + 0.05 * torch.randn_like(self.x[i]), self.y[i]
+
+
+def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
+    ctx, _, states, train, _ = setup
+    noisy = _Noisy(*train)
+    loader = DataLoader(noisy, batch_size=400)
+    res = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5, 0.5], bn="recompute",
+                                **QUIET)
+    # one fixed loss function: the same point gives the same value, however the augmentation draws
+    assert len(set(res["train_loss"].tolist())) == 1
+    assert noisy.reads == 400 + len(train[0])  # its first batch to find the task, then once into the cache
+    import landscape.data as data_module
+
+    monkeypatch.setattr(data_module, "CACHE_FRACTION", 0.0)  # nothing fits: read at every pass
+    noisy.reads = 0
+    streamed = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5], bn="fixed", **QUIET)
+    assert noisy.reads >= 2 * len(train[0]) and streamed["train_loss"][0] != streamed["train_loss"][1]

@@ -123,3 +123,25 @@ def test_batchnorm1d_exact(digits):
     update_bn_exact(model, digits.x_train, batch_size=64)
     for k, v in _bn_buffers(model).items():
         torch.testing.assert_close(v, ref[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["exact", "single-pass"])
+def test_batches_of_any_form_through_call(digits, mode):
+    """A re-iterable of dict batches with a ``call`` gives what the tensor path gives (uneven last batch)."""
+    model = _perturbed_cnn(digits)
+    want = copy.deepcopy(model)
+    update_bn_exact(want, digits.x_train, batch_size=300, mode=mode)
+    batches = [{"pixels": digits.x_train[i:i + 300]} for i in range(0, len(digits.x_train), 300)]
+    update_bn_exact(model, batches, mode=mode, call=lambda batch: model(batch["pixels"]))
+    ref = _bn_buffers(want)
+    for k, v in _bn_buffers(model).items():
+        torch.testing.assert_close(v, ref[k], rtol=1e-5, atol=1e-6, msg=k)
+    if mode == "exact":  # and the one-batch forward, which the batches never were
+        for k, v in _bn_buffers(one_batch_bn_reference(want, digits.x_train)).items():
+            torch.testing.assert_close(ref[k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_one_value_per_channel_is_refused():
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    with pytest.raises(ValueError, match="at least 2 values per channel"):
+        update_bn_exact(model, [torch.randn(1, 3)])
