@@ -78,8 +78,6 @@ class RunningMoments:
     def var(self, unbiased: bool) -> torch.Tensor:
         if self.mean is None:
             raise RuntimeError("no data seen")
-        if self.n < 2:
-            raise ValueError(f"need at least 2 values per channel to estimate a variance, got {self.n}")
         return self.m2 / (self.n - 1 if unbiased else self.n)
 
 
