@@ -94,6 +94,7 @@ def _plane_reference(template, states, names, shapes, xs, ys, train, test, recom
 
 
 # ------------------------------------------------------------------ acceptance 1
+@pytest.mark.slow
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     section = (ROOT / "README.md").read_text().split("## Python API", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
@@ -254,6 +255,7 @@ def test_in_memory_points_are_keyed_by_their_tensors(setup, tmp_path):
         np.testing.assert_array_equal(f["train_loss"], other["train_loss"])
 
 
+@pytest.mark.slow
 def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
     ctx, paths, states, train, test = setup
     code, _, err = cli(capsys, "sharpness", "--run", str(ctx.run.path), "--points", paths[2], "--labels", "end",
