@@ -23,8 +23,10 @@ Two modes:
 * ``"single-pass"``: one pass with every BatchNorm layer in train mode (upstream
   layers normalize with per-batch statistics, as ``update_bn`` does) while each
   layer's statistics are accumulated exactly. Equals ``"exact"`` when the data
-  fit in one batch (``"exact"`` then takes this one pass itself); much cheaper
-  for deep networks.
+  fit in one batch; much cheaper for deep networks.
+
+When the data fit in one batch both modes take one train-mode forward with
+momentum 1, which leaves every layer exactly that batch's statistics.
 
 .. note:: Modes, momenta and hooks are restored/removed whatever happens.
 """
@@ -178,7 +180,9 @@ def update_bn_exact(model: nn.Module, inputs: Any, batch_size: int = 1024, mode:
     batches = _batch_source(inputs, batch_size, device)
     with _preserved_modes(model):
         # With all inputs in one batch, one train-mode pass *is* the one-batch forward: exact and cheapest.
-        if mode == "single-pass" or _at_most_one(batches):
+        if _at_most_one(batches):
+            _one_batch(model, layers, batches, call)
+        elif mode == "single-pass":
             _single_pass(model, layers, batches, call)
         else:
             _sequential(model, layers, batches, call)
@@ -188,6 +192,20 @@ def _at_most_one(batches: Callable[[], Iterator[Any]]) -> bool:
     it = batches()
     next(it, None)
     return next(it, None) is None
+
+
+def _one_batch(model, layers, batches, call) -> None:
+    """All inputs in one batch: a train-mode forward with momentum 1 leaves each layer exactly that batch's
+    mean and unbiased variance, computed by BatchNorm's own kernel (no hooks, no second reduction)."""
+    model.eval()
+    for m in layers:
+        m.train()
+        m.momentum = 1.0
+    for batch in batches():
+        call(batch)
+    for m in layers:
+        if m.num_batches_tracked is not None:
+            m.num_batches_tracked.fill_(1)
 
 
 def _single_pass(model, layers, batches, call) -> None:
