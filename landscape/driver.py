@@ -98,7 +98,7 @@ def budget_for(space: ParamSpace, data: EvalData, settings: EvalSettings) -> Bud
     (``landscape.budget.check_budget``); the geometry calls it as soon as it knows the size."""
     return lambda command, points, directions: check_budget(
         command, points, directions=directions, parameters=space.num_params, samples=_samples(data),
-        batch_size=settings.batch_size, max_points=settings.max_points)
+        batch_size=settings.batch_size or 2048, max_points=settings.max_points)
 
 
 def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,
@@ -115,10 +115,17 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
     sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
     store = ResultStore(out, task.name, task.shape, METRICS, inputs, task.extra, sidecar,
                         overwrite=settings.overwrite)
+    cached = store.previous.get("evaluation", {}) if settings.batch_size is None else {}
     with process_group(resolve_device(settings.device)) as dist:
         evaluator = Evaluator(model, data, forward, space, device=dist.device, bn=task.bn,
                               bn_samples=settings.bn_samples, bn_pass=settings.bn_pass,
-                              batch_size=settings.batch_size, precision=settings.precision, seed=settings.seed)
+                              batch_size=settings.batch_size or cached.get("batch_size"),
+                              bn_batch_size=cached.get("bn_batch_size"), precision=settings.precision,
+                              seed=settings.seed)
+        if len(store.pending):
+            chosen = dist.all_gather(evaluator.tune(task.families[0]))[0]  # every rank uses rank 0's choice
+            evaluator.batch_size, evaluator.bn_batch_size = chosen["batch_size"], chosen["bn_batch_size"]
+            store.sidecar["evaluation"] = {**cached, **chosen}
         _note_bn_cost(model, evaluator, settings, log if dist.is_main else (lambda _: None))
         stats = run_points(evaluator, task.families, store, chunk=settings.chunk, dist=dist,
                            progress=settings.progress, log=log)
@@ -130,6 +137,7 @@ def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: EvalSettings
     n_bn = sum(isinstance(m, _BatchNorm) for m in model.modules())
     data = evaluator.bn_data
     if evaluator.bn == "recompute" and settings.bn_pass == "exact" and n_bn > 8 and data.is_tensors \
-            and len(data) > settings.batch_size:
-        log(f"note: exact BatchNorm statistics take about {n_bn // 2} passes over {len(data)} inputs "
-            f"per point ({n_bn} BatchNorm layers); --bn-pass single-pass takes one, --bn-samples N fewer inputs")
+            and len(data) > (evaluator.bn_batch_size or len(data)):
+        log(f"note: exact BatchNorm statistics take about {n_bn // 2} passes over {len(data)} inputs per point "
+            f"({n_bn} BatchNorm layers; {evaluator.bn_batch_size} fit in memory at once); --bn-pass single-pass "
+            "takes one, --bn-samples N fewer inputs")

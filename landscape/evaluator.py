@@ -90,21 +90,27 @@ class Evaluator:
         bn_samples: number of training inputs used to recompute BatchNorm statistics (all if ``None``),
             a fixed subset drawn with ``seed`` (tensor data only).
         bn_pass: ``exact`` or ``single-pass`` (see ``swa.bn``).
-        batch_size: evaluation batch size (tensor data; a DataLoader keeps its own).
+        batch_size: evaluation batch size (tensor data; a DataLoader keeps its own); ``None``: chosen by
+            :meth:`tune` (``landscape.tuning``).
+        bn_batch_size: batch size of the BatchNorm passes; ``None``: as large as memory allows (:meth:`tune`).
         precision: ``fp32`` or ``bf16`` (autocast on CUDA).
     """
 
     def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
                  device: torch.device | str = "cpu", bn: str = "recompute", bn_samples: Optional[int] = None,
-                 bn_pass: str = "exact", batch_size: int = 2048, precision: str = "fp32", seed: int = 0) -> None:
+                 bn_pass: str = "exact", batch_size: Optional[int] = 2048, bn_batch_size: Optional[int] = None,
+                 precision: str = "fp32", seed: int = 0) -> None:
         if bn_samples is not None and bn_samples < 2:
             raise ValueError(f"bn_samples must be at least 2, got {bn_samples}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for name, value in (("batch_size", batch_size), ("bn_batch_size", bn_batch_size)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         self.device = torch.device(device)
         self.strategy = bn_strategy(bn)
         self.space = space
         self.bn_pass, self.batch_size, self.precision = bn_pass, batch_size, precision
+        self.bn_batch_size = bn_batch_size
+        self.probe_seconds: dict[int, float] = {}
         fmt = torch.channels_last if data.image_like else torch.contiguous_format
         self.memory_format = fmt
         self.model = copy.deepcopy(model).to(self.device, memory_format=fmt).eval()
@@ -130,10 +136,11 @@ class Evaluator:
 
     def recompute_bn(self, weights: dict[str, torch.Tensor]) -> None:
         """Set the private model's BatchNorm statistics to those of the forward at ``weights``."""
-        update_bn_exact(self.model, self.bn_data.batches(self.batch_size), mode=self.bn_pass, device=self.device,
+        size = self.bn_batch_size or (len(self.bn_data) if self.bn_data.is_tensors else 1)
+        update_bn_exact(self.model, self.bn_data.batches(size), mode=self.bn_pass, device=self.device,
                         call=lambda batch: self.applied.call(weights, batch, run_only=True))
 
-    def _metrics(self, split, weights: dict[str, torch.Tensor]) -> tuple[float, float]:
+    def _metrics(self, split, weights: dict[str, torch.Tensor], batch_size: Optional[int] = None) -> tuple[float, float]:
         if split is None:
             return float("nan"), float("nan")
 
@@ -141,7 +148,31 @@ class Evaluator:
             with autocast_for(self.device, self.precision):
                 return self.applied.call(weights, batch)
 
-        return split_metrics(step, split.batches(self.batch_size))
+        return split_metrics(step, split.batches(batch_size or self.batch_size or 2048))
+
+    @torch.inference_mode()
+    def tune(self, family: AffineFamily) -> dict[str, Any]:
+        """Choose the batch sizes left open (``landscape.tuning``), at the family's first point; returns them."""
+        from dataclasses import replace
+
+        from landscape.tuning import PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size, probe_batch_size
+
+        params, buffers = family.to(self.device).weights(np.array([0]))
+        weights = self._weights(params[0], {k: v.to(self.device) for k, v in family.frozen.items()})
+        if buffers.shape[1]:
+            weights.update(self.space.split(buffers[0], "buffers"))
+        if self.batch_size is None and self.train.is_tensors:
+            n = min(len(self.train), PROBE_SAMPLES)
+            probe = replace(self.train, x=self.train.x[:n], y=self.train.y[:n])
+            self.batch_size, self.probe_seconds = probe_batch_size(
+                lambda bs: self._metrics(probe, weights, bs), n, self.device)
+        if self.bn_batch_size is None and self.bn_data.is_tensors and self.strategy.name == "recompute":
+            two = next(iter(self.bn_data.batches(2)))
+            per_sample = activation_bytes_per_sample(
+                self.model, lambda: self.applied.call(weights, two, run_only=True))
+            self.bn_batch_size = bn_batch_size(len(self.bn_data), per_sample, self.device)
+        return {"batch_size": self.batch_size, "bn_batch_size": self.bn_batch_size,
+                "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}}
 
     @torch.inference_mode()
     def evaluate_point(self, params: torch.Tensor, buffers: torch.Tensor,

@@ -26,7 +26,8 @@ class EvalSettings:
             BatchNorm (and ``fixed``, which then changes nothing, otherwise).
         bn_samples, bn_pass: see :class:`~landscape.evaluator.Evaluator`.
             ``bn`` choices: :data:`landscape.bn_modes.BN_STRATEGIES`.
-        batch_size, chunk: evaluation batch size; points per saved chunk.
+        batch_size, chunk: evaluation batch size (``None``: the fastest of a short timed probe,
+            ``landscape.tuning``); points per saved chunk.
         precision, device, seed: ``fp32``/``bf16``; ``auto``/``cpu``/``cuda``; seed of random choices.
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
@@ -36,7 +37,7 @@ class EvalSettings:
     bn: Optional[str] = None
     bn_samples: Optional[int] = None
     bn_pass: str = "exact"
-    batch_size: int = 2048
+    batch_size: Optional[int] = None
     chunk: int = 16
     precision: str = "fp32"
     device: str = "auto"
@@ -47,7 +48,7 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "chunk", "max_points"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         for name, value, allowed in (("bn", self.bn, (None, *BN_STRATEGIES)),
                                      ("bn_pass", self.bn_pass, BN_PASSES),

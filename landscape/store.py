@@ -81,6 +81,7 @@ class ResultStore:
         self.started = time.perf_counter()
         self.resumed = 0
         self.compute_seconds: Optional[float] = None  # set when the computation ends (else: time since opened)
+        self.previous: dict[str, Any] = {}  # the sidecar found when resuming
         if self.out is not None and self.json.exists() and not overwrite:
             self._resume()
 
@@ -91,6 +92,7 @@ class ResultStore:
 
     def _resume(self) -> None:
         meta = read_matching_sidecar(self.json, self.inputs, self.name)
+        self.previous = meta
         if not self.npz.exists():
             return
         try:

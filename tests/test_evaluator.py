@@ -179,8 +179,9 @@ def test_ray_width_definition():
 def test_bn_samples_caps_the_data_used_for_recompute(setup, tmp_path):
     ctx, (a, b, _) = setup
     axis = Axis(0.0, 1.0, 3)
-    run = lambda name, **kw: _values(compute_interp(  # noqa: E731
-        ctx, a, b, tmp_path / name, EvalSettings(bn="recompute", device="cpu", progress=False, **kw), t_axis=axis,
+    run = lambda name, **kw: _values(compute_interp(  # noqa: E731  (a fixed batch size: fresh runs compared bitwise)
+        ctx, a, b, tmp_path / name, EvalSettings(bn="recompute", device="cpu", progress=False, batch_size=2048, **kw),
+        t_axis=axis,
         log=lambda _: None).store)
     full = run("full")
     np.testing.assert_array_equal(run("all", bn_samples=5000), full)  # more than the set: all of it

@@ -50,7 +50,7 @@ def test_plane_from_run_projects_the_trajectory(tiny_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path, capsys):
     """Acceptance 4."""
-    args = ("--x", "-0.5:1.5:7", "--y", "-0.5:1.5:6", "--chunk", "3")
+    args = ("--x", "-0.5:1.5:7", "--y", "-0.5:1.5:6", "--chunk", "3", "--batch-size", "2048")  # two fresh runs
     full = tmp_path / "full"
     assert cli(capsys, *_plane_args(tiny_run.out, full, *args))[0] == 0
     cut = tmp_path / "cut"
@@ -93,7 +93,7 @@ def test_other_inputs_into_the_same_out_are_refused(tiny_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tiny_run, tmp_path):
     """Acceptance 5: gloo on CPU, two ranks, one result identical to a single process."""
-    args = ("--x", "-0.5:1.5:5", "--y", "-0.5:1.5:3", "--chunk", "2")
+    args = ("--x", "-0.5:1.5:5", "--y", "-0.5:1.5:3", "--chunk", "2", "--batch-size", "2048")  # fresh runs, bitwise
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     single = subprocess.run([sys.executable, "-m", "landscape", *_plane_args(tiny_run.out, tmp_path / "one", *args)],
                             capture_output=True, text=True, env=env, timeout=300)

@@ -83,7 +83,8 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
                    help="training inputs used to recompute BatchNorm statistics (default: all)")
     e.add_argument("--bn-pass", choices=BN_PASSES, default="exact",
                    help="how statistics are recomputed (see swa.bn; default exact)")
-    e.add_argument("--batch-size", type=int, default=2048, help="evaluation batch size (default 2048)")
+    e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the fastest "
+                   "of a short timed probe at the first point, recorded in the sidecar)")
     e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
     e.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16 autocast on CUDA")
     e.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",

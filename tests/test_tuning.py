@@ -1,0 +1,75 @@
+"""Batch sizes chosen by measurement (landscape.tuning): the probe, the BN batch, the sidecar cache."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from landscape import tuning
+from landscape.geometry import Axis
+from landscape.inputs import load_checkpoints, load_context
+from landscape.interp import compute_interp
+from landscape.settings import EvalSettings
+
+
+def test_probe_keeps_the_fastest_and_skips_sizes_beyond_the_samples():
+    calls = []
+
+    def run(bs):  # 256 is fastest; every call is timed from outside
+        calls.append(bs)
+        time.sleep(0.002 + 0.004 * abs(np.log2(bs) - 8))
+
+    best, seconds = tuning.probe_batch_size(run, 700, torch.device("cpu"), candidates=(64, 128, 256, 512, 1024))
+    assert best == 256
+    assert sorted(seconds) == [64, 128, 256, 512, 700]  # 1024 > 700 samples: one batch of all of them instead
+    assert calls[0] == 64 and calls.count(64) == 2  # one untimed warm-up
+
+
+def test_activation_bytes_per_sample_counts_the_two_largest_outputs():
+    model = nn.Sequential(nn.Linear(10, 100), nn.ReLU(), nn.Linear(100, 5))
+    per = tuning.activation_bytes_per_sample(model, lambda: model(torch.randn(2, 10)))
+    assert per == 2 * 100 * 4  # the Linear's and the ReLU's outputs, float32
+
+
+def test_bn_batch_size_fits_the_budget(monkeypatch):
+    monkeypatch.setattr(tuning, "free_bytes", lambda device: 4_000_000)
+    # a quarter of 4 MB, two activations' worth per sample of 1 kB: 500 samples
+    assert tuning.bn_batch_size(10_000, 1000, torch.device("cpu")) == 500
+    assert tuning.bn_batch_size(300, 1000, torch.device("cpu")) == 300
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_run):
+    ctx = load_context(str(tiny_run.out), None, None)
+    paths = [p["path"] for p in ctx.run.trajectory][:2]
+    return ctx, load_checkpoints(paths, None, ctx.model)
+
+
+def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(setup, tmp_path, monkeypatch):
+    ctx, (a, b) = setup
+    axis = Axis(-0.5, 1.5, 5)
+    settings = dict(bn="recompute", device="cpu", progress=False, chunk=2)
+    fixed = compute_interp(ctx, a, b, tmp_path / "fixed", EvalSettings(batch_size=2048, **settings), t_axis=axis,
+                           log=lambda _: None)
+    probed = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
+                            log=lambda _: None)
+    for m in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(probed.store.values[m], fixed.store.values[m], rtol=1e-6)
+    meta = json.loads((tmp_path / "probed" / "interp.json").read_text())["evaluation"]
+    assert meta["batch_size"] in (64, 128, 256, 512, 1024, 1347) and meta["bn_batch_size"] == 1347
+    assert set(map(int, meta["probe_seconds"])) == {64, 128, 256, 512, 1024, 1347}
+    # resume: half the points gone; the recorded batch size is used, no new probe
+    with np.load(tmp_path / "probed" / "interp.npz") as f:
+        arrays = dict(f)
+    arrays["done"][2:] = False
+    np.savez(tmp_path / "probed" / "interp.npz", **arrays)
+    monkeypatch.setattr(tuning, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
+    again = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
+                           log=lambda _: None)
+    assert again.stats["computed"] == 3
+    np.testing.assert_array_equal(again.store.values["train_loss"], probed.store.values["train_loss"])
