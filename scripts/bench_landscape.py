@@ -301,7 +301,7 @@ def main(argv=None) -> dict:
             PARAMS.update(n for n, _ in model.named_parameters())
             states = anchor_states(model)
             x, y = to_float(images), torch.from_numpy(labels)
-            steps = 2 if args.quick else (4 if name == "preresnet20" else 6)
+            steps = 2 if args.quick else (3 if name == "preresnet20" else 6)
             coords = ll_grid(steps)
             fwd = forward_flops_per_sample(model, x)
             for bn in args.bn:
