@@ -34,6 +34,7 @@ from landscape.weights import ParamSpace
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+VMAP_MAX_SECONDS = 0.05  # try vmapping chunks only where one point's probe pass is cheaper than this
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Evaluator:
         self.bn_pass, self.batch_size, self.precision = bn_pass, batch_size, precision
         self.bn_batch_size = bn_batch_size
         self.probe_seconds: dict[int, float] = {}
+        self.vmap = False  # evaluate a chunk in one vmapped call (chosen by tune() where it measures faster)
         fmt = torch.channels_last if data.image_like else torch.contiguous_format
         self.memory_format = fmt
         self.model = copy.deepcopy(model).to(self.device, memory_format=fmt).eval()
@@ -171,8 +173,44 @@ class Evaluator:
             per_sample = activation_bytes_per_sample(
                 self.model, lambda: self.applied.call(weights, two, run_only=True))
             self.bn_batch_size = bn_batch_size(len(self.bn_data), per_sample, self.device)
+        # vmap amortizes per-call overhead: worth trying only where a point costs little (small models)
+        cheap = bool(self.probe_seconds) and min(self.probe_seconds.values()) < VMAP_MAX_SECONDS
+        if cheap and self.can_vmap(family) and len(family) > 1:
+            self.vmap = self._vmap_is_faster(family)
         return {"batch_size": self.batch_size, "bn_batch_size": self.bn_batch_size,
-                "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}}
+                "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}, "vmap": self.vmap}
+
+    def _vmap_is_faster(self, family: AffineFamily, points: int = 8) -> bool:
+        """Time ``points`` points of the family one by one and as one vmapped chunk, on the probe samples;
+        True if vmap wins."""
+        import time
+        import warnings
+        from dataclasses import replace
+
+        from landscape.tuning import PROBE_SAMPLES
+
+        rows = np.arange(min(points, len(family)))
+        fam = family.to(self.device)
+        full = self.train, self.test
+        n = min(len(self.train), PROBE_SAMPLES)
+        self.train, self.test = replace(self.train, x=self.train.x[:n], y=self.train.y[:n]), None
+        timings = {}
+        try:
+            for use in (False, True, False, True):  # each twice: the first of each warms up
+                self.vmap = use
+                started = time.perf_counter()
+                with warnings.catch_warnings():  # functorch's "no batching rule" notes: measured, not shown
+                    warnings.simplefilter("ignore")
+                    self.evaluate_rows(fam, rows)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                timings[use] = time.perf_counter() - started
+        except Exception:  # a module without a batching rule: stay with the loop
+            return False
+        finally:
+            self.vmap = False
+            self.train, self.test = full
+        return timings[True] < timings[False]
 
     @torch.inference_mode()
     def evaluate_point(self, params: torch.Tensor, buffers: torch.Tensor,
@@ -186,7 +224,48 @@ class Evaluator:
         return np.array([train[0], train[1], test[0], test[1]], dtype=np.float64)
 
     def evaluate_rows(self, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
-        """Metrics (len(rows), 4) of the family's points ``rows``."""
+        """Metrics (len(rows), 4) of the family's points ``rows`` (in one vmapped call when :meth:`tune` chose it)."""
         with torch.inference_mode():
             params, buffers = family.weights(rows)
+        if self.vmap and self.can_vmap(family) and len(rows) > 1:
+            return self._evaluate_vmapped(params, buffers[0], family.frozen)
         return np.stack([self.evaluate_point(params[i], buffers[i], family.frozen) for i in range(len(rows))])
+
+    def can_vmap(self, family: AffineFamily) -> bool:
+        """A chunk can be one ``vmap``: tensor data, the default loss or a ``loss_fn``, and buffers shared by
+        the points (``fixed``; rays under ``interpolate``). Recomputed statistics are per point: no."""
+        return (self.train.is_tensors and (self.test is None or self.test.is_tensors)
+                and self.applied.definition.forward_fn is None and self.strategy.name != "recompute"
+                and family.buffer_directions is None)
+
+    @torch.inference_mode()
+    def _evaluate_vmapped(self, params: torch.Tensor, buffers: torch.Tensor,
+                          frozen: dict[str, torch.Tensor]) -> np.ndarray:
+        """The chunk's points (rows of ``params``) in one ``torch.func.vmap`` of the functional forward per batch."""
+        shared = dict(frozen)
+        if buffers.numel():
+            shared.update(self.space.split(buffers, "buffers"))
+        stacked = self.space.split_rows(params)
+        self.model.eval()
+
+        def one(w: dict[str, torch.Tensor], batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            total, correct, _ = self.applied.call({**shared, **w}, batch)
+            return total.double(), (torch.zeros((), dtype=torch.int64, device=total.device) if correct is None
+                                    else correct)
+
+        many = torch.func.vmap(one, in_dims=(0, None))
+        out = np.full((params.shape[0], 4), np.nan)
+        for col, split in ((0, self.train), (2, self.test)):
+            if split is None:
+                continue
+            loss = correct = None
+            for batch in split.batches(self.batch_size or 2048):
+                with autocast_for(self.device, self.precision):
+                    total, n_correct = many(stacked, batch)
+                loss = total if loss is None else loss + total
+                correct = n_correct if correct is None else correct + n_correct
+            n = len(split)
+            out[:, col] = loss.cpu().numpy() / n
+            if self.applied.definition.counts_accuracy(split.y):
+                out[:, col + 1] = correct.cpu().numpy() / n
+        return out

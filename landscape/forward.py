@@ -62,6 +62,11 @@ class Forward:
             return {"forward_fn": name(self.forward_fn)}
         return {"task": self.task, "loss": "default" if self.loss_fn is None else name(self.loss_fn)}
 
+    def counts_accuracy(self, targets: Any) -> bool:
+        """Whether the default/``loss_fn`` path counts accuracy for these targets (integer, not regression)."""
+        return (self.forward_fn is None and isinstance(targets, torch.Tensor) and not targets.is_floating_point()
+                and self.task != REGRESSION)
+
     def run(self, model: nn.Module, batch: Any) -> Any:
         """Only the network's forward on ``batch`` (what BatchNorm statistics need)."""
         if self.forward_fn is not None:

@@ -92,6 +92,15 @@ class ParamSpace:
             return torch.zeros(0, dtype=dtype)
         return torch.cat([state[n].detach().reshape(-1).to(dtype) for n in self.buffer_names])
 
+    def split_rows(self, matrix: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of the rows of ``matrix`` (n, P), stacked: name → (n, *shape) (for ``torch.func.vmap``)."""
+        out, offset = {}, 0
+        for name, shape in zip(self.param_names, self.param_shapes):
+            k = shape.numel()
+            out[name] = matrix[:, offset:offset + k].reshape(matrix.shape[0], *shape)
+            offset += k
+        return out
+
     def split(self, vector: torch.Tensor, which: str = "params") -> dict[str, torch.Tensor]:
         """Views of ``vector`` shaped like the named parameters (or buffers)."""
         names, shapes = ((self.param_names, self.param_shapes) if which == "params"

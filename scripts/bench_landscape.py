@@ -115,6 +115,11 @@ def state_at(states, alpha, beta):
 
 
 PARAMS: set[str] = set()
+TUNED: dict[str, dict] = {}
+
+
+def name_of(model: nn.Module) -> str:
+    return type(model).__name__
 
 
 def run_toolkit(model, states, x, y, n_train, coords, bn, device):
@@ -126,9 +131,10 @@ def run_toolkit(model, states, x, y, n_train, coords, bn, device):
     space = ParamSpace.of(model)
     p = [space.params_of(s) for s in states]
     data = as_eval_data({"train": (x[:n_train], y[:n_train]), "test": (x[n_train:], y[n_train:])})
-    ev = Evaluator(model, data, Forward(task="classification"), space, device=device, bn=bn)
+    ev = Evaluator(model, data, Forward(task="classification"), space, device=device, bn=bn, batch_size=None)
     fam = AffineFamily(p[0], torch.stack([p[1] - p[0], p[2] - p[0]]), coords.reshape(-1, 2),
                        space.buffers_of(states[0])).to(ev.device)
+    TUNED[name_of(model)] = ev.tune(fam)  # batch sizes and vmap, as the driver chooses them (not timed here)
     ev.evaluate_rows(fam, np.array([0]))  # warm-up
     t0 = time.perf_counter()
     out = ev.evaluate_rows(fam, np.arange(len(fam)))
@@ -327,21 +333,25 @@ def main(argv=None) -> dict:
                          "points_per_s": pps, "speedup_vs_reference": pps["toolkit"] / pps["reference"],
                          "speedup_vs_naive": pps["toolkit"] / pps["naive"], "naive_batch": naive_batch,
                          "achieved_flops": achieved, "peak_flops": peak, "fraction_of_peak": achieved / peak,
-                         "max_rel_diff": max(exact.values()), "rel_diff": diffs}
+                         "max_rel_diff": max(exact.values()), "rel_diff": diffs,
+                         "toolkit_choice": {k: v for k, v in TUNED.get(name_of(model), {}).items()
+                                            if k != "probe_seconds"}}
                 results.append(entry)
                 rows.append(entry)
                 print(f"{entry['case']}: toolkit {pps['toolkit']:.2f} pt/s, reference {pps['reference']:.2f}, "
                       f"naive {pps['naive']:.2f}; max rel diff {entry['max_rel_diff']:.1e}", file=sys.stderr)
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"device {device}; peak fp32 matmul {peak / 1e9:.1f} GFLOP/s\n")
-    print("| case | points | toolkit pt/s | vs reference | vs naive | loss_landscapes pt/s | api pt/s | cli pt/s "
-          "| GFLOP/s (of peak) | max rel diff |")
+    print("| case | points | toolkit pt/s (batch, vmap) | vs reference | vs naive (batch) | loss_landscapes pt/s | "
+          "api pt/s | cli pt/s | GFLOP/s (of peak) | max rel diff |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for e in rows:
         p = e["points_per_s"]
         fmt = lambda k: f"{p[k]:.2f}" if k in p else "–"  # noqa: E731
-        print(f"| {e['case']} | {e['points']} | {p['toolkit']:.2f} | {e['speedup_vs_reference']:.2f}× | "
-              f"{e['speedup_vs_naive']:.2f}× | {fmt('loss_landscapes')} | {fmt('api')} | {fmt('cli')} | "
+        choice = e["toolkit_choice"]
+        print(f"| {e['case']} | {e['points']} | {p['toolkit']:.2f} ({choice.get('batch_size')}, "
+              f"{'yes' if choice.get('vmap') else 'no'}) | {e['speedup_vs_reference']:.2f}× | "
+              f"{e['speedup_vs_naive']:.2f}× ({e['naive_batch']}) | {fmt('loss_landscapes')} | {fmt('api')} | {fmt('cli')} | "
               f"{e['achieved_flops'] / 1e9:.1f} ({100 * e['fraction_of_peak']:.0f}%) | {e['max_rel_diff']:.1e} |")
     summary = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "quick": args.quick, "cases": results}

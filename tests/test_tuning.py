@@ -73,3 +73,33 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
                            log=lambda _: None)
     assert again.stats["computed"] == 3
     np.testing.assert_array_equal(again.store.values["train_loss"], probed.store.values["train_loss"])
+
+
+@pytest.mark.parametrize("model_name,bn", [("mlp", "fixed"), ("cnn_small", "fixed"), ("cnn_small", "interpolate")])
+def test_vmapped_chunk_equals_point_by_point(setup, model_name, bn):
+    """One vmapped call per batch gives every point's values (rays: buffers shared under interpolate)."""
+    from landscape.data import as_eval_data
+    from landscape.directions import random_directions
+    from landscape.evaluator import AffineFamily, Evaluator
+    from landscape.forward import Forward
+    from landscape.weights import ParamSpace
+    from swa.models import ModelSpec, build_model
+
+    ctx, (a, _) = setup
+    model = ctx.model if model_name == "cnn_small" else build_model(ModelSpec("mlp"), num_outputs=10,
+                                                                    input_shape=(1, 8, 8))
+    state = a.state if model_name == "cnn_small" else model.state_dict()
+    space = ParamSpace.of(model)
+    base = space.params_of(state)
+    dirs = random_directions(space, base, 2, normalization="filter", seed=1)
+    family = AffineFamily(base, dirs, np.array([[0.0, 0.0], [0.5, -0.2], [1.0, 1.0], [-2.0, 0.3]]),
+                          space.buffers_of(state), None, space.frozen_of(state))
+    ev = Evaluator(model, as_eval_data(ctx.data), Forward(task="classification"), space, bn=bn, batch_size=500)
+    assert ev.can_vmap(family)
+    loop = ev.evaluate_rows(family, np.arange(4))
+    ev.vmap = True
+    vmapped = ev.evaluate_rows(family, np.arange(4))
+    np.testing.assert_allclose(vmapped[:, [0, 2]], loop[:, [0, 2]], rtol=1e-5)
+    assert np.all(np.abs(vmapped[:, [1, 3]] - loop[:, [1, 3]]) <= 1.01 / 450)
+    recompute = Evaluator(model, as_eval_data(ctx.data), Forward(task="classification"), space, bn="recompute")
+    assert not recompute.can_vmap(family)  # statistics per point: no vmap
