@@ -139,6 +139,20 @@ def test_plane_contours_put_the_minimum_where_it_is(tmp_path):
     assert_rendered(fig)
 
 
+def test_a_thin_plane_is_stretched_and_says_so(tmp_path):
+    """Nearly collinear anchors: a 3.0 × 0.06 plane fills a readable panel; the v̂ label gives the stretch."""
+    data = read_plane(write_plane(tmp_path, betas=np.linspace(-0.03, 0.03, 5)))
+    fig = plane_figure(data)
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((-0.03, 0.03))
+    assert ax.get_box_aspect() == pytest.approx(0.35)  # the clipped panel ratio, not 0.06 / 3
+    assert ax.get_ylabel() == "distance along v̂ (×18)"  # 0.35 / (0.06 / 3)
+    fig.canvas.draw()
+    pos, (w, h) = ax.get_position(), fig.get_size_inches()
+    assert (pos.height * h) / (pos.width * w) == pytest.approx(0.35, rel=0.02)  # drawn at that ratio
+    assert_rendered(fig)
+
+
 def test_plane_marks_anchors_trajectory_and_checkpoints(tmp_path):
     data = read_plane(write_plane(tmp_path))
     fig = plane_figure(data)

@@ -2,7 +2,8 @@
 
 One panel per metric (train loss and test error by default; train and test loss
 for regression): filled contours and contour lines over the plane coordinates (x, y)
-in weight-space distance, equal aspect. Levels are spaced logarithmically above the
+in weight-space distance, equal aspect (a plane far from square is stretched to a readable
+panel, and its v̂ axis label says by how much). Levels are spaced logarithmically above the
 minimum,
 
     levels_k = v_min + (v_max − v_min) · r^((n−1−k)/(n−2)),  k = 1 … n−1,
@@ -160,7 +161,11 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     """
     chosen = choose_metrics(metrics, data.values)
     vmax = dict(vmax or {})
-    ratio = float(np.clip(np.ptp(data.betas) / max(np.ptp(data.alphas), 1e-12), 0.35, 2.2))
+    true_ratio = float(np.ptp(data.betas) / max(np.ptp(data.alphas), 1e-12))
+    ratio = float(np.clip(true_ratio, 0.35, 2.2))
+    # A plane far from square (nearly collinear anchors) would be a thin strip at equal aspect:
+    # it fills a clipped panel instead, and the v̂ label says by how much that axis is stretched.
+    stretch = ratio / true_ratio if true_ratio > 0 else 1.0
     n = len(chosen)
     with style_context():
         if width == "double":
@@ -178,9 +183,13 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
             _markers(ax, data, handles)
             ax.set_xlim(data.alphas[0], data.alphas[-1])
             ax.set_ylim(data.betas[0], data.betas[-1])
-            ax.set_aspect("equal", adjustable="box")
+            if abs(stretch - 1.0) < 1e-9:
+                ax.set_aspect("equal", adjustable="box")
+                ax.set_ylabel("distance along v̂")
+            else:
+                ax.set_box_aspect(ratio)
+                ax.set_ylabel(f"distance along v̂ (×{stretch:.2g})")
             ax.set_xlabel("distance along û")
-            ax.set_ylabel("distance along v̂")
         for ax in axes[n:]:
             ax.set_visible(False)
         title = title_of(data.sidecar)
