@@ -17,7 +17,7 @@ import os
 
 from swa.errors import UserError
 
-__all__ = ["DEFAULT_MAX_POINTS", "check_budget", "human_bytes"]
+__all__ = ["DEFAULT_MAX_POINTS", "check_budget", "free_memory", "human_bytes"]
 
 DEFAULT_MAX_POINTS = 1_000_000
 MEMORY_FRACTION = 0.5  # of the machine's physical memory
@@ -35,6 +35,18 @@ def _physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not POSIX: no memory check
+        return 0
+
+
+def free_memory(device) -> int:
+    """Bytes free now: on CUDA the device's free memory, else available physical memory (0 if unknown)."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
         return 0
 
 

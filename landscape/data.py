@@ -24,8 +24,10 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import torch
 
-from swa.bn import to_device
+from swa.bn import map_tensors, to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
+from landscape.budget import free_memory
+from landscape.inputs import tensor_bytes
 
 __all__ = ["Split", "EvalData", "as_eval_data", "place", "CACHE_FRACTION"]
 
@@ -35,22 +37,17 @@ CACHE_FRACTION = 0.25  # of the device's free memory (physical memory on CPU) th
 def place(batch: Any, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,
           dtype: Optional[torch.dtype] = None) -> Any:
     """``batch`` on ``device``; floating tensors cast to ``dtype`` if given, 4-D ones in ``memory_format``."""
-    batch = to_device(batch, device)
     if dtype is None and memory_format == torch.contiguous_format:
-        return batch
-    return _map_float(batch, lambda t: (t.to(dtype) if dtype is not None else t).contiguous(
-        memory_format=memory_format if t.dim() == 4 else torch.contiguous_format))
+        return to_device(batch, device)
 
+    def one(t: torch.Tensor) -> torch.Tensor:
+        t = t.to(device, non_blocking=True)
+        if not t.is_floating_point():
+            return t
+        return (t.to(dtype) if dtype is not None else t).contiguous(
+            memory_format=memory_format if t.dim() == 4 else torch.contiguous_format)
 
-def _map_float(batch: Any, fn) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return fn(batch) if batch.is_floating_point() else batch
-    if isinstance(batch, dict):
-        return {k: _map_float(v, fn) for k, v in batch.items()}
-    if isinstance(batch, (tuple, list)):
-        items = [_map_float(v, fn) for v in batch]
-        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
-    return batch
+    return map_tensors(batch, one)
 
 
 class _Batches:
@@ -135,17 +132,6 @@ class Split:
         return info
 
 
-def _free_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        import os
-
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def _nbytes(batch: Any) -> int:
     if isinstance(batch, torch.Tensor):
         return batch.numel() * batch.element_size()
@@ -158,7 +144,7 @@ def _nbytes(batch: Any) -> int:
 
 def _cache(split: Split) -> Optional[list]:
     """The source's batches read once onto the device, or ``None`` if they would take too much memory."""
-    limit = CACHE_FRACTION * _free_bytes(split.device)
+    limit = CACHE_FRACTION * free_memory(split.device)
     batches, total = [], 0
     for batch in split.iter_batches(0):
         total += _nbytes(batch)
@@ -188,9 +174,8 @@ class EvalData:
 def _digest(*tensors: torch.Tensor) -> str:
     h = hashlib.sha256()
     for t in tensors:
-        t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(tensor_bytes(t))
     return h.hexdigest()
 
 

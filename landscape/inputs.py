@@ -22,7 +22,7 @@ from swa.models import ModelSpec, build_model
 from swa.rundir import Run, open_run
 
 __all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "as_checkpoints", "file_digest",
-           "state_digest"]
+           "state_digest", "tensor_bytes"]
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -34,13 +34,18 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
 def state_digest(state: dict[str, torch.Tensor]) -> str:
     """SHA-256 of a state dict's names, dtypes, shapes and bytes (the resume key of an in-memory checkpoint)."""
     h = hashlib.sha256()
     for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
+        t = state[name]
         h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(tensor_bytes(t))
     return h.hexdigest()
 
 

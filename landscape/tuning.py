@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
+from landscape.budget import free_memory as free_bytes
+
 __all__ = ["CANDIDATES", "PROBE_SAMPLES", "MEMORY_FRACTION", "probe_batch_size", "bn_batch_size",
            "activation_bytes_per_sample"]
 
@@ -69,12 +71,6 @@ def activation_bytes_per_sample(model: nn.Module, call: Callable[[], Any]) -> in
             h.remove()
     top = sorted(sizes, reverse=True)[:2]
     return max(1, sum(top) // 2)
-
-
-def free_bytes(device: torch.device) -> int:
-    from landscape.data import _free_bytes
-
-    return _free_bytes(device)
 
 
 def bn_batch_size(samples: int, per_sample: int, device: torch.device) -> int:

@@ -111,16 +111,21 @@ def _batch_source(inputs: Any, batch_size: int, device: torch.device) -> Callabl
     return lambda: (to_device(batch, device) for batch in inputs)
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it (nested tuples, lists, dicts) moved to ``device``."""
+def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``batch`` with ``fn`` applied to every tensor in it (nested tuples, named tuples, lists, dicts)."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        return fn(batch)
     if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
+        return {k: map_tensors(v, fn) for k, v in batch.items()}
     if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(v, device) for v in batch) if not hasattr(batch, "_fields") else \
-            type(batch)(*(to_device(v, device) for v in batch))
+        items = [map_tensors(v, fn) for v in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
     return batch
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` with every tensor in it moved to ``device``."""
+    return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
 
 
 def _execution_order(model: nn.Module, layers: list[_BatchNorm], call: Callable[[Any], Any],
