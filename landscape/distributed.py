@@ -45,11 +45,11 @@ class Dist:
             dist.destroy_process_group()
 
 
-def setup(device: torch.device) -> tuple[Dist, torch.device]:
-    """Join the process group ``torchrun`` describes; returns it and this rank's device."""
+def setup(device: torch.device) -> Dist:
+    """Join the process group ``torchrun`` describes; ``Dist.device`` is this rank's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(device=device), device
+        return Dist(device=device)
     rank = int(os.environ.get("RANK", "0"))
     if device.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -60,13 +60,13 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
         initialized_here = True
-    return Dist(rank=rank, world=world, initialized_here=initialized_here, device=device), device
+    return Dist(rank=rank, world=world, initialized_here=initialized_here, device=device)
 
 
 @contextmanager
 def process_group(device: torch.device) -> Iterator[Dist]:
     """Join ``torchrun``'s process group for the block (``Dist.device`` is this rank's device); always left after."""
-    group, _ = setup(device)
+    group = setup(device)
     try:
         yield group
     finally:

@@ -31,7 +31,7 @@ from torch.func import functional_call
 from swa.data import CLASSIFICATION, REGRESSION
 from swa.evaluation import batch_loss
 
-__all__ = ["Forward", "Applied", "make_forward", "split_metrics"]
+__all__ = ["Forward", "Applied", "split_metrics"]
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 ForwardFn = Callable[[nn.Module, Any], tuple]
@@ -101,11 +101,6 @@ def _pair(batch: Any) -> tuple[Any, Any]:
         return batch[0], batch[1]
     raise TypeError(f"a batch of type {type(batch).__name__} is not an (inputs, targets) pair: pass forward_fn to "
                     "say how the model is called on it")
-
-
-def make_forward(task: Optional[str], loss_fn: Optional[LossFn] = None,
-                 forward_fn: Optional[ForwardFn] = None) -> Forward:
-    return Forward(task=task, loss_fn=loss_fn, forward_fn=forward_fn)
 
 
 class Applied(nn.Module):
