@@ -36,7 +36,7 @@ class BNStrategy:
     def buffers_at(self, evaluator: "Evaluator", weights: dict[str, torch.Tensor],
                    buffers: torch.Tensor) -> dict[str, torch.Tensor]:
         """Buffers (by name) that the forward at ``weights`` uses; ``{}`` means the model's own."""
-        return evaluator.space.split(buffers, "buffers") if buffers.numel() else {}
+        return evaluator.buffer_weights(buffers)
 
     def __repr__(self) -> str:
         return self.name

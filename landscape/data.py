@@ -105,6 +105,10 @@ class Split:
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
         return replace(self, x=self.x[idx.to(self.x.device)], y=self.y[idx.to(self.y.device)])
 
+    def head(self, n: int) -> "Split":
+        """The first ``n`` samples (tensor splits), e.g. for a timing probe."""
+        return replace(self, x=self.x[:n], y=self.y[:n])
+
     def iter_batches(self, batch_size: int) -> Iterator[Any]:
         """One pass: ``(x, y)`` slices of a tensor split, or the source's batches placed on the device."""
         if self.is_tensors:

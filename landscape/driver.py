@@ -32,6 +32,7 @@ from landscape.forward import Forward
 from landscape.runner import run_points
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
+from landscape.tuning import DEFAULT_BATCH_SIZE
 from landscape.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
@@ -98,7 +99,7 @@ def budget_for(space: ParamSpace, data: EvalData, settings: EvalSettings) -> Bud
     (``landscape.budget.check_budget``); the geometry calls it as soon as it knows the size."""
     return lambda command, points, directions: check_budget(
         command, points, directions=directions, parameters=space.num_params, samples=_samples(data),
-        batch_size=settings.batch_size or 2048, max_points=settings.max_points)
+        batch_size=settings.batch_size or DEFAULT_BATCH_SIZE, max_points=settings.max_points)
 
 
 def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,

@@ -29,6 +29,8 @@ from swa.evaluation import autocast_for
 from landscape.bn_modes import bn_strategy
 from landscape.data import EvalData
 from landscape.forward import Applied, Forward, split_metrics
+from landscape.tuning import (DEFAULT_BATCH_SIZE, PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size,
+                              probe_batch_size, synchronize)
 from landscape.weights import ParamSpace
 
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
@@ -99,7 +101,7 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
                  device: torch.device | str = "cpu", bn: str = "recompute", bn_samples: Optional[int] = None,
-                 bn_pass: str = "exact", batch_size: Optional[int] = 2048, bn_batch_size: Optional[int] = None,
+                 bn_pass: str = "exact", batch_size: Optional[int] = DEFAULT_BATCH_SIZE, bn_batch_size: Optional[int] = None,
                  precision: str = "fp32", seed: int = 0) -> None:
         if bn_samples is not None and bn_samples < 2:
             raise ValueError(f"bn_samples must be at least 2, got {bn_samples}")
@@ -136,6 +138,10 @@ class Evaluator:
                 else value
         return weights
 
+    def buffer_weights(self, buffers: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The flat float-buffer vector as named buffers (none for a model without them)."""
+        return self.space.split(buffers, "buffers") if buffers.numel() else {}
+
     def recompute_bn(self, weights: dict[str, torch.Tensor]) -> None:
         """Set the private model's BatchNorm statistics to those of the forward at ``weights``."""
         size = self.bn_batch_size or (len(self.bn_data) if self.bn_data.is_tensors else 1)
@@ -150,24 +156,18 @@ class Evaluator:
             with autocast_for(self.device, self.precision):
                 return self.applied.call(weights, batch)
 
-        return split_metrics(step, split.batches(batch_size or self.batch_size or 2048))
+        return split_metrics(step, split.batches(batch_size or self.batch_size or DEFAULT_BATCH_SIZE))
 
     @torch.inference_mode()
     def tune(self, family: AffineFamily) -> dict[str, Any]:
         """Choose the batch sizes left open (``landscape.tuning``), at the family's first point; returns them."""
-        from dataclasses import replace
-
-        from landscape.tuning import PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size, probe_batch_size
-
-        params, buffers = family.to(self.device).weights(np.array([0]))
-        weights = self._weights(params[0], {k: v.to(self.device) for k, v in family.frozen.items()})
-        if buffers.shape[1]:
-            weights.update(self.space.split(buffers[0], "buffers"))
+        family = family.to(self.device)
+        params, buffers = family.weights(np.array([0]))
+        weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
         if self.batch_size is None and self.train.is_tensors:
-            n = min(len(self.train), PROBE_SAMPLES)
-            probe = replace(self.train, x=self.train.x[:n], y=self.train.y[:n])
+            probe = self.train.head(PROBE_SAMPLES)
             self.batch_size, self.probe_seconds = probe_batch_size(
-                lambda bs: self._metrics(probe, weights, bs), n, self.device)
+                lambda bs: self._metrics(probe, weights, bs), len(probe), self.device)
         if self.bn_batch_size is None and self.bn_data.is_tensors and self.strategy.name == "recompute":
             two = next(iter(self.bn_data.batches(2)))
             per_sample = activation_bytes_per_sample(
@@ -181,19 +181,14 @@ class Evaluator:
                 "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}, "vmap": self.vmap}
 
     def _vmap_is_faster(self, family: AffineFamily, points: int = 8) -> bool:
-        """Time ``points`` points of the family one by one and as one vmapped chunk, on the probe samples;
-        True if vmap wins."""
+        """Time ``points`` points of the family (on the device) one by one and as one vmapped chunk, on the
+        probe samples; True if vmap wins."""
         import time
         import warnings
-        from dataclasses import replace
-
-        from landscape.tuning import PROBE_SAMPLES
 
         rows = np.arange(min(points, len(family)))
-        fam = family.to(self.device)
         full = self.train, self.test
-        n = min(len(self.train), PROBE_SAMPLES)
-        self.train, self.test = replace(self.train, x=self.train.x[:n], y=self.train.y[:n]), None
+        self.train, self.test = self.train.head(PROBE_SAMPLES), None
         timings = {}
         try:
             for use in (False, True, False, True):  # each twice: the first of each warms up
@@ -201,9 +196,8 @@ class Evaluator:
                 started = time.perf_counter()
                 with warnings.catch_warnings():  # functorch's "no batching rule" notes: measured, not shown
                     warnings.simplefilter("ignore")
-                    self.evaluate_rows(fam, rows)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
+                    self.evaluate_rows(family, rows)
+                synchronize(self.device)
                 timings[use] = time.perf_counter() - started
         except Exception:  # a module without a batching rule: stay with the loop
             return False
@@ -242,9 +236,7 @@ class Evaluator:
     def _evaluate_vmapped(self, params: torch.Tensor, buffers: torch.Tensor,
                           frozen: dict[str, torch.Tensor]) -> np.ndarray:
         """The chunk's points (rows of ``params``) in one ``torch.func.vmap`` of the functional forward per batch."""
-        shared = dict(frozen)
-        if buffers.numel():
-            shared.update(self.space.split(buffers, "buffers"))
+        shared = {**frozen, **self.buffer_weights(buffers)}
         stacked = self.space.split_rows(params)
         self.model.eval()
 
@@ -259,7 +251,7 @@ class Evaluator:
             if split is None:
                 continue
             loss = correct = None
-            for batch in split.batches(self.batch_size or 2048):
+            for batch in split.batches(self.batch_size or DEFAULT_BATCH_SIZE):
                 with autocast_for(self.device, self.precision):
                     total, n_correct = many(stacked, batch)
                 loss = total if loss is None else loss + total

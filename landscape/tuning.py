@@ -21,15 +21,17 @@ import torch.nn as nn
 
 from landscape.budget import free_memory as free_bytes
 
-__all__ = ["CANDIDATES", "PROBE_SAMPLES", "MEMORY_FRACTION", "probe_batch_size", "bn_batch_size",
-           "activation_bytes_per_sample"]
+__all__ = ["CANDIDATES", "DEFAULT_BATCH_SIZE", "PROBE_SAMPLES", "MEMORY_FRACTION", "probe_batch_size",
+           "bn_batch_size", "activation_bytes_per_sample", "synchronize"]
 
 CANDIDATES = {"cpu": (64, 128, 256, 512, 1024, 2048), "cuda": (256, 512, 1024, 2048, 4096, 8192)}
+DEFAULT_BATCH_SIZE = 2048  # where no probe ran (and for the size estimate before one)
 PROBE_SAMPLES = 2048  # at most this many samples are timed per candidate
 MEMORY_FRACTION = 0.25
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a wall-clock timing is whole."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -47,10 +49,10 @@ def probe_batch_size(run: Callable[[int], Any], samples: int, device: torch.devi
     run(usable[0])
     timings: dict[int, float] = {}
     for bs in usable:
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         run(bs)
-        _sync(device)
+        synchronize(device)
         timings[bs] = time.perf_counter() - t0
     return min(timings, key=timings.get), timings
 
