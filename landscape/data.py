@@ -59,6 +59,12 @@ class _Batches:
     def __iter__(self) -> Iterator[Any]:
         return self.split.iter_batches(self.batch_size)
 
+    def __len__(self) -> int:
+        n = self.split.num_batches(self.batch_size)
+        if n is None:
+            raise TypeError("the number of batches of this source is not known before a pass")
+        return n
+
 
 @dataclass
 class Split:
@@ -122,10 +128,14 @@ class Split:
         """A re-iterable of the split's batches (see :meth:`iter_batches`)."""
         return _Batches(self, batch_size)
 
-    def is_one_batch(self, batch_size: int) -> bool:
+    def num_batches(self, batch_size: int) -> Optional[int]:
+        """Batches in one pass (``None`` for a source without a length)."""
         if self.is_tensors:
-            return len(self) <= batch_size
-        return hasattr(self.source, "__len__") and len(self.source) == 1
+            return -(-len(self) // batch_size)
+        return len(self.source) if hasattr(self.source, "__len__") else None
+
+    def is_one_batch(self, batch_size: int) -> bool:
+        return self.num_batches(batch_size) == 1
 
     def describe(self) -> dict[str, Any]:
         if self.is_tensors:

@@ -185,7 +185,7 @@ def update_bn_exact(model: nn.Module, inputs: Any, batch_size: int = 1024, mode:
     batches = _batch_source(inputs, batch_size, device)
     with _preserved_modes(model):
         # With all inputs in one batch, one train-mode pass *is* the one-batch forward: exact and cheapest.
-        if _at_most_one(batches):
+        if _at_most_one(inputs, batch_size, batches):
             _one_batch(model, layers, batches, call)
         elif mode == "single-pass":
             _single_pass(model, layers, batches, call)
@@ -193,10 +193,17 @@ def update_bn_exact(model: nn.Module, inputs: Any, batch_size: int = 1024, mode:
             _sequential(model, layers, batches, call)
 
 
-def _at_most_one(batches: Callable[[], Iterator[Any]]) -> bool:
-    it = batches()
-    next(it, None)
-    return next(it, None) is None
+def _at_most_one(inputs: Any, batch_size: int, batches: Callable[[], Iterator[Any]]) -> bool:
+    """Whether the inputs make at most one batch: from their size or length when known (no data read or
+    moved), else by reading up to two batches."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.shape[0] <= batch_size
+    try:
+        return len(inputs) <= 1
+    except TypeError:
+        it = batches()
+        next(it, None)
+        return next(it, None) is None
 
 
 def _one_batch(model, layers, batches, call) -> None:

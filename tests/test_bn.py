@@ -140,3 +140,17 @@ def test_batches_of_any_form_through_call(digits, mode):
         for k, v in _bn_buffers(one_batch_bn_reference(want, digits.x_train)).items():
             torch.testing.assert_close(ref[k], v, rtol=1e-5, atol=1e-6, msg=k)
 
+
+
+@pytest.mark.parametrize("chunk", [300, 2000])
+def test_source_without_length_is_counted_by_reading(digits, chunk):
+    """An iterable with no len(): one batch or several is found by reading, and the statistics are exact."""
+    class Stream:  # re-iterable, no __len__
+        def __iter__(self):
+            return (digits.x_train[i:i + chunk] for i in range(0, len(digits.x_train), chunk))
+
+    model = _perturbed_cnn(digits)
+    update_bn_exact(model, Stream(), mode="exact")
+    ref = _bn_buffers(one_batch_bn_reference(model, digits.x_train))
+    for k, v in _bn_buffers(model).items():
+        torch.testing.assert_close(v, ref[k], rtol=1e-5, atol=1e-6, msg=k)
