@@ -158,21 +158,13 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     training loss with BatchNorm statistics recomputed at the point (``bn="fixed"``: the point's own).
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
-    from landscape.driver import space_of
-    from landscape.objective import ModelObjective
-    from swa.devices import resolve_device
-
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
     names = parse_metrics(list(metrics))
-    space_of(model, params, trainable_only)  # refuse a selection that matches nothing before any work
     settings = SharpnessSettings(samples=samples, bn_recompute=bn in (None, "recompute"), batch_size=batch_size,
                                  **metric_settings)
-    dev = resolve_device(device)
-    make = lambda ckpt: ModelObjective(  # noqa: E731
-        model, data, ckpt.state, device=dev, samples=samples, seed=seed, bn_recompute=settings.bn_recompute,
-        batch_size=batch_size, forward=forward, params=params, trainable_only=trainable_only)
-    return measure_sharpness(make, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
-                             seed=seed, overwrite=overwrite, progress=progress, params=params, log=log)
+    return measure_sharpness(model, data, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
+                             seed=seed, device=device, forward=forward, params=params, trainable_only=trainable_only,
+                             overwrite=overwrite, progress=progress, log=log)

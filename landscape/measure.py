@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
+import torch.nn as nn
 from tqdm.auto import tqdm
 
 from swa.devices import resolve_device
@@ -29,6 +30,7 @@ from swa.errors import UserError
 from swa.io import write_json, write_text
 from swa.rundir import versions
 from landscape.inputs import Checkpoint, Context
+from landscape.forward import Forward
 from landscape.objective import ModelObjective
 from landscape.weights import ParamSelector
 from landscape.store import normalize_inputs, read_matching_sidecar
@@ -245,23 +247,19 @@ def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Pat
                       overwrite: bool = False, progress: bool = True, params: ParamSelector = None,
                       log: Callable[[str], None] = print) -> SharpnessResult:
     """:func:`measure_sharpness` on a command's model and data (``ctx``), into ``out``."""
-    from landscape.driver import space_of
-
-    space_of(ctx.model, params)  # a selection that matches nothing is refused before any work
-    dev = resolve_device(device)
-    make = lambda ckpt: ModelObjective(  # noqa: E731
-        ctx.model, ctx.data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
-        bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, params=params)
-    return measure_sharpness(make, points, settings, about=ctx.to_json(), out=out, metrics=metrics, seed=seed,
-                             overwrite=overwrite, progress=progress, params=params, log=log)
+    return measure_sharpness(ctx.model, ctx.data, points, settings, about=ctx.to_json(), out=out, metrics=metrics,
+                             seed=seed, device=device, overwrite=overwrite, progress=progress, params=params,
+                             log=log)
 
 
-def measure_sharpness(make_objective: Callable[[Checkpoint], ModelObjective], points: Sequence[Checkpoint],
-                      settings: SharpnessSettings, *, about: dict[str, Any], out: Optional[str | Path] = None,
-                      metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, overwrite: bool = False,
-                      progress: bool = True, params: ParamSelector = None,
-                      log: Callable[[str], None] = print) -> SharpnessResult:
-    """Compute ``metrics`` at every checkpoint, on ``make_objective(checkpoint)``; into ``out`` (resumable:
+def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint], settings: SharpnessSettings, *,
+                      about: dict[str, Any], out: Optional[str | Path] = None, metrics: Sequence[str] = DEFAULT_METRICS,
+                      seed: int = 0, device: str = "auto", forward: Optional[Forward] = None,
+                      params: ParamSelector = None, trainable_only: bool = False, overwrite: bool = False,
+                      progress: bool = True, log: Callable[[str], None] = print) -> SharpnessResult:
+    """Compute ``metrics`` at every checkpoint, on the training loss of ``model`` there
+    (:class:`~landscape.objective.ModelObjective` with ``settings``' samples, BN and batch size, the
+    ``forward`` loss definition and the ``params``/``trainable_only`` space); into ``out`` (resumable:
     ``sharpness.json`` and ``sharpness.md`` after every metric) or in memory.
 
     Every metric of every checkpoint draws its randomness from ``seed``, so results are reproducible
@@ -271,14 +269,18 @@ def measure_sharpness(make_objective: Callable[[Checkpoint], ModelObjective], po
         UserError: non-finite weights or loss at a checkpoint; results of other inputs in ``out``
             (without ``overwrite``).
     """
+    from landscape.driver import space_of
+
     started = time.perf_counter()
+    space = space_of(model, params, trainable_only)  # a selection that matches nothing is refused before any work
+    dev = resolve_device(device)
     json_path = md_path = None
     if out is not None:
         json_path, md_path = Path(out) / "sharpness.json", Path(out) / "sharpness.md"
     inputs = {"points": [p.digest for p in points], "labels": [p.label for p in points], **about,
               "settings": settings.to_json(), "seed": seed}
-    if params is not None:
-        inputs["params"] = params if isinstance(params, str) else getattr(params, "__qualname__", "callable")
+    if space.selection is not None:
+        inputs["params"] = space.selection
     inputs = normalize_inputs(inputs)
     results: dict[str, Any] = {}
     if json_path is not None and json_path.exists() and not overwrite:
@@ -302,7 +304,9 @@ def measure_sharpness(make_objective: Callable[[Checkpoint], ModelObjective], po
         if not pending:
             res.skipped += len(metrics)
             continue
-        obj = make_objective(ckpt)
+        obj = ModelObjective(model, data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
+                             bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, forward=forward,
+                             params=params, trainable_only=trainable_only)
         _finite_point(ckpt, obj)
         obj.on_hvp = bar.update
         entry.update(obj.metrics())
