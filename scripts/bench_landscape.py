@@ -36,7 +36,6 @@ import argparse
 import copy
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,8 +48,10 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scripts.benchlib import cli  # noqa: E402
 
 MEAN, STD = 0.45, 0.25  # Normalize's constants (one per channel, the same for all)
+MODEL_KWARGS = {"mlp": {"hidden": [64, 64]}, "cnn_small": {"width": 16}, "preresnet20": {}}
 
 
 # ---------------------------------------------------------------------------- data and points
@@ -66,13 +67,12 @@ def make_case(name: str, quick: bool, seed: int = 0):
         images = (digits.images * 15).astype(np.uint8)[..., None]  # (1797, 8, 8, 1), values 0..240
         labels = digits.target.astype(np.int64)
         n_train = 1347
-        kwargs = {"hidden": [64, 64]} if name == "mlp" else {"width": 16}
-        model = build_model(ModelSpec(name, kwargs), num_outputs=10, input_shape=(1, 8, 8))
+        model = build_model(ModelSpec(name, MODEL_KWARGS[name]), num_outputs=10, input_shape=(1, 8, 8))
     else:
         n_train, n_test = (256, 128) if quick else (4000, 1000)
         images = rng.integers(0, 256, size=(n_train + n_test, 32, 32, 3), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n_train + n_test).astype(np.int64)
-        model = build_model(ModelSpec(name, {}), num_outputs=10, input_shape=(3, 32, 32))
+        model = build_model(ModelSpec(name, MODEL_KWARGS[name]), num_outputs=10, input_shape=(3, 32, 32))
     return model, images, labels, n_train
 
 
@@ -109,17 +109,11 @@ def ll_grid(steps: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- implementations
-def state_at(states, alpha, beta):
+def state_at(model, states, alpha, beta):
+    """The state at (α, β): parameters interpolated, buffers p0's (as loss_landscapes moves them)."""
+    params = {n for n, _ in model.named_parameters()}
     s0, s1, s2 = states
-    return {k: (s0[k] + alpha * (s1[k] - s0[k]) + beta * (s2[k] - s0[k])) if k in PARAMS else s0[k] for k in s0}
-
-
-PARAMS: set[str] = set()
-TUNED: dict[str, dict] = {}
-
-
-def name_of(model: nn.Module) -> str:
-    return type(model).__name__
+    return {k: (s0[k] + alpha * (s1[k] - s0[k]) + beta * (s2[k] - s0[k])) if k in params else s0[k] for k in s0}
 
 
 def run_toolkit(model, states, x, y, n_train, coords, bn, device):
@@ -134,11 +128,11 @@ def run_toolkit(model, states, x, y, n_train, coords, bn, device):
     ev = Evaluator(model, data, Forward(task="classification"), space, device=device, bn=bn, batch_size=None)
     fam = AffineFamily(p[0], torch.stack([p[1] - p[0], p[2] - p[0]]), coords.reshape(-1, 2),
                        space.buffers_of(states[0])).to(ev.device)
-    TUNED[name_of(model)] = ev.tune(fam)  # batch sizes and vmap, as the driver chooses them (not timed here)
+    choice = ev.tune(fam)  # batch sizes and vmap, as the driver chooses them (not timed here)
     ev.evaluate_rows(fam, np.array([0]))  # warm-up
     t0 = time.perf_counter()
     out = ev.evaluate_rows(fam, np.arange(len(fam)))
-    return time.perf_counter() - t0, out[:, [0, 2]]
+    return time.perf_counter() - t0, out[:, [0, 2]], {k: v for k, v in choice.items() if k != "probe_seconds"}
 
 
 class _Images(torch.utils.data.Dataset):
@@ -163,7 +157,7 @@ def run_reference(model, states, images, labels, n_train, coords, bn, device):
     net = copy.deepcopy(model).to(device)
 
     def point(alpha, beta):
-        net.load_state_dict(state_at(states, alpha, beta))
+        net.load_state_dict(state_at(model, states, alpha, beta))
         if bn == "recompute":
             update_bn(((xb, yb) for xb, yb in train), net, device=device)
         net.eval()
@@ -194,7 +188,7 @@ def run_naive(model, states, x, y, n_train, coords, bn, device):
     splits = [(xs[:n_train], ys[:n_train]), (xs[n_train:], ys[n_train:])]
 
     def point(alpha, beta, batch):
-        net.load_state_dict(state_at(states, alpha, beta))
+        net.load_state_dict(state_at(model, states, alpha, beta))
         if bn == "recompute":  # exact: all training inputs as one batch, cumulative average (momentum None)
             update_bn([splits[0][0]], net)
         net.eval()
@@ -248,13 +242,9 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
         paths.append(str(tmp / f"p{i}.pt"))
         torch.save(s, paths[-1])
     torch.save({"x": x[:n_train], "y": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:]}, tmp / "data.pt")
-    kwargs = '{"hidden": [64, 64]}' if model_name == "mlp" else '{"width": 16}' if model_name == "cnn_small" else "{}"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "landscape", "plane", "--model", model_name, "--model-kwargs", kwargs,
+    return api, cli("plane", "--model", model_name, "--model-kwargs", json.dumps(MODEL_KWARGS[model_name]),
                     "--data", str(tmp / "data.pt"), "--points", *paths, "--grid", str(steps), "--bn", bn,
-                    "--out", str(tmp / f"plane-{bn}"), "--quiet", "--no-plot", "--device", device, "--overwrite"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return api, time.perf_counter() - t0
+                    "--out", str(tmp / f"plane-{bn}"), "--quiet", "--no-plot", "--device", device, "--overwrite")
 
 
 # ---------------------------------------------------------------------------- measures
@@ -299,12 +289,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     peak = peak_flops(device, args.quick)
-    results, rows = [], []
+    results = []
     with tempfile.TemporaryDirectory() as tmpdir:
         for name in args.cases:
             model, images, labels, n_train = make_case(name, args.quick)
-            PARAMS.clear()
-            PARAMS.update(n for n, _ in model.named_parameters())
             states = anchor_states(model)
             x, y = to_float(images), torch.from_numpy(labels)
             steps = 2 if args.quick else (3 if name == "preresnet20" else 6)
@@ -312,7 +300,8 @@ def main(argv=None) -> dict:
             fwd = forward_flops_per_sample(model, x)
             for bn in args.bn:
                 times, values = {}, {}
-                times["toolkit"], values["toolkit"] = run_toolkit(model, states, x, y, n_train, coords, bn, device)
+                times["toolkit"], values["toolkit"], choice = run_toolkit(model, states, x, y, n_train, coords, bn,
+                                                                          device)
                 times["reference"], values["reference"] = run_reference(model, states, images, labels, n_train,
                                                                         coords, bn, device)
                 times["naive"], values["naive"], naive_batch = run_naive(model, states, x, y, n_train, coords, bn,
@@ -334,10 +323,8 @@ def main(argv=None) -> dict:
                          "speedup_vs_naive": pps["toolkit"] / pps["naive"], "naive_batch": naive_batch,
                          "achieved_flops": achieved, "peak_flops": peak, "fraction_of_peak": achieved / peak,
                          "max_rel_diff": max(exact.values()), "rel_diff": diffs,
-                         "toolkit_choice": {k: v for k, v in TUNED.get(name_of(model), {}).items()
-                                            if k != "probe_seconds"}}
+                         "toolkit_choice": choice}
                 results.append(entry)
-                rows.append(entry)
                 print(f"{entry['case']}: toolkit {pps['toolkit']:.2f} pt/s, reference {pps['reference']:.2f}, "
                       f"naive {pps['naive']:.2f}; max rel diff {entry['max_rel_diff']:.1e}", file=sys.stderr)
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
@@ -345,7 +332,7 @@ def main(argv=None) -> dict:
     print("| case | points | toolkit pt/s (batch, vmap) | vs reference | vs naive (batch) | loss_landscapes pt/s | "
           "api pt/s | cli pt/s | GFLOP/s (of peak) | max rel diff |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for e in rows:
+    for e in results:
         p = e["points_per_s"]
         fmt = lambda k: f"{p[k]:.2f}" if k in p else "–"  # noqa: E731
         choice = e["toolkit_choice"]
