@@ -12,8 +12,10 @@ and data come in any form ``landscape.data`` accepts. Batches are summed, so eve
 quantity is the exact per-sample mean whatever the batch size.
 Hessian-vector products are forward-over-reverse (``torch.func.jvp`` of
 ``torch.func.grad``), the curvlinops / functorch recipe. When the samples fit in
-one batch, the gradient is linearized once at the point (``torch.func.linearize``)
-and every product reuses it, about twice as fast (BENCHMARKS.md).
+one batch, the gradient g(w) is built once at the point with its graph kept, and
+every product is one backward pass through it, H·v = ∇_w (g(w)·v) (reverse over
+reverse, as PyHessian does): no forward pass per product, and no tracing cost
+(``torch.func.linearize`` took 2.8 s to set up on the digits CNN; BENCHMARKS.md).
 
 Every sharpness measure is written against this small interface (``value``,
 ``value_and_grad``, ``hvp``, ``num_params``, ``point``), so the closed-form tests
@@ -29,7 +31,7 @@ from typing import Any, Callable, Optional
 
 import torch
 import torch.nn as nn
-from torch.func import grad, jvp, linearize
+from torch.func import grad, jvp
 
 from swa.bn import update_bn_exact
 from landscape.data import as_eval_data
@@ -90,8 +92,8 @@ class ModelObjective:
         self._num_samples = len(self.train) if self.train.is_tensors else None
         self.hvp_count = 0
         self.on_hvp: Optional[Callable[[int], None]] = None
-        self._linearized: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
-        self._linearize_tried = False
+        self._retained: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+        self._retain_tried = False
 
     @property
     def num_params(self) -> int:
@@ -137,25 +139,26 @@ class ModelObjective:
             g += gb
         return total / self.num_samples, g / self.num_samples
 
-    def _linearized_hvp(self) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
-        """v ↦ Σ ∇²ℓ·v at the point, linearized once, when all samples fit in one batch."""
-        if not self._linearize_tried:
-            self._linearize_tried = True
+    def _retained_hvp(self) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+        """v ↦ Σ ∇²ℓ·v at the point through a kept gradient graph, when all samples fit in one batch."""
+        if not self._retain_tried:
+            self._retain_tried = True
             if self.train.is_one_batch(self.batch_size):
                 batch = next(iter(self._batches()))
+                w = self.point.detach().clone().requires_grad_(True)
                 try:
-                    with warnings.catch_warnings():  # torch.fx's tracing chatter, not ours to act on
-                        warnings.simplefilter("ignore")
-                        _, self._linearized = linearize(grad(lambda p: self._batch_sum(p, batch)),
-                                                        self.point.detach())
-                except Exception:  # tracing can fail on exotic modules: fall back to plain products
-                    self._linearized = None
-        return self._linearized
+                    with torch.enable_grad():
+                        (g,) = torch.autograd.grad(self._batch_sum(w, batch), w, create_graph=True)
+                except RuntimeError:  # an op without double backward: fall back to plain products
+                    return None
+                if g.requires_grad:  # a loss linear in w has no graph to keep, and H = 0 there
+                    self._retained = lambda v: torch.autograd.grad(g, w, v, retain_graph=True)[0].detach()
+        return self._retained
 
     def hvp(self, v: torch.Tensor, w: Optional[torch.Tensor] = None) -> torch.Tensor:
         """H(w)·v, the Hessian of L at ``w`` (the point by default) times ``v``."""
         v = v.to(self.device, self.dtype)
-        fast = self._linearized_hvp() if w is None else None
+        fast = self._retained_hvp() if w is None else None
         if fast is not None:
             out = fast(v)
         else:

@@ -66,6 +66,29 @@ def test_quadratic_realization():
     assert q.obj.value() < 1e-12
 
 
+@pytest.mark.parametrize("batch_size", [64, 16])  # one batch (kept gradient graph) / four batches (jvp of grad)
+def test_hvp_matches_the_dense_hessian_of_a_nonlinear_net(batch_size):
+    """H·v against torch.autograd.functional.hessian of the loss written out by hand, float64."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 5, generator=g, dtype=F64), torch.randint(0, 3, (64,), generator=g)
+    net = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    obj = ModelObjective(net, (x, y), state, dtype=F64, bn_recompute=False, batch_size=batch_size)
+    shapes = [(4, 5), (4,), (3, 4), (3,)]
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        W1, b1, W2, b2 = (p.view(s) for p, s in zip(w.split([20, 4, 12, 3]), shapes))
+        return nn.functional.cross_entropy(torch.tanh(x @ W1.T + b1) @ W2.T + b2, y)
+
+    H = torch.autograd.functional.hessian(loss, obj.point.clone())
+    for seed in range(3):
+        v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        torch.testing.assert_close(obj.hvp(v), H @ v, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(obj.hvp(v, w=obj.point), H @ v, rtol=1e-9, atol=1e-12)
+    assert obj.hvp_count == 6
+    assert (obj._retained is not None) == (batch_size == 64)  # both paths were exercised
+
+
 # ------------------------------------------------------------------------ ε-sharpness
 def brute_eps(q: Quadratic, eps: float, A: torch.Tensor | None = None) -> float:
     """Max of (f(x+z) − f(x))/(1+f(x))·100 over the corners of the box (where a convex f peaks)."""
