@@ -25,10 +25,10 @@ import torch
 import torch.nn as nn
 
 from swa.bn import update_bn_exact
-from swa.evaluation import autocast_for
 from landscape.bn_modes import bn_strategy
 from landscape.data import EvalData
 from landscape.forward import Applied, Forward, split_metrics
+from landscape.precision import precision_scope
 from landscape.tuning import (DEFAULT_BATCH_SIZE, PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size,
                               probe_batch_size, synchronize)
 from landscape.weights import ParamSpace
@@ -70,14 +70,28 @@ class AffineFamily:
                             move(self.buffer_directions), {k: move(v) for k, v in self.frozen.items()})
 
     def weights(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Parameters (n, P) and buffers (n, B) of the points ``rows``, built on the family's device."""
-        c = torch.as_tensor(self.coords[rows], dtype=torch.float64, device=self.base.device)
-        params = (self.base.double() + c @ self.directions.double()).to(self.base.dtype)
+        """Parameters (n, P) and buffers (n, B) of the points ``rows``, built on the family's device.
+
+        ``base + Σ_j c_j d_j`` in the base's dtype, one fused multiply-add per direction and element
+        (``addcmul_``): each point's values are the same whatever the chunk, and the chunk costs
+        n × P numbers of the model's dtype, with no float64 copy (half the memory of building it in
+        float64 and casting; BENCHMARKS.md).
+        """
+        params = _combine(self.base, self.directions, self.coords[rows])
         if self.buffer_directions is None:
             buffers = self.buffer_base.expand(len(rows), -1)
         else:
-            buffers = (self.buffer_base.double() + c @ self.buffer_directions.double()).to(self.buffer_base.dtype)
+            buffers = _combine(self.buffer_base, self.buffer_directions, self.coords[rows])
         return params, buffers
+
+
+def _combine(base: torch.Tensor, directions: torch.Tensor, coords: np.ndarray) -> torch.Tensor:
+    """Rows ``base + coords[i] @ directions``, accumulated direction by direction in ``base.dtype``."""
+    c = torch.as_tensor(coords, dtype=base.dtype, device=base.device)
+    out = base.expand(len(c), -1).clone()
+    for j in range(directions.shape[0]):
+        out.addcmul_(c[:, j:j + 1], directions[j:j + 1].to(base.dtype))
+    return out
 
 
 class Evaluator:
@@ -96,7 +110,7 @@ class Evaluator:
         batch_size: evaluation batch size (tensor data; a DataLoader keeps its own); ``None``: chosen by
             :meth:`tune` (``landscape.tuning``).
         bn_batch_size: batch size of the BatchNorm passes; ``None``: as large as memory allows (:meth:`tune`).
-        precision: ``fp32`` or ``bf16`` (autocast on CUDA).
+        precision: ``fp32``, ``tf32`` or ``bf16`` (``landscape.precision``).
     """
 
     def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
@@ -145,15 +159,16 @@ class Evaluator:
     def recompute_bn(self, weights: dict[str, torch.Tensor]) -> None:
         """Set the private model's BatchNorm statistics to those of the forward at ``weights``."""
         size = self.bn_batch_size or (len(self.bn_data) if self.bn_data.is_tensors else 1)
-        update_bn_exact(self.model, self.bn_data.batches(size), mode=self.bn_pass, device=self.device,
-                        call=lambda batch: self.applied.call(weights, batch, run_only=True))
+        with precision_scope(self.device, self.precision):
+            update_bn_exact(self.model, self.bn_data.batches(size), mode=self.bn_pass, device=self.device,
+                            call=lambda batch: self.applied.call(weights, batch, run_only=True))
 
     def _metrics(self, split, weights: dict[str, torch.Tensor], batch_size: Optional[int] = None) -> tuple[float, float]:
         if split is None:
             return float("nan"), float("nan")
 
         def step(batch: Any):
-            with autocast_for(self.device, self.precision):
+            with precision_scope(self.device, self.precision):
                 return self.applied.call(weights, batch)
 
         return split_metrics(step, split.batches(batch_size or self.batch_size or DEFAULT_BATCH_SIZE))
@@ -252,7 +267,7 @@ class Evaluator:
                 continue
             loss = correct = None
             for batch in split.batches(self.batch_size or DEFAULT_BATCH_SIZE):
-                with autocast_for(self.device, self.precision):
+                with precision_scope(self.device, self.precision):
                     total, n_correct = many(stacked, batch)
                 loss = total if loss is None else loss + total
                 correct = n_correct if correct is None else correct + n_correct

@@ -11,10 +11,10 @@ from swa.bn import BN_PASSES
 from swa.errors import UserError
 from landscape.bn_modes import BN_STRATEGIES, default_bn
 from landscape.budget import DEFAULT_MAX_POINTS
+from landscape.precision import PRECISIONS
 
 __all__ = ["EvalSettings", "PRECISIONS"]
 
-PRECISIONS = ("fp32", "bf16")  # fp16 autocast is not offered: it overflows in BatchNorm statistics
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class EvalSettings:
             ``bn`` choices: :data:`landscape.bn_modes.BN_STRATEGIES`.
         batch_size, chunk: evaluation batch size (``None``: the fastest of a short timed probe,
             ``landscape.tuning``); points per saved chunk.
-        precision, device, seed: ``fp32``/``bf16``; ``auto``/``cpu``/``cuda``; seed of random choices.
+        precision, device, seed: ``fp32``/``tf32``/``bf16`` (``landscape.precision``); ``auto``/``cpu``/``cuda``; seed of random choices.
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
         max_points: refuse computations with more points (see :mod:`landscape.budget`).
