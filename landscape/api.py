@@ -83,7 +83,7 @@ def plane(model: nn.Module, points: Sequence[Any], data: Any, *, grid: int = 21,
           labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
           forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
           trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
-          bn_pass: str = "exact", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
+          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
           precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
           out: Optional[str | Path] = None, overwrite: bool = False,
           log: Callable[[str], None] = print) -> PlaneResult:
@@ -110,7 +110,7 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
                 trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
-                bn_pass: str = "exact", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
+                bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
                 precision: str = "fp32", seed: int = 0, progress: bool = True,
                 max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
                 log: Callable[[str], None] = print) -> InterpResult:
@@ -130,7 +130,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
          trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
-         bn_pass: str = "exact", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
+         bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
          out: Optional[str | Path] = None, overwrite: bool = False,
          log: Callable[[str], None] = print) -> RaysResult:

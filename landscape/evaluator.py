@@ -115,7 +115,7 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
                  device: torch.device | str = "cpu", bn: str = "recompute", bn_samples: Optional[int] = None,
-                 bn_pass: str = "exact", batch_size: Optional[int] = DEFAULT_BATCH_SIZE, bn_batch_size: Optional[int] = None,
+                 bn_pass: str = "single-pass", batch_size: Optional[int] = DEFAULT_BATCH_SIZE, bn_batch_size: Optional[int] = None,
                  precision: str = "fp32", seed: int = 0) -> None:
         if bn_samples is not None and bn_samples < 2:
             raise ValueError(f"bn_samples must be at least 2, got {bn_samples}")

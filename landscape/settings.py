@@ -36,7 +36,7 @@ class EvalSettings:
 
     bn: Optional[str] = None
     bn_samples: Optional[int] = None
-    bn_pass: str = "exact"
+    bn_pass: str = "single-pass"
     batch_size: Optional[int] = None
     chunk: int = 16
     precision: str = "fp32"

@@ -77,6 +77,18 @@ class RunningMoments:
         self.m2 = self.m2 + m2_b + delta ** 2 * (self.n * nb / n)
         self.n = n
 
+    def add_moments(self, mean_b: torch.Tensor, var_b: torch.Tensor, nb: int) -> None:
+        """Add a batch of ``nb`` values per channel given its mean and unbiased variance (Chan et al.)."""
+        mean_b, m2_b = mean_b.double(), var_b.double() * (nb - 1)
+        if self.mean is None:
+            self.n, self.mean, self.m2 = nb, mean_b, m2_b
+            return
+        n = self.n + nb
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + m2_b + delta ** 2 * (self.n * nb / n)
+        self.n = n
+
     def var(self, unbiased: bool) -> torch.Tensor:
         if self.mean is None:
             raise RuntimeError("no data seen")
@@ -213,6 +225,7 @@ def _one_batch(model, layers, batches, call) -> None:
     for m in layers:
         m.train()
         m.momentum = 1.0
+        m.reset_running_stats()  # (1 − momentum) · old is 0 · old: NaN if the old statistics were not finite
     for batch in batches():
         call(batch)
     for m in layers:
@@ -221,12 +234,25 @@ def _one_batch(model, layers, batches, call) -> None:
 
 
 def _single_pass(model, layers, batches, call) -> None:
+    """One train-mode pass with momentum 1: after each layer's forward its running buffers hold that batch's
+    mean and unbiased variance (BatchNorm's own kernel), which are merged exactly across batches in float64.
+    A pre-hook only records the batch's count per channel; nothing reads the activations a second time."""
     moments = {m: RunningMoments() for m in layers}
-    handles = [m.register_forward_pre_hook(lambda mod, inp: moments[mod].update(inp[0])) for m in layers]
+    counts: dict[_BatchNorm, int] = {}
+
+    def count(mod, inp):
+        counts[mod] = inp[0].numel() // inp[0].shape[1]
+
+    def merge(mod, inp, out):
+        moments[mod].add_moments(mod.running_mean, mod.running_var, counts[mod])
+
+    handles = [h for m in layers for h in (m.register_forward_pre_hook(count), m.register_forward_hook(merge))]
     try:
         model.eval()
         for m in layers:
             m.train()
+            m.momentum = 1.0
+            m.reset_running_stats()  # see _one_batch
         for batch in batches():
             call(batch)
     finally:

@@ -117,7 +117,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
 def test_plane_with_dataloaders_equals_cli_file_and_slow_loop(setup, tmp_path, capsys):
     ctx, paths, states, train, test = setup
     res = landscape.plane(ctx.model, states, _loaders(train, test), x=(-0.3, 1.4, 3), y=(-0.2, 0.9, 2),
-                          bn="recompute", **QUIET)
+                          bn="recompute", bn_pass="exact", **QUIET)  # whole-set statistics from 300-batches
     code, _, err = cli(capsys, "plane", "--run", str(ctx.run.path), "--points", *paths, "--x", "-0.3:1.4:3",
                        "--y", "-0.2:0.9:2", "--bn", "recompute", "--out", str(tmp_path / "cli"), "--no-plot",
                        "--quiet", "--device", "cpu")
@@ -145,7 +145,7 @@ def test_dict_batches_through_forward_fn_equal_slow_loop(setup):
     dicts = lambda x, y: [{"pixels": x[i:i + 256], "label": y[i:i + 256]} for i in range(0, len(x), 256)]  # noqa
     t = np.array([-0.5, 0.0, 0.4, 1.0, 1.5])
     res = landscape.interpolate(ctx.model, states[0], states[2], {"train": dicts(*train), "test": dicts(*test)},
-                                t=t, forward_fn=_forward_dict, bn="recompute", **QUIET)
+                                t=t, forward_fn=_forward_dict, bn="recompute", bn_pass="exact", **QUIET)
     names = ParamSpace.of(ctx.model).param_names
     shapes = ParamSpace.of(ctx.model).param_shapes
     a, b = _flat(names, states[0]), _flat(names, states[2])

@@ -154,3 +154,20 @@ def test_source_without_length_is_counted_by_reading(digits, chunk):
     ref = _bn_buffers(one_batch_bn_reference(model, digits.x_train))
     for k, v in _bn_buffers(model).items():
         torch.testing.assert_close(v, ref[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("mode,batch_size", [("exact", 2000), ("single-pass", 2000), ("single-pass", 200),
+                                             ("exact", 200)])
+def test_non_finite_old_statistics_do_not_leak(digits, mode, batch_size):
+    """Momentum-1 passes compute (1 − 1)·old + batch: the old buffers are reset first, so NaN/inf there
+    (a diverged checkpoint) cannot survive as 0·NaN."""
+    clean, dirty = _perturbed_cnn(digits, seed=2), _perturbed_cnn(digits, seed=2)
+    for m in dirty.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.fill_(float("nan"))
+            m.running_var.fill_(float("inf"))
+    for model in (clean, dirty):
+        update_bn_exact(model, digits.x_train, batch_size=batch_size, mode=mode)
+    for k, v in _bn_buffers(clean).items():
+        assert torch.isfinite(v).all(), k
+        torch.testing.assert_close(_bn_buffers(dirty)[k], v, rtol=0, atol=0, msg=k)

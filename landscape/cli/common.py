@@ -81,8 +81,10 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
                    help="BatchNorm statistics at each point (default: recompute for models with BatchNorm)")
     e.add_argument("--bn-samples", type=int, default=None, metavar="N",
                    help="training inputs used to recompute BatchNorm statistics (default: all)")
-    e.add_argument("--bn-pass", choices=BN_PASSES, default="exact",
-                   help="how statistics are recomputed (see swa.bn; default exact)")
+    e.add_argument("--bn-pass", choices=BN_PASSES, default="single-pass",
+                   help="when the inputs exceed one batch: single-pass (default; one pass, each layer's "
+                        "statistics pooled exactly over its batches) or exact (whole-set statistics, about "
+                        "L/2 passes for L BatchNorm layers); the same when the inputs fit in one batch")
     e.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default: the fastest "
                    "of a short timed probe at the first point, recorded in the sidecar)")
     e.add_argument("--chunk", type=int, default=16, help="points per chunk between saves (default 16)")
