@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,11 +40,28 @@ class PlaneResult(Result):
 
     store: ResultStore
     is_main: bool  # False on the other ranks under torchrun: they hold partial values
-    plane: Plane
+    plane: Optional[Plane]  # None for a plane around one point (``landscape.around_plane``)
     alphas: np.ndarray
     betas: np.ndarray
     projections: list[dict]
     stats: dict
+    directions: Optional[Any] = None  # a plane around one point: its PlaneDirections
+    space: Optional[ParamSpace] = None
+
+    def save(self, out: str | Path, overwrite: bool = False) -> Path:
+        """As :meth:`Result.save`; a plane around one point also writes ``out/directions.pt``."""
+        npz = super().save(out, overwrite=overwrite)
+        if self.directions is not None:
+            self.save_directions(Path(out) / "directions.pt")
+        return npz
+
+    def save_directions(self, path: str | Path) -> Path:
+        """Write the directions of a plane around one point as a directions file (``{"x": ..., "y": ...}``)."""
+        from landscape.plane_directions import save_directions
+
+        if self.directions is None:
+            raise ValueError("a plane through three points has no directions file (its û, v̂ follow from them)")
+        return save_directions(path, self.space, self.directions.directions)
 
     def summary_line(self) -> str:
         loss = self.store.values["train_loss"]

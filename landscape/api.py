@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 from landscape.budget import DEFAULT_MAX_POINTS
@@ -43,6 +44,7 @@ from landscape.measure import DEFAULT_METRICS, SharpnessResult, SharpnessSetting
 from landscape.affine_plane import PlaneResult, evaluate_plane
 from landscape.random_rays import RaysResult, evaluate_rays
 from landscape.settings import EvalSettings
+from landscape.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
 
@@ -78,32 +80,80 @@ def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, see
                         overwrite=overwrite)
 
 
-def plane(model: nn.Module, points: Sequence[Any], data: Any, *, grid: int = 21, x: Any = None, y: Any = None,
-          margin: float = 0.2, trajectory: Sequence[Any] = (), marked: Sequence[Any] = (),
-          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
-          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
-          trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
-          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
-          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
-          out: Optional[str | Path] = None, overwrite: bool = False,
+def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = None, *, center: Any = None,
+          directions: Any = None, grid: Optional[int] = None, x: Any = None, y: Any = None, margin: float = 0.2,
+          trajectory: Sequence[Any] = (), marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None,
+          normalization: str = "filter", include_bn_and_bias: bool = False, orthogonal: bool = False,
+          pca_center: str = "last", hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
+          loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None, task: Optional[str] = None,
+          params: Any = None, trainable_only: bool = False, bn: Optional[str] = None,
+          bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
+          chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
+          max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
           log: Callable[[str], None] = print) -> PlaneResult:
-    """Loss and accuracy on the plane through three points p0, p1, p2 (Garipov et al. 2018).
+    """Loss and accuracy on a plane: through three points, or around one point along two directions.
 
-    A plane point (x, y) is p0 + x·û + y·v̂ with û = (p1 − p0)/‖p1 − p0‖ and v̂ the unit part of
-    p2 − p0 orthogonal to û (Euclidean units). ``x``/``y``: ``(min, max, points)``; by default the
-    box around the anchors and projected ``trajectory``/``marked`` points, widened by ``margin``,
-    ``grid`` points per axis. Returns a :class:`~landscape.affine_plane.PlaneResult`.
+    Through ``points`` p0, p1, p2 (Garipov et al. 2018): a plane point (x, y) is p0 + x·û + y·v̂
+    with û = (p1 − p0)/‖p1 − p0‖ and v̂ the unit part of p2 − p0 orthogonal to û (Euclidean units).
+    By default the grid is the box around the anchors and projected ``trajectory``/``marked`` points,
+    widened by ``margin``, ``grid`` (21) points per axis.
+
+    Around ``center`` (Li et al. 2018): the point (x, y) is center + x·d_x + y·d_y with ``directions``
+    ``"random"`` (drawn from ``seed``, ``normalization`` ``filter`` by default, ``include_bn_and_bias``,
+    ``orthogonal``; x, y in multiples of the directions, default -1..1), ``"pca"`` (the top two principal
+    components of ``trajectory``, centred on its last point or, with ``pca_center="mean"``, its mean; the
+    trajectory is drawn as the path), ``"hessian"`` (the top two eigenvectors of the training-loss
+    Hessian at ``center``), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
+    of such a directions file, or a (2, P) tensor. ``res.save(dir)`` also writes ``directions.pt``.
+    See ``landscape.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
+    :class:`~landscape.affine_plane.PlaneResult`.
     """
+    if data is None:
+        raise TypeError("plane() needs data")
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
-    anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
+    settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
+                         overwrite)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
         if len(trajectory) else []
     marks = as_checkpoints(marked, None, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
-    settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
-                         overwrite)
+    if center is not None or directions is not None:
+        if points is not None:
+            raise ValueError("give points (a plane through three points) or center/directions (a plane around "
+                             "one point), not both")
+        from landscape.around_plane import evaluate_around
+
+        space = ParamSpace.of(model, params, trainable_only)
+        chosen = _given_directions(directions, space) if directions is not None else "random"
+        center_ckpt = as_checkpoints([center], labels, model, ["center"])[0] if center is not None else None
+        return evaluate_around(model, data, forward, center_ckpt, settings, about=_about(model, data, forward),
+                               directions=chosen, out=out, params=params, trainable_only=trainable_only,
+                               trajectory=traj, marked=marks, x_axis=_axis(x, "x"), y_axis=_axis(y, "y"),
+                               grid=grid, margin=margin, normalization=normalization,
+                               include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
+                               pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
+                               log=log)
+    if points is None:
+        raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
+    anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
     return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
                           params=params, trainable_only=trainable_only, trajectory=traj, marked=marks,
-                          x_axis=_axis(x, "x"), y_axis=_axis(y, "y"), grid=grid, margin=margin, log=log)
+                          x_axis=_axis(x, "x"), y_axis=_axis(y, "y"), grid=grid or 21, margin=margin, log=log)
+
+
+def _given_directions(directions: Any, space: ParamSpace) -> Any:
+    """A kind name as is; a dict, directions file or (2, P) tensor as the (2, P) tensor."""
+    from landscape.plane_directions import directions_from_dict, load_directions
+
+    if isinstance(directions, str) and directions in ("random", "pca", "hessian"):
+        return directions
+    if isinstance(directions, torch.Tensor):
+        return directions
+    if isinstance(directions, dict):
+        return directions_from_dict(directions, space)
+    if isinstance(directions, (str, Path)):
+        return load_directions(directions, space)
+    raise TypeError(f"directions must be 'random', 'pca', 'hessian', a dict, a path or a tensor, got "
+                    f"{type(directions).__name__}")
 
 
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,

@@ -1,8 +1,15 @@
-"""``swa-landscape plane``: loss and accuracy on the plane through three checkpoints.
+"""``swa-landscape plane``: loss and accuracy on the plane through three checkpoints, or around one.
 
-With ``--run RUN_DIR`` the anchors default to the first, middle and last
-trajectory points (the SWA paper's experiment) and every trajectory point, the
-final SGD iterate and the SWA average are projected onto the plane.
+Through three checkpoints (the default): with ``--run RUN_DIR`` the anchors default to the
+first, middle and last trajectory points (the SWA paper's experiment) and every trajectory
+point, the final SGD iterate and the SWA average are projected onto the plane.
+
+Around one checkpoint (``--around CKPT``, or ``--directions``): the plane CKPT + x·d_x + y·d_y
+along two random filter-normalized directions (Li et al. 2018; x, y in multiples of the
+directions), the top two principal components of the trajectory (``--directions pca``, from
+``--run`` or ``--trajectory``; centred on its last point or ``--center mean``; the path drawn), or
+the top two Hessian eigenvectors at CKPT (``--directions hessian``). With ``--run``, CKPT may be
+``final`` or ``swa``. The directions are written to OUT/directions.pt.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from pathlib import Path
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
 from landscape.cli.plot import add_plot_flags, draw_after
+from landscape.directions import NORMALIZATIONS
+from landscape.plane_directions import DIRECTION_KINDS, PCA_CENTERS
 
 __all__ = ["add_parser", "run"]
 
@@ -21,14 +30,35 @@ def add_parser(sub) -> None:
                        description=__doc__.split(":", 1)[1].strip())
     add_common(p, out_default=None)
     add_landscape_args(p)
+    a = p.add_argument_group("a plane around one checkpoint (Li et al. 2018)")
+    a.add_argument("--around", default=None, metavar="CKPT",
+                   help="centre the plane on this checkpoint (with --run: also 'final' or 'swa')")
+    a.add_argument("--directions", choices=DIRECTION_KINDS, default=None,
+                   help="random (default with --around), pca of the trajectory, or hessian eigenvectors")
+    a.add_argument("--normalization", choices=sorted(NORMALIZATIONS), default="filter",
+                   help="random directions: per-filter (default), per-layer, unit or raw")
+    a.add_argument("--include-bn-bias", action="store_true",
+                   help="random directions: also move biases and BatchNorm parameters (Li et al. zero them)")
+    a.add_argument("--orthogonal", action="store_true", help="random directions: make the second orthogonal "
+                   "to the first (its norm kept)")
+    a.add_argument("--center", choices=PCA_CENTERS, default="last",
+                   help="pca: centre on the last trajectory point (default, Li et al.) or their mean")
+    a.add_argument("--hessian-samples", type=int, default=None, metavar="N",
+                   help="hessian: training samples of the Hessian (default: all)")
+    a.add_argument("--save-directions", default=None, metavar="FILE",
+                   help="also write the directions here (they are always written to OUT/directions.pt)")
+    a.add_argument("--load-directions", default=None, metavar="FILE",
+                   help="use the directions of this file ({'x': {name: tensor}, 'y': {...}}), e.g. to compare "
+                        "two checkpoints on the same directions")
     p.add_argument("--points", nargs=3, default=None, metavar=("A", "B", "C"),
                    help="the three checkpoints spanning the plane (default with --run: first, middle, last point)")
     p.add_argument("--trajectory", nargs="+", default=[], metavar="CKPT", help="more checkpoints to project")
-    p.add_argument("--grid", type=int, default=21, help="grid points per axis of the default grid (21)")
+    p.add_argument("--grid", type=int, default=None, help="grid points per axis of the default grid (21; "
+                   "around a checkpoint, 51 on CUDA)")
     p.add_argument("--margin", type=float, default=0.2, help="margin around anchors and trajectory, "
                    "as a fraction of their extent (0.2)")
-    p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û")
-    p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂")
+    p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û (or d_x)")
+    p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂ (or d_y)")
     add_plot_flags(p)
     p.set_defaults(handler=run)
 
@@ -47,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     y_axis = parse_axis(args.y, "--y") if args.y is not None else None
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
+    if args.around is not None or args.directions is not None or args.load_directions is not None:
+        return _run_around(args, ctx, settings, x_axis, y_axis)
     paths, labels = args.points, args.labels
     if paths is None:
         if ctx.run is None:
@@ -60,8 +92,63 @@ def run(args: argparse.Namespace) -> int:
     marks = [] if ctx.run is None else ctx.run.end_points()
     anchors = load_checkpoints(list(paths), labels, ctx.model)
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
-                           x_axis=x_axis, y_axis=y_axis, grid=args.grid, margin=args.margin,
+                           x_axis=x_axis, y_axis=y_axis, grid=args.grid or 21, margin=args.margin,
                            params=args.params)
+    if result.is_main:
+        print(result.summary_line())
+        draw_after(args, {"plane": [result.store.npz]})
+    return 0
+
+
+def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
+    from landscape.around_plane import evaluate_around
+    from landscape.driver import space_of
+    from landscape.forward import Forward
+    from landscape.inputs import load_checkpoints
+    from landscape.plane_directions import load_directions
+    from swa.checkpoint import split_key
+    from swa.errors import UserError
+
+    if args.points is not None:
+        raise UserError("--points spans a plane through three checkpoints; --around/--directions a plane "
+                        "around one: give one or the other")
+    kind = args.directions or ("pca" if args.around is None and args.load_directions is None else "random")
+    if args.hessian_samples is not None and args.hessian_samples < 2:
+        raise UserError(f"--hessian-samples must be at least 2, got {args.hessian_samples}")
+    around = args.around
+    if around in ("final", "swa"):
+        if ctx.run is None:
+            raise UserError(f"--around {around} needs --run RUN_DIR")
+        path = ctx.run.checkpoint(around)
+        if path is None:
+            raise UserError(f"{ctx.run.path} has no '{around}' checkpoint")
+        around, label = str(path), {"final": "SGD (final)", "swa": "SWA"}[around]
+    else:
+        label = None if around is None else Path(split_key(around)[0]).stem
+    if args.labels:
+        label = args.labels[0]
+    center = load_checkpoints([around], [label], ctx.model)[0] if around is not None else None
+    # PCA: the run's trajectory (and --trajectory) spans the plane and is drawn, the run's end points marked.
+    # Random and Hessian planes are about the center alone: only what --trajectory names is projected.
+    pca = kind == "pca" and args.load_directions is None
+    traj = [] if ctx.run is None or not pca else [(p["path"], f"epoch {p['epoch']}") for p in ctx.run.trajectory]
+    traj += [(path, Path(split_key(path)[0]).stem) for path in args.trajectory]
+    if pca and len(traj) < 3:
+        raise UserError("--directions pca needs a trajectory of at least 3 points: --run RUN_DIR or --trajectory "
+                        "CKPT CKPT CKPT ...")
+    marks = [] if ctx.run is None or not pca else [(p, lab) for p, lab in ctx.run.end_points() if p != around]
+    directions = kind
+    if args.load_directions is not None:
+        directions = load_directions(args.load_directions, space_of(ctx.model, args.params))
+        if center is None:
+            raise UserError("--load-directions needs --around CKPT (the center of the plane)")
+    result = evaluate_around(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
+                             about=ctx.to_json(), directions=directions, out=args.out, params=args.params,
+                             trajectory=_load(traj, ctx), marked=_load(marks, ctx), x_axis=x_axis, y_axis=y_axis,
+                             grid=args.grid, margin=args.margin, normalization=args.normalization,
+                             include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
+                             pca_center=args.center, hessian_samples=args.hessian_samples,
+                             save_copy=args.save_directions)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})

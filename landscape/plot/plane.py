@@ -133,7 +133,9 @@ def _markers(ax, data: PlaneData, handles: dict) -> None:
         ax.scatter([x], [y], s=22, c="black", edgecolors="white", linewidths=0.6, zorder=5)
         ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=6.5, zorder=6,
                     path_effects=halo())
-    handles.setdefault("anchors", Line2D([], [], ls="", marker="o", ms=4.5, color="black", mec="white", mew=0.6))
+    if len(data.anchors):
+        handles.setdefault(data.anchor_kind, Line2D([], [], ls="", marker="o", ms=4.5, color="black", mec="white",
+                                                    mew=0.6))
     others = [p for p in data.points if p.kind != "trajectory"]
     for p, st in zip(others, series_styles([p.label for p in others])):
         size = 90 if st.marker == "*" else 36
@@ -185,11 +187,11 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
             ax.set_ylim(data.betas[0], data.betas[-1])
             if abs(stretch - 1.0) < 1e-9:
                 ax.set_aspect("equal", adjustable="box")
-                ax.set_ylabel("distance along v̂")
+                ax.set_ylabel(data.y_label)
             else:
                 ax.set_box_aspect(ratio)
-                ax.set_ylabel(f"distance along v̂ (×{stretch:.2g})")
-            ax.set_xlabel("distance along û")
+                ax.set_ylabel(f"{data.y_label} (×{stretch:.2g})")
+            ax.set_xlabel(data.x_label)
         for ax in axes[n:]:
             ax.set_visible(False)
         title = title_of(data.sidecar)

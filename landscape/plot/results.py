@@ -110,6 +110,9 @@ class PlaneData:
     points: list[Marked]
     sidecar: dict[str, Any] = field(default_factory=dict)
     units: str = "distance in weight space"
+    x_label: str = "distance along û"
+    y_label: str = "distance along v̂"
+    anchor_kind: str = "anchors"  # "center" for a plane around one point
 
 
 @dataclass
@@ -204,9 +207,12 @@ def read_plane(path: Path) -> PlaneData:
         # Files written before projections carried a kind: the run's own points are labelled "epoch N".
         kind = p.get("kind") or ("trajectory" if label.startswith("epoch") or not p else "checkpoint")
         points.append(Marked(label=label, x=float(xy[0]), y=float(xy[1]), distance=float(d), kind=kind))
+    axes = side.get("axes") if isinstance(side.get("axes"), dict) else {}
     return PlaneData(path=path, alphas=alphas, betas=betas, values=values, done=done, anchors=anchors,
                      anchor_labels=labels, points=points, sidecar=side,
-                     units=str(side.get("units", "distance in weight space")))
+                     units=str(side.get("units", "distance in weight space")),
+                     x_label=str(axes.get("x", "distance along û")), y_label=str(axes.get("y", "distance along v̂")),
+                     anchor_kind="center" if "directions" in side else "anchors")
 
 
 def read_line(path: Path) -> LineData:

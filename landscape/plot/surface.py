@@ -126,7 +126,7 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     title = title_of(data.sidecar)
     fig.update_layout(
         title={"text": "Loss landscape on the plane" + (f" — {title}" if title else ""), "x": 0.5},
-        scene={"xaxis": {"title": {"text": "distance along û"}}, "yaxis": {"title": {"text": "distance along v̂"}},
+        scene={"xaxis": {"title": {"text": data.x_label}}, "yaxis": {"title": {"text": data.y_label}},
                "zaxis": {"title": {"text": ztitle}}, "aspectmode": "manual",
                "camera": {"eye": {"x": -1.5, "y": -1.6, "z": 1.1}},
                "aspectratio": {"x": 1.0, "y": float(np.clip(np.ptp(data.betas) / max(np.ptp(data.alphas), 1e-12),

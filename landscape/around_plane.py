@@ -1,0 +1,254 @@
+"""A plane around one checkpoint along two directions (Li et al. 2018, "Visualizing the Loss Landscape
+of Neural Nets"): random filter-normalized, the trajectory's principal components, or the top Hessian
+eigenvectors (``landscape.plane_directions``).
+
+The point at (x, y) is w_c + x·d_x + y·d_y. Writes the three-point plane's files (``plane.npz``:
+``alphas``, ``betas``, the metrics, ``anchors`` (1, 2) = the center at (0, 0) — or, for a PCA plane
+centred on the mean, where the last point is not the center, the center is still (0, 0) —
+``trajectory`` (T, 2) and ``trajectory_distance`` (T,) of the projected points, ``done``), its sidecar
+(with ``directions``: kind, units, axis labels, seed / explained variance / eigenvalues) and
+``directions.pt`` (``landscape.plane_directions``), which a resumed run reuses instead of drawing or
+computing the directions again.
+
+Projected points: for PCA the trajectory itself; other checkpoints (``marked``, and ``trajectory`` for
+the other kinds) by least squares, c = argmin ‖(w − w_c) − Dᵀc‖, with the residual as the distance.
+
+Default grid: random, ``-1:1`` on both axes (Li et al.), 51 points per axis on CUDA and 21 on a CPU;
+PCA, the box around the center and the projected trajectory widened by ``margin``; Hessian, ±2·√(2/λ₁)
+on both axes, where the quadratic model rises by 4 along the top eigenvector (±1 if λ₁ ≤ 0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from swa.devices import resolve_device
+from swa.errors import UserError
+from landscape.affine_plane import PlaneResult
+from landscape.bn_modes import bn_strategy
+from landscape.data import EvalData
+from landscape.driver import Task, budget_for, run_task, space_of
+from landscape.evaluator import AffineFamily
+from landscape.forward import Forward
+from landscape.geometry import Axis, default_plane_axes
+from landscape.inputs import Checkpoint
+from landscape.plane_directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
+                                        pca_plane, random_plane, save_directions)
+from landscape.settings import EvalSettings
+from landscape.weights import ParamSelector, ParamSpace
+
+__all__ = ["evaluate_around", "DirectionRequest"]
+
+DIRECTIONS_FILE = "directions.pt"
+
+
+class DirectionRequest(dict):
+    """What decides the directions (JSON): ``kind`` and its options; a loaded file is named by its digest."""
+
+
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _project(directions: torch.Tensor, center: torch.Tensor, w: torch.Tensor) -> tuple[float, float, float]:
+    """Least-squares coordinates of ``w − center`` on the rows of ``directions``, and the residual norm."""
+    D = directions.double()
+    diff = w.double() - center.double()
+    c = torch.linalg.solve(D @ D.T, D @ diff)
+    return float(c[0]), float(c[1]), float(torch.linalg.vector_norm(diff - D.T @ c))
+
+
+def _default_axes(dirs: PlaneDirections, points: list[tuple[float, float]], grid: int,
+                  margin: float) -> tuple[Axis, Axis]:
+    if dirs.kind == "pca":
+        return default_plane_axes([(0.0, 0.0)] + points, grid, margin)
+    half = 1.0
+    if dirs.kind == "hessian":
+        lam = dirs.about["eigenvalues"][0]
+        half = 2 * math.sqrt(2 / lam) if lam > 0 else 1.0
+    return Axis(-half, half, grid), Axis(-half, half, grid)
+
+
+def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tuple[torch.Tensor, dict]]:
+    """The directions of an earlier run of the same request in ``out`` (file and sidecar), if any."""
+    if out is None:
+        return None
+    side, file = Path(out) / "plane.json", Path(out) / DIRECTIONS_FILE
+    if not (side.exists() and file.exists()):
+        return None
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("directions_request") != json.loads(json.dumps(request)):
+        return None
+    return file, meta.get("directions", {})
+
+
+def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,
+                    *, about: dict, directions: str | torch.Tensor = "random", out: Optional[str | Path] = None,
+                    params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
+                    marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
+                    grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
+                    include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
+                    hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
+                    save_copy: Optional[str | Path] = None, log: Callable[[str], None] = print) -> PlaneResult:
+    """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
+
+    Args:
+        model, data, forward, settings, about, out, params, trainable_only: as for ``evaluate_plane``.
+        center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
+            trajectory point is used when ``center`` is ``None``).
+        directions: ``random``, ``pca``, ``hessian``, or a (2, P) tensor (e.g. from a directions file).
+        trajectory: points drawn as a path (for ``pca``, the points whose components span the plane).
+        marked: more checkpoints to project and mark.
+        grid: points per axis of the default grid (None: 51 on CUDA, 21 on a CPU).
+        normalization, include_bn_and_bias, orthogonal: for ``random`` (``landscape.plane_directions``).
+        pca_center: ``last`` or ``mean`` (for ``pca``).
+        hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
+        save_copy: also write the directions file here.
+
+    Raises:
+        UserError: a bad kind, too few trajectory points for PCA, ``--bn interpolate`` (it needs three
+            checkpoints), a directions tensor of the wrong shape; StaleResultsError as ``run_task``.
+    """
+    space = space_of(model, params, trainable_only)
+    bn = settings.resolved_bn(model)
+    if bn_strategy(bn).follows_weights:
+        raise UserError(f"--bn {bn} interpolates the statistics of three checkpoints; a plane around one "
+                        "checkpoint takes --bn recompute or --bn fixed")
+    device = resolve_device(settings.device)
+    grid = grid or (51 if device.type == "cuda" else 21)
+    if isinstance(directions, str) and directions == "pca":
+        if pca_center == "mean" and center is not None:
+            raise UserError("a PCA plane centred on the trajectory's mean takes no --around checkpoint")
+        if pca_center == "last" and center is None and len(trajectory):
+            center = trajectory[-1]
+    request = _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
+                       hessian_samples, hessian_tol, center, trajectory)
+    dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
+                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol, log)
+    w_c = dirs.center if dirs.center is not None else space.params_of(center.state)
+    state = center.state if center is not None else trajectory[-1].state  # buffers and frozen parameters
+    projections = []
+    if dirs.kind == "pca" and dirs.trajectory is not None:
+        for ckpt, (x, y, dist) in zip(trajectory, dirs.trajectory):
+            projections.append({"label": ckpt.label, "path": ckpt.path, "x": float(x), "y": float(y),
+                                "distance": float(dist), "kind": "trajectory"})
+    else:
+        for ckpt in trajectory:
+            x, y, dist = _project(dirs.directions, w_c, space.params_of(ckpt.state))
+            projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist,
+                                "kind": "trajectory"})
+    for ckpt in marked:
+        x, y, dist = _project(dirs.directions, w_c, space.params_of(ckpt.state))
+        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist,
+                            "kind": "checkpoint"})
+    if (x_axis is None) != (y_axis is None):
+        raise UserError("give both --x and --y, or neither (then --grid sets the grid)")
+    if x_axis is None:
+        x_axis, y_axis = _default_axes(dirs, [(p["x"], p["y"]) for p in projections if p["kind"] == "trajectory"],
+                                       grid, margin)
+    budget_for(space, data, settings)("plane", x_axis.n * y_axis.n, 2)
+    alphas, betas = x_axis.values(), y_axis.values()
+    coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
+    family = AffineFamily(w_c, dirs.directions, coords, space.buffers_of(state), None, space.frozen_of(state))
+    label = center.label if center is not None else "mean of the trajectory"
+    traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
+    task = Task(
+        "plane", (len(alphas), len(betas)), [family], bn, directions=2,
+        inputs={"center": None if center is None else center.digest, "directions": _digest(dirs.directions),
+                "trajectory": [c.digest for c in list(trajectory) + list(marked)],
+                "x": x_axis.to_json(), "y": y_axis.to_json()},
+        extra={"alphas": alphas, "betas": betas, "anchors": np.zeros((1, 2)), "trajectory": traj_xy,
+               "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
+        sidecar={"anchors": [{**(center.to_json() if center is not None else {"path": None}), "label": label}],
+                 "projections": projections, "directions": dirs.to_json(), "directions_request": request,
+                 "axes": {"x": dirs.labels[0], "y": dirs.labels[1]},
+                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units})
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_directions(Path(out) / DIRECTIONS_FILE, space, dirs.directions)
+    if save_copy is not None:
+        save_directions(save_copy, space, dirs.directions)
+    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    return PlaneResult(store=run.store, is_main=run.is_main, plane=None, alphas=alphas, betas=betas,
+                       projections=projections, stats=run.stats, directions=dirs, space=space)
+
+
+def _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
+             hessian_samples, hessian_tol, center, trajectory) -> dict[str, Any]:
+    if isinstance(directions, torch.Tensor):
+        return {"kind": "loaded", "sha256": _digest(directions)}
+    if directions not in DIRECTION_KINDS:
+        raise UserError(f"--directions must be one of {', '.join(DIRECTION_KINDS)}, got {directions!r}")
+    req: dict[str, Any] = {"kind": directions, "center": None if center is None else center.digest}
+    if directions == "random":
+        req.update(seed=settings.seed, normalization=normalization, include_bn_and_bias=include_bn_and_bias,
+                   orthogonal=orthogonal)
+    elif directions == "pca":
+        req.update(pca_center=pca_center, trajectory=[c.digest for c in trajectory])
+    else:
+        req.update(seed=settings.seed, samples=hessian_samples, tol=hessian_tol, bn=bn)
+    return req
+
+
+def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings, center, trajectory, directions,
+                request, out, normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples,
+                hessian_tol, log) -> PlaneDirections:
+    if isinstance(directions, torch.Tensor):
+        d = directions.detach().float().cpu()
+        if d.shape != (2, space.num_params):
+            raise UserError(f"directions must have shape (2, {space.num_params}), got {tuple(d.shape)}")
+        labels = ("direction 1 (given)", "direction 2 (given)")
+        return PlaneDirections(d, "loaded", "multiples of the directions", labels, {"sha256": request["sha256"]})
+    if directions != "pca" and center is None:
+        raise UserError(f"--directions {directions} needs --around CKPT")
+    found = _previous(out, request)
+    if found is not None:  # a resumed run: the very same directions, not drawn or computed again
+        file, meta = found
+        d = load_directions(file, space)
+        center_vec = None
+        if directions == "pca" and meta.get("center") == "mean":
+            center_vec = torch.stack([space.params_of(c.state).double() for c in trajectory]).mean(0).float()
+        traj = None
+        if directions == "pca":
+            traj = np.array([[p["x"], p["y"], p["distance"]] for p in _saved_projections(out)
+                             if p.get("kind") == "trajectory"]).reshape(-1, 3)
+        about = {k: v for k, v in meta.items() if k not in ("kind", "units", "labels")}
+        log(f"directions: reusing {file}")
+        return PlaneDirections(d, meta["kind"], meta["units"], tuple(meta["labels"]), about, center_vec, traj)
+    if directions == "random":
+        return random_plane(space, space.params_of(center.state), seed=settings.seed, normalization=normalization,
+                            include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal)
+    if directions == "pca":
+        dirs = pca_plane([space.params_of(c.state) for c in trajectory], center=pca_center)
+        if center is not None and center is not trajectory[-1]:  # --around CKPT: coordinates relative to it
+            dirs.center = space.params_of(center.state)
+            dirs.trajectory = np.array([_project(dirs.directions, dirs.center, space.params_of(c.state))
+                                        for c in trajectory])
+        return dirs
+    from landscape.objective import ModelObjective
+
+    log("directions: top two Hessian eigenvectors (Lanczos)")
+    obj = ModelObjective(model, data, center.state, device=resolve_device(settings.device), samples=hessian_samples,
+                         seed=settings.seed, bn_recompute=settings.resolved_bn(model) == "recompute",
+                         forward=forward, params=space.param_names and _exact_names(space))
+    return hessian_plane(obj, tol=hessian_tol, seed=settings.seed)
+
+
+def _exact_names(space: ParamSpace) -> Callable[[str, torch.Tensor], bool]:
+    names = set(space.param_names)
+    return lambda name, _: name in names
+
+
+def _saved_projections(out) -> list[dict]:
+    return json.loads((Path(out) / "plane.json").read_text()).get("projections", [])

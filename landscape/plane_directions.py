@@ -1,0 +1,191 @@
+"""The two directions of a plane around one point, and the directions file.
+
+A plane around a center w_c is w_c + x·d_x + y·d_y (``landscape.around_plane``). The directions:
+
+* ``random``: two Gaussian directions drawn from ``seed`` and normalized (``landscape.directions``;
+  ``filter`` by default, Li et al. 2018: each filter of d rescaled to the norm of the same filter
+  of w_c, biases and BatchNorm parameters zeroed unless ``include_bn_and_bias``). Coordinates are
+  multiples of the directions, Li et al.'s convention. ``orthogonal``: d_y ← d_y − ⟨d_y, d_x⟩/‖d_x‖² d_x,
+  rescaled to keep ‖d_y‖ (its filter norms then hold only approximately; in high dimension the
+  cosine of two draws is ~1/√P anyway, and it is recorded).
+* ``pca``: the top two principal components of the trajectory {w_1..w_T} (Li et al. 2018, Sec. 7):
+  with X the T × P matrix of points and X̄ = X − mean, the components are the top right singular
+  vectors of X̄, found from the T × T Gram matrix G = X̄ X̄ᵀ = V Λ Vᵀ as c_j = X̄ᵀ v_j / √λ_j
+  (no P × P matrix). Explained variance ratio λ_j / Σ λ. The plane is centred on the last point
+  (Li et al.) or the mean; a trajectory point's coordinates are ((w_i − w_c)·c_x, (w_i − w_c)·c_y).
+  Sign: each component's largest-magnitude entry is positive. Euclidean units.
+* ``hessian``: the top two eigenvectors of the training-loss Hessian at w_c (Lanczos,
+  ``landscape.spectrum``), with their eigenvalues. Euclidean units; same sign rule.
+
+The directions file (``directions.pt``) is ``{"x": {name: tensor}, "y": {name: tensor}}``, tensors
+shaped like the parameters, readable with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from swa.errors import UserError
+from swa.io import save_torch
+from landscape.directions import random_directions
+from landscape.weights import ParamSpace
+
+__all__ = ["DIRECTION_KINDS", "PCA_CENTERS", "PlaneDirections", "random_plane", "pca_plane", "hessian_plane",
+           "save_directions", "load_directions", "directions_from_dict"]
+
+DIRECTION_KINDS = ("random", "pca", "hessian")
+PCA_CENTERS = ("last", "mean")
+EUCLIDEAN = "Euclidean distance in parameter space"
+MULTIPLES = "multiples of the directions (Li et al. 2018)"
+_COLUMNS = 1 << 20  # columns per block when reducing a T × P matrix
+
+
+@dataclass
+class PlaneDirections:
+    """Two directions (rows of ``directions``, (2, P) float32 in the space's order) and how they were made."""
+
+    directions: torch.Tensor
+    kind: str
+    units: str
+    labels: tuple[str, str]
+    about: dict[str, Any] = field(default_factory=dict)
+    center: Optional[torch.Tensor] = None  # PCA: the center it chose (the last point or the mean)
+    trajectory: Optional[np.ndarray] = None  # PCA: (T, 3) x, y, distance from the plane of each point
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "units": self.units, "labels": list(self.labels), **self.about}
+
+
+def _sign_fixed(d: torch.Tensor) -> torch.Tensor:
+    """``d`` or ``-d``, whichever has its largest-magnitude entry positive."""
+    return d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d
+
+
+def random_plane(space: ParamSpace, center: torch.Tensor, *, seed: int, normalization: str = "filter",
+                 include_bn_and_bias: bool = False, orthogonal: bool = False) -> PlaneDirections:
+    """Two random directions from ``seed`` (see the module docstring)."""
+    d = random_directions(space, center, 2, normalization=normalization, seed=seed,
+                          include_bn_and_bias=include_bn_and_bias)
+    dx, dy = d[0].double(), d[1].double()
+    nx, ny = torch.linalg.vector_norm(dx), torch.linalg.vector_norm(dy)
+    cosine = float(torch.dot(dx, dy) / (nx * ny)) if nx > 0 and ny > 0 else 0.0
+    if orthogonal and nx > 0:
+        dy = dy - torch.dot(dy, dx) / nx ** 2 * dx
+        dy = dy * (ny / torch.linalg.vector_norm(dy).clamp_min(1e-300))
+        d = torch.stack([dx, dy]).float()
+    what = {"filter": "filter-normalized", "layer": "layer-normalized", "unit": "unit", "none": "raw"}[normalization]
+    return PlaneDirections(d, "random", MULTIPLES, (f"direction 1 ({what})", f"direction 2 ({what})"),
+                           {"seed": seed, "normalization": normalization, "include_bn_and_bias": include_bn_and_bias,
+                            "orthogonal": orthogonal, "cosine": cosine,
+                            "norms": [float(torch.linalg.vector_norm(r.double())) for r in d]})
+
+
+def pca_plane(trajectory: Sequence[torch.Tensor], center: str = "last") -> PlaneDirections:
+    """The top two principal components of the flat points ``trajectory`` (see the module docstring).
+
+    Raises:
+        UserError: fewer than three points, an unknown ``center``, or points spanning less than a plane.
+    """
+    if center not in PCA_CENTERS:
+        raise UserError(f"--center must be one of {', '.join(PCA_CENTERS)}, got {center!r}")
+    if len(trajectory) < 3:
+        raise UserError(f"a PCA plane needs at least 3 trajectory points, got {len(trajectory)}")
+    X = torch.stack([t.detach().float().cpu() for t in trajectory])  # (T, P)
+    T, P = X.shape
+    mean = torch.zeros(P, dtype=torch.float64)
+    for s in range(0, P, _COLUMNS):
+        mean[s:s + _COLUMNS] = X[:, s:s + _COLUMNS].double().mean(0)
+    gram = torch.zeros(T, T, dtype=torch.float64)
+    for s in range(0, P, _COLUMNS):
+        block = X[:, s:s + _COLUMNS].double() - mean[s:s + _COLUMNS]
+        gram += block @ block.T
+    lam, V = torch.linalg.eigh(gram)
+    lam, V = lam.flip(0).clamp_min(0), V.flip(1)
+    total = float(lam.sum())
+    if total <= 0 or float(lam[1]) <= 1e-12 * total:
+        raise UserError("the trajectory points span less than a plane (all equal or on one line): no PCA plane")
+    comps = torch.zeros(2, P, dtype=torch.float64)
+    for s in range(0, P, _COLUMNS):
+        block = X[:, s:s + _COLUMNS].double() - mean[s:s + _COLUMNS]
+        comps[:, s:s + _COLUMNS] = (block.T @ V[:, :2]).T
+    comps = torch.stack([_sign_fixed(c / torch.linalg.vector_norm(c)) for c in comps])
+    ratio = [float(v) / total for v in lam[:2]]
+    w_c = X[-1].double() if center == "last" else mean
+    coords = np.empty((T, 3))
+    for i in range(T):
+        diff = X[i].double() - w_c
+        xy = comps @ diff
+        coords[i] = [float(xy[0]), float(xy[1]), float(torch.linalg.vector_norm(diff - comps.T @ xy))]
+    return PlaneDirections(comps.float(), "pca", EUCLIDEAN,
+                           (f"PC1 ({ratio[0]:.1%})", f"PC2 ({ratio[1]:.1%})"),
+                           {"center": center, "explained_variance_ratio": ratio,
+                            "singular_values": [float(v) ** 0.5 for v in lam[:2]], "points": T},
+                           center=w_c.float(), trajectory=coords)
+
+
+def hessian_plane(objective: Any, *, tol: float = 1e-4, seed: int = 0) -> PlaneDirections:
+    """The top two Hessian eigenvectors of ``objective`` (a ``ModelObjective`` at the center) by Lanczos."""
+    from landscape.hessian import HessianOperator
+    from landscape.spectrum import top_eigenvalues_lanczos
+
+    eig = top_eigenvalues_lanczos(HessianOperator(objective), k=2, tol=tol, seed=seed)
+    vecs = torch.from_numpy(np.ascontiguousarray(eig.vectors.T))  # (2, P), unit rows
+    d = torch.stack([_sign_fixed(v) for v in vecs]).float()
+    lam = eig.value
+    return PlaneDirections(d, "hessian", EUCLIDEAN,
+                           (f"eigenvector 1 (λ = {lam[0]:.4g})", f"eigenvector 2 (λ = {lam[1]:.4g})"),
+                           {"eigenvalues": list(lam), "residual_norms": list(eig.uncertainty),
+                            "hessian_vector_products": eig.matvecs, "tol": tol, "seed": seed})
+
+
+def save_directions(path: str | Path, space: ParamSpace, directions: torch.Tensor) -> Path:
+    """Write ``{"x": {name: tensor}, "y": {name: tensor}}`` (atomically) and return the path."""
+    d = directions.detach().float().cpu()
+    save_torch({axis: {k: v.clone() for k, v in space.split(row).items()} for axis, row in zip("xy", d)}, path)
+    return Path(path)
+
+
+def load_directions(path: str | Path, space: ParamSpace) -> torch.Tensor:
+    """The (2, P) directions of a directions file, checked against ``space``.
+
+    Raises:
+        UserError: an unreadable file, or contents :func:`directions_from_dict` refuses.
+    """
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"--load-directions {path}: no such file") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise UserError(f"--load-directions {path}: not a directions file ({type(exc).__name__}: {exc})") from None
+    return directions_from_dict(doc, space, f"--load-directions {path}")
+
+
+def directions_from_dict(doc: Any, space: ParamSpace, source: str = "directions") -> torch.Tensor:
+    """The (2, P) matrix of ``{"x": {name: tensor}, "y": {name: tensor}}``, checked against ``space``.
+
+    Raises:
+        UserError: other keys, a parameter missing or of another shape, NaN/inf.
+    """
+    if not isinstance(doc, dict) or set(doc) != {"x", "y"} or not all(isinstance(doc[a], dict) for a in "xy"):
+        raise UserError(f"{source}: expected {{'x': {{name: tensor}}, 'y': {{name: tensor}}}}")
+    rows = []
+    for axis in "xy":
+        part = doc[axis]
+        missing = [n for n in space.param_names if n not in part]
+        if missing:
+            raise UserError(f"{source}: '{axis}' lacks {len(missing)} parameter(s) of the model, e.g. {missing[0]}")
+        for name, shape in zip(space.param_names, space.param_shapes):
+            t = part[name]
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise UserError(f"{source}: '{axis}' {name} has shape {got}, the model's is {tuple(shape)}")
+        row = torch.cat([part[n].detach().float().reshape(-1) for n in space.param_names])
+        if not bool(torch.isfinite(row).all()):
+            raise UserError(f"{source}: '{axis}' contains NaN or inf")
+        rows.append(row)
+    return torch.stack(rows)
