@@ -1,0 +1,235 @@
+"""Planes around one checkpoint (issue 11): Li et al.'s random filter-normalized plane, the PCA plane of a
+trajectory, the top Hessian eigenvectors; the directions file; the same through the API and the CLI.
+
+References: norms taken filter by filter, scikit-learn's PCA on the flattened trajectory, the dense Hessian
+by torch.autograd.functional.hessian, and a slow deepcopy-and-loop evaluation of the plane's points.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.decomposition import PCA
+
+import landscape
+from landscape.inputs import load_context
+from landscape.objective import ModelObjective
+from landscape.plane_directions import hessian_plane, load_directions, pca_plane, random_plane
+from landscape.weights import ParamSpace
+
+from conftest import cli, one_batch_bn_reference
+
+QUIET = dict(progress=False, device="cpu", log=lambda _: None, batch_size=2048)
+F64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_run):
+    ctx = load_context(str(tiny_run.out), None, None)
+    states = [torch.load(p["path"], weights_only=True) for p in ctx.run.trajectory]
+    d = ctx.data
+    return ctx, states, (d.x_train, d.y_train), (d.x_test, d.y_test)
+
+
+def _slow(template, state, train, test):
+    """[train_loss, train_acc, test_loss, test_acc] at ``state``, BN recomputed on all of train in one batch."""
+    model = copy.deepcopy(template)
+    model.load_state_dict(state)
+    model = one_batch_bn_reference(model, train[0]).eval()
+    row = []
+    with torch.no_grad():
+        for x, y in (train, test):
+            out = model(x)
+            row += [float(F.cross_entropy(out, y)), float((out.argmax(1) == y).float().mean())]
+    return np.array(row)
+
+
+def _with(state, space, flat):
+    out = dict(state)
+    out.update({k: v.clone() for k, v in space.split(flat.float()).items()})
+    return out
+
+
+# ------------------------------------------------------------------ acceptance 1: random filter-normalized
+def test_random_directions_have_the_filter_norms_of_the_center(setup):
+    ctx, states, _, _ = setup
+    space = ParamSpace.of(ctx.model)
+    center = space.params_of(states[-1])
+    dirs = random_plane(space, center, seed=3)
+    for row in dirs.directions:
+        parts, weights = space.split(row), space.split(center)
+        for name, d in parts.items():
+            w = weights[name]
+            if w.dim() <= 1:  # biases and BatchNorm parameters: zero (Li et al.'s --xignore biasbn)
+                assert torch.count_nonzero(d) == 0, name
+                continue
+            for i in range(w.shape[0]):  # filter by filter
+                torch.testing.assert_close(d[i].double().norm(), w[i].double().norm(), rtol=1e-5, atol=1e-7)
+    assert not torch.equal(dirs.directions[0], dirs.directions[1])
+    torch.testing.assert_close(random_plane(space, center, seed=3).directions, dirs.directions, rtol=0, atol=0)
+    assert not torch.equal(random_plane(space, center, seed=4).directions, dirs.directions)
+    both = random_plane(space, center, seed=3, include_bn_and_bias=True).directions
+    bias = [n for n, s in zip(space.param_names, space.param_shapes) if len(s) == 1][0]
+    assert torch.count_nonzero(space.split(both[0])[bias]) > 0
+    ortho = random_plane(space, center, seed=3, orthogonal=True).directions.double()
+    assert abs(float(ortho[0] @ ortho[1])) < 1e-6 * float(ortho[0].norm() * ortho[1].norm())
+    torch.testing.assert_close(ortho[1].norm(), dirs.directions[1].double().norm(), rtol=1e-6, atol=0)
+
+
+def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
+    ctx, states, train, test = setup
+    res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
+                          x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2), seed=7, bn="recompute", **QUIET)
+    space = ParamSpace.of(ctx.model)
+    center = space.params_of(states[-1]).double()
+    d = res.directions.directions.double()
+    want = np.array([[_slow(ctx.model, _with(states[-1], space, center + a * d[0] + b * d[1]), train, test)
+                      for b in res.betas] for a in res.alphas])
+    got = np.stack([res[m] for m in ("train_loss", "train_acc", "test_loss", "test_acc")], axis=-1)
+    np.testing.assert_allclose(got[..., [0, 2]], want[..., [0, 2]], rtol=1e-5)
+    assert np.all(np.abs(got[..., [1, 3]] - want[..., [1, 3]]) <= 1.01 / 450)
+    again = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
+                            x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2), seed=7, bn="recompute", **QUIET)
+    np.testing.assert_array_equal(again["train_loss"], res["train_loss"])
+    # The directions file: shaped like the parameters, weights_only-loadable, and it reproduces the plane.
+    res.save(tmp_path / "a")
+    doc = torch.load(tmp_path / "a" / "directions.pt", weights_only=True)
+    assert set(doc) == {"x", "y"} and list(doc["x"]) == list(space.param_names)
+    assert all(doc["x"][n].shape == s for n, s in zip(space.param_names, space.param_shapes))
+    loaded = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1],
+                             directions=tmp_path / "a" / "directions.pt", x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2),
+                             bn="recompute", **QUIET)
+    np.testing.assert_array_equal(loaded["train_loss"], res["train_loss"])
+
+
+# ------------------------------------------------------------------ acceptance 2: PCA against scikit-learn
+@pytest.mark.parametrize("center", ["last", "mean"])
+def test_pca_directions_coordinates_and_variance_match_sklearn(setup, center):
+    ctx, states, _, _ = setup
+    space = ParamSpace.of(ctx.model)
+    points = [space.params_of(s) for s in states]
+    dirs = pca_plane(points, center=center)
+    X = torch.stack(points).double().numpy()
+    ref = PCA(n_components=2, svd_solver="full").fit(X)
+    for mine, theirs in zip(dirs.directions.double().numpy(), ref.components_):
+        sign = np.sign(mine @ theirs)
+        np.testing.assert_allclose(mine, sign * theirs, atol=1e-5)
+    np.testing.assert_allclose(dirs.about["explained_variance_ratio"], ref.explained_variance_ratio_, rtol=1e-6)
+    coords = ref.transform(X)
+    if center == "last":
+        coords = coords - coords[-1]
+    signs = np.sign(np.sum(dirs.directions.double().numpy() * ref.components_, axis=1))
+    np.testing.assert_allclose(dirs.trajectory[:, :2], coords * signs, atol=1e-5)
+    # The distance from the plane is what the two components leave out.
+    resid = X - (X.mean(0) if center == "mean" else X[-1]) - (coords * signs) @ dirs.directions.double().numpy()
+    np.testing.assert_allclose(dirs.trajectory[:, 2], np.linalg.norm(resid, axis=1), rtol=1e-4, atol=1e-6)
+
+
+def test_pca_needs_a_plane_of_points(setup):
+    from swa.errors import UserError
+
+    ctx, states, _, _ = setup
+    space = ParamSpace.of(ctx.model)
+    p = space.params_of(states[0])
+    with pytest.raises(UserError, match="at least 3"):
+        pca_plane([p, p + 1])
+    with pytest.raises(UserError, match="less than a plane"):
+        pca_plane([p, p + 1, p + 2])
+
+
+# ------------------------------------------------------------------ acceptance 3: Hessian eigenvectors
+def test_hessian_directions_are_the_dense_hessians_top_eigenvectors():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(80, 4, generator=g, dtype=F64), torch.randint(0, 3, (80,), generator=g)
+    net = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    obj = ModelObjective(net, (x, y), net.state_dict(), dtype=F64, bn_recompute=False)
+    shapes = [(5, 4), (5,), (3, 5), (3,)]
+
+    def loss(w):
+        W1, b1, W2, b2 = (p.view(s) for p, s in zip(w.split([20, 5, 15, 3]), shapes))
+        return F.cross_entropy(torch.tanh(x @ W1.T + b1) @ W2.T + b2, y)
+
+    lam, vecs = torch.linalg.eigh(torch.autograd.functional.hessian(loss, obj.point.clone()))
+    dirs = hessian_plane(obj, tol=1e-10)
+    np.testing.assert_allclose(dirs.about["eigenvalues"], lam.flip(0)[:2].numpy(), rtol=1e-8)
+    for mine, theirs in zip(dirs.directions.double(), vecs.flip(1)[:, :2].T):
+        sign = torch.sign(mine @ theirs)
+        torch.testing.assert_close(mine, sign * theirs, atol=1e-4, rtol=0)
+
+
+def test_hessian_plane_through_the_api(setup):
+    """End to end on the digits CNN (float32): the plane's axes are the Lanczos eigenvectors of the training
+    loss at the center, recorded with their eigenvalues, and the center is the plane's lowest point of them."""
+    ctx, states, train, test = setup
+    res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="hessian",
+                          grid=5, bn="fixed", **QUIET)
+    lam = res.directions.about["eigenvalues"]
+    assert lam[0] >= lam[1] > 0
+    d = res.directions.directions.double()
+    torch.testing.assert_close(d @ d.T, torch.eye(2, dtype=F64), atol=1e-5, rtol=0)
+    half = 2 * np.sqrt(2 / lam[0])
+    np.testing.assert_allclose([res.alphas[0], res.alphas[-1]], [-half, half])
+    mid = len(res.alphas) // 2
+    obj = ModelObjective(ctx.model, {"train": train, "test": test}, states[-1], bn_recompute=False)
+    np.testing.assert_allclose(res["train_loss"][mid, mid], obj.value(), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_around_swa_random_and_pca(setup, tmp_path, capsys):
+    ctx, states, _, _ = setup
+    run = str(ctx.run.path)
+    code, out, err = cli(capsys, "plane", "--run", run, "--around", "swa", "--out", str(tmp_path / "r"),
+                         "--x", "-1:1:3", "--y", "-1:1:3", "--seed", "5", "--save-directions",
+                         str(tmp_path / "copy.pt"), "--no-plot", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    side = json.loads((tmp_path / "r" / "plane.json").read_text())
+    assert side["directions"]["kind"] == "random" and side["directions"]["seed"] == 5
+    assert side["anchors"][0]["label"] == "SWA" and side["axes"]["x"].startswith("direction 1")
+    space = ParamSpace.of(ctx.model)
+    torch.testing.assert_close(load_directions(tmp_path / "copy.pt", space),
+                               load_directions(tmp_path / "r" / "directions.pt", space), rtol=0, atol=0)
+    # Another checkpoint on the same directions.
+    code, _, err = cli(capsys, "plane", "--run", run, "--around", "final", "--load-directions",
+                       str(tmp_path / "copy.pt"), "--out", str(tmp_path / "f"), "--x", "-1:1:3", "--y", "-1:1:3",
+                       "--no-plot", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    torch.testing.assert_close(load_directions(tmp_path / "f" / "directions.pt", space),
+                               load_directions(tmp_path / "copy.pt", space), rtol=0, atol=0)
+    # PCA of the run's trajectory, drawn with the path.
+    code, out, err = cli(capsys, "plane", "--run", run, "--directions", "pca", "--grid", "4", "--out",
+                         str(tmp_path / "p"), "--quiet", "--device", "cpu")
+    assert code == 0, err
+    with np.load(tmp_path / "p" / "plane.npz") as f:
+        assert f["trajectory"].shape[0] == len(states) + 2  # the path, then SGD final and SWA
+        np.testing.assert_allclose(f["trajectory"][len(states) - 1], [0, 0], atol=1e-6)  # centred on the last
+    side = json.loads((tmp_path / "p" / "plane.json").read_text())
+    assert side["axes"]["x"].startswith("PC1 (") and len(side["directions"]["explained_variance_ratio"]) == 2
+    assert (tmp_path / "p" / "plane.png").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--directions", "pca", "--center", "mean", "--around", "swa"], "takes no --around"),
+    (["--around", "swa", "--bn", "interpolate"], "three checkpoints"),
+    (["--around", "swa", "--points", "a", "b", "c"], "one or the other"),
+    (["--around", "nope.pt"], "nope.pt"),
+])
+def test_cli_around_bad_input_is_one_line(setup, tmp_path, capsys, args, message):
+    ctx, _, _, _ = setup
+    code, out, err = cli(capsys, "plane", "--run", str(ctx.run.path), *args, "--out", str(tmp_path / "x"),
+                         "--no-plot", "--quiet", "--device", "cpu")
+    assert code != 0 and message in err and "Traceback" not in err
+
+
+def test_bad_directions_file_is_refused(setup, tmp_path, capsys):
+    ctx, states, _, _ = setup
+    bad = {"x": {k: v for k, v in states[0].items()}, "y": {"nothing": torch.zeros(1)}}
+    torch.save(bad, tmp_path / "bad.pt")
+    code, _, err = cli(capsys, "plane", "--run", str(ctx.run.path), "--around", "swa", "--load-directions",
+                       str(tmp_path / "bad.pt"), "--out", str(tmp_path / "x"), "--no-plot", "--quiet")
+    assert code != 0 and "lacks" in err and "Traceback" not in err
