@@ -14,8 +14,10 @@ Projected points: for PCA the trajectory itself; other checkpoints (``marked``, 
 the other kinds) by least squares, c = argmin ‖(w − w_c) − Dᵀc‖, with the residual as the distance.
 
 Default grid: random, ``-1:1`` on both axes (Li et al.), 51 points per axis on CUDA and 21 on a CPU;
-PCA, the box around the center and the projected trajectory widened by ``margin``; Hessian, ±2·√(2/λ₁)
-on both axes, where the quadratic model rises by 4 along the top eigenvector (±1 if λ₁ ≤ 0).
+PCA, the box around the center and the projected trajectory widened by ``margin``; Hessian, ±√(2/λ₁)
+on both axes, where the quadratic model rises by 1 along the top eigenvector (±1 if λ₁ ≤ 0). The
+Hessian is that of the eval-mode loss with the center's BatchNorm statistics, so unless ``bn`` is given
+a Hessian plane keeps them fixed (recomputed at every point, the surface is of another function).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -73,7 +76,7 @@ def _default_axes(dirs: PlaneDirections, points: list[tuple[float, float]], grid
     half = 1.0
     if dirs.kind == "hessian":
         lam = dirs.about["eigenvalues"][0]
-        half = 2 * math.sqrt(2 / lam) if lam > 0 else 1.0
+        half = math.sqrt(2 / lam) if lam > 0 else 1.0
     return Axis(-half, half, grid), Axis(-half, half, grid)
 
 
@@ -121,6 +124,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
             checkpoints), a directions tensor of the wrong shape; StaleResultsError as ``run_task``.
     """
     space = space_of(model, params, trainable_only)
+    if isinstance(directions, str) and directions == "hessian" and settings.bn is None:
+        settings = replace(settings, bn="fixed")  # the function whose curvature is measured (eval mode)
     bn = settings.resolved_bn(model)
     if bn_strategy(bn).follows_weights:
         raise UserError(f"--bn {bn} interpolates the statistics of three checkpoints; a plane around one "

@@ -173,7 +173,7 @@ def test_hessian_plane_through_the_api(setup):
     assert lam[0] >= lam[1] > 0
     d = res.directions.directions.double()
     torch.testing.assert_close(d @ d.T, torch.eye(2, dtype=F64), atol=1e-5, rtol=0)
-    half = 2 * np.sqrt(2 / lam[0])
+    half = np.sqrt(2 / lam[0])
     np.testing.assert_allclose([res.alphas[0], res.alphas[-1]], [-half, half])
     mid = len(res.alphas) // 2
     obj = ModelObjective(ctx.model, {"train": train, "test": test}, states[-1], bn_recompute=False)
@@ -233,3 +233,67 @@ def test_bad_directions_file_is_refused(setup, tmp_path, capsys):
     code, _, err = cli(capsys, "plane", "--run", str(ctx.run.path), "--around", "swa", "--load-directions",
                        str(tmp_path / "bad.pt"), "--out", str(tmp_path / "x"), "--no-plot", "--quiet")
     assert code != 0 and "lacks" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ 1D: interp --around
+def test_interp_around_random_direction_equals_slow_loop(setup, tmp_path, capsys):
+    from landscape.directions import random_directions
+
+    ctx, states, train, test = setup
+    code, _, err = cli(capsys, "interp", "--run", str(ctx.run.path), "--around", "swa", "--t", "-1:1:5", "--seed",
+                       "2", "--out", str(tmp_path / "l"), "--batch-size", "2048", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    swa = torch.load(ctx.run.checkpoint("swa"), weights_only=True)
+    space = ParamSpace.of(ctx.model)
+    center = space.params_of(swa)
+    d = random_directions(space, center, 1, normalization="filter", seed=2)[0]
+    with np.load(tmp_path / "l" / "interp.npz") as f:
+        np.testing.assert_array_equal(f["t"], np.linspace(-1, 1, 5))
+        got = np.stack([f["train_loss"], f["test_loss"]], axis=-1)
+    want = np.array([_slow(ctx.model, _with(swa, space, center.double() + t * d.double()), train, test)[[0, 2]]
+                     for t in np.linspace(-1, 1, 5)])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    side = json.loads((tmp_path / "l" / "interp.json").read_text())
+    assert side["direction"]["kind"] == "random" and side["direction"]["seed"] == 2
+    assert (tmp_path / "l" / "interp.png").exists()
+
+
+def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
+    """The second difference of the loss along the direction, (L(h) + L(−h) − 2L(0)) / h², is the recorded
+    eigenvalue, and no other unit direction curves more (a smooth tanh network: on ReLU networks the
+    finite-difference curvature also counts the units that switch on or off, which autograd's Hessian
+    does not — 90 against 69 on the digits CNN)."""
+    from landscape.around_line import evaluate_around_line
+    from landscape.data import as_eval_data
+    from landscape.forward import Forward
+    from landscape.inputs import as_checkpoints
+    from landscape.settings import EvalSettings
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 6, generator=g), torch.randint(0, 3, (300,), generator=g)
+    net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    data = as_eval_data((x, y))
+    center = as_checkpoints([net.state_dict()], None, net, ["w"])[0]
+    settings = EvalSettings(device="cpu", progress=False, batch_size=300)
+    h = 0.02
+    res = evaluate_around_line(net, data, Forward(task=data.task), center, settings, about={}, direction="hessian",
+                               t=[-h, 0.0, h], log=lambda _: None)
+    lam = res.sidecar["direction"]["eigenvalue"]
+    lo, mid, hi = res["train_loss"]
+    np.testing.assert_allclose((lo + hi - 2 * mid) / h ** 2, lam, rtol=2e-2)
+    assert res.length == pytest.approx(1.0, abs=1e-5)  # a unit eigenvector: t is a Euclidean distance
+    obj = ModelObjective(net, (x, y), net.state_dict(), bn_recompute=False, dtype=F64)
+    for seed in range(3):  # the Rayleigh quotient of random unit directions stays below it
+        v = torch.randn(obj.num_params, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        v = v / v.norm()
+        assert float(v @ obj.hvp(v)) < lam
+
+
+def test_hessian_line_keeps_bn_fixed_unless_told(setup, tmp_path, capsys):
+    ctx, _, _, _ = setup
+    for extra, mode in (([], "fixed"), (["--bn", "recompute"], "recompute")):
+        out = tmp_path / mode
+        code, _, err = cli(capsys, "interp", "--run", str(ctx.run.path), "--around", "swa", "--direction", "hessian",
+                           "--t", "-0.01:0.01:3", *extra, "--out", str(out), "--no-plot", "--quiet", "--device", "cpu")
+        assert code == 0, err
+        assert json.loads((out / "interp.json").read_text())["bn_mode"] == mode

@@ -1,7 +1,10 @@
 """``swa-landscape interp``: loss and accuracy along the line between two checkpoints, past both ends.
 
 With ``--run RUN_DIR`` and no ``--from``/``--to``, the line goes from the final SGD
-iterate to the SWA average (the SWA paper's Fig. 5).
+iterate to the SWA average (the SWA paper's Fig. 5). ``--around CKPT`` instead draws the
+line through one checkpoint along a random filter-normalized direction or the top Hessian
+eigenvector (``--direction``; Li et al. 2018's 1D plots); with ``--run``, CKPT may be
+``final`` or ``swa``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ def add_parser(sub) -> None:
     add_landscape_args(p)
     p.add_argument("--from", dest="start", default=None, metavar="A", help="start checkpoint (t = 0)")
     p.add_argument("--to", dest="end", default=None, metavar="B", help="end checkpoint (t = 1)")
-    p.add_argument("--t", default=None, metavar="MIN:MAX:N", help="values of t (default -0.5:1.5:41)")
+    p.add_argument("--t", default=None, metavar="MIN:MAX:N", help="values of t (default -0.5:1.5:41; "
+                   "around a checkpoint -1:1:41, or ±sqrt(2/λ) for the Hessian direction)")
+    p.add_argument("--around", default=None, metavar="CKPT", help="a line through this checkpoint along "
+                   "--direction instead (with --run: also 'final' or 'swa')")
+    p.add_argument("--direction", choices=("random", "hessian"), default="random",
+                   help="with --around: a random direction (normalized by --normalization) or the top Hessian "
+                        "eigenvector")
+    p.add_argument("--normalization", choices=("filter", "layer", "unit", "none"), default="filter",
+                   help="with --around --direction random: per-filter (default, Li et al.), per-layer, unit, raw")
+    p.add_argument("--include-bn-bias", action="store_true",
+                   help="with --direction random: also move biases and BatchNorm parameters")
     add_plot_flags(p)
     p.set_defaults(handler=run)
 
@@ -38,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     t_axis = parse_axis(args.t, "--t") if args.t is not None else DEFAULT_T
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
+    if args.around is not None:
+        return _run_around(args, ctx, settings, parse_axis(args.t, "--t") if args.t is not None else None)
     paths, labels = [args.start, args.end], args.labels
     if None in paths:
         if ctx.run is None or len(ctx.run.end_points()) < 2 or args.start or args.end:
@@ -46,6 +61,35 @@ def run(args: argparse.Namespace) -> int:
         labels = labels or list(run_labels)
     start, end = load_checkpoints(list(paths), labels, ctx.model)
     result = compute_interp(ctx, start, end, args.out, settings, t_axis=t_axis, params=args.params)
+    if result.is_main:
+        print(result.summary_line())
+        draw_after(args, {"interp": [result.store.npz]})
+    return 0
+
+
+def _run_around(args, ctx, settings, t_axis) -> int:
+    from pathlib import Path
+
+    from landscape.around_line import evaluate_around_line
+    from landscape.forward import Forward
+    from landscape.inputs import load_checkpoints
+    from swa.checkpoint import split_key
+    from swa.errors import UserError
+
+    if args.start or args.end:
+        raise UserError("--from/--to give a line between two checkpoints; --around a line through one: "
+                        "give one or the other")
+    path, label = args.around, Path(split_key(args.around)[0]).stem
+    if path in ("final", "swa"):
+        found = None if ctx.run is None else ctx.run.checkpoint(path)
+        if found is None:
+            raise UserError(f"--around {path} needs --run RUN_DIR of a run that has a '{path}' checkpoint")
+        path, label = str(found), {"final": "SGD (final)", "swa": "SWA"}[path]
+    center = load_checkpoints([path], [args.labels[0]] if args.labels else [label], ctx.model)[0]
+    result = evaluate_around_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
+                                  about=ctx.to_json(), direction=args.direction, out=args.out, t=t_axis,
+                                  params=args.params, normalization=args.normalization,
+                                  include_bn_and_bias=args.include_bn_bias)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"interp": [result.store.npz]})

@@ -33,7 +33,7 @@ def end_points(d: LineData, m: Metric) -> list[tuple[float, str, float]]:
     """``(t, label, value)`` at t = 0 and t = 1 of the line, where the grid has them and the value is finite."""
     y = np.where(d.done, m.of(d.values), np.nan)
     out = []
-    for t_end, label in ((0.0, d.start_label), (1.0, d.end_label)):
+    for t_end, label in ((0.0, d.start_label),) + (() if d.through_one else ((1.0, d.end_label),)):
         hit = np.flatnonzero(np.isclose(d.t, t_end, atol=1e-9))
         if len(hit) and np.isfinite(y[hit[0]]):
             out.append((t_end, label, float(y[hit[0]])))
@@ -43,8 +43,10 @@ def end_points(d: LineData, m: Metric) -> list[tuple[float, str, float]]:
 def end_labels(lines: Sequence[LineData]) -> list[tuple[float, str]]:
     """What t = 0 and t = 1 are called: the shared start / end label, or "start" / "end" if they differ."""
     starts, ends = {d.start_label for d in lines}, {d.end_label for d in lines}
-    return [(0.0, next(iter(starts)) if len(starts) == 1 else "start"),
-            (1.0, next(iter(ends)) if len(ends) == 1 else "end")]
+    out = [(0.0, next(iter(starts)) if len(starts) == 1 else "start")]
+    if not all(d.through_one for d in lines):
+        out.append((1.0, next(iter(ends)) if len(ends) == 1 else "end"))
+    return out
 
 
 def _axis_values(lines: Sequence[LineData], metrics: Sequence[Metric]) -> list[np.ndarray]:
@@ -105,7 +107,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
         # End points: vertical guides and a marker on the first metric of each line.
         first = chosen[0]
         anchor_ax = axes[first.kind]
-        for t_end in (0.0, 1.0):
+        for t_end, _ in end_labels(lines):
             ax.axvline(t_end, color="0.6", lw=0.6, ls="-", zorder=0)
         for d in lines:
             for t_end, label, value in end_points(d, first):
@@ -116,12 +118,12 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
             ax.annotate(text, (t_end, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -3),
                         textcoords="offset points", ha="left", va="top", fontsize=6.5, path_effects=halo(),
                         zorder=9)
-        ax.set_xlabel("t  (a + t·(b − a))")
+        ax.set_xlabel(lines[0].x_label if len({d.x_label for d in lines}) == 1 else "t")
         lengths = np.array([d.length for d in lines])
         if np.allclose(lengths, lengths[0], rtol=1e-6):
             length = float(lengths[0])
             sec = ax.secondary_xaxis("top", functions=(lambda t: t * length, lambda s: s / length))
-            sec.set_xlabel("distance from a  (weight space)")
+            sec.set_xlabel("distance from " + ("the center" if lines[0].through_one else "a") + "  (weight space)")
             sec.tick_params(labelsize=6.5)
         panel_note(ax, notes)
         handles = [Line2D([], [], color=st.color, lw=1.6) for st in styles]

@@ -128,10 +128,12 @@ class LineData:
     start_label: str
     end_label: str
     sidecar: dict[str, Any] = field(default_factory=dict)
+    x_label: str = "t  (a + t·(b − a))"
+    through_one: bool = False  # a line through one checkpoint along a direction: t = 1 is not a checkpoint
 
     @property
     def label(self) -> str:
-        return f"{self.start_label} → {self.end_label}"
+        return f"{self.start_label} + t·d" if self.through_one else f"{self.start_label} → {self.end_label}"
 
 
 @dataclass
@@ -229,8 +231,10 @@ def read_line(path: Path) -> LineData:
         length = float(np.median(distance[nz] / t[nz])) if nz.any() and distance.shape == t.shape else 1.0
     start = (side.get("from") or {}).get("label", "a")
     end = (side.get("to") or {}).get("label", "b")
+    through_one = isinstance(side.get("direction"), dict)
     return LineData(path=path, t=t, distance=distance if distance.shape == t.shape else t * length, values=values,
-                    done=done, length=float(length), start_label=str(start), end_label=str(end), sidecar=side)
+                    done=done, length=float(length), start_label=str(start), end_label=str(end), sidecar=side,
+                    x_label=str(side.get("axis", "t  (a + t·(b − a))")), through_one=through_one)
 
 
 def read_rays(path: Path) -> RaysData:
