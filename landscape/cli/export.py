@@ -1,0 +1,46 @@
+"""``swa-landscape export``: a plane result in another project's format.
+
+``h5``: Li et al.'s surface file (their ``plot_2D.py`` / ``h52vtp.py``; needs ``h5py``, in the
+``export`` extra); ``vtp``: a ParaView surface of one metric (optionally log10, clipped at
+``--zmax``); ``mc-npz``: dnn-mode-connectivity's ``plane.npz`` (their ``plane_plot.py``). See
+``landscape.export`` for the layouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    from landscape.export import FORMATS
+
+    p = sub.add_parser("export", help="a plane result as h5 (Li et al.), vtp (ParaView) or mc-npz "
+                       "(dnn-mode-connectivity)", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("result", metavar="RESULT", help="a plane.npz, or the directory holding it")
+    p.add_argument("--format", required=True, choices=FORMATS, help="output format")
+    p.add_argument("--out", dest="output", default=None, metavar="FILE",
+                   help="output file (default beside the result: plane.h5, plane_<metric>.vtp, plane_mc.npz)")
+    p.add_argument("--metric", default="train_loss", help="vtp: the metric drawn as height (default train_loss)")
+    p.add_argument("--log", action="store_true", help="vtp: height log10 of the metric")
+    p.add_argument("--zmax", type=float, default=None, help="vtp: clip the height at this value")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from landscape.export import export_plane
+    from landscape.plot.results import read_plane
+    from swa.errors import UserError
+
+    path = Path(args.result)
+    if path.is_dir():
+        path = path / "plane.npz"
+    if not path.exists():
+        raise UserError(f"{args.result}: no plane result there (expected a plane.npz or a directory holding one)")
+    out = export_plane(read_plane(path), args.format, Path(args.output) if args.output else None,
+                       metric=args.metric, log=args.log, zmax=args.zmax)
+    print(f"wrote {out}")
+    return 0
