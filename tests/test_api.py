@@ -107,6 +107,8 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert ns["model"].training  # the caller's model kept its mode
     assert np.isfinite(ns["line"]["train_loss"]).all() and ns["rays"].widths.shape == (1, 4)
     assert ns["sharp"]["point 0"]["metrics"]["hessian_trace"]["value"] > 0
+    assert torch.load(tmp_path / "out-random" / "directions.pt", weights_only=True).keys() == {"x", "y"}
+    assert ns["around"]["train_loss"].shape == (5, 5) and sum(ns["pca"].directions.about["explained_variance_ratio"]) <= 1
     with np.load(tmp_path / "out" / "plane.npz") as f:
         assert f["train_loss"].shape == (11, 11) and f["done"].all()
     code, out, _ = cli(capsys, "plot", str(tmp_path / "out"), "--out", str(tmp_path / "fig"))
