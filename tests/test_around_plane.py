@@ -297,3 +297,27 @@ def test_hessian_line_keeps_bn_fixed_unless_told(setup, tmp_path, capsys):
                            "--t", "-0.01:0.01:3", *extra, "--out", str(out), "--no-plot", "--quiet", "--device", "cpu")
         assert code == 0, err
         assert json.loads((out / "interp.json").read_text())["bn_mode"] == mode
+
+
+def test_plot_draws_all_three_plane_kinds(setup, tmp_path, capsys):
+    """`plot` on planes around a point: the axes say what the directions are; the PCA plane draws the path."""
+    from landscape.plot.plane import plane_figure
+    from landscape.plot.results import read_plane
+
+    ctx, states, train, test = setup
+    data = {"train": train, "test": test}
+    for kind, extra in (("random", {"center": states[-1]}), ("pca", {"trajectory": states}),
+                        ("hessian", {"center": states[-1]})):
+        res = landscape.plane(ctx.model, data=data, directions=kind, grid=3, **extra, **QUIET)
+        res.save(tmp_path / kind)
+        code, out, err = cli(capsys, "plot", str(tmp_path / kind), "--out", str(tmp_path / kind / "fig"), "--html")
+        assert code == 0, err
+        assert (tmp_path / kind / "fig" / "plane.png").exists() and (tmp_path / kind / "fig" / "plane.html").exists()
+        plane = read_plane(tmp_path / kind / "plane.npz")
+        fig = plane_figure(plane)
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == res.directions.labels[0] and ax.get_ylabel().startswith(res.directions.labels[1])
+        path = [line for line in ax.lines if len(line.get_xdata()) == len(states)]
+        assert bool(path) == (kind == "pca")
+        if path:
+            np.testing.assert_allclose(path[0].get_xdata(), res.directions.trajectory[:, 0])

@@ -107,7 +107,7 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
                                name="trajectory", line={"color": "#222222", "width": 4},
                                marker={"size": 2.5, "color": "#222222"}, hoverinfo="name"))
     fig.add_trace(go.Scatter3d(x=groups[1][1][:, 0], y=groups[1][1][:, 1], z=zs[2], mode="markers+text",
-                               name="anchors", text=list(data.anchor_labels), textposition="top center",
+                               name=data.anchor_kind, text=list(data.anchor_labels), textposition="top center",
                                marker={"size": 4, "color": "black"}, hovertemplate="%{text}<extra></extra>"))
     for p, z, st in zip(others, zs[3:], styles):  # groups[2:] are the others, in order
         fig.add_trace(go.Scatter3d(
