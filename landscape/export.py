@@ -66,7 +66,14 @@ def export_plane(data: PlaneData, fmt: str, out: Optional[Path] = None, *, metri
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if metric not in data.values:
         raise UserError(f"--metric {metric!r} is not in {data.path} (it has {', '.join(data.values)})")
+    if zmax is not None and not np.isfinite(zmax):
+        raise UserError(f"--zmax must be a finite number, got {zmax}")
     out = Path(out) if out is not None else default_output(data, fmt, metric)
+    if out.exists() and data.path.exists() and out.resolve() in (data.path.resolve(),
+                                                                 data.path.with_suffix(".json").resolve()):
+        raise UserError(f"--out {out} is the result being exported; choose another file")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     {"h5": _h5, "vtp": _vtp, "mc-npz": _mc_npz}[fmt](data, out, metric=metric, log=log, zmax=zmax)
     return out

@@ -17,7 +17,7 @@ import torch
 
 from conftest import cli
 
-COMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "demo")
+COMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "demo")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def fz(tiny_run, tmp_path_factory):
                  "--trace-matvecs", "3", "--samples", "50", *quiet]) == 0
     assert main(["plot", str(outs["interp"]), "--out", str(outs["plot"])]) == 0
     shutil.copytree(outs["plane"], outs["demo"])
+    shutil.copytree(outs["plane"], outs["export"])
     files = {"run": run, "ckpt": ckpt, "swa": str(tiny_run.swa), "missing": str(d / "missing.pt"), "dir": str(d)}
     (d / "garbage.pt").write_bytes(b"\x00garbage" * 20)
     (d / "empty.pt").write_bytes(b"")
@@ -138,6 +139,22 @@ OWN = {
              ["{f[outs][interp]}", "--device", "tpu"], ["{f[outs][interp]}", "--seed", "x"],
              ["{f[outs][interp]}", "--no-such-flag"], ["{f[run]}", "--labels", "a", "b"],
              ["{f[dir]}/nope.npz"]],
+    "export": [["{f[garbage]}", "--format", "h5"], ["{f[missing]}", "--format", "h5"],
+               ["{f[notrun]}", "--format", "h5"], ["{f[zip]}", "--format", "vtp"], ["{f[xy]}", "--format", "vtp"],
+               ["{f[list]}", "--format", "mc-npz"], ["{f[badmanifest]}", "--format", "h5"],
+               ["{f[file]}", "--format", "h5"], ["{f[dir]}/nope.npz", "--format", "h5"],
+               ["{f[outs][interp]}", "--format", "h5"], ["{f[outs][rays]}", "--format", "vtp"],
+               ["{f[outs][sharpness]}", "--format", "mc-npz"], ["{f[run]}", "--format", "h5"], ["{out}"],
+               ["{out}", "--format", "gif"], ["{out}", "--format"], ["--format", "h5"],
+               ["{out}", "--format", "vtp", "--metric", "bogus"], ["{out}", "--format", "vtp", "--zmax", "x"],
+               ["{out}", "--format", "vtp", "--zmax", "nan"], ["{out}", "--format", "vtp", "--zmax", "inf"],
+               ["{out}", "--format", "vtp", "--zmax", "-inf"], ["{out}", "--format", "h5", "--out", "{f[file]}/x.h5"],
+               ["{out}", "--format", "h5", "--out", "{f[dir]}"], ["{out}", "--format", "h5", "--no-such-flag"],
+               ["{out}", "--format", "h5", "extra"], ["{out}", "--format", "vtp", "--metric"],
+               ["{out}", "--format", "H5"], ["{out}", "--format", ""], ["", "--format", "h5"],
+               ["{out}", "--format", "vtp", "--metric", "train_err"],
+               ["{out}", "--format", "mc-npz", "--out", "{out}/plane.npz"],
+               ["{out}/plane.json", "--format", "h5"]],
     "demo": [[flag, value] for flag, values in (
         ("--epochs", ("3", "x", "-1", "0", "5", "1e3", "", "2.5", "nan")),
         ("--grid", ("0", "-2", "1", "x", "", "1.5", "inf")),
@@ -150,7 +167,7 @@ OWN = {
 
 def _cases(command: str) -> list[list[str]]:
     cases = [list(c) for c in OWN[command]]
-    if command == "plot":
+    if command in ("plot", "export"):
         return cases
     if command == "demo":
         return cases + [c for c in COMMON if c[0] in ("--device", "--seed", "--no-such-flag", "--out")]
@@ -195,10 +212,11 @@ def test_malformed_input(fz, capsys, command):
     failures = []
     for case in _cases(command):
         argv = _fill(case, fz, out)
-        if "--out" not in argv:
+        if "--out" not in argv and command != "export":  # export's --out is a file: its cases name it
             argv += ["--out", out]
-        argv = [command, *argv] + ([] if command == "plot" else ["--device", "cpu"] if "--device" not in argv else [])
-        argv += [] if command == "plot" or "--quiet" in argv else ["--quiet"]
+        bare = command in ("plot", "export")
+        argv = [command, *argv] + ([] if bare else ["--device", "cpu"] if "--device" not in argv else [])
+        argv += [] if bare or "--quiet" in argv else ["--quiet"]
         code, stdout, err = cli(capsys, *argv)
         lines = err.strip().splitlines()
         if code != 2 or len(lines) != 1 or "Traceback" in err or not lines[0].startswith("swa-landscape: error:"):
