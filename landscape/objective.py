@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from typing import Any, Callable, Optional
 
 import torch

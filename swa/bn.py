@@ -67,19 +67,14 @@ class RunningMoments:
         # Per-batch moments with PyTorch's fused kernel (Welford, in the input's precision, fp32 at least);
         # batches are merged in float64.
         var_b, mean_b = torch.var_mean(x.float(), dim=dims, correction=0)
-        mean_b, m2_b = mean_b.double(), var_b.double() * nb
-        if self.mean is None:
-            self.n, self.mean, self.m2 = nb, mean_b, m2_b
-            return
-        n = self.n + nb
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + m2_b + delta ** 2 * (self.n * nb / n)
-        self.n = n
+        self._merge(nb, mean_b.double(), var_b.double() * nb)
 
     def add_moments(self, mean_b: torch.Tensor, var_b: torch.Tensor, nb: int) -> None:
-        """Add a batch of ``nb`` values per channel given its mean and unbiased variance (Chan et al.)."""
-        mean_b, m2_b = mean_b.double(), var_b.double() * (nb - 1)
+        """Add a batch of ``nb`` values per channel given its mean and unbiased variance."""
+        self._merge(nb, mean_b.double(), var_b.double() * (nb - 1))
+
+    def _merge(self, nb: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
+        """Chan et al.'s pairwise update with a batch of count ``nb``, mean and sum of squared deviations."""
         if self.mean is None:
             self.n, self.mean, self.m2 = nb, mean_b, m2_b
             return

@@ -122,3 +122,25 @@ def settings_from_args(args: argparse.Namespace):
                         chunk=args.chunk, precision=args.precision, device=args.device or "auto",
                         seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet,
                         max_points=args.max_points)
+
+
+def around_checkpoint(ctx, around: str, labels):
+    """The checkpoint ``--around`` names: a file (``file.pt`` or ``file.pt#key``), or with ``--run`` its
+    ``final`` or ``swa`` checkpoint; labelled by ``--labels`` or by its name.
+
+    Raises:
+        UserError: ``final``/``swa`` without a run that has it; a file that cannot be loaded.
+    """
+    from pathlib import Path
+
+    from landscape.inputs import load_checkpoints
+    from swa.checkpoint import split_key
+    from swa.errors import UserError
+
+    path, label = around, Path(split_key(around)[0]).stem
+    if around in ("final", "swa"):
+        found = None if ctx.run is None else ctx.run.checkpoint(around)
+        if found is None:
+            raise UserError(f"--around {around} needs --run RUN_DIR of a run that has a '{around}' checkpoint")
+        path, label = str(found), {"final": "SGD (final)", "swa": "SWA"}[around]
+    return load_checkpoints([path], [labels[0]] if labels else [label], ctx.model)[0]

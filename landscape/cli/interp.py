@@ -68,24 +68,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_around(args, ctx, settings, t_axis) -> int:
-    from pathlib import Path
-
     from landscape.around_line import evaluate_around_line
+    from landscape.cli.common import around_checkpoint
     from landscape.forward import Forward
-    from landscape.inputs import load_checkpoints
-    from swa.checkpoint import split_key
     from swa.errors import UserError
 
     if args.start or args.end:
         raise UserError("--from/--to give a line between two checkpoints; --around a line through one: "
                         "give one or the other")
-    path, label = args.around, Path(split_key(args.around)[0]).stem
-    if path in ("final", "swa"):
-        found = None if ctx.run is None else ctx.run.checkpoint(path)
-        if found is None:
-            raise UserError(f"--around {path} needs --run RUN_DIR of a run that has a '{path}' checkpoint")
-        path, label = str(found), {"final": "SGD (final)", "swa": "SWA"}[path]
-    center = load_checkpoints([path], [args.labels[0]] if args.labels else [label], ctx.model)[0]
+    center = around_checkpoint(ctx, args.around, args.labels)
     result = evaluate_around_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
                                   about=ctx.to_json(), direction=args.direction, out=args.out, t=t_axis,
                                   params=args.params, normalization=args.normalization,

@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
     from landscape.around_plane import evaluate_around
+    from landscape.cli.common import around_checkpoint
     from landscape.driver import space_of
     from landscape.forward import Forward
-    from landscape.inputs import load_checkpoints
     from landscape.plane_directions import load_directions
     from swa.checkpoint import split_key
     from swa.errors import UserError
@@ -115,19 +115,8 @@ def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
     kind = args.directions or ("pca" if args.around is None and args.load_directions is None else "random")
     if args.hessian_samples is not None and args.hessian_samples < 2:
         raise UserError(f"--hessian-samples must be at least 2, got {args.hessian_samples}")
-    around = args.around
-    if around in ("final", "swa"):
-        if ctx.run is None:
-            raise UserError(f"--around {around} needs --run RUN_DIR")
-        path = ctx.run.checkpoint(around)
-        if path is None:
-            raise UserError(f"{ctx.run.path} has no '{around}' checkpoint")
-        around, label = str(path), {"final": "SGD (final)", "swa": "SWA"}[around]
-    else:
-        label = None if around is None else Path(split_key(around)[0]).stem
-    if args.labels:
-        label = args.labels[0]
-    center = load_checkpoints([around], [label], ctx.model)[0] if around is not None else None
+    center = around_checkpoint(ctx, args.around, args.labels) if args.around is not None else None
+    around = None if center is None else center.path
     # PCA: the run's trajectory (and --trajectory) spans the plane and is drawn, the run's end points marked.
     # Random and Hessian planes are about the center alone: only what --trajectory names is projected.
     pca = kind == "pca" and args.load_directions is None
