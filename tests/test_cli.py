@@ -95,7 +95,9 @@ def test_help_for_every_subcommand(capsys):
 
     for sub in SUBCOMMANDS:
         code, out, _ = cli(capsys, sub, "--help")
-        assert code == 0 and "--out" in out and "--device" in out and "--seed" in out, sub
+        assert code == 0 and "--out" in out, sub
+        if sub != "export":  # export converts a file: no device, nothing random
+            assert "--device" in out and "--seed" in out, sub
 
 
 def test_train_writes_a_run_and_prints_a_summary(tmp_path, capsys):
