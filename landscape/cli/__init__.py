@@ -14,7 +14,7 @@ from landscape.cli.common import OneLineParser, fail
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "demo")
+SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "report", "demo")
 
 
 def build_parser() -> OneLineParser:

@@ -1,0 +1,286 @@
+"""The report's sections, from what :func:`landscape.plot.results.find_results` found.
+
+A section appears only when its results exist: runs (settings), results (final metrics of each
+run), training curves, planes, lines, rays, sharpness, Hessian spectrum. Every plot is drawn by
+the same function ``swa-landscape plot`` uses and saved under ``figures/``; every result carries
+its provenance from its sidecar (inputs and checkpoint SHA-256s, BN mode, seeds, versions, time).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt
+
+__all__ = ["build_sections"]
+
+RUN_SETTINGS = (("method", "method"), ("epochs", "epochs"), ("batch", "batch_size"), ("optimizer", "optimizer"),
+                ("schedule", "lr_schedule"), ("lr", "lr"), ("SWA start", "swa_start"), ("SWA lr", "swa_lr"),
+                ("cycle", "cycle"), ("PSWA period", "pswa_period"), ("weight decay", "weight_decay"),
+                ("seed", "seed"), ("init from", "init_from"))
+
+
+class _Figures:
+    """Saves figures as ``figures/<stem>.png`` with unique stems."""
+
+    def __init__(self, folder: Path, dpi: int) -> None:
+        self.folder, self.dpi, self.used = folder, dpi, set()
+
+    def save(self, fig, stem: str) -> Path:
+        import matplotlib.pyplot as plt
+
+        from landscape.plot.style import save_figure
+
+        unique, k = stem, 2
+        while unique in self.used:
+            unique, k = f"{stem}-{k}", k + 1
+        self.used.add(unique)
+        try:
+            return save_figure(fig, self.folder / unique, ("png",), dpi=self.dpi)[0]
+        finally:
+            plt.close(fig)
+
+
+def _name(path: Path) -> str:
+    """A result's name: its folder (the file name when that says more)."""
+    return path.parent.name or path.name
+
+
+def _checkpoints(side: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, "sha256 … path") of every checkpoint a sidecar names."""
+    found = []
+    for key in ("anchors", "points"):
+        for c in side.get(key, []) or []:
+            if isinstance(c, dict) and c.get("sha256"):
+                found.append((str(c.get("label", key)), f"{c['sha256'][:16]}… {c.get('path') or '(in memory)'}"))
+    for key in ("from", "to"):
+        c = side.get(key)
+        if isinstance(c, dict) and c.get("sha256"):
+            found.append((f"{key}: {c.get('label', '')}", f"{c['sha256'][:16]}… {c.get('path') or '(in memory)'}"))
+    return found
+
+
+def _versions(side: dict[str, Any]) -> str:
+    v = side.get("versions") or {}
+    return ", ".join(f"{k} {v[k]}" for k in ("swa_landscape", "torch", "numpy", "python") if k in v)
+
+
+def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
+    """How a landscape result was made, from its sidecar."""
+    from landscape.plot.style import title_of
+
+    inputs = side.get("inputs") or {}
+    settings = side.get("settings") or {}
+    facts = [("file", str(source)), ("what", title_of(side) or "–"), ("command", str(inputs.get("command", "–")))]
+    if inputs.get("run"):
+        facts.append(("run", str(inputs["run"])))
+    facts.append(("BatchNorm", f"{side.get('bn_mode', '–')}" + (f", pass {settings.get('bn_pass')}"
+                                                                 if side.get("bn_mode") == "recompute" else "")))
+    facts.append(("seed", fmt(settings.get("seed", inputs.get("seed")))))
+    facts.append(("precision", str(settings.get("precision", "fp32"))))
+    evaluation = side.get("evaluation") or {}
+    if evaluation.get("batch_size"):
+        facts.append(("batch size", f"{evaluation['batch_size']} (BN statistics {evaluation.get('bn_batch_size')})"))
+    directions = side.get("directions")
+    if isinstance(directions, dict):
+        facts.append(("directions", ", ".join(f"{k} {fmt(v)}" for k, v in directions.items()
+                                              if k not in ("labels", "norms", "residual_norms"))))
+    if "points_done" in side:
+        facts.append(("points", f"{side['points_done']} of {side.get('points_total')} computed"))
+    seconds = (side.get("timings") or {}).get("compute_seconds")
+    if isinstance(seconds, (int, float)):
+        facts.append(("compute time", f"{seconds:.1f} s"))
+    facts += [(f"checkpoint {label}", text) for label, text in _checkpoints(side)]
+    facts.append(("versions", _versions(side) or "–"))
+    return Provenance(facts, inputs, source, about=_name(source))
+
+
+def _nonfinite_note(values: dict[str, np.ndarray], done: np.ndarray) -> Optional[Text]:
+    bad = {k: int(np.sum(done & ~np.isfinite(v))) for k, v in values.items() if k.endswith("loss")}
+    bad = {k: n for k, n in bad.items() if n}
+    if not bad:
+        return None
+    return Text("Non-finite values (the loss overflowed, left blank in the figures): "
+                + ", ".join(f"{n} in {k.replace('_', ' ')}" for k, n in bad.items()) + ".")
+
+
+# ---------------------------------------------------------------- sections
+def _runs(runs) -> list[Section]:
+    settings = Section("runs", "Runs", intro="What was trained: the settings of each run (manifest.json).")
+    header = ["run", "model", "data"] + [name for name, _ in RUN_SETTINGS]
+    rows = []
+    for r in runs:
+        cfg = r.config
+        model = (r.manifest.get("model") or cfg.get("model") or {}).get("name", "–")
+        data = (r.manifest.get("data") or cfg.get("data") or {}).get("name", "–")
+        rows.append([r.label, str(model), str(Path(str(data)).name)] + [fmt(cfg.get(key)) for _, key in RUN_SETTINGS])
+    settings.blocks.append(Table(header, rows))
+    for r in runs:
+        prov = [("directory", str(r.path)), ("status", str(r.manifest.get("status", "–"))),
+                ("epochs done", fmt(r.manifest.get("epochs_done"))), ("versions", _versions(r.manifest) or "–")]
+        for w in r.manifest.get("warnings") or []:
+            prov.append(("warning", str(w)))
+        settings.blocks.append(Provenance(prov, r.config, r.path / "manifest.json", about=r.label))
+
+    results = Section("results", "Results", intro="Last epoch of each run, evaluated in eval mode on the full "
+                      "train and test sets: the SGD iterate and, for SWA/PSWA, the BN-updated average.")
+    classification = any(rec.get("test_acc") is not None for r in runs for rec in r.records[-1:])
+    header = ["run", "epochs", "test loss", "train loss"] + (["test acc (%)"] if classification else []) + \
+        ["average: test loss", "average: train loss"] + (["average: test acc (%)"] if classification else [])
+    rows = []
+    for r in runs:
+        last = r.records[-1]
+        pct = lambda v: fmt(100 * v if isinstance(v, (int, float)) else v)  # noqa: E731
+        row = [r.label, fmt(last.get("epoch")), fmt(last.get("test_loss")), fmt(last.get("train_loss"))]
+        row += [pct(last.get("test_acc"))] if classification else []
+        row += [fmt(last.get("avg_test_loss")), fmt(last.get("avg_train_loss"))]
+        row += [pct(last.get("avg_test_acc"))] if classification else []
+        rows.append(row)
+    results.blocks.append(Table(header, rows))
+    return [settings, results]
+
+
+def _curves(runs, figs: _Figures) -> Section:
+    from landscape.plot.curves import curves_figure
+
+    s = Section("curves", "Training curves")
+    s.blocks.append(Figure(figs.save(curves_figure(runs), "curves"),
+                           "Test accuracy and loss of the SGD iterate and of the average, and the learning rate; "
+                           "the averaging window shaded, PSWA period ends dotted."))
+    return s
+
+
+def _planes(planes, figs: _Figures) -> Section:
+    from landscape.plot.plane import plane_figure
+    from landscape.plot.surface import plane_page
+
+    s = Section("planes", "Planes", intro="Loss and test error on planes in weight space: through three checkpoints "
+                "(the SWA paper's Fig. 1), or around one along random, PCA or Hessian directions (Li et al. 2018).")
+    for data in planes:
+        name = _name(data.path)
+        kind = (data.sidecar.get("directions") or {}).get("kind")
+        what = f"around {data.anchor_labels[0]} along {kind} directions" if kind else \
+            "through " + ", ".join(data.anchor_labels)
+        s.blocks.append(Text(f"**{name}**: the plane {what}; axes in {data.units}."))
+        s.blocks.append(Figure(figs.save(plane_figure(data), f"plane-{name}"), f"{name}: train loss and test error."))
+        s.blocks.append(Interactive(plane_page(data), f"{name}: the surface, interactive (drag to turn; menu: metric "
+                                                      "and scale)."))
+        note = _nonfinite_note(data.values, data.done)
+        if note:
+            s.blocks.append(note)
+        s.blocks.append(result_provenance(data.sidecar, data.path))
+    return s
+
+
+def _lines(lines, figs: _Figures) -> Section:
+    from landscape.plot.line import line_figure
+
+    s = Section("lines", "Lines", intro="Loss and error along lines: between two checkpoints and past both ends "
+                "(the SWA paper's Fig. 5), or through one checkpoint along a direction.")
+    for data in lines:
+        name = _name(data.path)
+        s.blocks.append(Figure(figs.save(line_figure([data]), f"line-{name}"), f"{name}: {data.label}, "
+                               f"‖b − a‖ = {fmt(data.length)}."))
+        note = _nonfinite_note(data.values, data.done)
+        if note:
+            s.blocks.append(note)
+        s.blocks.append(result_provenance(data.sidecar, data.path))
+    return s
+
+
+def _rays(ray_sets, figs: _Figures) -> Section:
+    from landscape.plot.rays import rays_figure
+
+    s = Section("rays", "Rays", intro="Loss along random rays from each point (the SWA paper's Fig. 4) and the "
+                "basin width: the distance where the train loss first rises by δ.")
+    for data in ray_sets:
+        name = _name(data.path)
+        s.blocks.append(Figure(figs.save(rays_figure([data]), f"rays-{name}"),
+                               f"{name}: mean over rays and min–max band ({data.normalization} directions)."))
+        if data.width is not None:
+            rows = []
+            for label, w in zip(data.labels, data.width):
+                finite = w[np.isfinite(w)]
+                rows.append([label, fmt(float(finite.mean())) if len(finite) else "–",
+                             fmt(float(finite.std(ddof=1))) if len(finite) > 1 else "–",
+                             f"{int(np.sum(~np.isfinite(w)))} of {len(w)}"])
+            s.blocks.append(Table(["point", f"width at δ = {fmt(data.delta)}: mean", "std", "censored rays"], rows))
+        note = _nonfinite_note(data.values, data.done)
+        if note:
+            s.blocks.append(note)
+        s.blocks.append(result_provenance(data.sidecar, data.path))
+    return s
+
+
+def _metric_value(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "–"
+    value, unc = entry.get("value"), entry.get("uncertainty")
+    if isinstance(value, list):
+        value = value[0] if value else None
+        unc = unc[0] if isinstance(unc, list) and unc else None
+    text = fmt(value)
+    if isinstance(unc, (int, float)) and math.isfinite(unc) and unc > 0:
+        text += f" ± {fmt(unc, 2)}"
+    return text
+
+
+def _sharpness(docs, figs: _Figures) -> list[Section]:
+    from landscape.plot.sharpness import SPECTRUM, merge_sharpness, sharpness_figure, sharpness_rows, spectrum_figure
+
+    out = []
+    entries = merge_sharpness(docs)
+    rows_names = sharpness_rows(entries)
+    if rows_names:
+        s = Section("sharpness", "Sharpness", intro="Flatness in numbers at each checkpoint (± the estimator's "
+                    "uncertainty). Raw Hessian quantities are not reparameterization-invariant: compare them only "
+                    "within one architecture.")
+        rows = [[name] + [_metric_value(e.metrics.get(name)) for e in entries] for name in rows_names]
+        s.blocks.append(Table(["metric"] + [e.label for e in entries], rows))
+        s.blocks.append(Figure(figs.save(sharpness_figure(docs), "sharpness"), "The same numbers side by side."))
+        for d in docs:
+            s.blocks.append(_sharpness_provenance(d))
+        out.append(s)
+    if any(isinstance(e.metrics.get(SPECTRUM), dict) for e in entries):
+        fig = spectrum_figure(docs)
+        s = Section("spectrum", "Hessian spectrum", intro="Spectral density of the training-loss Hessian by "
+                    "stochastic Lanczos quadrature.")
+        s.blocks.append(Figure(figs.save(fig, "spectrum"), "Smoothed spectral density, one curve per checkpoint."))
+        out.append(s)
+    return out
+
+
+def _sharpness_provenance(d) -> Provenance:
+    inputs = d.doc.get("inputs") or {}
+    facts = [("file", str(d.path)), ("run", str(inputs.get("run", "–"))), ("seed", fmt(d.doc.get("seed"))),
+             ("settings", ", ".join(f"{k} {fmt(v)}" for k, v in (d.doc.get("settings") or {}).items()))]
+    for label in d.labels:
+        r = d.results.get(label) or {}
+        facts.append((f"checkpoint {label}", f"{str(r.get('sha256', ''))[:16]}… {r.get('path') or '(in memory)'}; "
+                                             f"{fmt(r.get('samples'))} samples, {fmt(r.get('hvps'))} Hessian-vector "
+                                             "products"))
+    facts.append(("versions", _versions(d.doc) or "–"))
+    return Provenance(facts, inputs, d.path, about=_name(d.path))
+
+
+def build_sections(results: dict[str, list], figures: Path, dpi: int = 110,
+                   progress: Callable[[str], None] = lambda _: None) -> list[Section]:
+    """Every section the results call for, in the report's order."""
+    figs = _Figures(figures, dpi)
+    sections: list[Section] = []
+    steps: Sequence[tuple[str, Callable[[], Any]]] = [
+        ("run", lambda: _runs(results["run"]) + [_curves(results["run"], figs)]),
+        ("plane", lambda: [_planes(results["plane"], figs)]),
+        ("interp", lambda: [_lines(results["interp"], figs)]),
+        ("rays", lambda: [_rays(results["rays"], figs)]),
+        ("sharpness", lambda: _sharpness(results["sharpness"], figs)),
+    ]
+    for kind, make in steps:
+        if results.get(kind):
+            progress(kind)
+            sections += make()
+    return sections
