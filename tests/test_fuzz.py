@@ -17,7 +17,7 @@ import torch
 
 from conftest import cli
 
-COMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "demo")
+COMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "report", "demo")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,7 @@ def fz(tiny_run, tmp_path_factory):
     assert main(["plot", str(outs["interp"]), "--out", str(outs["plot"])]) == 0
     shutil.copytree(outs["plane"], outs["demo"])
     shutil.copytree(outs["plane"], outs["export"])
+    assert main(["report", str(outs["interp"]), "--out", str(outs["report"]), "--quiet"]) == 0
     files = {"run": run, "ckpt": ckpt, "swa": str(tiny_run.swa), "missing": str(d / "missing.pt"), "dir": str(d)}
     (d / "garbage.pt").write_bytes(b"\x00garbage" * 20)
     (d / "empty.pt").write_bytes(b"")
@@ -155,6 +156,15 @@ OWN = {
                ["{out}", "--format", "vtp", "--metric", "train_err"],
                ["{out}", "--format", "mc-npz", "--out", "{out}/plane.npz"],
                ["{out}/plane.json", "--format", "h5"]],
+    "report": [[p] for p in ("{f[garbage]}", "{f[missing]}", "{f[notrun]}", "{f[zip]}", "{f[xy]}", "{f[list]}",
+                             "{f[badmanifest]}", "{f[file]}", "{f[dir]}/nope.npz", "", "{f[empty]}", "{f[truncated]}",
+                             "{f[nan]}")]
+               + [["{f[outs][interp]}", "--dpi", v] for v in ("x", "0", "5", "1000", "-1", "nan", "", "1e9", "2.5")]
+               + [["{f[outs][interp]}", "{f[garbage]}"], ["{f[garbage]}", "{f[outs][interp]}"],
+                  ["{f[outs][interp]}", "--title"], ["{f[outs][interp]}", "--no-such-flag"], ["--quiet"],
+                  ["{f[outs][interp]}", "--out", "{f[file]}"], ["{f[outs][interp]}", "--dpi"],
+                  ["{f[outs][interp]}", "--device", "cpu"], ["{f[outs][interp]}", "--format", "h5"],
+                  ["{f[dir]}/nope", "{f[outs][interp]}"]],
     "demo": [[flag, value] for flag, values in (
         ("--epochs", ("3", "x", "-1", "0", "5", "1e3", "", "2.5", "nan")),
         ("--grid", ("0", "-2", "1", "x", "", "1.5", "inf")),
@@ -167,7 +177,7 @@ OWN = {
 
 def _cases(command: str) -> list[list[str]]:
     cases = [list(c) for c in OWN[command]]
-    if command in ("plot", "export"):
+    if command in ("plot", "export", "report"):
         return cases
     if command == "demo":
         return cases + [c for c in COMMON if c[0] in ("--device", "--seed", "--no-such-flag", "--out")]
@@ -214,7 +224,7 @@ def test_malformed_input(fz, capsys, command):
         argv = _fill(case, fz, out)
         if "--out" not in argv and command != "export":  # export's --out is a file: its cases name it
             argv += ["--out", out]
-        bare = command in ("plot", "export")
+        bare = command in ("plot", "export", "report")
         argv = [command, *argv] + ([] if bare else ["--device", "cpu"] if "--device" not in argv else [])
         argv += [] if bare or "--quiet" in argv else ["--quiet"]
         code, stdout, err = cli(capsys, *argv)

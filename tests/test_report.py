@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
 from landscape.plot.html import network_references

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from landscape.report import build_report
     from swa.errors import UserError
 
+    if any(not p.strip() for p in args.paths):
+        raise UserError("an empty path was given (RUN_OR_RESULT_DIR)")
     if not 30 <= args.dpi <= 600:
         raise UserError(f"--dpi must be between 30 and 600, got {args.dpi}")
     say = (lambda _: None) if args.quiet else (lambda kind: print(f"report: drawing {kind} ..."))
