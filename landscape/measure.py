@@ -289,11 +289,11 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
             log(f"resuming {json_path}: reusing the metrics already computed")
     res = SharpnessResult(json_path=json_path, md_path=md_path, results=results)
 
-    def save() -> None:
+    def save(write: bool = True) -> None:
         res.doc = {"format": FORMAT, "inputs": inputs, "labels": [p.label for p in points], "metrics": list(metrics),
                    "settings": settings.to_json(), "seed": seed, "note": DINH_NOTE, "versions": versions(),
                    "results": results}
-        if json_path is not None:
+        if json_path is not None and write:
             _write(res.doc, json_path, md_path)
 
     bar = tqdm(desc="Hessian-vector products", unit="hvp", disable=None if progress else True)
@@ -326,7 +326,7 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
             res.computed += 1
             save()
     bar.close()
-    save()
+    save(write=bool(res.computed) or json_path is None or not json_path.exists())  # all reused: nothing to write
     res.seconds = time.perf_counter() - started
     return res
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -119,27 +120,58 @@ def test_cuda_without_a_gpu_is_one_line(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    """The README's main command, shortened: three runs, the plane, the line, rays, sharpness, the figures."""
+    """The README's main command, shortened: the study over seeds with its table and verdicts, the first seed's
+    landscape, the report; a second run reuses everything."""
     from test_plot import assert_picture
 
-    argv = ("demo", "--out", str(tmp_path), "--epochs", "6", "--grid", "3", "--device", "cpu", "--quiet")
+    argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--device", "cpu",
+            "--quiet")
     code, out, err = cli(capsys, *argv)
     assert code == 0, err
-    for label in ("sgd final iterate", "swa average", "pswa average", "plane: 9 points", "interp: 41 points",
-                  "rays: 132 points", "| hessian_top_eigenvalues |", "| hessian_trace |"):
-        assert label in out, label
-    for path in ("sgd/final.pt", "swa/swa.pt", "pswa/swa.pt", "landscape/plane.npz", "landscape/interp.npz",
-                 "landscape/rays.npz", "landscape/sharpness.json"):
-        assert (tmp_path / path).is_file(), path
-    for name in ("plane", "interp", "rays", "sharpness", "curves"):
-        assert f"wrote {tmp_path / 'landscape' / name}.png" in out
-        assert_picture(tmp_path / "landscape" / f"{name}.png")
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert study["seeds"] == [0, 1] and set(study["methods"]) == {"sgd", "sgd-step", "swa-cyclic", "swa-const", "pswa"}
+    for name, entry in study["methods"].items():  # computed from the runs, not canned
+        accs = [r["test_acc"] for r in entry["per_seed"]]
+        assert entry["test_acc"]["mean"] == pytest.approx(np.mean(accs))
+        run = tmp_path / "seed-1" / name
+        assert (run / ("swa.pt" if name.startswith(("swa", "pswa")) else "final.pt")).is_file()
+    swa = study["methods"]["swa-cyclic"]["vs_baseline"]
+    diffs = [100 * (a["test_acc"] - b["test_acc"]) for a, b in zip(study["methods"]["swa-cyclic"]["per_seed"],
+                                                                    study["methods"]["sgd"]["per_seed"])]
+    assert swa["mean"] == pytest.approx(np.mean(diffs)) and swa["n"] == 2
+    assert "| SWA (cyclical) |" in out and " ± " in out and "beat SGD (constant) in" in out and "95% CI" in out
+    html = (tmp_path / "report" / "report.html").read_text()
+    for section in ("study", "runs", "curves", "planes", "lines", "rays", "sharpness"):
+        assert f'<section id="{section}">' in html, section
+    figures = {p.name for p in (tmp_path / "report" / "figures").glob("*.png")}
+    assert {"plane-plane-swa-cyclic.png", "plane-plane-swa-const.png", "plane-random-sgd.png", "plane-random-swa.png",
+            "plane-pca.png", "line-sgd-to-swa.png", "rays-rays.png", "sharpness.png", "curves.png"} <= figures
+    assert any(f.startswith("lines-from-") for f in figures)  # pretrained -> every fine-tuned model, overlaid
+    for name in figures:
+        assert_picture(tmp_path / "report" / "figures" / name)
+    # The random planes around SGD and SWA use the same directions.
+    a, b = (torch.load(tmp_path / "landscape" / n / "directions.pt", weights_only=True) for n in ("random-sgd",
+                                                                                                  "random-swa"))
+    assert all(torch.equal(a["x"][k], b["x"][k]) for k in a["x"])
     # A second run reuses the finished runs and results instead of computing them again.
-    stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("swa/swa.pt", "landscape/plane.npz")}
+    stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("seed-0/swa-cyclic/swa.pt", "landscape/pca/plane.npz",
+                                                             "landscape/sharpness/sharpness.json")}
     code, again, err = cli(capsys, *argv, "--no-plot")
     assert code == 0, err
-    assert "plane: 9 points (0 computed, 9 skipped)" in again and "wrote" not in again
+    assert "demo: 10 runs over 2 seeds" in again and "report" not in again  # --no-plot: no report
     assert {p: (tmp_path / p).stat().st_mtime_ns for p in stamps} == stamps
+
+
+@pytest.mark.slow
+def test_demo_on_the_regression_toy(tmp_path, capsys):
+    """`demo --data toy2d`: the same study on the CIFAR reimplementation's 2D regression toy, without accuracy."""
+    code, out, err = cli(capsys, "demo", "--data", "toy2d", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2",
+                         "--grid", "3", "--device", "cpu", "--quiet")
+    assert code == 0, err
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert study["task"] == "regression" and "test_acc" not in study["methods"]["sgd"]
+    assert "test acc" not in out and "in test loss" in out
+    assert (tmp_path / "report" / "report.html").is_file()
 
 
 def test_demo_checks_its_flags_before_training(tmp_path, capsys):

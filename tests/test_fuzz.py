@@ -166,7 +166,9 @@ OWN = {
                   ["{f[outs][interp]}", "--device", "cpu"], ["{f[outs][interp]}", "--format", "h5"],
                   ["{f[dir]}/nope", "{f[outs][interp]}"]],
     "demo": [[flag, value] for flag, values in (
-        ("--epochs", ("3", "x", "-1", "0", "5", "1e3", "", "2.5", "nan")),
+        ("--epochs", ("4", "x", "-1", "0", "5", "1e3", "", "2.5", "nan")),
+        ("--seeds", ("0", "-1", "x", "")),
+        ("--data", ("mnist", "", "friedman")),
         ("--grid", ("0", "-2", "1", "x", "", "1.5", "inf")),
         ("--seed", ("1.5", "x", "", "one")),
         ("--device", ("tpu", "", "gpu", "CPU"))) for value in values]

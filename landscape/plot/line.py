@@ -11,14 +11,15 @@ the figure says how many points were clipped or missing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
 
 from landscape.plot._common import clip_for_line, legend_below, line_top, panel_note, plural
 from landscape.plot.results import LineData
-from landscape.plot.style import Metric, choose_metrics, halo, method_of, new_figure, series_styles, \
-    style_context, title_of
+from landscape.plot.style import (OTHER_COLORS, Metric, choose_metrics, halo, method_of, new_figure,
+                                  series_styles, style_context, title_of)
 
 __all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES", "end_points", "end_labels"]
 
@@ -70,6 +71,14 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
     chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
+    # Line style shows the metric here, so two lines of one method (SWA cyclical and constant) would look
+    # alike: later ones of a colour already used take the next free colour of the other palette.
+    free = [c for c in OTHER_COLORS if c not in {st.color for st in styles}]
+    used: set[str] = set()
+    for i, st in enumerate(styles):
+        if st.color in used and free:
+            styles[i] = replace(st, color=free.pop(0))
+        used.add(styles[i].color)
     left = [m for m in chosen if m.kind == "loss"]
     right = [m for m in chosen if m.kind == "error"]
     with style_context():

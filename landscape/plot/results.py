@@ -25,7 +25,8 @@ __all__ = ["PlaneData", "LineData", "RaysData", "SharpnessData", "RunData", "Mar
 
 VALUE_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
 KINDS = ("plane", "interp", "rays", "sharpness", "run")
-RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "sharpness.json": "sharpness"}
+RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "sharpness.json": "sharpness",
+                "study.json": "study"}
 SHARPNESS_FORMAT = "swa-landscape-sharpness/1"
 _SKIP_DIRS = {"checkpoints", "state", "__pycache__", "node_modules"}
 _SEARCH_DEPTH = 4
@@ -272,6 +273,26 @@ def read_sharpness(path: Path) -> SharpnessData:
     return SharpnessData(path=path, labels=labels, results=results, doc=doc)
 
 
+@dataclass
+class StudyData:
+    """``study.json`` (the demo's study over seeds, ``landscape.study_table``)."""
+
+    path: Path
+    doc: dict[str, Any]
+
+
+def read_study(path: Path) -> StudyData:
+    from landscape.study_table import FORMAT
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("methods"), dict):
+        raise UserError(f"{path} is not a study.json (format {FORMAT})")
+    return StudyData(path=path, doc=doc)
+
+
 def read_run(path: Path) -> RunData:
     from swa.rundir import METRICS, read_manifest
 
@@ -293,7 +314,7 @@ def read_run(path: Path) -> RunData:
 
 
 _READERS = {"plane": read_plane, "interp": read_line, "rays": read_rays, "sharpness": read_sharpness,
-            "run": read_run}
+            "run": read_run, "study": read_study}
 
 
 def _kind_of_file(path: Path) -> str:
@@ -328,7 +349,7 @@ def read_result(path: str | os.PathLike) -> tuple[str, Any]:
     kind = _kind_of_file(path)
     if kind == "run":
         path = path.parent
-    elif path.suffix == ".json" and kind != "sharpness":
+    elif path.suffix == ".json" and kind not in ("sharpness", "study"):
         path = path.with_suffix(".npz")
     return kind, _READERS[kind](path)
 

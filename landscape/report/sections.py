@@ -180,15 +180,28 @@ def _lines(lines, figs: _Figures) -> Section:
     from landscape.plot.line import line_figure
 
     s = Section("lines", "Lines", intro="Loss and error along lines: between two checkpoints and past both ends "
-                "(the SWA paper's Fig. 5), or through one checkpoint along a direction.")
+                "(the SWA paper's Fig. 5), or through one checkpoint along a direction. Lines that start at the "
+                "same checkpoint are overlaid (e.g. from a pretrained model to each fine-tuned one).")
+    groups: dict[str, list] = {}
     for data in lines:
-        name = _name(data.path)
-        s.blocks.append(Figure(figs.save(line_figure([data]), f"line-{name}"), f"{name}: {data.label}, "
-                               f"‖b − a‖ = {fmt(data.length)}."))
-        note = _nonfinite_note(data.values, data.done)
-        if note:
-            s.blocks.append(note)
-        s.blocks.append(result_provenance(data.sidecar, data.path))
+        start = (data.sidecar.get("from") or {}).get("sha256") if not data.through_one else None
+        groups.setdefault(start or str(data.path), []).append(data)
+    for group in groups.values():
+        names = ", ".join(_name(d.path) for d in group)
+        if len(group) > 1:
+            caption = f"From {group[0].start_label} to each of: " + ", ".join(d.end_label for d in group) + "."
+            stem = f"lines-from-{_name(group[0].path)}"
+        else:
+            d = group[0]
+            caption = f"{names}: {d.label}, ‖b − a‖ = {fmt(d.length)}."
+            stem = f"line-{names}"
+        labels = [d.end_label for d in group] if len(group) > 1 else None  # the start is in the caption
+        s.blocks.append(Figure(figs.save(line_figure(group, labels=labels), stem), caption))
+        for d in group:
+            note = _nonfinite_note(d.values, d.done)
+            if note:
+                s.blocks.append(note)
+            s.blocks.append(result_provenance(d.sidecar, d.path))
     return s
 
 
@@ -267,12 +280,34 @@ def _sharpness_provenance(d) -> Provenance:
     return Provenance(facts, inputs, d.path, about=_name(d.path))
 
 
+def _study(studies) -> Section:
+    from landscape.study_table import study_header, study_rows, study_sentences
+
+    s = Section("study", "Study over seeds", intro="Test metrics of each method's reported model (the final iterate "
+                "for SGD, the BN-updated average for SWA/PSWA) as mean ± std over seeds, and the paired difference "
+                "with plain SGD at its tuned constant rate, with a 95 % t interval over seeds.")
+    for d in studies:
+        doc = d.doc
+        s.blocks.append(Table(study_header(doc), study_rows(doc)))
+        for sentence in study_sentences(doc):
+            s.blocks.append(Text(sentence))
+        facts = [("file", str(d.path)), ("seeds", ", ".join(map(str, doc.get("seeds", [])))),
+                 ("data", str(doc.get("data", "–"))), ("fine-tuning epochs", fmt(doc.get("epochs"))),
+                 ("tuned SGD rate", fmt(doc.get("tuned_rate"))),
+                 ("tuning (rate → final train loss)", ", ".join(f"{k} → {fmt(v)}"
+                                                               for k, v in (doc.get("tuning") or {}).items())),
+                 ("protocol", str(doc.get("protocol", "–")))]
+        s.blocks.append(Provenance(facts, {}, d.path, about=_name(d.path)))
+    return s
+
+
 def build_sections(results: dict[str, list], figures: Path, dpi: int = 110,
                    progress: Callable[[str], None] = lambda _: None) -> list[Section]:
     """Every section the results call for, in the report's order."""
     figs = _Figures(figures, dpi)
     sections: list[Section] = []
     steps: Sequence[tuple[str, Callable[[], Any]]] = [
+        ("study", lambda: [_study(results["study"])]),
         ("run", lambda: _runs(results["run"]) + [_curves(results["run"], figs)]),
         ("plane", lambda: [_planes(results["plane"], figs)]),
         ("interp", lambda: [_lines(results["interp"], figs)]),

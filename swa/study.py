@@ -1,0 +1,122 @@
+"""The fine-tuning study the demo runs: the MNIST fine-tuning reimplementation's protocol, scaled down.
+
+1. **Pretrain** the model with Adam (lr 1e-3) from seed 0: the common start.
+2. **Tune** plain SGD's constant rate η on seed 0 over :data:`RATES`, choosing the rate whose final
+   model has the lowest *training* loss (eval mode, full training set; the test set is never used
+   for a choice).
+3. **Fine-tune** from the pretrained weights with every method of :data:`METHODS`, one run per seed
+   (the seed changes the batch order), rates tied to η as the study tied theirs (SGD 0.005 constant;
+   step decay from 0.01; SWA between 0.005 and 0.01):
+
+   ========== ===================================================================================
+   sgd        SGD, constant rate η
+   sgd-step   SGD, step decay from 2η, × 0.25 at 1/3 and 2/3 of the epochs
+   swa-cyclic SWA from the start, cyclical rate 2η → η/2 within each 1-epoch cycle
+   swa-const  SWA from the start, constant rate 2η
+   pswa       PSWA from the start, constant rate 2η, 3 periods
+   ========== ===================================================================================
+
+Every run is a normal run directory (``swa.rundir``); a finished run with the same configuration is
+reused, an interrupted one resumed, one of another configuration trained again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from swa.config import TrainConfig
+from swa.data import DataSpec
+from swa.models import ModelSpec
+
+__all__ = ["METHODS", "RATES", "StudySpec", "pretrain_config", "tuning_configs", "method_config", "train_or_reuse",
+           "reported_checkpoint"]
+
+METHODS = ("sgd", "sgd-step", "swa-cyclic", "swa-const", "pswa")
+LABELS = {"sgd": "SGD (constant)", "sgd-step": "SGD (step decay)", "swa-cyclic": "SWA (cyclical)",
+          "swa-const": "SWA (constant)", "pswa": "PSWA (p = 3)", "pretrained": "pretrained (Adam only)"}
+RATES = (0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What the study runs on and how long."""
+
+    out: Path
+    data: str = "digits"
+    epochs: int = 12  # fine-tuning epochs (a multiple of 3, for PSWA's periods and the step decay)
+    pretrain_epochs: int = 6
+    batch_size: int = 64
+    device: str = "auto"
+
+    @property
+    def model(self) -> ModelSpec:
+        return ModelSpec("cnn_small") if self.data == "digits" else ModelSpec("mlp")
+
+    def common(self, seed: int) -> dict:
+        return dict(model=self.model, data=DataSpec(self.data), batch_size=self.batch_size, momentum=0.9,
+                    weight_decay=5e-4, seed=seed, device=self.device, eval_freq=1)
+
+
+def pretrain_config(spec: StudySpec) -> TrainConfig:
+    return TrainConfig(out=str(spec.out / "pretrain"), method="sgd", optimizer="adam", lr=1e-3,
+                       lr_schedule="constant", epochs=spec.pretrain_epochs,
+                       **{**spec.common(0), "weight_decay": 0.0, "eval_freq": spec.pretrain_epochs})
+
+
+def _start(spec: StudySpec) -> str:
+    return str(spec.out / "pretrain" / "final.pt")
+
+
+def tuning_configs(spec: StudySpec) -> dict[float, TrainConfig]:
+    return {rate: TrainConfig(out=str(spec.out / "tune" / f"lr-{rate:g}"), method="sgd", lr_schedule="constant",
+                              lr=rate, epochs=spec.epochs, init_from=_start(spec), **spec.common(0))
+            for rate in RATES}
+
+
+def method_config(spec: StudySpec, method: str, seed: int, rate: float) -> TrainConfig:
+    """The run of ``method`` with ``seed`` at the tuned rate η = ``rate`` (table in the module docstring)."""
+    e = spec.epochs
+    base = dict(out=str(spec.out / f"seed-{seed}" / method), epochs=e, init_from=_start(spec), **spec.common(seed))
+    if method == "sgd":
+        return TrainConfig(method="sgd", lr_schedule="constant", lr=rate, **base)
+    if method == "sgd-step":
+        return TrainConfig(method="sgd", lr_schedule="step", lr=2 * rate, lr_milestones=(e // 3, 2 * e // 3),
+                           lr_gamma=0.25, **base)
+    if method == "swa-cyclic":
+        return TrainConfig(method="swa", lr_schedule="cyclic", lr=2 * rate, lr_min=rate / 2, cycle=1, swa_start=0,
+                           **base)
+    if method == "swa-const":
+        return TrainConfig(method="swa", lr_schedule="constant", lr=2 * rate, swa_lr=2 * rate, swa_start=0, **base)
+    if method == "pswa":
+        return TrainConfig(method="pswa", lr_schedule="constant", lr=2 * rate, swa_lr=2 * rate, swa_start=0,
+                           pswa_period=e // 3, **base)
+    raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
+
+
+def train_or_reuse(config: TrainConfig, *, progress: bool = False,
+                   log: Callable[[str], None] = lambda _: None) -> Path:
+    """Train ``config`` unless its run directory already holds it finished (resumed if interrupted)."""
+    from swa.rundir import MANIFEST, portable_paths, read_manifest
+    from swa.trainer import train
+
+    run_dir = Path(config.out)
+    if (run_dir / MANIFEST).exists():
+        manifest = read_manifest(run_dir)
+        if manifest["config"] == portable_paths(config, run_dir).to_json():
+            if manifest.get("status") == "complete":
+                return run_dir
+            log(f"resuming {run_dir}")
+            train(out=run_dir, resume=True, progress=progress)
+            return run_dir
+    train(config, overwrite=True, progress=progress)
+    return run_dir
+
+
+def reported_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The model a method reports: the BN-updated average for SWA/PSWA, the final iterate otherwise."""
+    from swa.rundir import open_run
+
+    run = open_run(run_dir)
+    return run.checkpoint("swa") or run.checkpoint("final")
