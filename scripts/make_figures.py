@@ -1,11 +1,8 @@
 """Regenerate the README's gallery in ``figures/`` from the digits demo.
 
-Runs ``swa-landscape demo`` (which reuses finished runs and results under
-``--demo-dir``, relative to the repository like ``make demo``'s), then draws the plane, the line, the rays,
-the sharpness comparison and the training curves as small PNGs (double-column width, 120 dpi); then
-computes (or reuses) and draws two planes around the SWA run's average: along two random
-filter-normalized directions (``plane --around swa``) and on the trajectory's top two principal
-components (``plane --directions pca``)::
+Runs ``swa-landscape demo`` (which reuses finished runs and results under ``--demo-dir``, relative
+to the repository like ``make demo``'s, and draws every figure into its report), then copies the
+report's figures that the README shows into ``figures/`` under stable names::
 
     python scripts/make_figures.py            # or: make figures
 """
@@ -16,41 +13,42 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+#: gallery name → the report's figure (``landscape.report.sections`` names them after their result folders)
+GALLERY = {
+    "study_lines.png": "lines-from-finetune-pswa.png",
+    "plane.png": "plane-plane-swa-cyclic.png",
+    "plane_const.png": "plane-plane-swa-const.png",
+    "interp.png": "line-sgd-to-swa.png",
+    "rays.png": "rays-rays.png",
+    "plane_random_sgd.png": "plane-random-sgd.png",
+    "plane_random.png": "plane-random-swa.png",
+    "plane_pca.png": "plane-pca.png",
+    "sharpness.png": "sharpness.png",
+    "curves.png": "curves.png",
+}
+
+
 def main(argv=None) -> int:
     from landscape.cli import main as cli
-    from landscape.plot.draw import PlotOptions, draw
-    from landscape.plot.results import find_results, read_plane
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--demo-dir", default="runs/demo", help="where the demo's runs live (as make demo: runs/demo)")
     p.add_argument("--out", default="figures", help="where the gallery goes (figures)")
-    p.add_argument("--dpi", type=int, default=120)
     args = p.parse_args(argv)
     os.chdir(ROOT)  # the same relative paths as `make demo`, so that its results are reused
     demo = Path(args.demo_dir)
-    code = cli(["demo", "--out", str(demo), "--quiet", "--no-plot"])
+    code = cli(["demo", "--out", str(demo), "--quiet"])
     if code:
         return code
-    results = find_results([demo / "landscape", demo / "sgd", demo / "swa", demo / "pswa"])
-    for path in draw(results, args.out, PlotOptions(dpi=args.dpi)):
-        print(f"wrote {path}")
-    around = {"plane_random": ["--around", "swa"], "plane_pca": ["--directions", "pca"]}
-    for stem, how in around.items():
-        where = demo / "planes_around" / stem
-        code = cli(["plane", "--run", str(demo / "swa"), *how, "--out", str(where), "--quiet", "--no-plot"])
-        if code:
-            return code
-        with tempfile.TemporaryDirectory() as tmp:  # draw() names it plane.png: not over the gallery's own
-            for path in draw({"plane": [read_plane(where / "plane.npz")]}, tmp, PlotOptions(dpi=args.dpi)):
-                final = Path(args.out) / f"{stem}{path.suffix}"
-                shutil.move(path, final)
-                print(f"wrote {final}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    for name, source in GALLERY.items():
+        shutil.copyfile(demo / "report" / "figures" / source, Path(args.out) / name)
+        print(f"wrote {Path(args.out) / name}")
     return 0
 
 
