@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import torchvision.datasets
 
 from swa.data import DataSpec, list_datasets, load_data
 from swa.data.augment import RandomCropFlip
+from swa.data.tiny_files import write_set
 from swa.errors import DataError
 
 N_TRAIN, N_TEST = 20, 10
@@ -37,87 +37,23 @@ FIRST_FILE = {
 }
 
 
-# ---------------------------------------------------------------- writers of the real formats
+# The writers of the real formats live in swa.data.tiny_files (the reproduction scripts' --smoke
+# uses them too); the byte-level checks of what they write are here, independent of the readers.
 
-def _images(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
-    return rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """IDX: magic 0x00 0x00 <type 0x08 = ubyte> <ndim>, then big-endian uint32 sizes, then the bytes."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def _write_mnist(root: Path, folder: str, rng: np.random.Generator):
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    out = []
-    for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
-        x = _images(rng, n, (28, 28))
-        y = rng.integers(0, 10, size=n).astype(np.uint8)
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
-        out += [x[:, None], y.astype(np.int64)]
+def test_writers_write_the_real_magic_and_layout(tmp_path):
+    write_set("mnist", tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
     assert (raw / "train-images-idx3-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x03"  # 2051, the real magic
     assert (raw / "train-labels-idx1-ubyte").read_bytes()[:4] == b"\x00\x00\x08\x01"  # 2049
-    return tuple(out)
-
-
-def _write_cifar(root: Path, cifar100: bool, rng: np.random.Generator):
-    folder = root / ("cifar-100-python" if cifar100 else "cifar-10-batches-py")
-    folder.mkdir(parents=True)
-    classes = 100 if cifar100 else 10
-    train_names = ["train"] if cifar100 else [f"data_batch_{i}" for i in range(1, 6)]
-    out = []
-    for names, n in ((train_names, N_TRAIN), (["test"] if cifar100 else ["test_batch"], N_TEST)):
-        x = _images(rng, n, (3, 32, 32))
-        y = rng.integers(0, classes, size=n)
-        for name, xs, ys in zip(names, np.array_split(x, len(names)), np.array_split(y, len(names))):
-            # data: rows of 3072 bytes, the red, green and blue 32×32 planes in turn
-            data = np.empty((len(xs), 3072), dtype=np.uint8)
-            for i in range(len(xs)):
-                for c in range(3):
-                    data[i, c * 1024:(c + 1) * 1024] = xs[i, c].reshape(-1)
-            batch = {b"batch_label": name.encode(), b"data": data, b"filenames": [b"x.png"] * len(xs)}
-            if cifar100:
-                batch[b"fine_labels"] = [int(v) for v in ys]
-                batch[b"coarse_labels"] = [int(v) // 5 for v in ys]
-            else:
-                batch[b"labels"] = [int(v) for v in ys]
-            with open(folder / name, "wb") as f:
-                pickle.dump(batch, f, protocol=2)
-        out += [x, y.astype(np.int64)]
-    return tuple(out)
-
-
-def _write_svhn(root: Path, rng: np.random.Generator):
-    root.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name, n in (("train_32x32.mat", N_TRAIN), ("test_32x32.mat", N_TEST)):
-        x = _images(rng, n, (3, 32, 32))
-        digit = rng.integers(0, 10, size=n)
-        digit[:2] = 0  # make sure the 10 -> 0 relabelling is exercised
-        big_x = np.empty((32, 32, 3, n), dtype=np.uint8)  # X[h, w, c, n]
-        for i in range(n):
-            for c in range(3):
-                big_x[:, :, c, i] = x[i, c]
-        y = np.where(digit == 0, 10, digit).astype(np.uint8).reshape(n, 1)
-        scipy.io.savemat(root / name, {"X": big_x, "y": y})
-        out += [x, digit.astype(np.int64)]
-    return tuple(out)
-
-
-def write_set(name: str, root: Path, seed: int = 0):
-    """Write a tiny ``name`` into ``root``; return the raw (x_train, y_train, x_test, y_test), x as uint8 NCHW."""
-    rng = np.random.default_rng(seed)
-    if name == "mnist":
-        return _write_mnist(root, "MNIST", rng)
-    if name == "fashionmnist":
-        return _write_mnist(root, "FashionMNIST", rng)
-    if name in ("cifar10", "cifar100"):
-        return _write_cifar(root, name == "cifar100", rng)
-    return _write_svhn(root, rng)
+    x, _, _, _ = write_set("cifar100", tmp_path / "c")
+    with open(tmp_path / "c" / "cifar-100-python" / "train", "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    assert batch[b"data"].shape == (N_TRAIN, 3072)
+    assert np.array_equal(batch[b"data"][3, 1024:2048], x[3, 1].reshape(-1))  # green plane of image 3
+    x, digit, _, _ = write_set("svhn", tmp_path / "s")
+    mat = scipy.io.loadmat(tmp_path / "s" / "train_32x32.mat")
+    assert mat["X"].shape == (32, 32, 3, N_TRAIN) and np.array_equal(mat["X"][:, :, 2, 5], x[5, 2])
+    assert set(mat["y"].ravel()) <= set(range(1, 11)) and 10 in mat["y"] and 0 in digit
 
 
 def _normalized(x: np.ndarray, mean, std) -> np.ndarray:
