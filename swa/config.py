@@ -78,6 +78,7 @@ class TrainConfig:
     cycle: int = 1
     pswa_period: Optional[int] = None
     init_from: Optional[str] = None
+    train_only: Optional[tuple[str, ...]] = None  # parameter-name prefixes to train; the rest frozen
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"
@@ -119,6 +120,11 @@ class TrainConfig:
         set_("lr_milestones", tuple(int(m) for m in self.lr_milestones))
         if any(m < 1 for m in self.lr_milestones):
             raise ConfigError(f"--lr-milestones must be positive epochs, got {list(self.lr_milestones)}")
+        if self.train_only is not None:
+            set_("train_only", tuple(str(p) for p in self.train_only))
+            if not self.train_only or any(not p for p in self.train_only):
+                raise ConfigError(f"--train-only needs parameter-name prefixes like fc. or layer4,fc, got "
+                                  f"{list(self.train_only)}")
         averaging = self.method in ("swa", "pswa")
         if self.swa_start is None and averaging:
             set_("swa_start", int(round(0.75 * self.epochs)))
@@ -155,6 +161,10 @@ class TrainConfig:
         obj["model"] = self.model.to_json()
         obj["data"] = self.data.to_json()
         obj["lr_milestones"] = list(self.lr_milestones)
+        if self.train_only is None:  # runs written before the field existed compare equal
+            del obj["train_only"]
+        else:
+            obj["train_only"] = list(self.train_only)
         return obj
 
     @classmethod
@@ -165,6 +175,8 @@ class TrainConfig:
         kwargs["data"] = DataSpec.from_json(obj["data"])
         if kwargs.get("lr_milestones") is not None:
             kwargs["lr_milestones"] = tuple(kwargs["lr_milestones"])
+        if kwargs.get("train_only") is not None:
+            kwargs["train_only"] = tuple(kwargs["train_only"])
         return cls(**kwargs)
 
     def with_changes(self, **changes: Any) -> "TrainConfig":

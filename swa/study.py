@@ -11,7 +11,7 @@
    ========== ===================================================================================
    sgd        SGD, constant rate η
    sgd-step   SGD, step decay from 2η, × 0.25 at 1/3 and 2/3 of the epochs
-   swa-cyclic SWA from the start, cyclical rate 2η → η/2 within each 1-epoch cycle
+   swa-cyclic SWA from the start, cyclical rate 2η → η/2 (``cyclic_low``) within each 1-epoch cycle
    swa-const  SWA from the start, constant rate 2η
    pswa       PSWA from the start, constant rate 2η, 3 periods
    ========== ===================================================================================
@@ -41,7 +41,13 @@ RATES = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 @dataclass(frozen=True)
 class StudySpec:
-    """What the study runs on and how long."""
+    """What the study runs on and how long.
+
+    The defaults are the demo's. A reproduction sets ``model_spec``/``data_spec`` (a registered model
+    and data set with their options), the pretraining (``pretrain_init`` for ImageNet weights,
+    ``pretrain_train_only`` to train the final layer only), ``rates`` (one rate: no tuning) and
+    ``cyclic_low`` (SWA's cyclical rate goes from 2η down to ``cyclic_low``·η).
+    """
 
     out: Path
     data: str = "digits"
@@ -49,19 +55,34 @@ class StudySpec:
     pretrain_epochs: int = 6
     batch_size: int = 64
     device: str = "auto"
+    model_spec: Optional[ModelSpec] = None  # default: cnn_small on digits, mlp otherwise
+    data_spec: Optional[DataSpec] = None  # default: DataSpec(data)
+    rates: tuple[float, ...] = RATES
+    cyclic_low: float = 0.5
+    pretrain_lr: float = 1e-3
+    pretrain_init: Optional[str] = None
+    pretrain_train_only: Optional[tuple[str, ...]] = None
+    weight_decay: float = 5e-4
 
     @property
     def model(self) -> ModelSpec:
+        if self.model_spec is not None:
+            return self.model_spec
         return ModelSpec("cnn_small") if self.data == "digits" else ModelSpec("mlp")
 
+    @property
+    def dataset(self) -> DataSpec:
+        return self.data_spec if self.data_spec is not None else DataSpec(self.data)
+
     def common(self, seed: int) -> dict:
-        return dict(model=self.model, data=DataSpec(self.data), batch_size=self.batch_size, momentum=0.9,
-                    weight_decay=5e-4, seed=seed, device=self.device, eval_freq=1)
+        return dict(model=self.model, data=self.dataset, batch_size=self.batch_size, momentum=0.9,
+                    weight_decay=self.weight_decay, seed=seed, device=self.device, eval_freq=1)
 
 
 def pretrain_config(spec: StudySpec) -> TrainConfig:
-    return TrainConfig(out=str(spec.out / "pretrain"), method="sgd", optimizer="adam", lr=1e-3,
-                       lr_schedule="constant", epochs=spec.pretrain_epochs,
+    return TrainConfig(out=str(spec.out / "pretrain"), method="sgd", optimizer="adam", lr=spec.pretrain_lr,
+                       lr_schedule="constant", epochs=spec.pretrain_epochs, init_from=spec.pretrain_init,
+                       train_only=spec.pretrain_train_only,
                        **{**spec.common(0), "weight_decay": 0.0, "eval_freq": spec.pretrain_epochs})
 
 
@@ -70,9 +91,12 @@ def _start(spec: StudySpec) -> str:
 
 
 def tuning_configs(spec: StudySpec) -> dict[float, TrainConfig]:
+    """Plain SGD at each of ``spec.rates`` on seed 0; none when there is a single rate to take as given."""
+    if len(spec.rates) == 1:
+        return {}
     return {rate: TrainConfig(out=str(spec.out / "tune" / f"lr-{rate:g}"), method="sgd", lr_schedule="constant",
                               lr=rate, epochs=spec.epochs, init_from=_start(spec), **spec.common(0))
-            for rate in RATES}
+            for rate in spec.rates}
 
 
 def method_config(spec: StudySpec, method: str, seed: int, rate: float) -> TrainConfig:
@@ -85,8 +109,8 @@ def method_config(spec: StudySpec, method: str, seed: int, rate: float) -> Train
         return TrainConfig(method="sgd", lr_schedule="step", lr=2 * rate, lr_milestones=(e // 3, 2 * e // 3),
                            lr_gamma=0.25, **base)
     if method == "swa-cyclic":
-        return TrainConfig(method="swa", lr_schedule="cyclic", lr=2 * rate, lr_min=rate / 2, cycle=1, swa_start=0,
-                           **base)
+        return TrainConfig(method="swa", lr_schedule="cyclic", lr=2 * rate, lr_min=spec.cyclic_low * rate, cycle=1,
+                           swa_start=0, **base)
     if method == "swa-const":
         return TrainConfig(method="swa", lr_schedule="constant", lr=2 * rate, swa_lr=2 * rate, swa_start=0, **base)
     if method == "pswa":

@@ -35,7 +35,7 @@ from swa.checkpoint import load_into, load_state_dict
 from swa.config import TrainConfig
 from swa.data import CLASSIFICATION, TensorData, load_data
 from swa.devices import resolve_device
-from swa.errors import UserError
+from swa.errors import ConfigError, UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
@@ -52,6 +52,32 @@ def build_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def trainable_parameters(model: nn.Module, prefixes: Optional[tuple[str, ...]]) -> list[nn.Parameter]:
+    """The parameters the optimizer updates: all, or those whose name starts with one of ``prefixes``.
+
+    The others get ``requires_grad=False`` (no gradient is computed for them). Frozen layers stay in
+    the model's mode: a frozen BatchNorm layer still updates its running statistics in training mode,
+    as in plain ``requires_grad`` fine-tuning.
+
+    Raises:
+        ConfigError: a prefix that matches no parameter (a typo would otherwise freeze everything).
+    """
+    named = list(model.named_parameters())
+    if prefixes is None:
+        return [p for _, p in named]
+    unmatched = [pre for pre in prefixes if not any(n.startswith(pre) for n, _ in named)]
+    if unmatched:
+        names = sorted({n.split(".")[0] for n, _ in named})
+        raise ConfigError(f"--train-only {','.join(unmatched)} matches no parameter; top-level names: "
+                          f"{', '.join(names[:12])}")
+    kept = []
+    for name, p in named:
+        p.requires_grad_(name.startswith(prefixes))
+        if p.requires_grad:
+            kept.append(p)
+    return kept
 
 
 @dataclass
@@ -116,7 +142,7 @@ class Trainer:
         if config.init_from is not None:
             load_into(self.model, load_state_dict(config.init_from), source=f"--init-from {config.init_from}")
         self.model.to(self.device, memory_format=self.memory_format)
-        self.optimizer = build_optimizer(config, self.model.parameters())
+        self.optimizer = build_optimizer(config, trainable_parameters(self.model, config.train_only))
         n = data.x_train.shape[0]
         # A remainder of one sample joins the previous batch (BatchNorm cannot train on a batch of 1).
         self.iters_per_epoch = n // config.batch_size + (1 if n % config.batch_size > 1 else 0)

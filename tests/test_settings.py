@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from landscape.cli.demo import _reuse_or_redo
+from landscape.study_run import _reuse_or_redo
 from landscape.settings import EvalSettings
 from landscape.store import StaleResultsError
 from swa.errors import UserError

@@ -79,3 +79,33 @@ def test_divergence_with_finite_losses_is_flagged(tmp_path, capsys):
     assert divergence_warnings(rec(2.0, 0.5, 0.4), "classification", 10) == []
     assert "rose from 0.1 to 5" in divergence_warnings(rec(2.0, 0.1, 5.0), "regression", 1)[0]
     assert "uniform guess" in divergence_warnings(rec(9.0, 8.0, 7.0), "classification", 10)[0]
+
+
+def test_train_only_updates_the_named_parameters_and_nothing_else(small_config, tmp_path):
+    first = train(small_config(out=tmp_path / "a", epochs=1), progress=False)
+    start = load_state_dict(first.final)
+    prefix = "classifier."  # the small CNN's final linear layer
+    probe = train(small_config(out=tmp_path / "b", epochs=2, optimizer="adam", lr=1e-2, init_from=str(first.final),
+                               train_only=(prefix,)), progress=False)
+    end = load_state_dict(probe.final)
+    assert any(k.startswith(prefix) for k in start)
+    for k, v in start.items():
+        if not v.is_floating_point() or "running" in k:
+            continue  # buffers: frozen BatchNorm layers still track statistics in training mode
+        if k.startswith(prefix):
+            assert not torch.equal(end[k], v), k
+        else:
+            assert torch.equal(end[k], v), k
+
+
+def test_train_only_names_the_prefix_that_matches_nothing(small_config):
+    with pytest.raises(ConfigError, match=r"--train-only fcc\. matches no parameter; top-level names: "):
+        train(small_config(epochs=1, train_only=("fcc.",)), progress=False)
+    with pytest.raises(ConfigError, match="--train-only needs parameter-name prefixes"):
+        small_config(train_only=())
+
+
+def test_train_only_round_trips_and_old_manifests_compare_equal(small_config):
+    config = small_config(train_only=("fc.", "layer4."))
+    assert TrainConfig.from_json(config.to_json()) == config and config.to_json()["train_only"] == ["fc.", "layer4."]
+    assert "train_only" not in small_config().to_json()  # a run written before the field existed is reused

@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run", "config_from_args"]
 _RUN_FLAGS = ("model", "model_kwargs", "data", "data_root", "download", "augment", "data_seed", "data_kwargs",
               "epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
               "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-              "seed", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
+              "train_only", "seed", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
 
 
 def _milestones(text: str) -> tuple[int, ...]:
@@ -21,6 +21,13 @@ def _milestones(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated epochs like 50,75, got {text!r}") from None
+
+
+def _prefixes(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated parameter-name prefixes like fc., got {text!r}")
+    return names
 
 
 def add_parser(sub) -> None:
@@ -42,6 +49,8 @@ def add_parser(sub) -> None:
     g.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
     g.add_argument("--weight-decay", type=float, default=None, help="L2 weight decay (default 5e-4)")
     g.add_argument("--init-from", default=None, metavar="CKPT", help="start from this checkpoint (fine-tuning)")
+    g.add_argument("--train-only", type=_prefixes, default=None, metavar="P1,P2",
+                   help="train only parameters whose names start with these prefixes (e.g. fc.); freeze the rest")
     a = p.add_argument_group("averaging")
     a.add_argument("--method", choices=("sgd", "swa", "pswa"), default=None, help="training method (default sgd)")
     a.add_argument("--swa-start", type=int, default=None,
@@ -70,7 +79,7 @@ def config_from_args(args: argparse.Namespace):
     model = model_spec_from_args(args, data)
     names = ("epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
              "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-             "seed", "device", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
+             "train_only", "seed", "device", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     return TrainConfig(model=model, data=data, out=args.out, **given)
 
