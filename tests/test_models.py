@@ -50,13 +50,15 @@ PARAMS_CIFAR10 = {
     # torchvision mobilenet_v2 (3,504,872) - (1280·1000+1000) + (1280·10+10); strides change no
     # parameter. (kuangliu's MobileNetV2 is a little larger: it adds 1×1-conv shortcuts.)
     "mobilenet_v2": 2_236_682,
+    # torchvision resnet50 unchanged but its head: 25,557,032 - (2048·1000+1000) + (2048·10+10).
+    "resnet50_imagenet": 23_528_522,
 }
 
 # Width of the last linear layer's input: 100 classes add 90·(width + 1) parameters.
 CLASSIFIER_WIDTH = {
     "preresnet20": 64, "preresnet56": 256, "preresnet110": 256, "preresnet164": 256,
     "vgg16_bn": 512, "wideresnet28_10": 640, "wideresnet": 640,
-    "resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280,
+    "resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280, "resnet50_imagenet": 2048,
 }
 
 # Cheap enough for a CPU forward pass at batch 2 (the deep and the wide ones only have their
@@ -297,3 +299,19 @@ def test_hand_derived_counts_add_up():
     assert 11_689_512 - 9_408 + 1_728 - 513_000 + 5_130 == PARAMS_CIFAR10["resnet18"]
     assert 25_557_032 - 9_408 + 1_728 - 2_049_000 + 20_490 == PARAMS_CIFAR10["resnet50"]
     assert 3_504_872 - 1_281_000 + 12_810 == PARAMS_CIFAR10["mobilenet_v2"]
+    assert 25_557_032 - 2_049_000 + 20_490 == PARAMS_CIFAR10["resnet50_imagenet"]
+
+
+def test_resnet50_imagenet_takes_torchvision_weights_and_gray_images():
+    """Every tensor of torchvision's ResNet-50 but the head loads by name; a gray image gives what
+    torchvision's own network gives on the image repeated to RGB."""
+    import torchvision
+
+    torch.manual_seed(0)
+    ref = torchvision.models.resnet50(weights=None, num_classes=10).eval()
+    model = build_model(ModelSpec("resnet50_imagenet"), num_outputs=10, input_shape=MNIST).eval()
+    model.load_state_dict(ref.state_dict())
+    x = torch.randn(2, *MNIST)
+    torch.testing.assert_close(model(x), ref(x.repeat(1, 3, 1, 1)))
+    with pytest.raises(ModelError, match="1- or 3-channel"):
+        build_model(ModelSpec("resnet50_imagenet"), num_outputs=10, input_shape=(2, 28, 28))

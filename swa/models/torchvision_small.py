@@ -87,3 +87,27 @@ def mobilenet_v2(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Module:
     """MobileNetV2 (width 1.0), CIFAR strides (2,236,682 parameters for 10 classes)."""
     in_channels = check_image_input("mobilenet_v2", num_outputs, input_shape)
     return cifar_mobilenet_v2(num_outputs, in_channels)
+
+
+def imagenet_resnet50(num_outputs: int, in_channels: int = 3) -> nn.Module:
+    """torchvision's ResNet-50 with its ImageNet stem, parameter names unchanged, so that torchvision's
+    ImageNet weights load into everything but ``fc``. A 1-channel image is repeated to 3 channels
+    (no parameter: the ImageNet ``conv1`` sees a gray image), as when fine-tuning on MNIST.
+    """
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    class GrayToRGBResNet(ResNet):
+        def forward(self, x):
+            return super().forward(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
+
+    if in_channels not in (1, 3):
+        raise ValueError(f"resnet50_imagenet takes 1- or 3-channel images, got {in_channels}")
+    return GrayToRGBResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_outputs)
+
+
+@register_model
+def resnet50_imagenet(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """ResNet-50 with the ImageNet stem (7×7 stride-2 conv, max-pool), for torchvision's ImageNet weights;
+    gray images repeated to RGB (23,528,522 parameters for 10 classes)."""
+    in_channels = check_image_input("resnet50_imagenet", num_outputs, input_shape)
+    return imagenet_resnet50(num_outputs, in_channels)
