@@ -52,13 +52,15 @@ PARAMS_CIFAR10 = {
     "mobilenet_v2": 2_236_682,
     # torchvision resnet50 unchanged but its head: 25,557,032 - (2048·1000+1000) + (2048·10+10).
     "resnet50_imagenet": 23_528_522,
+    # torchvision resnet18 unchanged but its head: 11,689,512 - (512·1000+1000) + (512·10+10).
+    "resnet18_imagenet": 11_181_642,
 }
 
 # Width of the last linear layer's input: 100 classes add 90·(width + 1) parameters.
 CLASSIFIER_WIDTH = {
     "preresnet20": 64, "preresnet56": 256, "preresnet110": 256, "preresnet164": 256,
     "vgg16_bn": 512, "wideresnet28_10": 640, "wideresnet": 640,
-    "resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280, "resnet50_imagenet": 2048,
+    "resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280, "resnet50_imagenet": 2048, "resnet18_imagenet": 512,
 }
 
 # Cheap enough for a CPU forward pass at batch 2 (the deep and the wide ones only have their
@@ -300,16 +302,32 @@ def test_hand_derived_counts_add_up():
     assert 25_557_032 - 9_408 + 1_728 - 2_049_000 + 20_490 == PARAMS_CIFAR10["resnet50"]
     assert 3_504_872 - 1_281_000 + 12_810 == PARAMS_CIFAR10["mobilenet_v2"]
     assert 25_557_032 - 2_049_000 + 20_490 == PARAMS_CIFAR10["resnet50_imagenet"]
+    assert 11_689_512 - 513_000 + 5_130 == PARAMS_CIFAR10["resnet18_imagenet"]
 
 
-def test_resnet50_imagenet_takes_torchvision_weights_and_gray_images():
+def test_vgg_width_scales_every_layer():
+    """width w: convolutions 64·w/512 ... 512·w/512 and a w-w-classes classifier, counted by hand."""
+    w = 64
+    convs = [c * w // 512 for c in (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)]
+    chans = [3] + convs
+    expected = sum(9 * a * b + b + 2 * b for a, b in zip(chans, chans[1:]))  # conv weight, bias, BN
+    expected += 2 * (w * w + w) + w * 10 + 10
+    model = build_model(ModelSpec("vgg16_bn", {"width": w}), num_outputs=10, input_shape=CIFAR)
+    assert sum(p.numel() for p in model.parameters()) == expected
+    assert model(torch.randn(2, *CIFAR)).shape == (2, 10)
+    with pytest.raises(ModelError, match="multiple of 8"):
+        build_model(ModelSpec("vgg16_bn", {"width": 60}), num_outputs=10, input_shape=CIFAR)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_imagenet_resnets_take_torchvision_weights_and_gray_images(arch):
     """Every tensor of torchvision's ResNet-50 but the head loads by name; a gray image gives what
     torchvision's own network gives on the image repeated to RGB."""
     import torchvision
 
     torch.manual_seed(0)
-    ref = torchvision.models.resnet50(weights=None, num_classes=10).eval()
-    model = build_model(ModelSpec("resnet50_imagenet"), num_outputs=10, input_shape=MNIST).eval()
+    ref = getattr(torchvision.models, arch)(weights=None, num_classes=10).eval()
+    model = build_model(ModelSpec(f"{arch}_imagenet"), num_outputs=10, input_shape=MNIST).eval()
     model.load_state_dict(ref.state_dict())
     x = torch.randn(2, *MNIST)
     torch.testing.assert_close(model(x), ref(x.repeat(1, 3, 1, 1)))

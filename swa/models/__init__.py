@@ -9,6 +9,6 @@ from swa.models import small  # noqa: F401  (registers cnn_small, mlp)
 from swa.models import preresnet  # noqa: F401  (registers preresnet20/56/110/164)
 from swa.models import vgg  # noqa: F401  (registers vgg16_bn)
 from swa.models import wideresnet  # noqa: F401  (registers wideresnet, wideresnet28_10)
-from swa.models import torchvision_small  # noqa: F401  (registers resnet18, resnet50, resnet50_imagenet, mobilenet_v2)
+from swa.models import torchvision_small  # noqa: F401  (registers resnet18, resnet50, resnet18_imagenet, resnet50_imagenet, mobilenet_v2)
 
 __all__ = ["ModelSpec", "build_model", "list_models", "parse_model_kwargs", "register_model"]

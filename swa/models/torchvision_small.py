@@ -89,20 +89,22 @@ def mobilenet_v2(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Module:
     return cifar_mobilenet_v2(num_outputs, in_channels)
 
 
-def imagenet_resnet50(num_outputs: int, in_channels: int = 3) -> nn.Module:
-    """torchvision's ResNet-50 with its ImageNet stem, parameter names unchanged, so that torchvision's
-    ImageNet weights load into everything but ``fc``. A 1-channel image is repeated to 3 channels
-    (no parameter: the ImageNet ``conv1`` sees a gray image), as when fine-tuning on MNIST.
+def imagenet_resnet(arch: str, num_outputs: int, in_channels: int = 3) -> nn.Module:
+    """torchvision's ResNet ``arch`` (``resnet18`` or ``resnet50``) with its ImageNet stem and parameter
+    names unchanged, so that torchvision's ImageNet weights load into everything but ``fc``. A 1-channel
+    image is repeated to 3 channels (no parameter: the ImageNet ``conv1`` sees a gray image), as when
+    fine-tuning on MNIST.
     """
-    from torchvision.models.resnet import Bottleneck, ResNet
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
     class GrayToRGBResNet(ResNet):
         def forward(self, x):
             return super().forward(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
 
     if in_channels not in (1, 3):
-        raise ValueError(f"resnet50_imagenet takes 1- or 3-channel images, got {in_channels}")
-    return GrayToRGBResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_outputs)
+        raise ValueError(f"{arch}_imagenet takes 1- or 3-channel images, got {in_channels}")
+    block, layers = {"resnet18": (BasicBlock, [2, 2, 2, 2]), "resnet50": (Bottleneck, [3, 4, 6, 3])}[arch]
+    return GrayToRGBResNet(block, layers, num_classes=num_outputs)
 
 
 @register_model
@@ -110,4 +112,12 @@ def resnet50_imagenet(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Modu
     """ResNet-50 with the ImageNet stem (7×7 stride-2 conv, max-pool), for torchvision's ImageNet weights;
     gray images repeated to RGB (23,528,522 parameters for 10 classes)."""
     in_channels = check_image_input("resnet50_imagenet", num_outputs, input_shape)
-    return imagenet_resnet50(num_outputs, in_channels)
+    return imagenet_resnet("resnet50", num_outputs, in_channels)
+
+
+@register_model
+def resnet18_imagenet(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Module:
+    """ResNet-18 with the ImageNet stem, for torchvision's ImageNet weights; gray images repeated to RGB
+    (11,181,642 parameters for 10 classes)."""
+    in_channels = check_image_input("resnet18_imagenet", num_outputs, input_shape)
+    return imagenet_resnet("resnet18", num_outputs, in_channels)

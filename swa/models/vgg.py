@@ -57,21 +57,26 @@ class VGG(nn.Module):
             Default :data:`VGG16_CONFIG`.
         in_channels: input channels. Default 3.
         batch_norm: BatchNorm after every convolution. Default ``True``.
+        width: the last convolution's width and the classifier's; every width is scaled by
+            ``width / 512`` (default 512: the paper's network; smaller for smoke runs).
     """
 
     def __init__(self, num_outputs: int, config: tuple[int | str, ...] = VGG16_CONFIG,
-                 in_channels: int = 3, batch_norm: bool = True) -> None:
+                 in_channels: int = 3, batch_norm: bool = True, width: int = 512) -> None:
         super().__init__()
+        if not isinstance(width, int) or width < 8 or width % 8:
+            raise ValueError(f"vgg width must be a multiple of 8, at least 8, got {width!r}")
+        config = tuple(c if c == "M" else int(c) * width // 512 for c in config)
         self.features = _make_features(config, in_channels, batch_norm)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Dropout(),
-            nn.Linear(512, 512),
+            nn.Linear(width, width),
             nn.ReLU(inplace=True),
             nn.Dropout(),
-            nn.Linear(512, 512),
+            nn.Linear(width, width),
             nn.ReLU(inplace=True),
-            nn.Linear(512, num_outputs),
+            nn.Linear(width, num_outputs),
         )
         # The reference init: He-normal with fan-out for convolutions and zero conv
         # biases; BatchNorm and linear layers keep PyTorch's defaults.
@@ -87,10 +92,11 @@ class VGG(nn.Module):
 
 
 @register_model
-def vgg16_bn(num_outputs: int, input_shape: tuple[int, ...]) -> nn.Module:
-    """VGG-16 with BatchNorm, SWA form (about 15.25M parameters for 10 classes).
+def vgg16_bn(num_outputs: int, input_shape: tuple[int, ...], width: int = 512) -> nn.Module:
+    """VGG-16 with BatchNorm, SWA form (about 15.25M parameters for 10 classes); ``width`` < 512
+    scales every layer down (the reproduction scripts' smoke runs).
 
     Needs images of at least 32×32: the five max-pools halve the size five times.
     """
     in_channels = check_image_input("vgg16_bn", num_outputs, input_shape, min_size=32)
-    return VGG(num_outputs, VGG16_CONFIG, in_channels=in_channels, batch_norm=True)
+    return VGG(num_outputs, VGG16_CONFIG, in_channels=in_channels, batch_norm=True, width=width)
