@@ -90,19 +90,22 @@ def _reuse_or_redo(compute):
 
 
 def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_seed: int = 0, quiet: bool = False,
-                    ray_distance: float = 10.0, sharpness: bool = True) -> Path:
+                    line_points: int = 41, rays: tuple[int, int, float] = (6, 11, 10.0),
+                    sharpness: bool = True) -> Path:
     """The landscape of seed ``seed``'s runs, each result resumed or reused; returns ``OUT/landscape``.
 
     The line from the pretrained model to each fine-tuned one past both ends (the MNIST fine-tuning
     study's Fig. 2); the plane through the first, middle and last points of the cyclical and of the
-    constant SWA trajectory (the SWA paper's Fig. 1/3); the SGD → SWA line (Fig. 5); random rays
-    from SGD and SWA up to ``ray_distance`` (Fig. 4); random filter-normalized planes around SGD and
+    constant SWA trajectory (the SWA paper's Fig. 1/3); the SGD → SWA line (Fig. 5) (lines from
+    t = -0.5 to 1.5 at ``line_points`` points); ``rays = (directions, steps, distance)`` random rays
+    from SGD and SWA (Fig. 4); random filter-normalized planes around SGD and
     SWA on the same directions (Li et al.); the PCA plane of the constant-rate trajectory; and,
     with ``sharpness``, the top Hessian eigenvalue, trace and adaptive sharpness of SGD and SWA.
     """
     from landscape.affine_plane import compute_plane
     from landscape.around_plane import evaluate_around
     from landscape.forward import Forward
+    from landscape.geometry import Axis
     from landscape.inputs import load_checkpoints, load_context
     from landscape.interp import compute_interp
     from landscape.measure import SharpnessSettings, compute_sharpness
@@ -121,6 +124,7 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     pre = load(Path(spec.out) / "pretrain" / "final.pt", LABELS["pretrained"])
     tuned = {m: load(reported_checkpoint(runs[m]), LABELS[m]) for m in METHODS}
     sgd, swa = tuned["sgd"], tuned["swa-cyclic"]
+    t_axis = Axis(-0.5, 1.5, line_points)
 
     def again(compute):
         result = _reuse_or_redo(lambda overwrite: compute(replace(settings, overwrite=overwrite)))
@@ -132,16 +136,16 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
                                 [f"epoch {p['epoch']}" for p in run_ctx.run.trajectory], ctx.model)
 
     for m in METHODS:  # the MNIST study's Fig. 2: pretrained -> fine-tuned, past both ends
-        again(lambda s, m=m: compute_interp(ctx, pre, tuned[m], out / f"finetune-{m}", s))
+        again(lambda s, m=m: compute_interp(ctx, pre, tuned[m], out / f"finetune-{m}", s, t_axis=t_axis))
     for m in ("swa-cyclic", "swa-const"):  # the SWA paper's Fig. 1/3: the plane through each trajectory
         run_ctx = load_context(str(runs[m]), None, None)
         anchors = load_checkpoints(*map(list, zip(*run_ctx.run.plane_anchors())), ctx.model)
         ends = load_checkpoints(*map(list, zip(*run_ctx.run.end_points())), ctx.model)
         again(lambda s, a=anchors, t=trajectory(run_ctx), e=ends, m=m: compute_plane(
             ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=grid))
-    again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s))  # Fig. 5
-    again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=6, max_distance=ray_distance,
-                                 steps=11))
+    again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=t_axis))  # Fig. 5
+    again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=rays[0], steps=rays[1],
+                                 max_distance=rays[2]))
     forward, data = Forward(task=ctx.data.task), ctx.eval_data()
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
         shared = "random" if name == "random-sgd" else load_directions(out / "random-sgd" / "directions.pt",
