@@ -104,7 +104,8 @@ LABELS = {"sgd": "SGD", "swa-1": "SWA, 1 budget", "swa-1.25": "SWA, 1.25 budgets
           "plane-cyclic": "SGD cyclical from SGD", "plane-const": "SGD constant from SGD"}
 
 
-def run_configs(model: str, recipe: Recipe, seed: int, out: Path, data, device: str, network) -> dict:
+def run_configs(model: str, recipe: Recipe, seed: int, out: Path, data, device: str, network,
+                budgets: tuple[float, ...] = BUDGETS) -> dict:
     """Every training run of ``model`` (the registered ``network``) with ``seed``: SGD and SWA at each budget."""
     from swa.config import TrainConfig
 
@@ -114,7 +115,7 @@ def run_configs(model: str, recipe: Recipe, seed: int, out: Path, data, device: 
     folder = out / model / f"seed-{seed}"
     runs = {"sgd": TrainConfig(out=str(folder / "sgd"), method="sgd", epochs=recipe.budget,
                                swa_lr=0.01 * recipe.lr, **common)}
-    for b in BUDGETS:
+    for b in budgets:
         runs[f"swa-{b:g}"] = TrainConfig(out=str(folder / f"swa-{b:g}"), method="swa", epochs=recipe.swa_epochs(b),
                                          swa_start=recipe.swa_start, swa_lr=recipe.swa_lr, **common)
     return runs
