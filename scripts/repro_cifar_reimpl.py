@@ -16,7 +16,7 @@ MobileNetV2        ``mobilenet_v2`` (CIFAR strides), CIFAR-100, random crop and 
                    schedule down to 0.0005; SWA: 188 epochs (1.25 budgets), the same schedule
                    with horizon 120 down to 0.01, then averaging every epoch; 3 seeds
 plane              first seed: the plane through the first, middle and last points of SWA's
-                   trajectory, with SWA, its final iterate and SGD's final model marked
+                   trajectory, with SWA and SGD's final model marked
 Friedman #1        ``friedman1`` (1,000 + 1,000 samples, noise 1, standardized), MLP 64-64 tanh,
                    batch 32, SGD 100 epochs lr 0.01 cosine; SWA 100 epochs, swa_start 75, swa_lr
                    0.005, averaging every epoch; 5 seeds; test MSE (standardized targets)
@@ -69,7 +69,7 @@ def friedman_configs(seed: int, out: Path, r: dict, device: str) -> dict:
 
 
 def mobilenet_plane(runs: dict[str, Path], out: Path, settings, grid: int, say) -> Path:
-    """The plane through SWA's first, middle and last trajectory points; SWA, its final iterate and SGD marked."""
+    """The plane through SWA's first, middle and last trajectory points; SWA and SGD's model marked."""
     from landscape.affine_plane import compute_plane
     from landscape.inputs import load_checkpoints, load_context
     from landscape.study_run import _reuse_or_redo
@@ -79,8 +79,8 @@ def mobilenet_plane(runs: dict[str, Path], out: Path, settings, grid: int, say) 
     anchors = load_checkpoints(*map(list, zip(*run.plane_anchors())), ctx.model)
     traj = load_checkpoints([p["path"] for p in run.trajectory], [f"epoch {p['epoch']}" for p in run.trajectory],
                             ctx.model)
-    marked = load_checkpoints(*map(list, zip(*run.end_points())), ctx.model)
-    marked += load_checkpoints([str(runs["sgd"] / "final.pt")], ["SGD"], ctx.model)
+    marked = load_checkpoints([str(run.checkpoint("swa")), str(runs["sgd"] / "final.pt")], ["SWA", "SGD"],
+                              ctx.model)
     from dataclasses import replace
 
     result = _reuse_or_redo(lambda overwrite: compute_plane(ctx, anchors, out, replace(settings, overwrite=overwrite),
