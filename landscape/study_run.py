@@ -73,7 +73,7 @@ def run_study(spec, seeds: Sequence[int], *, title: str, say: Say = print,
     study = summarize_study(per_seed, labels=LABELS, seeds=seeds, task=task, pretrained=pretrained,
                             extra={"data": spec.dataset.name, "model": spec.model.name, "epochs": spec.epochs,
                                    "tuned_rate": rate, "tuning": {f"{r:g}": loss for r, loss in tuning.items()},
-                                   "protocol": "swa.study", **dict(extra or {})})
+                                   "protocol": "swa.study", "title": title, **dict(extra or {})})
     write_json(study, out / "study.json")
     write_text(f"# {title}\n\n{study_markdown(study)}", out / "study.md")
     return study

@@ -89,12 +89,13 @@ def mobilenet_plane(runs: dict[str, Path], out: Path, settings, grid: int, say) 
     return out
 
 
-def _study(per_seed: dict, seeds: list, task: str, out: Path, model: str, note: str):
+def _study(per_seed: dict, seeds: list, task: str, out: Path, model: str, note: str, title: str):
     from landscape.study_table import summarize_study
     from swa.io import write_json
 
     study = summarize_study(per_seed, labels=LABELS, seeds=seeds, task=task,
-                            extra={"model": model, "protocol": "scripts/repro_cifar_reimpl.py" + note})
+                            extra={"model": model, "title": title,
+                                   "protocol": "scripts/repro_cifar_reimpl.py" + note})
     write_json(study, out / "study.json")
     return study
 
@@ -131,7 +132,8 @@ def main(argv=None) -> int:
             grid = args.grid or (3 if args.smoke else 31)
             report_inputs += [mobilenet_plane(dirs, out / "mobilenet_v2" / "landscape" / "plane", settings, grid, say),
                               dirs["sgd"], dirs["swa-1.25"]]
-    mobile = _study(per_seed, seeds, "classification", out / "mobilenet_v2", "mobilenet_v2", note)
+    mobile = _study(per_seed, seeds, "classification", out / "mobilenet_v2", "mobilenet_v2", note,
+                    "MobileNetV2, CIFAR-100: SGD vs SWA")
     say(f"\nMobileNetV2, CIFAR-100:\n{study_markdown(mobile)}")
 
     f_seeds = list(range(fried["seeds"]))
@@ -141,7 +143,8 @@ def main(argv=None) -> int:
             run_dir = train_or_reuse(config, log=say)
             per_seed.setdefault(name, []).append({"seed": seed, **checkpoint_metrics(run_dir,
                                                                                        reported_checkpoint(run_dir))})
-    friedman = _study(per_seed, f_seeds, "regression", out / "friedman1", "mlp 64-64", note)
+    friedman = _study(per_seed, f_seeds, "regression", out / "friedman1", "mlp 64-64", note,
+                      "Friedman #1, MLP: SGD vs SWA (test MSE, standardized targets)")
     say(f"\nFriedman #1:\n{study_markdown(friedman)}")
 
     files = build_report([out / "mobilenet_v2" / "study.json", out / "friedman1" / "study.json", *report_inputs],

@@ -225,6 +225,7 @@ def main(argv=None) -> int:
                                   dirs["swa-1.5"]]
         study = summarize_study(per_seed, labels=LABELS, seeds=seeds, task="classification",
                                 extra={"data": "cifar100", "model": network.name, "epochs": recipe.budget,
+                                       "title": f"{model}, CIFAR-100: SGD vs SWA at 1, 1.25 and 1.5 budgets",
                                        "protocol": "scripts/repro_swa_paper.py" + (" --smoke" if args.smoke else "")})
         write_json(study, out / model / "study.json")
         report_inputs.insert(0, out / model / "study.json")

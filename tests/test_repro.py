@@ -94,6 +94,10 @@ def test_swa_paper_smoke_writes_study_landscape_report(swa_paper):
     html = (swa_paper / "report" / "report.html").read_text()
     for section in ('id="study"', 'id="planes"', 'id="lines"', 'id="rays"', 'id="curves"'):
         assert section in html, section
+    for model in repro_swa_paper.SMOKE:  # each study's table is titled, in the page and in report.md
+        title = f"{model}, CIFAR-100: SGD vs SWA at 1, 1.25 and 1.5 budgets"
+        assert f"<caption>{title}</caption>" in html
+        assert f"**{title}**" in (swa_paper / "report" / "report.md").read_text()
 
 
 def test_swa_paper_second_call_reuses_everything(swa_paper, capsys):

@@ -123,6 +123,8 @@ def render_markdown(sections: Sequence[Section], *, title: str, sources: Sequenc
             if isinstance(block, Text):
                 lines += [block.text, ""]
             elif isinstance(block, Table):
+                if block.caption:
+                    lines += [f"**{block.caption}**", ""]
                 lines.append("| " + " | ".join(_md_cell(h) for h in block.header) + " |")
                 lines.append("|" + "---|" * len(block.header))
                 lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]

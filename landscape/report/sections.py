@@ -285,10 +285,11 @@ def _study(studies) -> Section:
 
     s = Section("study", "Study over seeds", intro="Test metrics of each method's reported model (the final iterate "
                 "for SGD, the BN-updated average for SWA/PSWA) as mean ± std over seeds, and the paired difference "
-                "with plain SGD at its tuned constant rate, with a 95 % t interval over seeds.")
+                "with the study's SGD baseline (in the fine-tuning study, SGD at its tuned constant rate), with a "
+                "95 % t interval over seeds.")
     for d in studies:
         doc = d.doc
-        s.blocks.append(Table(study_header(doc), study_rows(doc)))
+        s.blocks.append(Table(study_header(doc), study_rows(doc), caption=str(doc.get("title") or _name(d.path))))
         for sentence in study_sentences(doc):
             s.blocks.append(Text(sentence))
         facts = [("file", str(d.path)), ("seeds", ", ".join(map(str, doc.get("seeds", [])))),
