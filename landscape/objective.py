@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any, Callable, Optional
 
 import torch
@@ -163,9 +164,11 @@ class ModelObjective:
         else:
             w = (self.point if w is None else w.to(self.device, self.dtype)).detach()
             out = torch.zeros_like(w)
-            for batch in self._batches():
-                _, hv = jvp(grad(lambda p, batch=batch: self._batch_sum(p, batch)), (w,), (v,))
-                out += hv
+            with warnings.catch_warnings():  # torch's forward AD scripts its decompositions on first use
+                warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+                for batch in self._batches():
+                    _, hv = jvp(grad(lambda p, batch=batch: self._batch_sum(p, batch)), (w,), (v,))
+                    out += hv
         self.hvp_count += 1
         if self.on_hvp is not None:
             self.on_hvp(1)
