@@ -57,8 +57,9 @@ def _ms(entry: Optional[Mapping[str, Any]], scale: float = 1.0, digits: int = 2)
 def study_header(study: Mapping[str, Any]) -> list[str]:
     cls = study["task"] == "classification"
     n = len(study["seeds"])
-    return (["method", f"test acc (%), {n} seeds"] if cls else ["method"]) + \
-        [f"test loss, {n} seeds", "vs SGD: mean difference" + (" (points)" if cls else " (test loss)"),
+    over = f"{n} seed" + ("" if n == 1 else "s")
+    return (["method", f"test acc (%), {over}"] if cls else ["method"]) + \
+        [f"test loss, {over}", "vs SGD: mean difference" + (" (points)" if cls else " (test loss)"),
          "95 % CI", "better than SGD"]
 
 

@@ -106,3 +106,22 @@ def test_report_renders_in_chromium_without_errors(tmp_path):
     assert result.values["sections"] == files.sections
     assert result.values["visible"] and result.values["images"] and result.values["surfaces"] == 1
     assert len(result.screenshot) > 10000
+
+
+def test_runs_table_shows_a_setting_only_where_the_run_uses_it(tmp_path):
+    """lr min belongs to cyclic/cosine, SWA lr to the swa schedule, cycle to averaging or a cyclic rate
+    (``swa.config.TrainConfig``); elsewhere the cell is "–", not the config's unused default."""
+    write_run(tmp_path / "runs" / "sgd", "sgd")  # cosine schedule, no averaging
+    write_run(tmp_path / "runs" / "swa", "swa")  # swa schedule, averaging from epoch 6
+    build_report([tmp_path / "runs"], tmp_path / "rep", title="t")
+    lines = (tmp_path / "rep" / "report.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| run | model |"))
+    cols = [c.strip() for c in header.strip("|").split("|")]
+
+    def row(run):
+        cells = [c.strip() for c in next(line for line in lines if line.startswith(f"| {run} |")).strip("|").split("|")]
+        return dict(zip(cols, cells))
+
+    sgd, swa = row("sgd"), row("swa")
+    assert (sgd["schedule"], sgd["lr min"], sgd["SWA lr"], sgd["cycle"]) == ("cosine", "0.0005", "–", "–")
+    assert (swa["schedule"], swa["lr min"], swa["SWA lr"], swa["cycle"]) == ("swa", "–", "0.02", "1")

@@ -46,3 +46,10 @@ def test_summary_and_sentences():
     assert "one seed: no interval" in verdict("A", "B", paired_difference([1.0], [0.0]))
     with pytest.raises(ValueError):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_table_header_counts_seeds_in_words():
+    from landscape.study_table import study_header
+
+    assert study_header({"task": "classification", "seeds": [0]})[1:3] == ["test acc (%), 1 seed", "test loss, 1 seed"]
+    assert study_header({"task": "regression", "seeds": [0, 1]})[:2] == ["method", "test loss, 2 seeds"]

@@ -19,9 +19,22 @@ from landscape.report.blocks import Figure, Interactive, Provenance, Section, Ta
 __all__ = ["build_sections"]
 
 RUN_SETTINGS = (("method", "method"), ("epochs", "epochs"), ("batch", "batch_size"), ("optimizer", "optimizer"),
-                ("schedule", "lr_schedule"), ("lr", "lr"), ("SWA start", "swa_start"), ("SWA lr", "swa_lr"),
-                ("cycle", "cycle"), ("PSWA period", "pswa_period"), ("weight decay", "weight_decay"),
-                ("seed", "seed"), ("init from", "init_from"))
+                ("schedule", "lr_schedule"), ("lr", "lr"), ("lr min", "lr_min"), ("SWA start", "swa_start"),
+                ("SWA lr", "swa_lr"), ("cycle", "cycle"), ("PSWA period", "pswa_period"),
+                ("weight decay", "weight_decay"), ("seed", "seed"), ("init from", "init_from"))
+
+#: settings that mean something only in some runs (``swa.config.TrainConfig``): shown as "–" elsewhere
+_APPLIES = {
+    "lr_min": lambda cfg: cfg.get("lr_schedule") in ("cyclic", "cosine"),  # their lowest rate
+    "swa_lr": lambda cfg: cfg.get("lr_schedule") == "swa",  # the rate the swa schedule decays to
+    "cycle": lambda cfg: cfg.get("lr_schedule") == "cyclic" or cfg.get("swa_start") is not None,
+}
+
+
+def _setting(cfg: dict[str, Any], key: str) -> str:
+    """A run's setting as the Runs table shows it: "–" where the run does not use it."""
+    applies = _APPLIES.get(key)
+    return fmt(cfg.get(key)) if applies is None or applies(cfg) else "–"
 
 
 class _Figures:
@@ -117,7 +130,7 @@ def _runs(runs) -> list[Section]:
         cfg = r.config
         model = (r.manifest.get("model") or cfg.get("model") or {}).get("name", "–")
         data = (r.manifest.get("data") or cfg.get("data") or {}).get("name", "–")
-        rows.append([r.label, str(model), str(Path(str(data)).name)] + [fmt(cfg.get(key)) for _, key in RUN_SETTINGS])
+        rows.append([r.label, str(model), str(Path(str(data)).name)] + [_setting(cfg, key) for _, key in RUN_SETTINGS])
     settings.blocks.append(Table(header, rows))
     for r in runs:
         prov = [("directory", str(r.path)), ("status", str(r.manifest.get("status", "–"))),
