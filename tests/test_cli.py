@@ -140,6 +140,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
                                                                     study["methods"]["sgd"]["per_seed"])]
     assert swa["mean"] == pytest.approx(np.mean(diffs)) and swa["n"] == 2
     assert "| SWA (cyclical) |" in out and " ± " in out and "beat SGD (constant) in" in out and "95% CI" in out
+    assert out.strip().splitlines()[-1].endswith(f"report: {tmp_path / 'report' / 'report.html'}")  # said last
     html = (tmp_path / "report" / "report.html").read_text()
     for section in ("study", "runs", "curves", "planes", "lines", "rays", "sharpness"):
         assert f'<section id="{section}">' in html, section

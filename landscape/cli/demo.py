@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         files = build_report([out / "study.json", out / f"seed-{seeds[0]}", landscape], out / "report",
                              title=f"SGD, SWA and PSWA fine-tuning on {args.data}",
                              progress=(lambda k: None) if args.quiet else (lambda k: print(f"report: {k} ...")))
-        print(f"demo: report -> {files.html}")
     n_runs = len(study["methods"]) * len(seeds)
+    where = f"{out}" if args.no_plot else f"{out}; report: {files.html}"  # the page to open, said last
     print(f"demo: {n_runs} runs over {len(seeds)} seeds, landscape of seed {seeds[0]}, in "
-          f"{time.perf_counter() - started:.0f}s -> {out}")
+          f"{time.perf_counter() - started:.0f}s -> {where}")
     return 0
