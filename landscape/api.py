@@ -131,7 +131,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
-                               log=log)
+                               directions_file=directions if isinstance(directions, (str, Path))
+                               and not isinstance(chosen, str) else None, log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
     anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])

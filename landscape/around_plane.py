@@ -44,7 +44,7 @@ from landscape.forward import Forward
 from landscape.geometry import Axis, default_plane_axes
 from landscape.inputs import Checkpoint
 from landscape.plane_directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
-                                        pca_plane, random_plane, save_directions)
+                                        loaded_provenance, pca_plane, random_plane, save_directions)
 from landscape.settings import EvalSettings
 from landscape.weights import ParamSelector, ParamSpace
 
@@ -103,7 +103,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                     grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
                     include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
                     hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-                    save_copy: Optional[str | Path] = None, log: Callable[[str], None] = print) -> PlaneResult:
+                    save_copy: Optional[str | Path] = None, directions_file: Optional[str | Path] = None,
+                    log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
     Args:
@@ -118,6 +119,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         pca_center: ``last`` or ``mean`` (for ``pca``).
         hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
         save_copy: also write the directions file here.
+        directions_file: the file a directions tensor was read from: the axes are labelled as the plane
+            that wrote it (``landscape.plane_directions.loaded_provenance``) and the file is recorded.
 
     Raises:
         UserError: a bad kind, too few trajectory points for PCA, ``--bn interpolate`` (it needs three
@@ -141,6 +144,9 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                        hessian_samples, hessian_tol, center, trajectory)
     dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
                        normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol, log)
+    if dirs.kind == "loaded" and directions_file is not None:
+        labels, source = loaded_provenance(directions_file)
+        dirs = replace(dirs, labels=labels, about={**dirs.about, **source})
     w_c = dirs.center if dirs.center is not None else space.params_of(center.state)
     state = center.state if center is not None else trajectory[-1].state  # buffers and frozen parameters
     projections = []

@@ -165,6 +165,34 @@ def load_directions(path: str | Path, space: ParamSpace) -> torch.Tensor:
     return directions_from_dict(doc, space, f"--load-directions {path}")
 
 
+def loaded_provenance(path: str | Path) -> tuple[tuple[str, str], dict[str, Any]]:
+    """Axis labels and provenance of directions read from the directions file ``path``.
+
+    A plane around a point writes its directions as ``directions.pt`` beside its ``plane.json``; read
+    from there, the labels are that plane's with its folder named ("direction 1 (filter-normalized,
+    from random-sgd)"), so a second plane on the same directions says what they are. Any other file:
+    "direction 1 (from FILE)". The provenance holds the file and, when known, the source's kind.
+    """
+    import json
+
+    path = Path(path)
+    about: dict[str, Any] = {"file": str(path)}
+    try:
+        side = json.loads((path.parent / "plane.json").read_text()) if path.name == "directions.pt" else {}
+        source = side.get("directions") or {}
+        labels = [str(lab) for lab in source.get("labels") or []]
+    except (OSError, ValueError, AttributeError):
+        source, labels = {}, []
+    if len(labels) == 2 and source.get("kind") not in (None, "loaded"):
+        about["source_kind"] = source["kind"]
+        where = path.parent.name
+        return tuple(lab[:-1] + f", from {where})" if lab.endswith(")") else f"{lab} (from {where})"
+                     for lab in labels), about
+    if len(labels) == 2:  # itself loaded: its labels already say where from
+        return (labels[0], labels[1]), about
+    return (f"direction 1 (from {path.name})", f"direction 2 (from {path.name})"), about
+
+
 def directions_from_dict(doc: Any, space: ParamSpace, source: str = "directions") -> torch.Tensor:
     """The (2, P) matrix of ``{"x": {name: tensor}, "y": {name: tensor}}``, checked against ``space``.
 

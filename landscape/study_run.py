@@ -152,7 +152,8 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
                                                                        ParamSpace.of(ctx.model))
         again(lambda s, c=center, d=shared, n=name: evaluate_around(
             ctx.model, data, forward, c, s, about=ctx.to_json(), directions=d, out=out / n, grid=grid,
-            x_axis=None, y_axis=None, log=say))
+            x_axis=None, y_axis=None, directions_file=None if isinstance(d, str) else out / "random-sgd" /
+            "directions.pt", log=say))
     traj = trajectory(load_context(str(runs["swa-const"]), None, None))
     again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(), directions="pca",
                                     trajectory=traj, marked=[tuned["swa-const"]], out=out / "pca", grid=grid,

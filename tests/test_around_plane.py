@@ -201,6 +201,17 @@ def test_cli_around_swa_random_and_pca(setup, tmp_path, capsys):
     assert code == 0, err
     torch.testing.assert_close(load_directions(tmp_path / "f" / "directions.pt", space),
                                load_directions(tmp_path / "copy.pt", space), rtol=0, atol=0)
+    side = json.loads((tmp_path / "f" / "plane.json").read_text())  # a bare file: its name is all we know
+    assert side["axes"] == {"x": "direction 1 (from copy.pt)", "y": "direction 2 (from copy.pt)"}
+    assert side["directions"]["kind"] == "loaded" and side["directions"]["file"] == str(tmp_path / "copy.pt")
+    # Read from the plane that drew them, the axes say what they are and where from.
+    code, _, err = cli(capsys, "plane", "--run", run, "--around", "final", "--load-directions",
+                       str(tmp_path / "r" / "directions.pt"), "--out", str(tmp_path / "g"), "--x", "-1:1:3", "--y",
+                       "-1:1:3", "--no-plot", "--quiet", "--device", "cpu")
+    assert code == 0, err
+    side = json.loads((tmp_path / "g" / "plane.json").read_text())
+    assert side["axes"] == {"x": "direction 1 (filter-normalized, from r)", "y": "direction 2 (filter-normalized, from r)"}
+    assert side["directions"]["source_kind"] == "random"
     # PCA of the run's trajectory, drawn with the path.
     code, out, err = cli(capsys, "plane", "--run", run, "--directions", "pca", "--grid", "4", "--out",
                          str(tmp_path / "p"), "--quiet", "--device", "cpu")

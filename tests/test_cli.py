@@ -154,6 +154,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     a, b = (torch.load(tmp_path / "landscape" / n / "directions.pt", weights_only=True) for n in ("random-sgd",
                                                                                                   "random-swa"))
     assert all(torch.equal(a["x"][k], b["x"][k]) for k in a["x"])
+    axes = json.loads((tmp_path / "landscape" / "random-swa" / "plane.json").read_text())["axes"]
+    assert axes["x"] == "direction 1 (filter-normalized, from random-sgd)"  # said on SWA's plane too
     # A second run reuses the finished runs and results instead of computing them again.
     stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("seed-0/swa-cyclic/swa.pt", "landscape/pca/plane.npz",
                                                              "landscape/sharpness/sharpness.json")}

@@ -137,7 +137,7 @@ def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
                              grid=args.grid, margin=args.margin, normalization=args.normalization,
                              include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
                              pca_center=args.center, hessian_samples=args.hessian_samples,
-                             save_copy=args.save_directions)
+                             save_copy=args.save_directions, directions_file=args.load_directions)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})
