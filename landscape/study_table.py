@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
+from landscape.plot._common import plural
 from landscape.stats import paired_difference, summarize, verdict
 
 __all__ = ["summarize_study", "study_rows", "study_header", "study_sentences", "study_markdown", "BASELINE"]
@@ -57,7 +58,7 @@ def _ms(entry: Optional[Mapping[str, Any]], scale: float = 1.0, digits: int = 2)
 def study_header(study: Mapping[str, Any]) -> list[str]:
     cls = study["task"] == "classification"
     n = len(study["seeds"])
-    over = f"{n} seed" + ("" if n == 1 else "s")
+    over = plural(n, "seed")
     return (["method", f"test acc (%), {over}"] if cls else ["method"]) + \
         [f"test loss, {over}", "vs SGD: mean difference" + (" (points)" if cls else " (test loss)"),
          "95 % CI", "better than SGD"]

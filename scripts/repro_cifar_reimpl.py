@@ -41,8 +41,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from landscape.plot._common import plural  # noqa: E402
 from scripts.repro_swa_paper import Recipe, run_configs  # noqa: E402
-from scripts.reprolib import Timer, comparison_markdown, count, measured_accuracy, parser, run_main, smoke_root, \
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 MOBILENET = Recipe(budget=150, lr=0.05, weight_decay=5e-4, swa_start=120, swa_lr=0.01)
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
                    f"lr {fried['lr']:g}, SWA from epoch {fried['swa_start']} at {fried['swa_lr']:g}, seeds {f_seeds}")
     path = write_reproduction(out, "CIFAR reimplementation (Wang and Lemercier)", recipe_text,
                               comparison_markdown(rows), args.smoke, timer.seconds, notes=notes)
-    print(f"cifar-reimpl: MobileNetV2 x {count(len(seeds), 'seed')}, Friedman #1 x {count(len(f_seeds), 'seed')} in "
+    print(f"cifar-reimpl: MobileNetV2 x {plural(len(seeds), 'seed')}, Friedman #1 x {plural(len(f_seeds), 'seed')} in "
           f"{timer.seconds:.0f}s -> {path}, {files.html}")
     return 0
 

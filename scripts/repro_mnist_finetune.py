@@ -57,7 +57,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.reprolib import Timer, comparison_markdown, count, measured_accuracy, parser, run_main, smoke_root, \
+from landscape.plot._common import plural  # noqa: E402
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 EXPECTED = {"pretrained": "92.31", "sgd": "93.01", "sgd-step": "93.0", "swa-cyclic": "93.04", "swa-const": "92.90",
@@ -144,7 +145,7 @@ def main(argv=None) -> int:
     path = write_reproduction(out, "MNIST fine-tuning study, ResNet-50", recipe, comparison_markdown(rows),
                               args.smoke, timer.seconds,
                               notes="The study reports one run per method; its numbers have no spread.")
-    print(f"mnist-finetune: {len(study['methods'])} methods x {count(len(seeds), 'seed')} in {timer.seconds:.0f}s -> "
+    print(f"mnist-finetune: {len(study['methods'])} methods x {plural(len(seeds), 'seed')} in {timer.seconds:.0f}s -> "
           f"{path}, {files.html}")
     return 0
 

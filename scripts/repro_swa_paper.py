@@ -60,7 +60,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.reprolib import Timer, comparison_markdown, count, measured_accuracy, parser, run_main, smoke_root, \
+from landscape.plot._common import plural  # noqa: E402
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 BUDGETS = (1.0, 1.25, 1.5)
@@ -241,7 +242,7 @@ def main(argv=None) -> int:
     path = write_reproduction(out, "SWA paper (Izmailov et al. 2018), CIFAR-100", recipe_text,
                               comparison_markdown(rows), args.smoke, timer.seconds,
                               notes="The paper's VGG-16 has no BatchNorm; this run's is `vgg16_bn`.")
-    print(f"swa-paper: {len(recipes)} models x {count(len(seeds), 'seed')} in {timer.seconds:.0f}s -> {path}, "
+    print(f"swa-paper: {len(recipes)} models x {plural(len(seeds), 'seed')} in {timer.seconds:.0f}s -> {path}, "
           f"{files.html}")
     return 0
 

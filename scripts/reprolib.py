@@ -18,11 +18,6 @@ from typing import Any, Mapping, Optional, Sequence
 __all__ = ["run_main", "parser", "smoke_root", "comparison_markdown", "write_reproduction", "measured_accuracy", "Timer"]
 
 
-
-def count(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless n is 1: ``count(1, "seed")`` is "1 seed"."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
 def parser(doc: str, out_default: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
