@@ -131,8 +131,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
-                               directions_file=directions if isinstance(directions, (str, Path))
-                               and not isinstance(chosen, str) else None, log=log)
+                               log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
     anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
@@ -142,8 +141,9 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
 
 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:
-    """A kind name as is; a dict, directions file or (2, P) tensor as the (2, P) tensor."""
-    from landscape.plane_directions import directions_from_dict, load_directions
+    """A kind name as is; a directions file as a ``Path`` (``evaluate_around`` loads it and labels its axes);
+    a dict or (2, P) tensor as the (2, P) tensor."""
+    from landscape.plane_directions import directions_from_dict
 
     if isinstance(directions, str) and directions in ("random", "pca", "hessian"):
         return directions
@@ -152,7 +152,7 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
     if isinstance(directions, dict):
         return directions_from_dict(directions, space)
     if isinstance(directions, (str, Path)):
-        return load_directions(directions, space)
+        return Path(directions)  # evaluate_around loads it and labels the axes after its plane
     raise TypeError(f"directions must be 'random', 'pca', 'hessian', a dict, a path or a tensor, got "
                     f"{type(directions).__name__}")
 

@@ -97,21 +97,23 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
 
 
 def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,
-                    *, about: dict, directions: str | torch.Tensor = "random", out: Optional[str | Path] = None,
+                    *, about: dict, directions: str | Path | torch.Tensor = "random",
+                    out: Optional[str | Path] = None,
                     params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
                     marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
                     grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
                     include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
                     hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-                    save_copy: Optional[str | Path] = None, directions_file: Optional[str | Path] = None,
-                    log: Callable[[str], None] = print) -> PlaneResult:
+                    save_copy: Optional[str | Path] = None, log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
     Args:
         model, data, forward, settings, about, out, params, trainable_only: as for ``evaluate_plane``.
         center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
             trajectory point is used when ``center`` is ``None``).
-        directions: ``random``, ``pca``, ``hessian``, or a (2, P) tensor (e.g. from a directions file).
+        directions: ``random``, ``pca``, ``hessian``, a directions file (a ``Path``: loaded, and the axes
+            labelled as the plane that wrote it, ``landscape.plane_directions.loaded_provenance``, the file
+            recorded) or a (2, P) tensor.
         trajectory: points drawn as a path (for ``pca``, the points whose components span the plane).
         marked: more checkpoints to project and mark.
         grid: points per axis of the default grid (None: 51 on CUDA, 21 on a CPU).
@@ -119,14 +121,16 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         pca_center: ``last`` or ``mean`` (for ``pca``).
         hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
         save_copy: also write the directions file here.
-        directions_file: the file a directions tensor was read from: the axes are labelled as the plane
-            that wrote it (``landscape.plane_directions.loaded_provenance``) and the file is recorded.
 
     Raises:
         UserError: a bad kind, too few trajectory points for PCA, ``--bn interpolate`` (it needs three
-            checkpoints), a directions tensor of the wrong shape; StaleResultsError as ``run_task``.
+            checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
+            StaleResultsError as ``run_task``.
     """
     space = space_of(model, params, trainable_only)
+    directions_file = directions if isinstance(directions, Path) else None
+    if directions_file is not None:
+        directions = load_directions(directions_file, space)
     if isinstance(directions, str) and directions == "hessian" and settings.bn is None:
         settings = replace(settings, bn="fixed")  # the function whose curvature is measured (eval mode)
     bn = settings.resolved_bn(model)

@@ -109,10 +109,8 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     from landscape.inputs import load_checkpoints, load_context
     from landscape.interp import compute_interp
     from landscape.measure import SharpnessSettings, compute_sharpness
-    from landscape.plane_directions import load_directions
     from landscape.random_rays import compute_rays
     from landscape.settings import EvalSettings
-    from landscape.weights import ParamSpace
     from swa.study import LABELS, METHODS, reported_checkpoint
 
     say = (lambda _: None) if quiet else print
@@ -148,12 +146,10 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
                                  max_distance=rays[2]))
     forward, data = Forward(task=ctx.data.task), ctx.eval_data()
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
-        shared = "random" if name == "random-sgd" else load_directions(out / "random-sgd" / "directions.pt",
-                                                                       ParamSpace.of(ctx.model))
+        shared = "random" if name == "random-sgd" else out / "random-sgd" / "directions.pt"
         again(lambda s, c=center, d=shared, n=name: evaluate_around(
             ctx.model, data, forward, c, s, about=ctx.to_json(), directions=d, out=out / n, grid=grid,
-            x_axis=None, y_axis=None, directions_file=None if isinstance(d, str) else out / "random-sgd" /
-            "directions.pt", log=say))
+            x_axis=None, y_axis=None, log=say))
     traj = trajectory(load_context(str(runs["swa-const"]), None, None))
     again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(), directions="pca",
                                     trajectory=traj, marked=[tuned["swa-const"]], out=out / "pca", grid=grid,

@@ -103,9 +103,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
     from landscape.around_plane import evaluate_around
     from landscape.cli.common import around_checkpoint
-    from landscape.driver import space_of
     from landscape.forward import Forward
-    from landscape.plane_directions import load_directions
     from swa.checkpoint import split_key
     from swa.errors import UserError
 
@@ -128,7 +126,7 @@ def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
     marks = [] if ctx.run is None or not pca else [(p, lab) for p, lab in ctx.run.end_points() if p != around]
     directions = kind
     if args.load_directions is not None:
-        directions = load_directions(args.load_directions, space_of(ctx.model, args.params))
+        directions = Path(args.load_directions)  # loaded and checked against the model there
         if center is None:
             raise UserError("--load-directions needs --around CKPT (the center of the plane)")
     result = evaluate_around(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
@@ -137,7 +135,7 @@ def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
                              grid=args.grid, margin=args.margin, normalization=args.normalization,
                              include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
                              pca_center=args.center, hessian_samples=args.hessian_samples,
-                             save_copy=args.save_directions, directions_file=args.load_directions)
+                             save_copy=args.save_directions)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})
