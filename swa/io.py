@@ -1,18 +1,40 @@
-"""Atomic file writes: write to a temporary file in the same directory, then rename over the target."""
+"""Atomic file writes (a temporary file in the same directory, then a rename over the target), and the
+marker that tells the files this toolkit wrote from anyone else's.
+
+Figures, pages, reports and exports carry a marker (:data:`CREATOR` in a PNG ``Software`` text chunk,
+a PDF/SVG ``Creator``, an HTML ``<meta name="generator">``, a comment opening a report.md or a vtp, an
+h5 attribute ``creator``, an mc-npz array ``creator``). :func:`check_replaceable` lets a writer replace
+a file only when it is absent, carries the marker of the same kind, or ``--overwrite`` was given.
+"""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import re
+import stat
 import tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["atomic_path", "save_torch", "write_json", "write_text", "write_jsonl"]
+__all__ = ["atomic_path", "save_torch", "write_json", "write_text", "write_jsonl", "CREATOR", "FIGURE_METADATA",
+           "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "overwriting", "remove_orphans"]
+
+CREATOR = "swa-landscape"
+# ``savefig(metadata=...)`` per static format: where each format keeps its creator.
+FIGURE_METADATA = {"png": {"Software": CREATOR}, "pdf": {"Creator": CREATOR}, "svg": {"Creator": CREATOR}}
+HTML_MARKER = f'<meta name="generator" content="{CREATOR}">'
+TEXT_MARKER = f"<!-- written by {CREATOR} -->"  # opens a report.md; follows the XML declaration of a vtp
+
+# ``atomic_path``'s temporary files: ``.NAME.`` + mkstemp's 8 characters + ``.tmp``.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_SNIFF = 4096
+_OVERWRITE: ContextVar[bool] = ContextVar("swa_landscape_overwrite", default=False)
 
 
 def _umask() -> int:
@@ -29,21 +51,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the permissions a plain ``open`` would give it (0666 less the umask), not ``mkstemp``'s 0600.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Optional[Path] = None
     try:
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
             yield tmp_path
             with open(tmp_path, "rb+") as f:
                 os.fsync(f.fileno())
             os.chmod(tmp_path, 0o666 & ~_umask())
             os.replace(tmp_path, path)
-        except OSError as exc:  # name the file the user asked for, not the temporary one
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        except OSError as exc:  # name the file the user asked for, not the temporary one or its folder
+            message = exc.strerror or str(exc)
+            if tmp_path is not None:
+                message = message.replace(str(tmp_path), str(path))
+            raise OSError(exc.errno, message, str(path)) from exc
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
@@ -70,3 +96,110 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 def write_jsonl(records: list[dict], path: str | os.PathLike) -> None:
     """Write ``records`` as the JSON-lines file ``path``, atomically (a crash never leaves half a line)."""
     write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in records), path)
+
+
+def our_kind(path: str | os.PathLike) -> Optional[str]:
+    """The kind of output of this toolkit ``path`` is, from the marker inside it: ``"png"``, ``"pdf"``,
+    ``"svg"``, ``"html"``, ``"md"``, ``"vtp"``, ``"h5"`` or ``"mc-npz"``; ``None`` for any other file, a
+    missing one or a symbolic link.
+
+    Cheap: reads the first 4 KB (and the last 4 KB of a PDF, whose ``Creator`` is at the end); an h5 file's
+    attribute is read with ``h5py``.
+    """
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF)
+            if head.startswith(b"%PDF"):
+                f.seek(max(0, os.fstat(f.fileno()).st_size - _SNIFF))
+                return "pdf" if f"/Creator ({CREATOR})".encode() in f.read() else None
+    except OSError:
+        return None
+    marker = CREATOR.encode()
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):  # text chunks come before the image data
+        return "png" if b"tEXtSoftware\x00" + marker in head else None
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "h5" if _h5_creator(path) == CREATOR else None
+    if head.startswith(b"PK\x03\x04"):  # np.savez stores uncompressed; ``creator`` is the first member
+        return "mc-npz" if b"creator.npy" in head and marker in head else None
+    if b"<svg" in head:
+        return "svg" if f"<dc:title>{CREATOR}</dc:title>".encode() in head else None
+    if b"<VTKFile" in head:
+        return "vtp" if TEXT_MARKER.encode() in head else None
+    if HTML_MARKER.encode() in head:
+        return "html"
+    return "md" if head.startswith(TEXT_MARKER.encode()) else None
+
+
+def _h5_creator(path: Path) -> Optional[str]:
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get("creator")
+    except Exception:  # noqa: BLE001 - no h5py, or a damaged file: not recognisably ours
+        return None
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value) if value is not None else None
+
+
+@contextmanager
+def overwriting(allowed: bool) -> Iterator[None]:
+    """Within the block, :func:`check_replaceable` calls that do not say otherwise follow ``allowed`` (the
+    ``--overwrite`` of a command whose writers are reached through code that does not pass it on)."""
+    token = _OVERWRITE.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _OVERWRITE.reset(token)
+
+
+def check_replaceable(path: str | os.PathLike, kind: str, overwrite: Optional[bool] = None) -> None:
+    """Refuse to write ``path`` over a file this toolkit did not write as ``kind`` (see :func:`our_kind`).
+
+    Allowed: no file there, our own ``kind`` of file there, or ``overwrite`` (``None``: as set by
+    :func:`overwriting`, default ``False``). A symbolic link is never followed: it is refused, or with
+    ``overwrite`` replaced by the new file (the rename replaces the link, not its target).
+
+    Raises:
+        UserError: a foreign file or a link without ``overwrite``, or a directory at ``path``.
+    """
+    from swa.errors import UserError
+
+    path = Path(path)
+    overwrite = _OVERWRITE.get() if overwrite is None else overwrite
+    if path.is_symlink():
+        if not overwrite:
+            raise UserError(f"{path} is a symbolic link, which swa-landscape does not write through; "
+                            "pass --overwrite to replace it (the link, not its target)")
+        return
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; it cannot be replaced by a {kind} file")
+    if not overwrite and our_kind(path) != kind:
+        raise UserError(f"{path} exists and was not written by swa-landscape as a {kind} file; "
+                        "pass --overwrite to replace it")
+
+
+def remove_orphans(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` left in ``directory`` (a killed writer); return them.
+
+    Only regular files named exactly as ``atomic_path`` names them (``.NAME.XXXXXXXX.tmp``), in
+    ``directory`` itself. Call it only while holding the directory's lock (:func:`swa.lock.output_lock`):
+    then no other writer of ours is active there, so no such file is in use.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already, or not ours to remove: leave it
+            continue
+    return removed

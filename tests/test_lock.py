@@ -65,3 +65,34 @@ def test_the_lock_is_released_and_a_failed_command_leaves_no_directory(tmp_path,
     assert code == 2 and "--model NAME" in err
     assert not (tmp_path / "b").exists()
 
+
+
+def test_orphan_temporary_files_of_ours_are_removed_when_the_lock_is_taken(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    orphans = [".plane.npz.a1b2c3d4.tmp", ".final.pt.x_9zz0q1.tmp", ".report.html.abcdefgh.tmp"]
+    kept = [".plane.npz.a1b2c3.tmp", "notes.tmp", ".plane.npz.A1B2C3D4.tmp", "plane.npz.a1b2c3d4.tmp",
+            ".plane.npz.a1b2c3d4.tmpx", ".a1b2c3d4.tmp", "plane.npz"]
+    for name in orphans + kept:
+        (out / name).write_bytes(b"x" * 1000)
+    (out / ".dir.abcdefgh.tmp").mkdir()
+    (out / ".link.abcdefgh.tmp").symlink_to(tmp_path / "elsewhere")
+    (out / "nested").mkdir()
+    (out / "nested" / ".plane.npz.a1b2c3d4.tmp").write_bytes(b"another writer's, maybe")
+    with output_lock(out):
+        names = {p.name for p in out.iterdir()}
+    assert not names & set(orphans)
+    assert names >= set(kept) | {".dir.abcdefgh.tmp", ".link.abcdefgh.tmp", "nested", LOCK_NAME}
+    assert (out / "nested" / ".plane.npz.a1b2c3d4.tmp").exists()  # only the locked directory itself
+
+
+def test_the_lock_file_is_removed_at_exit_but_never_someone_elses(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with output_lock(out) as path:
+        assert path.exists()
+    assert sorted(out.iterdir()) == []  # the directory existed: it stays, without the lock file
+    with output_lock(out) as path:
+        path.unlink()  # someone removed ours and another writer made a new one
+        path.write_text("12345\n")
+    assert path.read_text() == "12345\n"
