@@ -19,6 +19,11 @@
   evaluated). Bends are ordered (p0, p2, p1) so that their ``bend_coordinates[[0, 2]]`` are the two
   anchors on the x axis, as in their files; a plane around one point repeats its center. The curve
   is the projected trajectory (empty if none).
+
+Each file carries a marker of this toolkit that the readers above ignore: an h5 attribute ``creator``,
+an XML comment after the vtp's declaration, an mc-npz array ``creator`` (bytes, its first member). An
+export replaces only its own earlier export of the same format (``overwrite`` for anything else; see
+:func:`swa.io.check_replaceable`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from swa.errors import UserError
-from swa.io import atomic_path
+from swa.io import CREATOR, TEXT_MARKER, atomic_path, check_replaceable
 from landscape.plot.results import PlaneData
 
 __all__ = ["FORMATS", "export_plane", "default_output"]
@@ -56,11 +61,15 @@ def _trajectory(data: PlaneData) -> np.ndarray:
 
 
 def export_plane(data: PlaneData, fmt: str, out: Optional[Path] = None, *, metric: str = "train_loss",
-                 log: bool = False, zmax: Optional[float] = None) -> Path:
+                 log: bool = False, zmax: Optional[float] = None, overwrite: bool = False) -> Path:
     """Write ``data`` as ``fmt`` to ``out`` (default :func:`default_output`), atomically; return the path.
 
+    ``out`` may be absent or an earlier export of this toolkit in the same format; anything else is
+    replaced only with ``overwrite``.
+
     Raises:
-        UserError: an unknown format or metric, a missing optional dependency, or a log of non-positive values.
+        UserError: an unknown format or metric, a missing optional dependency, a log of non-positive values,
+            or a file at ``out`` that is not our own ``fmt`` export (without ``overwrite``).
     """
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -74,6 +83,7 @@ def export_plane(data: PlaneData, fmt: str, out: Optional[Path] = None, *, metri
         raise UserError(f"--out {out} is the result being exported; choose another file")
     if out.is_dir():
         raise UserError(f"--out {out} is a directory; give a file name")
+    check_replaceable(out, fmt, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     {"h5": _h5, "vtp": _vtp, "mc-npz": _mc_npz}[fmt](data, out, metric=metric, log=log, zmax=zmax)
     return out
@@ -96,6 +106,7 @@ def _h5(data: PlaneData, out: Path, **_) -> None:
         f["proj_ycoord"] = traj[:, 1]
         f.attrs["source"] = str(data.path)
         f.attrs["units"] = data.units
+        f.attrs["creator"] = CREATOR
 
 
 def _mc_npz(data: PlaneData, out: Path, **_) -> None:
@@ -105,7 +116,7 @@ def _mc_npz(data: PlaneData, out: Path, **_) -> None:
     bends = anchors[[0, 2, 1]] if len(anchors) == 3 else np.repeat(anchors[:1], 3, axis=0) if len(anchors) \
         else np.zeros((3, 2))
     curve = _trajectory(data)
-    arrays = {"grid": grid, "alphas": data.alphas, "betas": data.betas, "bend_coordinates": bends,
+    arrays = {"creator": np.array(CREATOR.encode()), "grid": grid, "alphas": data.alphas, "betas": data.betas, "bend_coordinates": bends,
               "curve_coordinates": curve, "ts": np.linspace(0.0, 1.0, len(curve))}
     for ours, theirs in (("train", "tr"), ("test", "te")):
         loss = _masked(data, f"{ours}_loss") if f"{ours}_loss" in data.values else np.full((nx, ny), np.nan)
@@ -150,7 +161,7 @@ def _vtp(data: PlaneData, out: Path, *, metric: str, log: bool, zmax: Optional[f
     conn = " ".join(str(k) for q in quads for k in q)
     offsets = " ".join(str(4 * (n + 1)) for n in range(len(quads)))
     text = (
-        '<?xml version="1.0"?>\n'
+        f'<?xml version="1.0"?>\n{TEXT_MARKER}\n'
         '<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian">\n<PolyData>\n'
         f'<Piece NumberOfPoints="{nx * ny}" NumberOfVerts="0" NumberOfLines="0" NumberOfStrips="0" '
         f'NumberOfPolys="{len(quads)}">\n'

@@ -110,3 +110,84 @@ def test_bad_export_input(tmp_path, capsys, args, message):
         assert code != 0 and message in err and "Traceback" not in err
     code, _, err = cli(capsys, "export", str(tmp_path / "nothing"), "--format", "h5")
     assert code != 0 and "no plane result" in err
+
+
+def test_export_never_replaces_a_file_it_did_not_write(plane, tmp_path, capsys):
+    other = write_plane(tmp_path / "other", alphas=[0.0, 1.0], betas=[0.0, 1.0])
+    checkpoint = tmp_path / "run" / "final.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"a checkpoint")
+    kept = other.read_bytes()
+    for fmt, target, before in (("mc-npz", other, kept), ("h5", checkpoint, b"a checkpoint"),
+                                ("vtp", checkpoint, b"a checkpoint")):
+        code, _, err = cli(capsys, "export", str(plane), "--format", fmt, "--out", str(target))
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and str(target) in err and "pass --overwrite to replace it" in err, err
+        assert target.read_bytes() == before
+    code, _, err = cli(capsys, "export", str(plane), "--format", "h5", "--out", str(checkpoint), "--overwrite")
+    assert code == 0, err
+    with h5py.File(checkpoint, "r") as f:
+        assert f.attrs["creator"] == "swa-landscape"
+
+
+def test_re_export_onto_its_own_export_of_the_same_kind(plane, tmp_path, capsys):
+    for fmt in ("h5", "vtp", "mc-npz"):
+        out = tmp_path / f"mine.{fmt}"
+        for _ in range(2):
+            code, _, err = cli(capsys, "export", str(plane), "--format", fmt, "--out", str(out))
+            assert code == 0 and err == "", err
+    before = (tmp_path / "mine.vtp").read_bytes()
+    code, _, err = cli(capsys, "export", str(plane), "--format", "h5", "--out", str(tmp_path / "mine.vtp"))
+    assert code == 2 and "pass --overwrite" in err  # ours, but another kind: not replaced silently
+    assert (tmp_path / "mine.vtp").read_bytes() == before
+    assert not list(tmp_path.glob(".swa-landscape.lock"))
+
+
+def test_exports_carry_a_marker_their_readers_ignore(plane, tmp_path):
+    from swa.io import our_kind
+
+    data = read_plane(plane)
+    for fmt in ("h5", "vtp", "mc-npz"):
+        out = export_plane(data, fmt, tmp_path / f"x.{fmt}")
+        assert our_kind(out) == fmt
+    with np.load(tmp_path / "x.mc-npz") as f:
+        assert f["creator"].item() == b"swa-landscape" and f["tr_loss"].shape == (7, 5)
+    assert "swa-landscape" in (tmp_path / "x.vtp").read_text()
+
+
+def test_export_takes_the_lock_of_its_directory(plane, tmp_path, capsys):
+    from swa.lock import output_lock
+
+    target = tmp_path / "busy" / "plane.h5"
+    with output_lock(tmp_path / "busy"):
+        code, _, err = cli(capsys, "export", str(plane), "--format", "h5", "--out", str(target))
+    assert code == 2 and "being written by another process" in err and not target.exists()
+    with output_lock(plane.parent):  # the default output is beside the result
+        code, _, err = cli(capsys, "export", str(plane), "--format", "h5")
+    assert code == 2 and "being written by another process" in err
+
+
+@pytest.mark.parametrize("fmt", ["h5", "vtp", "mc-npz"])
+def test_export_errors_name_the_file_asked_for(plane, capsys, fmt):
+    code, _, err = cli(capsys, "export", str(plane), "--format", fmt, "--out", "/proc/version", "--overwrite")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "/proc/version" in err, err
+    assert ".tmp" not in err and ".swa-landscape.lock" not in err
+
+
+def test_a_failed_h5_write_names_the_file_asked_for(plane, tmp_path, capsys, monkeypatch):
+    def broken(name, mode="r", **_):
+        raise OSError(f"Unable to create file (unable to open file: name = '{name}', errno = 28)")
+
+    monkeypatch.setattr(h5py, "File", broken)
+    code, _, err = cli(capsys, "export", str(plane), "--format", "h5", "--out", str(tmp_path / "x.h5"))
+    assert code == 2 and str(tmp_path / "x.h5") in err and ".tmp" not in err, err
+    assert list(tmp_path.iterdir()) == [tmp_path / "p"]  # no temporary file left behind
+
+
+def test_a_partial_plane_is_exported_with_one_warning(tmp_path, capsys):
+    plane = write_plane(tmp_path / "p", partial=True)  # 15 x 11, the last 20 points not computed
+    code, out, err = cli(capsys, "export", str(plane), "--format", "mc-npz")
+    lines = err.strip().splitlines()
+    assert code == 0 and len(lines) == 1 and "warning" in lines[0] and "145 of 165 points" in lines[0], err
+    with np.load(tmp_path / "p" / "plane_mc.npz") as f:
+        assert np.isnan(f["tr_loss"]).sum() == 20

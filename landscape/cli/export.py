@@ -3,7 +3,9 @@
 ``h5``: Li et al.'s surface file (their ``plot_2D.py`` / ``h52vtp.py``; needs ``h5py``, in the
 ``export`` extra); ``vtp``: a ParaView surface of one metric (optionally log10, clipped at
 ``--zmax``); ``mc-npz``: dnn-mode-connectivity's ``plane.npz`` (their ``plane_plot.py``). See
-``landscape.export`` for the layouts.
+``landscape.export`` for the layouts. The output replaces only an earlier export of the same format
+(``--overwrite`` for any other file); a partly computed plane is exported with NaN where points are
+missing, and a warning.
 """
 
 from __future__ import annotations
@@ -25,22 +27,40 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", default="train_loss", help="vtp: the metric drawn as height (default train_loss)")
     p.add_argument("--log", action="store_true", help="vtp: height log10 of the metric")
     p.add_argument("--zmax", type=float, default=None, help="vtp: clip the height at this value")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output even if it is not an earlier export of this format")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import sys
     from pathlib import Path
 
-    from landscape.export import export_plane
+    from landscape.export import default_output, export_plane
     from landscape.plot.results import read_plane
     from swa.errors import UserError
+    from swa.lock import output_lock
 
     path = Path(args.result)
     if path.is_dir():
         path = path / "plane.npz"
     if not path.exists():
         raise UserError(f"{args.result}: no plane result there (expected a plane.npz or a directory holding one)")
-    out = export_plane(read_plane(path), args.format, Path(args.output) if args.output else None,
-                       metric=args.metric, log=args.log, zmax=args.zmax)
+    data = read_plane(path)
+    out = Path(args.output) if args.output else default_output(data, args.format, args.metric)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UserError(f"--out {out}: {out.parent} is not a directory")
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(out.parent))  # one writer per directory, as for every --out
+        except OSError as exc:  # a folder we cannot write into: name the file asked for, not the lock file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(out)) from exc
+        export_plane(data, args.format, out, metric=args.metric, log=args.log, zmax=args.zmax,
+                     overwrite=args.overwrite)
     print(f"wrote {out}")
+    done, total = int(data.done.sum()), int(data.done.size)
+    if done < total:
+        print(f"swa-landscape: warning: {path} has {done} of {total} points computed; the other {total - done} "
+              f"are NaN in {out}", file=sys.stderr)
     return 0
