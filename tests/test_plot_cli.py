@@ -129,3 +129,31 @@ def test_interp_rays_sharpness_draw_their_figures(tiny_run, tmp_path, capsys):
         png = argv[argv.index("--out") + 1] + f"/{name}.png"
         assert _wrote(out) == [png]
         assert_picture(png)
+
+
+# ---------------------------------------------------------------- a failed drawing keeps the results (issue 19)
+def _boom(*args, **kwargs):
+    raise RuntimeError("matplotlib broke\nover two lines")
+
+
+@pytest.mark.parametrize("name,target,extra", [
+    ("plane", "landscape.plot.plane.plane_figure", ["--grid", "2"]),
+    ("interp", "landscape.plot.line.line_figure", ["--t", "0:1:3"]),
+    ("rays", "landscape.plot.style.save_figure", ["--directions", "2", "--steps", "2", "--max-distance", "1"]),
+])
+def test_drawing_failure_keeps_the_results_and_says_so(tiny_run, tmp_path, capsys, monkeypatch, name, target, extra):
+    out = tmp_path / name
+    with monkeypatch.context() as m:
+        m.setattr(target, _boom)
+        code, stdout, err = _run(capsys, _cmd(name, tiny_run.out, out, *extra))
+    saved = out / f"{name}.npz"
+    assert code == 3, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"results saved to {saved}" in err and "drawing the figure failed (RuntimeError: matplotlib broke" in err
+    assert saved.exists() and saved.with_suffix(".json").exists()
+    retry = err.split("run swa-landscape ", 1)[1].rsplit(" to retry", 1)[0].split()
+    assert retry == ["plot", str(saved), "--out", str(out)]
+    code, stdout, err = _run(capsys, retry)  # the retry the line gives works
+    assert code == 0, err
+    assert _wrote(stdout) == [str(out / f"{name}.png")]

@@ -11,7 +11,10 @@ import argparse
 
 from landscape.cli.common import add_common
 
-__all__ = ["add_parser", "run", "add_plot_flags"]
+__all__ = ["add_parser", "run", "add_plot_flags", "add_math_labels", "draw_after", "DRAWING_FAILED"]
+
+#: exit status of a landscape command whose results were saved but whose figure could not be drawn
+DRAWING_FAILED = 3
 
 
 def add_plot_flags(p: argparse.ArgumentParser, html: bool = True) -> None:
@@ -20,20 +23,45 @@ def add_plot_flags(p: argparse.ArgumentParser, html: bool = True) -> None:
     g.add_argument("--no-plot", action="store_true", help="do not draw the figure at the end")
     if html:
         g.add_argument("--html", action="store_true", help="also write the interactive page (plotly, offline)")
+    add_math_labels(g)
+
+
+def add_math_labels(p) -> None:
+    """``--math-labels``: labels are plain text unless asked (a ``$`` in a folder's name is a dollar)."""
+    p.add_argument("--math-labels", action="store_true",
+                   help="draw $...$ in labels and names as math (matplotlib mathtext); default: plain text")
 
 
 def draw_after(args: argparse.Namespace, files: dict) -> None:
-    """Draw the default figures of ``files`` (kind → paths) into the folder of the first one."""
+    """Draw the default figures of ``files`` (kind → paths, already saved) into the folder of the first one.
+
+    The results are on disk before this runs, so a failure to draw (whatever its cause: matplotlib,
+    plotly, a full disk) does not fail the computation: the command ends with one line that names the
+    saved file and the ``plot`` command that retries the drawing, and exit status 3 (results saved,
+    figure missing), so that a script sees the figure is not there.
+    """
     from pathlib import Path
 
+    from landscape.cli.common import fail
     from landscape.plot.draw import PlotOptions, draw
     from landscape.plot.results import read_result
 
     if args.no_plot:
         return
-    results = {kind: [read_result(p)[1] for p in paths] for kind, paths in files.items()}
-    out = Path(next(iter(files.values()))[0]).parent
-    for path in draw(results, out, PlotOptions(html=getattr(args, "html", False))):
+    saved = [Path(p) for paths in files.values() for p in paths]
+    out = saved[0].parent
+    html, math = getattr(args, "html", False), getattr(args, "math_labels", False)
+    try:
+        results = {kind: [read_result(p)[1] for p in paths] for kind, paths in files.items()}
+        written = draw(results, out, PlotOptions(html=html, math_labels=math))
+    except Exception as exc:  # noqa: BLE001 - any drawing failure: the results are saved, say so and how to retry
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        why = why if len(why) <= 160 else why[:157] + "..."
+        retry = " ".join(["swa-landscape plot", *map(str, saved), "--out", str(out)]
+                         + ["--html"] * bool(html) + ["--math-labels"] * bool(math))
+        fail(f"results saved to {', '.join(map(str, saved))}; drawing the figure failed ({why}): "
+             f"run {retry} to retry", code=DRAWING_FAILED)
+    for path in written:
         print(f"wrote {path}")
 
 
@@ -61,6 +89,7 @@ def add_parser(sub) -> None:
     p.add_argument("--width", choices=list(WIDTHS), default="double",
                    help="figure width: double (7 in, panels side by side) or single (3.3 in, stacked)")
     p.add_argument("--band", choices=list(BANDS), default="minmax", help="rays: min-max or mean ± 1 std band")
+    add_math_labels(p)
     p.set_defaults(handler=run)
 
 
@@ -72,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("plot needs --out DIR")
     options = PlotOptions(formats=tuple(dict.fromkeys(args.format)), html=args.html, vmax=parse_vmax(args.vmax),
                           log=args.log, metrics=tuple(args.metric) if args.metric else None,
-                          labels=tuple(args.labels) if args.labels else None, width=args.width, band=args.band)
+                          labels=tuple(args.labels) if args.labels else None, width=args.width, band=args.band,
+                          math_labels=args.math_labels)
     for path in draw_paths(args.inputs, args.out, options):
         print(f"wrote {path}")
     return 0

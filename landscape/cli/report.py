@@ -15,6 +15,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
+    from landscape.cli.plot import add_math_labels
+
     p = sub.add_parser("report", help="one HTML/Markdown page of every run and result under some directories",
                        description=__doc__.split(":", 1)[1].strip())
     p.add_argument("paths", nargs="+", metavar="RUN_OR_RESULT_DIR", help="run directories, result files or "
@@ -23,6 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--title", default=None, help="the page's title (default: Loss landscape report)")
     p.add_argument("--dpi", type=int, default=110, help="resolution of the figures (default 110)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_math_labels(p)
     p.set_defaults(handler=run)
 
 
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if not 30 <= args.dpi <= 600:
         raise UserError(f"--dpi must be between 30 and 600, got {args.dpi}")
     say = (lambda _: None) if args.quiet else (lambda kind: print(f"report: drawing {kind} ..."))
-    files = build_report(args.paths, args.out, title=args.title, dpi=args.dpi, progress=say)
+    files = build_report(args.paths, args.out, title=args.title, dpi=args.dpi, progress=say,
+                         math_labels=args.math_labels)
     shown = ", ".join(files.sections) or "no section"
     print(f"report: {len(files.sections)} sections ({shown}) -> {files.html} and {files.markdown}")
     return 0

@@ -1,13 +1,99 @@
-"""Helpers the figure modules share: non-finite values, notes inside panels, legends, clipping of lines."""
+"""Helpers the figure modules share: non-finite values, notes inside panels, legends, clipping of lines,
+and text from files and users made safe to show (:func:`clean_text`, :func:`finish_labels`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Clipped", "clip_for_line", "panel_note", "legend_below", "plural"]
+__all__ = ["Clipped", "clip_for_line", "panel_note", "legend_below", "plural", "clean_text", "finish_labels",
+           "clean_plotly"]
+
+# Characters no page or figure should copy from a label: C0 and C1 controls and DEL (tab and line breaks are
+# handled apart), the bidirectional embeddings, overrides and isolates that reorder the text around them
+# (Trojan Source, CVE-2021-42574) and the invisible marks, and lone surrogates (not encodable as UTF-8).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e"
+                     "\u2060-\u2069\ufeff\ud800-\udfff]")
+_BREAKS = re.compile("\r\n|[\r\n\t\u2028\u2029\x0b\x0c\x85]")
+
+
+def clean_text(text: Any, newlines: bool = False) -> str:
+    """``str(text)`` without control, bidirectional-override and invisible characters.
+
+    The one sanitizer every renderer uses (figures, interactive pages, ``report.html``, ``report.md``).
+
+    Args:
+        text: a label, a name, anything shown.
+        newlines: keep ``\n`` (figures: multi-line notes); otherwise every line break and tab becomes a
+            space, so that a label stays on its line (Markdown, HTML attributes).
+    """
+    s = str(text)
+    if newlines:
+        s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+        s = _BREAKS.sub(lambda m: m.group() if m.group() == "\n" else " ", s)
+    else:
+        s = _BREAKS.sub(" ", s)
+    return _UNSAFE.sub("", s)
+
+
+def _valid_math(text: str, prop) -> bool:
+    from matplotlib.mathtext import MathTextParser
+
+    try:
+        MathTextParser("path").parse(text, dpi=72, prop=prop)
+    except ValueError:  # mathtext's parse errors
+        return False
+    return True
+
+
+def finish_labels(fig, math_labels: bool = False):
+    """Make every text of ``fig`` that is not a tick label plain text: titles, axis labels, legends,
+    annotations and notes show exactly what was given (a ``$`` is a dollar, not mathtext).
+
+    With ``math_labels``, text with ``$...$`` is drawn as mathtext where it parses, and as plain text
+    where it does not (so that a bad label cannot fail the figure). Control and bidirectional-override
+    characters are removed either way (:func:`clean_text`). Returns ``fig``.
+    """
+    from matplotlib.axis import Axis, Tick
+    from matplotlib.cbook import is_math_text
+    from matplotlib.text import Text
+
+    numeric: set[int] = set()  # tick labels and offsets come from formatters (log ticks use mathtext)
+    for tick in fig.findobj(Tick):
+        numeric.update(id(t) for t in tick.findobj(Text))
+    numeric.update(id(axis.offsetText) for axis in fig.findobj(Axis))
+    for t in fig.findobj(Text):
+        if id(t) in numeric:
+            continue
+        text = t.get_text()
+        cleaned = clean_text(text, newlines=True)
+        if cleaned != text:
+            t.set_text(cleaned)
+        t.set_parse_math(bool(math_labels and is_math_text(cleaned)
+                              and _valid_math(cleaned, t.get_fontproperties())))
+    return fig
+
+
+def clean_plotly(fig):
+    """``fig`` (a plotly Figure) with :func:`clean_text` applied to every string in it (names, hover
+    templates, titles, annotations): nothing a label carries reaches the page raw."""
+    import plotly.graph_objects as go
+
+    def walk(x):
+        if isinstance(x, str):
+            return clean_text(x, newlines=True)
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(walk(v) for v in x)
+        if isinstance(x, np.ndarray) and x.dtype.kind in "OSU":
+            return np.array([walk(v) for v in x.reshape(-1)], dtype=object).reshape(x.shape)
+        return x
+
+    return go.Figure(walk(fig.to_plotly_json()), skip_invalid=False)
 
 
 def plural(n: int, word: str) -> str:

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import legend_below, panel_note, plural
+from landscape.plot._common import finish_labels, legend_below, panel_note, plural
 from landscape.plot.results import RunData
 from landscape.plot.style import new_figure, series_styles, style_context, title_of
 
@@ -86,8 +86,9 @@ def _zoom_accuracy(ax, runs: Sequence[RunData]) -> None:
 
 
 def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = None, log: bool = True,
-                  width: str = "double"):
-    """Training curves of ``runs`` overlaid (a matplotlib Figure)."""
+                  width: str = "double", math_labels: bool = False):
+    """Training curves of ``runs`` overlaid (a matplotlib Figure); labels are plain text unless
+    ``math_labels`` (see :func:`landscape.plot._common.finish_labels`)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -163,4 +164,4 @@ def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = 
         if len(titles) == 1 and next(iter(titles)):
             fig.suptitle(next(iter(titles)), fontsize=8)
         legend_below(fig, handles, texts, ncols=4 if width == "double" else 2)
-    return fig
+    return finish_labels(fig, math_labels)

@@ -34,6 +34,8 @@ class PlotOptions:
         width: ``double`` (7 in) or ``single`` (3.3 in) column width.
         band: the rays' band, ``minmax`` or ``std``.
         dpi: resolution of PNGs.
+        math_labels: draw ``$...$`` in labels as mathtext; by default every label, name and title from a
+            file or the user is plain text (a label that is not valid math is plain text either way).
     """
 
     formats: tuple[str, ...] = ("png",)
@@ -45,6 +47,7 @@ class PlotOptions:
     width: str = "double"
     band: str = "minmax"
     dpi: int = 200
+    math_labels: bool = False
 
     def vmax_for(self, names: Sequence[str]) -> dict[str, float]:
         return {n: self.vmax.get(n, self.vmax.get("*")) for n in names if n in self.vmax or "*" in self.vmax}
@@ -88,6 +91,7 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     """Draw every figure ``results`` (kind → data, as :func:`~landscape.plot.results.find_results` returns)
     calls for into ``out``; return the files written, in order."""
     from landscape.plot import curves, html, line, pages, plane, rays, sharpness, surface
+    from landscape.plot._common import clean_text
     from landscape.plot.style import save_figure, title_of
 
     out = Path(out)
@@ -95,19 +99,19 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     if options.labels and len(kinds) > 1:
         raise UserError(f"--labels needs results of one kind; got {', '.join(kinds)}")
     written: list[Path] = []
-    metrics, labels, width = options.metrics, options.labels, options.width
+    metrics, labels, width, math = options.metrics, options.labels, options.width, options.math_labels
 
     def static(fig, stem: str) -> None:
         written.extend(save_figure(fig, out / stem, options.formats, dpi=options.dpi))
 
     def page(fig, stem: str, title: str) -> None:
-        written.append(html.write_page(fig, out / f"{stem}.html", title))
+        written.append(html.write_page(fig, out / f"{stem}.html", clean_text(title)))
 
     planes = results.get("plane", [])
     for data, stem in zip(planes, _stems(planes, "plane")):
         names = metrics or ("train_loss", "test_loss", "test_err")
         static(plane.plane_figure(data, metrics=metrics, vmax=options.vmax_for(names), log=options.log,
-                                  width=width), stem)
+                                  width=width, math_labels=math), stem)
         if options.html:
             page(surface.plane_page(data, metrics=metrics, vmax=options.vmax_for(names), log=options.log), stem,
                  f"Plane — {title_of(data.sidecar) or data.path}")
@@ -115,14 +119,15 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
         lines = results["interp"]
         if labels and len(labels) != len(lines):
             raise UserError(f"--labels gives {len(labels)} labels for {len(lines)} lines")
-        static(line.line_figure(lines, metrics=metrics, log=options.log, labels=labels, width=width), "interp")
+        static(line.line_figure(lines, metrics=metrics, log=options.log, labels=labels, width=width,
+                                math_labels=math), "interp")
         if options.html:
             page(pages.line_page(lines, metrics=metrics, log=options.log, labels=labels), "interp",
                  f"Line — {title_of(lines[0].sidecar) or lines[0].path}")
     if results.get("rays"):
         ray_sets = results["rays"]
         static(rays.rays_figure(ray_sets, metrics=metrics, log=options.log, band=options.band, labels=labels,
-                                width=width), "rays")
+                                width=width, math_labels=math), "rays")
         if options.html:
             page(pages.rays_page(ray_sets, metrics=metrics, log=options.log, band=options.band, labels=labels),
                  "rays", f"Rays — {title_of(ray_sets[0].sidecar) or ray_sets[0].path}")
@@ -130,12 +135,13 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
         docs = results["sharpness"]
         entries = sharpness.merge_sharpness(docs, labels)
         if sharpness.sharpness_rows(entries):
-            static(sharpness.sharpness_figure(docs, labels=labels, width=width), "sharpness")
-        spectrum = sharpness.spectrum_figure(docs, labels=labels, width=width)
+            static(sharpness.sharpness_figure(docs, labels=labels, width=width, math_labels=math), "sharpness")
+        spectrum = sharpness.spectrum_figure(docs, labels=labels, width=width, math_labels=math)
         if spectrum is not None:
             static(spectrum, "spectrum")
     if results.get("run"):
-        static(curves.curves_figure(results["run"], labels=labels, log=options.log, width=width), "curves")
+        static(curves.curves_figure(results["run"], labels=labels, log=options.log, width=width,
+                                    math_labels=math), "curves")
     return written
 
 

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import clip_for_line, legend_below, line_top, panel_note, plural
+from landscape.plot._common import clip_for_line, finish_labels, legend_below, line_top, panel_note, plural
 from landscape.plot.results import LineData
 from landscape.plot.style import (OTHER_COLORS, Metric, choose_metrics, halo, method_of, new_figure,
                                   series_styles, style_context, title_of)
@@ -55,7 +55,7 @@ def _axis_values(lines: Sequence[LineData], metrics: Sequence[Metric]) -> list[n
 
 
 def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
-                labels: Optional[Sequence[str]] = None, width: str = "double"):
+                labels: Optional[Sequence[str]] = None, width: str = "double", math_labels: bool = False):
     """One panel with every line of ``lines`` overlaid (a :class:`~matplotlib.figure.Figure`).
 
     Args:
@@ -65,6 +65,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
         log: log scale for the losses.
         labels: one label per line (default ``"start → end"``).
         width: ``double`` (7 in) or ``single`` (3.3 in).
+        math_labels: draw ``$...$`` in labels as mathtext (default: every label is plain text).
     """
     from matplotlib.lines import Line2D
 
@@ -143,4 +144,4 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
         if title:
             fig.suptitle(title, fontsize=8)
         legend_below(fig, handles, texts, ncols=3 if width == "double" else 2)
-    return fig
+    return finish_labels(fig, math_labels)

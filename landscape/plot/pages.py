@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from landscape.plot._common import clean_plotly
 from landscape.plot.line import LINE_METRICS, METRIC_STYLES, end_labels, end_points
 from landscape.plot.rays import BANDS, ray_band, ray_series
 from landscape.plot.results import LineData, RaysData
@@ -78,7 +79,7 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
         layout["yaxis2"] = {"title": {"text": "error / accuracy (%)"}, "overlaying": "y", "side": "right",
                             "showgrid": False, "tickmode": "auto"}
     fig.update_layout(**layout)
-    return fig
+    return clean_plotly(fig)  # labels from files and users: no control or bidi characters
 
 
 def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
@@ -116,7 +117,7 @@ def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = No
                "x": 0.5},
         template="plotly_white", height=540, legend={"orientation": "h", "y": -0.2}, margin={"t": 120},
         updatemenus=_scale_buttons("yaxis") if chosen[0].kind == "loss" else [])
-    return fig
+    return clean_plotly(fig)  # labels from files and users: no control or bidi characters
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

@@ -23,7 +23,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import legend_below, panel_note, plural
+from landscape.plot._common import finish_labels, legend_below, panel_note, plural
 from landscape.plot.results import Marked, PlaneData
 from landscape.plot.style import CMAP, Metric, choose_metrics, halo, new_figure, series_styles, style_context, \
     title_of
@@ -150,7 +150,8 @@ def _markers(ax, data: PlaneData, handles: dict) -> None:
 
 
 def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
-                 vmax: Optional[Mapping[str, float]] = None, log: bool = True, width: str = "double"):
+                 vmax: Optional[Mapping[str, float]] = None, log: bool = True, width: str = "double",
+                 math_labels: bool = False):
     """The plane figure of ``data`` (a :class:`~matplotlib.figure.Figure`, not yet saved).
 
     Args:
@@ -160,6 +161,7 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
         vmax: per metric name, the value above which the colour saturates (default :func:`default_vmax`).
         log: log-spaced contour levels (else linear).
         width: ``double`` (7 in, panels side by side) or ``single`` (3.3 in, panels stacked).
+        math_labels: draw ``$...$`` in labels as mathtext (default: every label is plain text).
     """
     chosen = choose_metrics(metrics, data.values)
     vmax = dict(vmax or {})
@@ -199,4 +201,4 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
             fig.suptitle(title, fontsize=8)
         legend_below(fig, list(handles.values()), list(handles), ncols=min(len(handles), 4 if width == "double"
                                                                               else 2))
-    return fig
+    return finish_labels(fig, math_labels)

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import legend_below, line_top, panel_note, plural
+from landscape.plot._common import finish_labels, legend_below, line_top, panel_note, plural
 from landscape.plot.results import RaysData
 from landscape.plot.style import choose_metrics, new_figure, series_styles, style_context, title_of
 
@@ -86,7 +86,8 @@ def ray_series(rays: Sequence[RaysData], labels: Optional[Sequence[str]] = None)
 
 
 def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = None, log: bool = True,
-                band: str = "minmax", labels: Optional[Sequence[str]] = None, width: str = "double"):
+                band: str = "minmax", labels: Optional[Sequence[str]] = None, width: str = "double",
+                math_labels: bool = False):
     """Rays from every point of every file of ``rays`` on shared axes (a matplotlib Figure).
 
     Args:
@@ -96,6 +97,7 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
         band: ``minmax`` or ``std`` (see :func:`ray_band`).
         labels: one label per ray origin, over all files in order.
         width: ``double`` (panels side by side) or ``single`` (stacked).
+        math_labels: draw ``$...$`` in labels as mathtext (default: every label is plain text).
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -164,4 +166,4 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
         if title:
             fig.suptitle(title, fontsize=8)
         legend_below(fig, handles, texts, ncols=2 if width == "double" else 1)
-    return fig
+    return finish_labels(fig, math_labels)

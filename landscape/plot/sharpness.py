@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from landscape.plot._common import legend_below
+from landscape.plot._common import finish_labels, legend_below
 from landscape.plot.results import SharpnessData
 from landscape.plot.style import new_figure, series_styles, style_context, title_of
 
@@ -103,8 +103,9 @@ def _title(row: str, results: list[dict]) -> str:
 
 
 def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
-                     width: str = "double"):
-    """Every metric of every checkpoint in ``docs``, side by side (a matplotlib Figure).
+                     width: str = "double", math_labels: bool = False):
+    """Every metric of every checkpoint in ``docs``, side by side (a matplotlib Figure); labels are plain
+    text unless ``math_labels`` (see :func:`landscape.plot._common.finish_labels`).
 
     Raises:
         UserError: no metric to draw (only the spectrum was computed, or nothing).
@@ -166,11 +167,11 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
         if title:
             fig.suptitle(title, fontsize=8)
         legend_below(fig, handles, texts, ncols=2 if width == "double" else 1)
-    return fig
+    return finish_labels(fig, math_labels)
 
 
 def spectrum_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
-                    width: str = "double"):
+                    width: str = "double", math_labels: bool = False):
     """The SLQ spectral density of every checkpoint that has one, overlaid; ``None`` if none has."""
     from matplotlib.lines import Line2D
 
@@ -200,4 +201,4 @@ def spectrum_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[
         ax.set_title("Hessian spectral density (stochastic Lanczos quadrature)")
         legend_below(fig, [Line2D([], [], color=st.color, ls=st.linestyle) for st in styles],
                      [e.label for e in entries])
-    return fig
+    return finish_labels(fig, math_labels)

@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from landscape.plot._common import clean_plotly
 from landscape.plot.plane import default_vmax, off_plane_label
 from landscape.plot.results import PlaneData
 from landscape.plot.style import Metric, available_metrics, series_styles, title_of
@@ -135,4 +136,4 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
                       "yanchor": "top", "showactive": True}],
         legend={"x": 0.0, "y": 0.02, "xanchor": "left", "yanchor": "bottom", "bgcolor": "rgba(255,255,255,0.7)"},
         margin={"l": 0, "r": 0, "t": 50, "b": 0}, template="plotly_white", height=700)
-    return fig
+    return clean_plotly(fig)  # labels from files and users: no control or bidi characters

@@ -22,8 +22,10 @@ class ReportFiles:
 
 
 def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optional[str] = None, dpi: int = 110,
-                 progress: Callable[[str], None] = lambda _: None) -> ReportFiles:
+                 progress: Callable[[str], None] = lambda _: None, math_labels: bool = False) -> ReportFiles:
     """Write the report of everything under ``paths`` into ``out``.
+
+    Labels and names are plain text in the figures unless ``math_labels`` (``$...$`` drawn as mathtext).
 
     Raises:
         UserError: a path that does not exist or holds no run or result, an unreadable result.
@@ -37,7 +39,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
 
     out = Path(out)
     results = find_results(paths)
-    sections = build_sections(results, out / "figures", dpi=dpi, progress=progress)
+    sections = build_sections(results, out / "figures", dpi=dpi, progress=progress, math_labels=math_labels)
     title = title or "Loss landscape report"
     sources = [str(p) for p in paths]
     v = {k: val for k, val in versions().items() if k in ("swa_landscape", "torch", "numpy", "python")}

@@ -40,8 +40,8 @@ def _setting(cfg: dict[str, Any], key: str) -> str:
 class _Figures:
     """Saves figures as ``figures/<stem>.png`` with unique stems."""
 
-    def __init__(self, folder: Path, dpi: int) -> None:
-        self.folder, self.dpi, self.used = folder, dpi, set()
+    def __init__(self, folder: Path, dpi: int, math_labels: bool = False) -> None:
+        self.folder, self.dpi, self.used, self.math = folder, dpi, set(), math_labels
 
     def save(self, fig, stem: str) -> Path:
         import matplotlib.pyplot as plt
@@ -161,7 +161,7 @@ def _curves(runs, figs: _Figures) -> Section:
     from landscape.plot.curves import curves_figure
 
     s = Section("curves", "Training curves")
-    s.blocks.append(Figure(figs.save(curves_figure(runs), "curves"),
+    s.blocks.append(Figure(figs.save(curves_figure(runs, math_labels=figs.math), "curves"),
                            "Test accuracy and loss of the SGD iterate and of the average, and the learning rate; "
                            "the averaging window shaded, PSWA period ends dotted."))
     return s
@@ -179,7 +179,7 @@ def _planes(planes, figs: _Figures) -> Section:
         what = f"around {data.anchor_labels[0]} along {kind} directions" if kind else \
             "through " + ", ".join(data.anchor_labels)
         s.blocks.append(Text(f"**{name}**: the plane {what}; axes in {data.units}."))
-        s.blocks.append(Figure(figs.save(plane_figure(data), f"plane-{name}"), f"{name}: train loss and test error."))
+        s.blocks.append(Figure(figs.save(plane_figure(data, math_labels=figs.math), f"plane-{name}"), f"{name}: train loss and test error."))
         s.blocks.append(Interactive(plane_page(data), f"{name}: the surface, interactive (drag to turn; menu: metric "
                                                       "and scale)."))
         note = _nonfinite_note(data.values, data.done)
@@ -209,7 +209,7 @@ def _lines(lines, figs: _Figures) -> Section:
             caption = f"{names}: {d.label}, ‖b − a‖ = {fmt(d.length)}."
             stem = f"line-{names}"
         labels = [d.end_label for d in group] if len(group) > 1 else None  # the start is in the caption
-        s.blocks.append(Figure(figs.save(line_figure(group, labels=labels), stem), caption))
+        s.blocks.append(Figure(figs.save(line_figure(group, labels=labels, math_labels=figs.math), stem), caption))
         for d in group:
             note = _nonfinite_note(d.values, d.done)
             if note:
@@ -225,7 +225,7 @@ def _rays(ray_sets, figs: _Figures) -> Section:
                 "basin width: the distance where the train loss first rises by δ.")
     for data in ray_sets:
         name = _name(data.path)
-        s.blocks.append(Figure(figs.save(rays_figure([data]), f"rays-{name}"),
+        s.blocks.append(Figure(figs.save(rays_figure([data], math_labels=figs.math), f"rays-{name}"),
                                f"{name}: mean over rays and min–max band ({data.normalization} directions)."))
         if data.width is not None:
             rows = []
@@ -267,12 +267,12 @@ def _sharpness(docs, figs: _Figures) -> list[Section]:
                     "within one architecture.")
         rows = [[name] + [_metric_value(e.metrics.get(name)) for e in entries] for name in rows_names]
         s.blocks.append(Table(["metric"] + [e.label for e in entries], rows))
-        s.blocks.append(Figure(figs.save(sharpness_figure(docs), "sharpness"), "The same numbers side by side."))
+        s.blocks.append(Figure(figs.save(sharpness_figure(docs, math_labels=figs.math), "sharpness"), "The same numbers side by side."))
         for d in docs:
             s.blocks.append(_sharpness_provenance(d))
         out.append(s)
     if any(isinstance(e.metrics.get(SPECTRUM), dict) for e in entries):
-        fig = spectrum_figure(docs)
+        fig = spectrum_figure(docs, math_labels=figs.math)
         s = Section("spectrum", "Hessian spectrum", intro="Spectral density of the training-loss Hessian by "
                     "stochastic Lanczos quadrature.")
         s.blocks.append(Figure(figs.save(fig, "spectrum"), "Smoothed spectral density, one curve per checkpoint."))
@@ -316,9 +316,10 @@ def _study(studies) -> Section:
 
 
 def build_sections(results: dict[str, list], figures: Path, dpi: int = 110,
-                   progress: Callable[[str], None] = lambda _: None) -> list[Section]:
-    """Every section the results call for, in the report's order."""
-    figs = _Figures(figures, dpi)
+                   progress: Callable[[str], None] = lambda _: None, math_labels: bool = False) -> list[Section]:
+    """Every section the results call for, in the report's order (``math_labels``: see
+    :func:`landscape.plot._common.finish_labels`)."""
+    figs = _Figures(figures, dpi, math_labels)
     sections: list[Section] = []
     steps: Sequence[tuple[str, Callable[[], Any]]] = [
         ("study", lambda: [_study(results["study"])]),
