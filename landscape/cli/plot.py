@@ -90,6 +90,8 @@ def add_parser(sub) -> None:
                    help="figure width: double (7 in, panels side by side) or single (3.3 in, stacked)")
     p.add_argument("--band", choices=list(BANDS), default="minmax", help="rays: min-max or mean ± 1 std band")
     add_math_labels(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files in --out that swa-landscape did not write (default: refuse)")
     p.set_defaults(handler=run)
 
 
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     options = PlotOptions(formats=tuple(dict.fromkeys(args.format)), html=args.html, vmax=parse_vmax(args.vmax),
                           log=args.log, metrics=tuple(args.metric) if args.metric else None,
                           labels=tuple(args.labels) if args.labels else None, width=args.width, band=args.band,
-                          math_labels=args.math_labels)
+                          math_labels=args.math_labels, overwrite=args.overwrite)
     for path in draw_paths(args.inputs, args.out, options):
         print(f"wrote {path}")
     return 0

@@ -4,7 +4,8 @@ Writes OUT/report.html (self-contained: plotly and the images inlined, opens off
 and OUT/figures/: the runs' settings, the results table, training curves, every plane (static and
 interactive), line, ray set and sharpness result found, the Hessian spectrum when computed, and
 for each how it was made (inputs, checkpoint SHA-256s, BN mode, seeds, versions). Sections appear
-only for results that exist.
+only for results that exist. Files in OUT are replaced only if the report wrote them (--overwrite
+for any other); a symbolic link inside OUT is not followed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dpi", type=int, default=110, help="resolution of the figures (default 110)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_math_labels(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace report files in --out that swa-landscape did not write (default: refuse)")
     p.set_defaults(handler=run)
 
 
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--dpi must be between 30 and 600, got {args.dpi}")
     say = (lambda _: None) if args.quiet else (lambda kind: print(f"report: drawing {kind} ..."))
     files = build_report(args.paths, args.out, title=args.title, dpi=args.dpi, progress=say,
-                         math_labels=args.math_labels)
+                         math_labels=args.math_labels, overwrite=args.overwrite)
     shown = ", ".join(files.sections) or "no section"
     print(f"report: {len(files.sections)} sections ({shown}) -> {files.html} and {files.markdown}")
     return 0

@@ -34,6 +34,8 @@ class PlotOptions:
         width: ``double`` (7 in) or ``single`` (3.3 in) column width.
         band: the rays' band, ``minmax`` or ``std``.
         dpi: resolution of PNGs.
+        overwrite: replace files in ``out`` that this toolkit did not write (by default only our own
+            figures and pages are replaced; :func:`swa.io.check_replaceable`).
         math_labels: draw ``$...$`` in labels as mathtext; by default every label, name and title from a
             file or the user is plain text (a label that is not valid math is plain text either way).
     """
@@ -47,6 +49,7 @@ class PlotOptions:
     width: str = "double"
     band: str = "minmax"
     dpi: int = 200
+    overwrite: bool = False
     math_labels: bool = False
 
     def vmax_for(self, names: Sequence[str]) -> dict[str, float]:
@@ -102,10 +105,10 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     metrics, labels, width, math = options.metrics, options.labels, options.width, options.math_labels
 
     def static(fig, stem: str) -> None:
-        written.extend(save_figure(fig, out / stem, options.formats, dpi=options.dpi))
+        written.extend(save_figure(fig, out / stem, options.formats, dpi=options.dpi, overwrite=options.overwrite))
 
     def page(fig, stem: str, title: str) -> None:
-        written.append(html.write_page(fig, out / f"{stem}.html", clean_text(title)))
+        written.append(html.write_page(fig, out / f"{stem}.html", clean_text(title), overwrite=options.overwrite))
 
     planes = results.get("plane", [])
     for data, stem in zip(planes, _stems(planes, "plane")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Optional
 
 __all__ = ["write_page", "network_references", "page_html", "PLOTLY_CONFIG"]
 
@@ -35,16 +36,23 @@ def network_references(html: str) -> list[str]:
 
 
 def page_html(fig, title: str) -> str:
-    """The page: plotly.js inlined once, the figure, a ``<title>``."""
+    """The page: plotly.js inlined once, the figure, a ``<title>``, the generator marker (``swa.io.HTML_MARKER``)."""
+    from swa.io import HTML_MARKER
+
     html = fig.to_html(include_plotlyjs=True, full_html=True, config=PLOTLY_CONFIG, include_mathjax=False)
     safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return html.replace("<head>", f"<head><meta charset=\"utf-8\" /><title>{safe}</title>", 1)
+    return html.replace("<head>", f"<head><meta charset=\"utf-8\" />{HTML_MARKER}<title>{safe}</title>", 1)
 
 
-def write_page(fig, path: Path, title: str) -> Path:
-    """Write ``fig`` to ``path`` as one offline HTML file, atomically."""
-    from swa.io import write_text
+def write_page(fig, path: Path, title: str, *, overwrite: Optional[bool] = None) -> Path:
+    """Write ``fig`` to ``path`` as one offline HTML file, atomically.
 
+    A file already there is replaced only if it is a page of ours, or with ``overwrite`` (``None``: as
+    :func:`swa.io.overwriting` sets it, default no).
+    """
+    from swa.io import check_replaceable, write_text
+
+    check_replaceable(path, "html", overwrite)
     html = page_html(fig, title)
     refs = network_references(html)
     if refs:  # would mean a plotly change broke the offline promise

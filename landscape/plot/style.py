@@ -213,19 +213,29 @@ def new_figure(width: str, height: float):
     return fig
 
 
-def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = DPI) -> list[Path]:
-    """Write ``stem.png`` (and ``.pdf``/``.svg``) atomically; return the paths written."""
-    from swa.io import atomic_path
+def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = DPI, *,
+                overwrite: Optional[bool] = None) -> list[Path]:
+    """Write ``stem.png`` (and ``.pdf``/``.svg``) atomically, marked as this toolkit's; return the paths written.
 
-    written = []
+    A file already there is replaced only if it is our own figure of that format, or with ``overwrite``
+    (``None``: as :func:`swa.io.overwriting` sets it, default no); every target is checked before any is
+    written.
+
+    Raises:
+        UserError: an unknown format, or a target that is someone else's file or a symbolic link.
+    """
+    from swa.io import FIGURE_METADATA, atomic_path, check_replaceable
+
     for fmt in formats:
         if fmt not in FORMATS:
             raise UserError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
-        path = Path(f"{stem}.{fmt}")
+    targets = [(fmt, Path(f"{stem}.{fmt}")) for fmt in formats]
+    for fmt, path in targets:
+        check_replaceable(path, fmt, overwrite)
+    for fmt, path in targets:
         with atomic_path(path) as tmp, style_context():
-            fig.savefig(tmp, format=fmt, dpi=dpi)
-        written.append(path)
-    return written
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=FIGURE_METADATA[fmt])
+    return [path for _, path in targets]
 
 
 def title_of(sidecar: dict) -> str:
