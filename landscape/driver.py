@@ -30,6 +30,7 @@ from landscape.distributed import process_group
 from landscape.evaluator import METRICS, AffineFamily, Evaluator
 from landscape.forward import Forward
 from landscape.runner import run_points
+from landscape.self_check import CheckPoint, self_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
 from landscape.tuning import DEFAULT_BATCH_SIZE
@@ -52,6 +53,8 @@ class Task:
         extra: fixed arrays of the result file (axes, anchors, ...).
         sidecar: more sidecar fields (labels, paths, units).
         directions: columns of the coordinates (for the size check).
+        checks: the points the result is built from (anchors, center, ray origins), evaluated once more
+            by the engine and by a plain forward pass (``landscape.self_check``).
     """
 
     name: str
@@ -62,6 +65,7 @@ class Task:
     extra: dict[str, np.ndarray]
     sidecar: dict[str, Any] = field(default_factory=dict)
     directions: int = 1
+    checks: list[CheckPoint] = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -130,8 +134,22 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
         _note_bn_cost(model, evaluator, settings, log if dist.is_main else (lambda _: None))
         stats = run_points(evaluator, task.families, store, chunk=settings.chunk, dist=dist,
                            progress=settings.progress, log=log)
+        if task.checks and dist.is_main:
+            _check_store(store, task, evaluator, model, forward, settings, fresh=bool(stats["computed"]))
     store.compute_seconds = store.seconds_before + stats["seconds"]
     return Outcome(store=store, stats=stats, is_main=dist.is_main)
+
+
+def _check_store(store: ResultStore, task: Task, evaluator: Evaluator, model: nn.Module, forward: Forward,
+                 settings: EvalSettings, fresh: bool) -> None:
+    """Record the self-check in the sidecar: computed when points were computed now (or the file has none),
+    else the one found when resuming a finished result."""
+    previous = store.previous.get("self_check")
+    if fresh or not isinstance(previous, dict):
+        store.sidecar["self_check"] = self_check(task.checks, task.families, evaluator, model, forward, settings)
+        store.save()
+    else:
+        store.sidecar["self_check"] = previous
 
 
 def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: EvalSettings, log: Callable[[str], None]) -> None:
