@@ -34,6 +34,7 @@ TEXT_MARKER = f"<!-- written by {CREATOR} -->"  # opens a report.md; follows the
 # ``atomic_path``'s temporary files: ``.NAME.`` + mkstemp's 8 characters + ``.tmp``.
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _SNIFF = 4096
+_PDF_TAIL = 65536  # room for a cross-reference table of ~3,000 objects (20 bytes each)
 _OVERWRITE: ContextVar[bool] = ContextVar("swa_landscape_overwrite", default=False)
 
 
@@ -103,7 +104,7 @@ def our_kind(path: str | os.PathLike) -> Optional[str]:
     ``"svg"``, ``"html"``, ``"md"``, ``"vtp"``, ``"h5"`` or ``"mc-npz"``; ``None`` for any other file, a
     missing one or a symbolic link.
 
-    Cheap: reads the first 4 KB (and the last 4 KB of a PDF, whose ``Creator`` is at the end); an h5 file's
+    Cheap: reads the first 4 KB (and the last 64 KB of a PDF, whose ``Creator`` is near the end); an h5 file's
     attribute is read with ``h5py``.
     """
     path = Path(path)
@@ -112,8 +113,8 @@ def our_kind(path: str | os.PathLike) -> Optional[str]:
             return None
         with open(path, "rb") as f:
             head = f.read(_SNIFF)
-            if head.startswith(b"%PDF"):
-                f.seek(max(0, os.fstat(f.fileno()).st_size - _SNIFF))
+            if head.startswith(b"%PDF"):  # the info dictionary comes last, before the cross-reference table
+                f.seek(max(0, os.fstat(f.fileno()).st_size - _PDF_TAIL))
                 return "pdf" if f"/Creator ({CREATOR})".encode() in f.read() else None
     except OSError:
         return None
