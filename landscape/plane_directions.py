@@ -32,6 +32,7 @@ import torch
 
 from swa.errors import UserError
 from swa.io import save_torch
+from swa.validate import check, read_json
 from landscape.directions import random_directions
 from landscape.weights import ParamSpace
 
@@ -173,15 +174,17 @@ def loaded_provenance(path: str | Path) -> tuple[tuple[str, str], dict[str, Any]
     from random-sgd)"), so a second plane on the same directions says what they are. Any other file:
     "direction 1 (from FILE)". The provenance holds the file and, when known, the source's kind.
     """
-    import json
-
     path = Path(path)
     about: dict[str, Any] = {"file": str(path)}
-    try:
-        side = json.loads((path.parent / "plane.json").read_text()) if path.name == "directions.pt" else {}
-        source = side.get("directions") or {}
-        labels = [str(lab) for lab in source.get("labels") or []]
-    except (OSError, ValueError, AttributeError):
+    side_path = path.parent / "plane.json"
+    try:  # only labels come from the sidecar: an unusable one costs them, nothing else
+        side = read_json(side_path, "plane sidecar") if path.name == "directions.pt" and side_path.is_file() else {}
+        source = side.get("directions") if isinstance(side, dict) else None
+        source = source if isinstance(source, dict) else {}
+        labels = [check(lab, (str,), side_path, "directions.labels[]")
+                  for lab in check(source.get("labels") or [], (list,), side_path, "directions.labels")]
+        check(source.get("kind"), (str, type(None)), side_path, "directions.kind")
+    except UserError:
         source, labels = {}, []
     if len(labels) == 2 and source.get("kind") not in (None, "loaded"):
         about["source_kind"] = source["kind"]
@@ -209,9 +212,15 @@ def directions_from_dict(doc: Any, space: ParamSpace, source: str = "directions"
             raise UserError(f"{source}: '{axis}' lacks {len(missing)} parameter(s) of the model, e.g. {missing[0]}")
         for name, shape in zip(space.param_names, space.param_shapes):
             t = part[name]
-            if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(shape):
-                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise UserError(f"{source}: '{axis}' {name} has shape {got}, the model's is {tuple(shape)}")
+            if not isinstance(t, torch.Tensor):
+                raise UserError(f"{source}: '{axis}' {name} must be a tensor, got {type(t).__name__}")
+            if t.layout != torch.strided or not t.dtype.is_floating_point:
+                raise UserError(f"{source}: '{axis}' {name} must be a dense floating-point tensor, got "
+                                f"{str(t.dtype).replace('torch.', '')}" + ("" if t.layout == torch.strided
+                                                                            else f" ({t.layout})"))
+            if tuple(t.shape) != tuple(shape):
+                raise UserError(f"{source}: '{axis}' {name} has shape {tuple(t.shape)}, the model's is "
+                                f"{tuple(shape)}")
         row = torch.cat([part[n].detach().float().reshape(-1) for n in space.param_names])
         if not bool(torch.isfinite(row).all()):
             raise UserError(f"{source}: '{axis}' contains NaN or inf")

@@ -16,7 +16,6 @@ the model and the data from the manifest alone.
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +26,18 @@ import torch.nn as nn
 from swa.checkpoint import load_into
 from swa.data import TensorData, load_data
 from swa.errors import UserError
+from swa.validate import check, describe, need, read_json, read_json_lines
 from swa.models import build_model
 
-__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "Run", "open_run",
+__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "check_manifest",
+           "manifest_config", "read_metrics", "Run", "open_run",
            "portable_paths", "resolved_paths"]
 
 MANIFEST = "manifest.json"
 METRICS = "metrics.jsonl"
 STATE = "state/last.pt"
 FORMAT = "swa-landscape-run/1"
+MAX_EPOCHS = 10 ** 6  # a manifest asking for more is corrupt, not ambitious
 
 
 def versions() -> dict[str, str]:
@@ -103,17 +105,115 @@ def resolved_paths(config, run_dir: str | Path):
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``RUN/manifest.json``; :class:`UserError` if it is missing or unreadable."""
+    """Read and check ``RUN/manifest.json`` (:func:`check_manifest`).
+
+    Raises:
+        UserError: the file is missing, unreadable, not JSON, or holds a field of the wrong type or range
+            (the message names the file and the field).
+    """
     path = Path(run_dir) / MANIFEST
     if not path.is_file():
         raise UserError(f"{run_dir} is not a training run: {MANIFEST} not found")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    return check_manifest(read_json(path, "manifest"), path)
+
+
+def check_manifest(manifest: Any, path: Any = MANIFEST) -> dict[str, Any]:
+    """``manifest`` if every field the toolkit reads has its type and range, else :class:`UserError`.
+
+    Checked: ``format``; ``config`` (it must make a valid :class:`~swa.config.TrainConfig`); ``status``,
+    ``task``; ``num_outputs`` and ``input_shape`` (positive integers); ``iters_per_epoch`` and
+    ``epochs_done``; ``trajectory`` (objects with a relative ``path`` and an ``epoch``); ``final`` and
+    ``swa`` (relative paths or null); ``warnings`` (strings); ``model``, ``data``, ``versions`` (objects).
+    """
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path} is not a run manifest: it holds {describe(manifest)}, not an object")
     if manifest.get("format") != FORMAT:
-        raise UserError(f"{path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+        raise UserError(f"{path} has format {describe(manifest.get('format'))}, expected {FORMAT!r}")
+    need(manifest, "config", (dict,), path)
+    manifest_config(manifest, path)
+    need(manifest, "status", (str,), path, default=None)
+    need(manifest, "task", (str,), path, default=None)
+    need(manifest, "num_outputs", (int,), path, default=None, low=1)
+    shape = need(manifest, "input_shape", (list,), path, default=[])
+    for i, n in enumerate(shape):
+        check(n, (int,), path, f"input_shape[{i}]", low=1)
+    need(manifest, "iters_per_epoch", (int,), path, default=None, low=1, high=10 ** 9)
+    need(manifest, "epochs_done", (int,), path, default=None, low=0)
+    for i, point in enumerate(need(manifest, "trajectory", (list,), path, default=[])):
+        where = f"trajectory[{i}]"
+        check(point, (dict,), path, where)
+        _relative(need(point, "path", (str,), path, f"{where}."), path, f"{where}.path")
+        need(point, "epoch", (int,), path, f"{where}.", low=0)
+        need(point, "iteration", (int,), path, f"{where}.", default=None, low=0)
+        need(point, "lr", (float, type(None)), path, f"{where}.", default=None, finite=False)
+        need(point, "period", (int, type(None)), path, f"{where}.", default=None)
+    for key in ("final", "swa"):
+        rel = need(manifest, key, (str, type(None)), path, default=None)
+        if rel is not None:
+            _relative(rel, path, key)
+    for i, w in enumerate(need(manifest, "warnings", (list,), path, default=[])):
+        check(w, (str,), path, f"warnings[{i}]")
+    for key in ("model", "data", "versions"):
+        need(manifest, key, (dict,), path, default=None)
     return manifest
+
+
+def _relative(rel: str, path: Any, field: str) -> None:
+    if not rel or Path(rel).is_absolute():
+        raise UserError(f"{path}: {field} must be a path inside the run, got {describe(rel)}")
+
+
+def manifest_config(manifest: dict[str, Any], path: Any = MANIFEST):
+    """The :class:`~swa.config.TrainConfig` of a manifest's ``config``; :class:`UserError` naming the file
+    if it does not make one."""
+    from swa.config import TrainConfig
+
+    cfg = manifest.get("config")
+    try:
+        check(cfg, (dict,), path, "config")
+        for key in ("model", "data"):
+            spec = need(cfg, key, (dict,), path, "config.")
+            need(spec, "name", (str,), path, f"config.{key}.")
+            need(spec, "kwargs", (dict, type(None)), path, f"config.{key}.", default=None)
+        need(cfg["data"], "root", (str, type(None)), path, "config.data.", default=None)
+        need(cfg["data"], "seed", (int,), path, "config.data.", default=0)
+        need(cfg, "epochs", (int,), path, "config.", default=None, low=1, high=MAX_EPOCHS)
+        for key, value in cfg.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                check(value, (float,), path, f"config.{key}", finite=False)
+        return TrainConfig.from_json(cfg)
+    except UserError as exc:
+        message = str(exc)
+        raise UserError(message if message.startswith(str(path)) else f"{path}: config: {message}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise UserError(f"{path}: config is not a valid training configuration ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]})") from None
+
+
+def read_metrics(run_dir: str | Path, *, epochs: Optional[int] = None, required: tuple[str, ...] = ()
+                 ) -> list[dict[str, Any]]:
+    """The per-epoch records of ``RUN/metrics.jsonl``, checked: each an object with an integer ``epoch``
+    (at most ``epochs`` when given) and numbers or nulls as values (NaN and inf allowed: a diverged run
+    records them); the fields ``required`` must be numbers. A missing file is an empty list.
+
+    Raises:
+        UserError: unreadable, not UTF-8, a line that is not JSON or a record of the wrong shape (the
+            message names the file, the line and the field).
+    """
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    records = []
+    for n, record in read_json_lines(path):
+        where = f"line {n}"
+        check(record, (dict,), path, where)
+        need(record, "epoch", (int,), path, f"{where}: ", low=0, high=epochs)
+        for key, value in record.items():
+            check(value, (float, type(None)), path, f"{where}: {key}", finite=False)
+        for key in required:
+            need(record, key, (float,), path, f"{where}: ", finite=False)
+        records.append(record)
+    return records
 
 
 @dataclass
@@ -125,9 +225,7 @@ class Run:
 
     @property
     def config(self):
-        from swa.config import TrainConfig
-
-        return resolved_paths(TrainConfig.from_json(self.manifest["config"]), self.path)
+        return resolved_paths(manifest_config(self.manifest, self.path / MANIFEST), self.path)
 
     @property
     def trajectory(self) -> list[dict[str, Any]]:

@@ -18,7 +18,6 @@ epoch, and :func:`train` with ``resume=True`` continues bitwise-identically.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,7 +38,8 @@ from swa.errors import ConfigError, UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
-from swa.rundir import FORMAT, MANIFEST, METRICS, STATE, portable_paths, read_manifest, resolved_paths, versions
+from swa.rundir import (FORMAT, MANIFEST, METRICS, STATE, manifest_config, portable_paths, read_manifest, read_metrics,
+                        resolved_paths, versions)
 from swa.schedules import build_schedule
 
 __all__ = ["train", "TrainResult", "build_optimizer"]
@@ -373,12 +373,16 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
         if manifest.get("status") == "complete":  # nothing left to do: report the run as it stands
             log = log or (tqdm.write if progress else (lambda _msg: None))
             log(f"{out} is complete; nothing to resume")
-            metrics = [json.loads(line) for line in (out / METRICS).read_text().splitlines()]
+            metrics = read_metrics(out, epochs=manifest["config"].get("epochs"), required=("test_loss",))
+            if not metrics:
+                raise UserError(f"{out / METRICS} holds no epoch, yet {out / MANIFEST} says the run is complete")
+            if manifest.get("final") is None:
+                raise UserError(f"{out / MANIFEST}: status is complete but final is missing")
             return TrainResult(out=out, final=out / manifest["final"],
-                               swa=None if manifest["swa"] is None else out / manifest["swa"], metrics=metrics,
-                               trajectory=manifest["trajectory"], seconds=time.perf_counter() - started,
+                               swa=None if manifest.get("swa") is None else out / manifest["swa"], metrics=metrics,
+                               trajectory=manifest.get("trajectory", []), seconds=time.perf_counter() - started,
                                warnings=list(manifest.get("warnings", [])))
-        config = resolved_paths(TrainConfig.from_json(manifest["config"]), out).with_changes(out=str(out))
+        config = resolved_paths(manifest_config(manifest, out / MANIFEST), out).with_changes(out=str(out))
         if device is not None:
             config = config.with_changes(device=device)
         if not (out / STATE).is_file():
@@ -398,7 +402,11 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
     if log is None:
         log = tqdm.write if progress else (lambda _msg: None)
     if state is not None:
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
+            raise UserError(f"cannot resume from {out / STATE}: it does not fit this run ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:200]})") from None
         trainer.model.to(trainer.device)
         log(f"resuming {out} after epoch {trainer.epoch}/{config.epochs}")
     else:

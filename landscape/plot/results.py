@@ -9,9 +9,7 @@ levels deep) into results grouped by kind.
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -19,6 +17,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from swa.errors import UserError
+from swa.validate import check, finite_array, increasing_axis, label, load_npz, need, read_json
 
 __all__ = ["PlaneData", "LineData", "RaysData", "SharpnessData", "RunData", "Marked", "read_result",
            "find_results", "KINDS", "VALUE_KEYS"]
@@ -32,22 +31,75 @@ _SKIP_DIRS = {"checkpoints", "state", "__pycache__", "node_modules"}
 _SEARCH_DEPTH = 4
 
 
+# Sidecar fields the readers and the report use, and their types (a field may be absent).
+_SIDECAR_FIELDS: dict[str, tuple[type, ...]] = {
+    "file": (str,), "complete": (bool,), "points_done": (int,), "points_total": (int,), "inputs": (dict,),
+    "settings": (dict,), "bn_mode": (str, type(None)), "space": (dict,), "anchors": (list,), "projections": (list,),
+    "points": (list,), "directions": (dict,), "directions_request": (dict,), "axes": (dict,), "grid": (dict,),
+    "units": (str,), "evaluation": (dict,), "versions": (dict,), "timings": (dict,), "from": (dict,), "to": (dict,),
+    "length": (float,), "direction": (dict,), "axis": (str,), "delta": (float, type(None)),
+    "normalization": (str,), "width": (dict,), "title": (str,)}
+_POINT_KINDS = ("trajectory", "checkpoint")
+
+
+def _checkpoint_ref(ref: Any, path: Path, where: str) -> None:
+    """A checkpoint a sidecar names: ``{"label", "path", "sha256"}``, each optional."""
+    check(ref, (dict,), path, where)
+    for key in ("label", "sha256"):
+        need(ref, key, (str,), path, f"{where}.", default=None)
+    need(ref, "path", (str, type(None)), path, f"{where}.", default=None)
+
+
 def _sidecar(path: Path) -> dict[str, Any]:
-    """The ``.json`` beside a result file, or ``{}`` (a missing or unreadable sidecar only costs labels)."""
-    side = path.with_suffix(".json")
-    try:
-        doc = json.loads(side.read_text())
-    except (OSError, ValueError):
+    """The ``.json`` beside a result file, checked, or ``{}`` when there is none (a missing sidecar only
+    costs labels; one that is there but holds the wrong types is a :class:`UserError` naming the field)."""
+    side_path = path.with_suffix(".json")
+    if not side_path.is_file():
         return {}
-    return doc if isinstance(doc, dict) else {}
+    side = read_json(side_path, "result sidecar")
+    check(side, (dict,), side_path, "the sidecar (top level)")
+    for key, types in _SIDECAR_FIELDS.items():
+        need(side, key, types, side_path, default=None, low=0 if key in ("length", "points_done",
+                                                                         "points_total") else None)
+    delta = side.get("delta")
+    if delta is not None:
+        check(delta, (float,), side_path, "delta", low=0)
+    for key in ("anchors", "points"):
+        for i, ref in enumerate(side.get(key) or []):
+            _checkpoint_ref(ref, side_path, f"{key}[{i}]")
+    for key in ("from", "to"):
+        if key in side:
+            _checkpoint_ref(side[key], side_path, key)
+    for i, p in enumerate(side.get("projections") or []):
+        where = f"projections[{i}]"
+        check(p, (dict,), side_path, where)
+        need(p, "label", (str,), side_path, f"{where}.", default=None)
+        need(p, "path", (str, type(None)), side_path, f"{where}.", default=None)
+        for key in ("x", "y"):
+            need(p, key, (float,), side_path, f"{where}.", default=None)
+        need(p, "distance", (float,), side_path, f"{where}.", default=None, low=0)
+        kind = need(p, "kind", (str, type(None)), side_path, f"{where}.", default=None)
+        if kind not in (None, *_POINT_KINDS):
+            raise UserError(f"{side_path}: {where}.kind must be one of {', '.join(_POINT_KINDS)}, got {kind!r}")
+    for key in ("x", "y"):
+        need(side.get("axes") or {}, key, (str,), side_path, "axes.", default=None)
+    inputs = side.get("inputs") or {}
+    for key in ("model", "data"):
+        spec = need(inputs, key, (dict, str, type(None)), side_path, "inputs.", default=None)
+        if isinstance(spec, dict):
+            need(spec, "name", (str,), side_path, f"inputs.{key}.", default=None)
+            need(spec, "kwargs", (dict, type(None)), side_path, f"inputs.{key}.", default=None)
+    need(side.get("timings") or {}, "compute_seconds", (float,), side_path, "timings.", default=None, low=0)
+    if isinstance(side.get("directions"), dict):
+        labels = need(side["directions"], "labels", (list,), side_path, "directions.", default=[])
+        for i, lab in enumerate(labels):
+            check(lab, (str,), side_path, f"directions.labels[{i}]")
+        need(side["directions"], "kind", (str,), side_path, "directions.", default=None)
+    return side
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: np.asarray(f[k]) for k in f.files}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"cannot read {path}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+    return load_npz(path)
 
 
 def _need(arrays: dict[str, np.ndarray], keys: Sequence[str], path: Path, what: str) -> None:
@@ -57,19 +109,17 @@ def _need(arrays: dict[str, np.ndarray], keys: Sequence[str], path: Path, what: 
 
 
 def _values(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path) -> dict[str, np.ndarray]:
-    out = {}
-    for key in VALUE_KEYS:
-        arr = np.asarray(arrays[key], dtype=np.float64)
-        if arr.shape != shape:
-            raise UserError(f"{path}: {key} has shape {arr.shape}, expected {shape}")
-        out[key] = arr
-    return out
+    """The metric arrays, each of ``shape`` and numeric (NaN and inf allowed: a diverged point)."""
+    return {key: finite_array(arrays, key, path, shape=shape, finite=False) for key in VALUE_KEYS}
 
 
 def _done(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path) -> np.ndarray:
     if "done" not in arrays:
         return np.ones(shape, dtype=bool)
-    done = np.asarray(arrays["done"], dtype=bool)
+    done = arrays["done"]
+    if done.dtype.kind not in "biu" or (done.dtype.kind != "b" and not np.isin(done, (0, 1)).all()):
+        raise UserError(f"{path}: done must hold true/false, got dtype {done.dtype}")
+    done = done.astype(bool)
     if done.shape != shape:
         raise UserError(f"{path}: done has shape {done.shape}, expected {shape}")
     if not done.any():
@@ -77,12 +127,11 @@ def _done(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path) -> 
     return done
 
 
-def _axis(arrays: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
-    arr = np.asarray(arrays[key], dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise UserError(f"{path}: {key} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise UserError(f"{path}: {key} holds non-finite coordinates")
+def _points_xy(arrays: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
+    """An optional (k, 2) array of finite plane coordinates (``anchors``, ``trajectory``)."""
+    arr = finite_array(arrays, key, path, default=np.zeros((0, 2)))
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise UserError(f"{path}: {key} must have shape (k, 2), got {arr.shape}")
     return arr
 
 
@@ -187,89 +236,150 @@ class RunData:
 
 
 def read_plane(path: Path) -> PlaneData:
+    """A checked ``plane.npz`` (at least 2 × 2 increasing coordinates; values, done, anchors and
+    projected points of matching shapes) and its sidecar."""
     arrays = _load_npz(path)
     _need(arrays, ("alphas", "betas", *VALUE_KEYS), path, "plane")
-    alphas, betas = _axis(arrays, "alphas", path), _axis(arrays, "betas", path)
+    alphas = increasing_axis(arrays, "alphas", path, min_size=2)
+    betas = increasing_axis(arrays, "betas", path, min_size=2)
     shape = (len(alphas), len(betas))
     values = _values(arrays, shape, path)
     done = _done(arrays, shape, path)
     side = _sidecar(path)
-    anchors = np.asarray(arrays.get("anchors", np.zeros((0, 2))), dtype=np.float64).reshape(-1, 2)
-    labels = [a.get("label", f"p{i}") for i, a in enumerate(side.get("anchors", []))]
+    anchors = _points_xy(arrays, "anchors", path)
+    labels = [label(a, "label", f"p{i}") for i, a in enumerate(side.get("anchors") or [])]
     if len(labels) != len(anchors):
         labels = [f"p{i}" for i in range(len(anchors))]
-    traj = np.asarray(arrays.get("trajectory", np.zeros((0, 2))), dtype=np.float64).reshape(-1, 2)
-    dist = np.asarray(arrays.get("trajectory_distance", np.zeros(len(traj))), dtype=np.float64).reshape(-1)
-    if len(dist) != len(traj):
-        dist = np.zeros(len(traj))
-    projections = side.get("projections", [])
+    traj = _points_xy(arrays, "trajectory", path)
+    dist = finite_array(arrays, "trajectory_distance", path, default=np.zeros(len(traj)))
+    if dist.shape != (len(traj),):
+        raise UserError(f"{path}: trajectory_distance has shape {dist.shape}, expected ({len(traj)},) (one per "
+                        "trajectory point)")
+    projections = side.get("projections") or []
     points = []
     for i, (xy, d) in enumerate(zip(traj, dist)):
-        p = projections[i] if len(projections) == len(traj) and isinstance(projections[i], dict) else {}
-        label = str(p.get("label", f"point {i + 1}"))
+        p = projections[i] if len(projections) == len(traj) else {}
+        text = label(p, "label", f"point {i + 1}")
         # Files written before projections carried a kind: the run's own points are labelled "epoch N".
-        kind = p.get("kind") or ("trajectory" if label.startswith("epoch") or not p else "checkpoint")
-        points.append(Marked(label=label, x=float(xy[0]), y=float(xy[1]), distance=float(d), kind=kind))
-    axes = side.get("axes") if isinstance(side.get("axes"), dict) else {}
+        kind = p.get("kind") or ("trajectory" if text.startswith("epoch") or not p else "checkpoint")
+        points.append(Marked(label=text, x=float(xy[0]), y=float(xy[1]), distance=float(d), kind=kind))
+    axes = side.get("axes") or {}
     return PlaneData(path=path, alphas=alphas, betas=betas, values=values, done=done, anchors=anchors,
                      anchor_labels=labels, points=points, sidecar=side,
-                     units=str(side.get("units", "distance in weight space")),
-                     x_label=str(axes.get("x", "distance along û")), y_label=str(axes.get("y", "distance along v̂")),
+                     units=label(side, "units", "distance in weight space"),
+                     x_label=label(axes, "x", "distance along û"), y_label=label(axes, "y", "distance along v̂"),
                      anchor_kind="center" if "directions" in side else "anchors")
 
 
 def read_line(path: Path) -> LineData:
+    """A checked ``interp.npz`` (increasing ``t``; values, done and distances of its shape) and its sidecar."""
     arrays = _load_npz(path)
     _need(arrays, ("t", *VALUE_KEYS), path, "interp")
-    t = _axis(arrays, "t", path)
+    t = increasing_axis(arrays, "t", path)
     values = _values(arrays, t.shape, path)
     done = _done(arrays, t.shape, path)
     side = _sidecar(path)
-    distance = np.asarray(arrays.get("distance", t), dtype=np.float64)
+    distance = finite_array(arrays, "distance", path, shape=t.shape, default=None)
     length = side.get("length")
-    if not isinstance(length, (int, float)):
+    if length is None:
         nz = np.abs(t) > 1e-12
-        length = float(np.median(distance[nz] / t[nz])) if nz.any() and distance.shape == t.shape else 1.0
-    start = (side.get("from") or {}).get("label", "a")
-    end = (side.get("to") or {}).get("label", "b")
+        length = float(np.median(distance[nz] / t[nz])) if nz.any() and distance is not None else 1.0
+        length = length if np.isfinite(length) else 1.0
     through_one = isinstance(side.get("direction"), dict)
-    return LineData(path=path, t=t, distance=distance if distance.shape == t.shape else t * length, values=values,
-                    done=done, length=float(length), start_label=str(start), end_label=str(end), sidecar=side,
-                    x_label=str(side.get("axis", "t  (a + t·(b − a))")), through_one=through_one)
+    return LineData(path=path, t=t, distance=distance if distance is not None else t * length, values=values,
+                    done=done, length=float(length), start_label=label(side.get("from"), "label", "a"),
+                    end_label=label(side.get("to"), "label", "b"), sidecar=side,
+                    x_label=label(side, "axis", "t  (a + t·(b − a))"), through_one=through_one)
 
 
 def read_rays(path: Path) -> RaysData:
+    """A checked ``rays.npz`` (increasing ``distances``; values and done of shape (points, rays, steps);
+    widths of shape (points, rays)) and its sidecar."""
     arrays = _load_npz(path)
     _need(arrays, ("distances", *VALUE_KEYS), path, "rays")
-    distances = _axis(arrays, "distances", path)
-    shape = np.asarray(arrays["train_loss"]).shape
+    distances = increasing_axis(arrays, "distances", path)
+    shape = tuple(np.shape(arrays["train_loss"]))
     if len(shape) != 3 or shape[-1] != len(distances) or 0 in shape:
         raise UserError(f"{path}: train_loss has shape {shape}, expected (points, directions, {len(distances)})")
     values = _values(arrays, shape, path)
     done = _done(arrays, shape, path)
     side = _sidecar(path)
-    width = arrays.get("width")
-    width = np.asarray(width, dtype=np.float64) if width is not None and np.shape(width) == shape[:2] else None
-    labels = [str(p.get("label", f"point {i + 1}")) for i, p in enumerate(side.get("points", []))]
+    width = finite_array(arrays, "width", path, shape=shape[:2], finite=False, default=None)
+    refs = side.get("points") or []
+    labels = [label(p, "label", f"point {i + 1}") for i, p in enumerate(refs)]
     if len(labels) != shape[0]:
         labels = [f"point {i + 1}" for i in range(shape[0])]
     delta = side.get("delta")
     return RaysData(path=path, distances=distances, values=values, done=done, width=width, labels=labels,
-                    delta=float(delta) if isinstance(delta, (int, float)) else None,
-                    normalization=str(side.get("normalization", "unit")), sidecar=side)
+                    delta=float(delta) if delta is not None else None,
+                    normalization=label(side, "normalization", "unit"), sidecar=side)
+
+
+# Sharpness metrics whose value is a list (top eigenvalues, a spectral density); the others are numbers.
+_LIST_METRICS = ("hessian_top_eigenvalues", "hessian_spectrum")
+_NUMBERS = ("value", "uncertainty", "grid", "nodes", "weights", "trace", "trace_stderr", "sigma")
+
+
+def _metric_number(value: Any, path: Path, where: str, *, as_list: bool, low: Optional[float]) -> None:
+    """A metric's number (or null), or with ``as_list`` a list of them; NaN and inf are allowed."""
+    if as_list and isinstance(value, list):
+        for i, v in enumerate(value):
+            check(v, (float, type(None)), path, f"{where}[{i}]", finite=False, low=low)
+        return
+    kinds = (list, type(None)) if as_list else (float, type(None))
+    check(value, kinds, path, where, finite=False, low=low)
+
+
+def _check_metric(name: str, entry: Any, path: Path, where: str) -> None:
+    check(entry, (dict,), path, where)
+    as_list = name.startswith(_LIST_METRICS)
+    for key in _NUMBERS:
+        if key in entry:
+            low = 0 if key in ("uncertainty", "trace_stderr", "sigma", "weights") else None
+            _metric_number(entry[key], path, f"{where}.{key}", as_list=as_list or key in ("grid", "nodes", "weights"),
+                           low=low)
+    for key in ("uncertainty_kind", "method", "measure"):
+        need(entry, key, (str, type(None)), path, f"{where}.", default=None)
+    need(entry, "lower_bound", (bool, type(None)), path, f"{where}.", default=None)
+    need(entry, "settings", (dict,), path, f"{where}.", default=None)
+    if name.startswith("hessian_spectrum") and isinstance(entry.get("grid"), list) \
+            and isinstance(entry.get("value"), list) and len(entry["grid"]) != len(entry["value"]):
+        raise UserError(f"{path}: {where}: grid and value have different lengths")
 
 
 def read_sharpness(path: Path) -> SharpnessData:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    """A checked ``sharpness.json``: per label an object whose ``metrics`` map names to results with
+    numeric ``value`` and non-negative ``uncertainty`` (lists for the top eigenvalues and the spectrum)."""
+    doc = read_json(path, "sharpness.json")
     if not isinstance(doc, dict) or doc.get("format") != SHARPNESS_FORMAT:
         raise UserError(f"{path} is not a sharpness.json (format {SHARPNESS_FORMAT})")
-    results = doc.get("results")
-    if not isinstance(results, dict) or not results:
+    for key, types in (("inputs", (dict,)), ("settings", (dict,)), ("versions", (dict,)), ("note", (str,)),
+                       ("seed", (int, type(None))), ("labels", (list,)), ("metrics", (list,))):
+        need(doc, key, types, path, default=None)
+    for key in ("labels", "metrics"):
+        for i, item in enumerate(doc.get(key) or []):
+            check(item, (str,), path, f"{key}[{i}]")
+    need(doc.get("inputs") or {}, "run", (str, type(None)), path, "inputs.", default=None)
+    results = need(doc, "results", (dict,), path, default=None)
+    if not results:
         raise UserError(f"{path} holds no computed sharpness result yet")
-    labels = [lab for lab in doc.get("labels", list(results)) if lab in results]
+    for lab, entry in results.items():
+        where = f"results[{lab!r}]"
+        check(entry, (dict,), path, where)
+        need(entry, "path", (str, type(None)), path, f"{where}.", default=None)
+        need(entry, "sha256", (str,), path, f"{where}.", default=None)
+        for key in ("hvps", "samples"):
+            need(entry, key, (int, type(None)), path, f"{where}.", default=None, low=0)
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            need(entry, key, (float, type(None)), path, f"{where}.", default=None, finite=False)
+        for name, seconds in need(entry, "seconds", (dict,), path, f"{where}.", default={}).items():
+            check(seconds, (float,), path, f"{where}.seconds[{name!r}]", low=0)
+        for name, metric in need(entry, "metrics", (dict,), path, f"{where}.", default={}).items():
+            _check_metric(name, metric, path, f"{where}.metrics[{name!r}]")
+    labels = [lab for lab in (doc.get("labels") if doc.get("labels") is not None else list(results))
+              if lab in results]
+    if not labels:
+        raise UserError(f"{path}: none of its labels has a result")
     return SharpnessData(path=path, labels=labels, results=results, doc=doc)
 
 
@@ -281,35 +391,70 @@ class StudyData:
     doc: dict[str, Any]
 
 
+def _summary(entry: Any, path: Path, where: str) -> None:
+    """``{"mean", "std", "n"}`` of a metric over seeds (or null)."""
+    if entry is None:
+        return
+    check(entry, (dict,), path, where)
+    need(entry, "mean", (float,), path, f"{where}.", finite=False)
+    need(entry, "std", (float,), path, f"{where}.", finite=False, low=0)
+    need(entry, "n", (int,), path, f"{where}.", low=0)
+
+
 def read_study(path: Path) -> StudyData:
+    """A checked ``study.json``: its task, seeds, baseline and each method's summaries and comparison."""
     from landscape.study_table import FORMAT
 
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    doc = read_json(path, "study.json")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("methods"), dict):
         raise UserError(f"{path} is not a study.json (format {FORMAT})")
+    need(doc, "task", (str,), path)
+    for i, seed in enumerate(need(doc, "seeds", (list,), path)):
+        check(seed, (int,), path, f"seeds[{i}]")
+    baseline = need(doc, "baseline", (str,), path)
+    if baseline not in doc["methods"]:
+        raise UserError(f"{path}: baseline {baseline!r} is not one of its methods")
+    for key, types in (("title", (str, type(None))), ("tuning", (dict, type(None))), ("epochs", (int, type(None))),
+                       ("tuned_rate", (float, type(None)))):
+        need(doc, key, types, path, default=None)
+    pre = need(doc, "pretrained", (dict, type(None)), path, default=None)
+    if pre:
+        need(pre, "label", (str,), path, "pretrained.", default=None)
+        need(pre, "test_acc", (float, type(None)), path, "pretrained.", default=None, finite=False)
+        need(pre, "test_loss", (float,), path, "pretrained.", finite=False)
+    for name, e in doc["methods"].items():
+        where = f"methods[{name!r}]"
+        check(e, (dict,), path, where)
+        need(e, "label", (str,), path, f"{where}.")
+        for metric in ("test_acc", "test_loss", "train_loss"):
+            _summary(e.get(metric), path, f"{where}.{metric}")
+        v = need(e, "vs_baseline", (dict, type(None)), path, f"{where}.", default=None)
+        if v is not None:
+            for key in ("mean", "low", "high", "level"):
+                need(v, key, (float,), path, f"{where}.vs_baseline.", finite=False)
+            for key in ("wins", "ties", "n"):
+                need(v, key, (int,), path, f"{where}.vs_baseline.", low=0)
+            need(v, "unit", (str,), path, f"{where}.vs_baseline.")
+            need(v, "higher_is_better", (bool,), path, f"{where}.vs_baseline.")
     return StudyData(path=path, doc=doc)
 
 
+# Longest learning-rate curve a run's figure draws per iteration (epochs × iterations per epoch).
+_MAX_ITERATIONS = 10 ** 7
+
+
 def read_run(path: Path) -> RunData:
-    from swa.rundir import METRICS, read_manifest
+    """A run directory's checked manifest (``swa.rundir.read_manifest``) and per-epoch records
+    (``swa.rundir.read_metrics``)."""
+    from swa.rundir import read_manifest, read_metrics
 
     manifest = read_manifest(path)
-    records = []
-    try:
-        lines = (path / METRICS).read_text().splitlines()
-    except OSError as exc:
-        raise UserError(f"cannot read {path / METRICS}: {exc.strerror or exc}") from None
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                raise UserError(f"{path / METRICS}, line {n}: not JSON") from None
+    records = read_metrics(path, epochs=manifest["config"].get("epochs"))
     if not records:
         raise UserError(f"{path} has no finished epoch to draw yet")
+    ipe = manifest.get("iters_per_epoch")
+    if ipe is not None and max(r["epoch"] for r in records) * ipe > _MAX_ITERATIONS:
+        manifest = {**manifest, "iters_per_epoch": None}  # the rate is then drawn per epoch
     return RunData(path=path, manifest=manifest, records=records)
 
 
