@@ -41,8 +41,10 @@ def read_matching_sidecar(path: Path, inputs: dict[str, Any], what: str) -> dict
     """
     try:
         meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text
         raise UserError(f"cannot read {path} ({exc}); pass --overwrite to start afresh") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("inputs", {}), dict):
+        raise UserError(f"cannot read {path} (not a results sidecar); pass --overwrite to start afresh")
     stored = meta.get("inputs", {})
     if stored != inputs:
         changed = sorted(k for k in set(stored) | set(inputs) if stored.get(k) != inputs.get(k))
