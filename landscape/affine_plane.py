@@ -24,7 +24,7 @@ from landscape.data import EvalData
 from landscape.driver import Budget, Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
 from landscape.forward import Forward
-from landscape.geometry import Axis, Plane, default_plane_axes
+from landscape.geometry import Axis, Plane, check_grid, check_margin, default_plane_axes
 from landscape.inputs import Checkpoint, Context
 from landscape.result import Result
 from landscape.settings import EvalSettings
@@ -97,8 +97,10 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
         raise UserError(f"a plane needs three points, got {len(anchors)}")
     if (x_axis is None) != (y_axis is None):
         raise UserError("give both --x and --y, or neither (then --grid and --margin set the grid)")
+    check_grid(grid)
+    check_margin(margin)
     p0, p1, p2 = (space.params_of(a.state) for a in anchors)
-    plane = Plane.through(p0, p1, p2)
+    plane = Plane.through(p0, p1, p2, names=[a.path or a.label for a in anchors])
     projections = []
     projected = [(c, "trajectory") for c in trajectory] + [(c, "checkpoint") for c in marked]
     for ckpt, kind in projected:

@@ -23,40 +23,45 @@ Shared keyword arguments:
   ``precision``, ``seed``, ``progress``, ``max_points`` as on the command line;
 * ``out``: compute into a directory instead of memory (saved as it goes; a repeated call with the
   same inputs resumes), ``overwrite`` to replace results of other inputs there.
+
+Arguments are checked before any work by the validators the command line uses (``Axis``,
+``check_grid``, ``check_t``, ``check_ray_args``, ``EvalSettings``, ``parse_metrics``, ...): a bad one
+raises ``ValueError`` (:class:`swa.errors.UserError`) naming it as spelled here (``max_distance``), the
+value and what is allowed.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from landscape.budget import DEFAULT_MAX_POINTS
 from landscape.data import EvalData, as_eval_data
 from landscape.forward import Forward
-from landscape.geometry import Axis
+from landscape.checks import python_names
+from landscape.geometry import as_axis, check_grid, check_margin
 from landscape.inputs import as_checkpoints
-from landscape.interp import DEFAULT_T, InterpResult, evaluate_line
+from landscape.interp import DEFAULT_T, InterpResult, check_t, evaluate_line
 from landscape.measure import DEFAULT_METRICS, SharpnessResult, SharpnessSettings, measure_sharpness, parse_metrics
 from landscape.affine_plane import PlaneResult, evaluate_plane
-from landscape.random_rays import RaysResult, evaluate_rays
+from landscape.random_rays import RaysResult, check_ray_args, evaluate_rays
 from landscape.settings import EvalSettings
 from landscape.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
 
 
-def _axis(value: Any, name: str) -> Optional[Axis]:
-    if value is None or isinstance(value, Axis):
-        return value
-    try:
-        lo, hi, n = value
-        return Axis(float(lo), float(hi), int(n))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (min, max, points), got {value!r}") from None
+def _api(fn: Callable) -> Callable:
+    """Run ``fn`` with errors naming arguments as the API spells them (``max_distance``, not ``--max-distance``)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with python_names():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]:
@@ -80,6 +85,7 @@ def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, see
                         overwrite=overwrite)
 
 
+@_api
 def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = None, *, center: Any = None,
           directions: Any = None, grid: Optional[int] = None, x: Any = None, y: Any = None, margin: float = 0.2,
           trajectory: Sequence[Any] = (), marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None,
@@ -110,6 +116,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     """
     if data is None:
         raise TypeError("plane() needs data")
+    grid, margin = check_grid(grid), check_margin(margin)
+    x_axis, y_axis = as_axis(x, "x"), as_axis(y, "y")
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite)
@@ -127,7 +135,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
         center_ckpt = as_checkpoints([center], labels, model, ["center"])[0] if center is not None else None
         return evaluate_around(model, data, forward, center_ckpt, settings, about=_about(model, data, forward),
                                directions=chosen, out=out, params=params, trainable_only=trainable_only,
-                               trajectory=traj, marked=marks, x_axis=_axis(x, "x"), y_axis=_axis(y, "y"),
+                               trajectory=traj, marked=marks, x_axis=x_axis, y_axis=y_axis,
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
@@ -137,7 +145,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
     return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
                           params=params, trainable_only=trainable_only, trajectory=traj, marked=marks,
-                          x_axis=_axis(x, "x"), y_axis=_axis(y, "y"), grid=grid or 21, margin=margin, log=log)
+                          x_axis=x_axis, y_axis=y_axis, grid=21 if grid is None else grid, margin=margin, log=log)
 
 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:
@@ -157,6 +165,7 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
                     f"{type(directions).__name__}")
 
 
+@_api
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
@@ -167,15 +176,17 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                 log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
+    t = check_t(t)
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite)
     return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
-                         t=t if isinstance(t, Axis) else np.asarray(t, dtype=np.float64), params=params,
+                         t=t, params=params,
                          trainable_only=trainable_only, log=log)
 
 
+@_api
 def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int = 10, max_distance: float = 20.0,
          steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
@@ -188,6 +199,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
     ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
+    check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
@@ -198,6 +210,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
                          include_bn_and_bias=include_bn_and_bias, log=log)
 
 
+@_api
 def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
               labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
               forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
@@ -205,15 +218,16 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
               batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
               out: Optional[str | Path] = None, overwrite: bool = False, log: Callable[[str], None] = print,
               **metric_settings: Any) -> SharpnessResult:
-    """Sharpness ``metrics`` (``landscape.measure.METRICS``; ``["all"]`` for all) at each point, on the
+    """Sharpness ``metrics`` (names from ``landscape.measure.METRICS``, a list or one comma-separated string;
+    ``"all"`` for all; at least one) at each point, on the
     training loss with BatchNorm statistics recomputed at the point (``bn="fixed"``: the point's own).
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
+    names = parse_metrics(metrics)
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
-    names = parse_metrics(list(metrics))
     settings = SharpnessSettings(samples=samples, bn_recompute=bn in (None, "recompute"), batch_size=batch_size,
                                  **metric_settings)
     return measure_sharpness(model, data, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,

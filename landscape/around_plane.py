@@ -37,11 +37,12 @@ from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.affine_plane import PlaneResult
 from landscape.bn_modes import bn_strategy
+from landscape.checks import arg
 from landscape.data import EvalData
 from landscape.driver import Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
 from landscape.forward import Forward
-from landscape.geometry import Axis, default_plane_axes
+from landscape.geometry import Axis, check_direction_pair, check_grid, check_margin, default_plane_axes
 from landscape.inputs import Checkpoint
 from landscape.plane_directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
                                         loaded_provenance, pca_plane, random_plane, save_directions)
@@ -127,6 +128,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
             checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
             StaleResultsError as ``run_task``.
     """
+    check_grid(grid)
+    check_margin(margin)
     space = space_of(model, params, trainable_only)
     directions_file = directions if isinstance(directions, Path) else None
     if directions_file is not None:
@@ -147,7 +150,9 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
     request = _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
                        hessian_samples, hessian_tol, center, trajectory)
     dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
-                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol, log)
+                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol, log,
+                       source=f"{arg('directions', '--load-directions')} {directions_file}" if directions_file
+                       else "directions")
     if dirs.kind == "loaded" and directions_file is not None:
         labels, source = loaded_provenance(directions_file)
         dirs = replace(dirs, labels=labels, about={**dirs.about, **source})
@@ -218,11 +223,12 @@ def _request(directions, settings, bn, normalization, include_bn_and_bias, ortho
 
 def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings, center, trajectory, directions,
                 request, out, normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples,
-                hessian_tol, log) -> PlaneDirections:
+                hessian_tol, log, source: str = "directions") -> PlaneDirections:
     if isinstance(directions, torch.Tensor):
         d = directions.detach().float().cpu()
         if d.shape != (2, space.num_params):
             raise UserError(f"directions must have shape (2, {space.num_params}), got {tuple(d.shape)}")
+        check_direction_pair(d, source)
         labels = ("direction 1 (given)", "direction 2 (given)")
         return PlaneDirections(d, "loaded", "multiples of the directions", labels, {"sha256": request["sha256"]})
     if directions != "pca" and center is None:

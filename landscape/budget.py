@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 
+from landscape.checks import arg, arg_value
 from swa.errors import UserError
 
 __all__ = ["DEFAULT_MAX_POINTS", "check_budget", "free_memory", "human_bytes"]
@@ -72,8 +73,8 @@ def check_budget(command: str, points: int, *, directions: int, parameters: int,
     size = (f"{points:,} points ({human_bytes(result_bytes)} of results, about {passes:,} forward passes of up to "
             f"{batch_size} samples)")
     if points > max_points:
-        raise UserError(f"{command}: {size} exceed --max-points {max_points:,}; pass --max-points {points} to run "
-                        "it anyway")
+        raise UserError(f"{command}: {size} exceed {arg('max_points')} {max_points:,}; pass "
+                        f"{arg_value('max_points', points)} to run it anyway")
     memory = result_bytes + points * directions * 8 + directions * parameters * 4
     available = _physical_memory()
     if available and memory > MEMORY_FRACTION * available:

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from swa.errors import UserError
 from landscape.bn_modes import bn_strategy
+from landscape.checks import arg
 from landscape.data import EvalData
 from landscape.driver import Budget, Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
@@ -28,7 +29,7 @@ from landscape.settings import EvalSettings
 from landscape.store import ResultStore
 from landscape.weights import ParamSelector, ParamSpace
 
-__all__ = ["compute_interp", "evaluate_line", "line_task", "InterpResult", "DEFAULT_T", "line_values"]
+__all__ = ["compute_interp", "evaluate_line", "line_task", "check_t", "InterpResult", "DEFAULT_T", "line_values"]
 
 DEFAULT_T = Axis(-0.5, 1.5, 41)
 
@@ -67,14 +68,33 @@ class InterpResult(Result):
         return "; ".join(parts)
 
 
+def check_t(t: Axis | Any, name: str = "t") -> Axis | np.ndarray:
+    """``t`` as an :class:`Axis` (checked by its constructor; ``--t MIN:MAX:N`` on the command line) or as a
+    non-empty 1-D float64 array of finite numbers (the Python API; repeats and any order allowed).
+
+    Raises:
+        UserError: anything else, naming ``name``.
+    """
+    if isinstance(t, Axis):
+        return t
+    try:
+        values = None if isinstance(t, (str, bytes)) else np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        shown = repr(t) if len(repr(t)) <= 80 else repr(t)[:77] + "..."
+        raise UserError(f"{arg(name)} must be a non-empty 1-D array of finite numbers (or an Axis), got {shown}")
+    return values
+
+
 def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
-    """Values of ``t`` (an Axis or any 1-D array) and how the resume key records them."""
+    """Values of ``t`` (an Axis or any 1-D array, :func:`check_t`) and how the resume key records them."""
+    t = check_t(t)
     if isinstance(t, Axis):
         return line_values(t), t.to_json()
-    values = np.asarray(t, dtype=np.float64).reshape(-1)
-    if values.size == 0 or not np.isfinite(values).all():
-        raise UserError("t must be a non-empty array of finite numbers")
-    return values, values.tolist()
+    return t, t.tolist()
+
+
 
 
 def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t: Axis | Any = DEFAULT_T,
@@ -88,8 +108,9 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
     if line.length == 0.0:
         raise GeometryError(f"{start.path or start.label} and {end.path or end.label} hold the same weights: there "
                             "is no line between them")
-    if budget is not None:
-        budget("interp", t.n if isinstance(t, Axis) else int(np.size(t)), 1)
+    t = check_t(t)
+    if budget is not None:  # before the values: an axis of 10¹² points is refused, not allocated
+        budget("interp", t.n if isinstance(t, Axis) else len(t), 1)
     values, t_json = _t_values(t)
     b0 = space.buffers_of(start.state)
     buffer_dirs = (space.buffers_of(end.state) - b0)[None] if bn_strategy(bn).follows_weights and b0.numel() \

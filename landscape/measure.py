@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, ItemsView, Iterator, KeysView, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -29,6 +29,7 @@ from swa.devices import resolve_device
 from swa.errors import UserError
 from swa.io import write_json, write_text
 from swa.rundir import versions
+from landscape.checks import arg
 from landscape.inputs import Checkpoint, Context
 from landscape.forward import Forward
 from landscape.objective import ModelObjective
@@ -167,16 +168,29 @@ DEFAULT_METRICS = ("hessian_top_eigenvalues", "hessian_trace", "eps_sharpness", 
                    "adaptive_worst_l2", "adaptive_worst_linf", "pac_bayes", "ray_width")
 
 
-def parse_metrics(names: Optional[Sequence[str]]) -> tuple[str, ...]:
-    """Validate ``--metrics`` (``all`` selects every metric); default :data:`DEFAULT_METRICS`."""
-    if not names:
+def parse_metrics(names: Optional[str | Sequence[str]]) -> tuple[str, ...]:
+    """Validate ``--metrics``/``metrics=``: names, each of which may be a comma-separated list, or one such
+    string (``"hessian_trace"``, ``"hessian_trace,pac_bayes"``); ``all`` selects every metric. ``None`` (not
+    given): :data:`DEFAULT_METRICS`.
+
+    Raises:
+        UserError: no metric at all (``[]``, ``""``), an unknown name, or something other than strings.
+    """
+    choices = f"choose from {', '.join(METRICS)} or 'all'"
+    if names is None:
         return DEFAULT_METRICS
+    if isinstance(names, str):
+        names = [names]
+    if not all(isinstance(name, str) for name in names):
+        raise UserError(f"{arg('metrics')} must be metric names (strings), got {names!r}; {choices}")
     flat = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    if not flat:
+        raise UserError(f"{arg('metrics')}: no metric given; {choices}")
     if flat == ["all"]:
         return tuple(METRICS)
     unknown = [n for n in flat if n not in METRICS]
     if unknown:
-        raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)} or 'all'")
+        raise UserError(f"unknown metric(s) {', '.join(unknown)}; {choices}")
     return tuple(dict.fromkeys(flat))
 
 
@@ -184,6 +198,8 @@ def parse_metrics(names: Optional[Sequence[str]]) -> tuple[str, ...]:
 class SharpnessResult:
     """Per checkpoint label: train/test metrics and ``metrics`` (name → value, uncertainty, settings).
 
+    A read-only mapping of the points' labels, in order: ``result["point 0"]``, ``"point 0" in result``,
+    ``list(result)``, ``result.keys()``, ``result.items()``, ``len(result)``.
     ``result.save(out)`` writes ``sharpness.json`` and ``sharpness.md`` as the command line does.
     """
 
@@ -196,7 +212,26 @@ class SharpnessResult:
     doc: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, label: str) -> dict[str, Any]:
-        return self.results[label]
+        try:
+            return self.results[label]
+        except (KeyError, TypeError):
+            raise KeyError(f"no point {label!r}; points are {', '.join(self.results)}") from None
+
+    def __contains__(self, label: object) -> bool:
+        return label in self.results
+
+    def __iter__(self) -> Iterator[str]:
+        """The points' labels, in order (a mapping of label → results)."""
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def keys(self) -> KeysView[str]:
+        return self.results.keys()
+
+    def items(self) -> ItemsView[str, dict[str, Any]]:
+        return self.results.items()
 
     def save(self, out: str | Path, overwrite: bool = False) -> Path:
         """Write ``out/sharpness.json`` and ``out/sharpness.md``; returns the JSON path.

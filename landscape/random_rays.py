@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch.nn as nn
 
+from landscape.checks import check_int, check_number
 from landscape.data import EvalData
 from landscape.directions import random_directions
 from landscape.driver import Budget, Task, budget_for, run_task, space_of
@@ -35,7 +36,8 @@ from landscape.store import ResultStore
 from landscape.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["ray_width", "width_summary", "compute_rays", "evaluate_rays", "rays_task", "RaysResult"]
+__all__ = ["ray_width", "width_summary", "compute_rays", "evaluate_rays", "rays_task", "check_ray_args",
+           "RaysResult"]
 
 
 def ray_width(distances: np.ndarray, losses: np.ndarray, delta: float) -> np.ndarray:
@@ -100,6 +102,19 @@ class RaysResult(Result):
                 f"skipped) in {self.stats['seconds']:.1f}s{where}; " + "; ".join(parts))
 
 
+def check_ray_args(*, directions: Any, max_distance: Any, steps: Any, delta: Any) -> None:
+    """The one check of the rays' numbers (command line and API): ``directions >= 1`` and ``steps >= 2``
+    integers, ``max_distance`` and ``delta`` finite and > 0.
+
+    Raises:
+        UserError: naming the argument, the value and what is allowed.
+    """
+    check_int(directions, "directions", 1)
+    check_int(steps, "steps", 2)
+    check_number(max_distance, "max_distance")
+    check_number(delta, "delta")
+
+
 def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, directions: int = 10,
               max_distance: float = 20.0, steps: int = 21, delta: float = 0.1, normalization: str = "unit",
               include_bn_and_bias: bool = False, seed: int = 0, budget: Optional[Budget] = None) -> Task:
@@ -111,14 +126,7 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
     recomputes them at every point; ``interpolate`` and ``fixed`` keep each point's own (a random
     direction has no buffer part). Parameters outside the space keep each point's own values.
     """
-    if directions < 1:
-        raise UserError(f"--directions must be at least 1, got {directions}")
-    if steps < 2:
-        raise UserError(f"--steps must be at least 2, got {steps}")
-    if not (max_distance > 0 and np.isfinite(max_distance)):
-        raise UserError(f"--max-distance must be a positive number, got {max_distance}")
-    if not (delta > 0 and np.isfinite(delta)):
-        raise UserError(f"--delta must be a positive number, got {delta}")
+    check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
     if budget is not None:
         budget("rays", len(points) * directions * steps, directions)
     distances = np.linspace(0.0, max_distance, steps)

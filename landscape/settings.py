@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -11,10 +12,10 @@ from swa.bn import BN_PASSES
 from swa.errors import UserError
 from landscape.bn_modes import BN_STRATEGIES, default_bn
 from landscape.budget import DEFAULT_MAX_POINTS
+from landscape.checks import arg, check_int
 from landscape.precision import PRECISIONS
 
 __all__ = ["EvalSettings", "PRECISIONS"]
-
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class EvalSettings:
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
         max_points: refuse computations with more points (see :mod:`landscape.budget`).
+
+    Raises:
+        UserError: a choice not offered or a count out of range, named as the caller spells it
+            (``--batch-size`` on the command line, ``batch_size`` in the Python API, ``landscape.checks``).
     """
 
     bn: Optional[str] = None
@@ -48,16 +53,17 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "chunk", "max_points"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                      or value < 1):
+                raise UserError(f"{arg(name)} must be a positive integer, got {value!r}")
         for name, value, allowed in (("bn", self.bn, (None, *BN_STRATEGIES)),
                                      ("bn_pass", self.bn_pass, BN_PASSES),
                                      ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
-                raise UserError(f"--{name.replace('_', '-')} {value!r} is not one of "
-                                f"{', '.join(a for a in allowed if a)}")
-        if self.bn_samples is not None and self.bn_samples < 2:
-            raise UserError(f"--bn-samples must be at least 2, got {self.bn_samples}")
+                raise UserError(f"{arg(name)} {value!r} is not one of {', '.join(a for a in allowed if a)}")
+        if self.bn_samples is not None:
+            check_int(self.bn_samples, "bn_samples", 2)
 
     def resolved_bn(self, model: torch.nn.Module) -> str:
         return default_bn(model, self.bn)

@@ -288,3 +288,79 @@ def test_string_labels_and_file_modes(tmp_path, capsys):
     assert code == 0, err
     for name in ("manifest.json", "metrics.jsonl", "final.pt"):
         assert (tmp_path / "ok" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+# ------------------------------------------------------------------ issue 19: one prefix, empty paths, plane flags
+def test_usage_errors_carry_the_prefix_once(capsys):
+    code, _, err = cli(capsys, "bogus")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("swa-landscape: error: argument COMMAND: invalid choice: 'bogus'")
+    assert err.count("swa-landscape:") == 1
+    assert err.strip().endswith("(see swa-landscape --help)")
+    code, _, err = cli(capsys, "plot")
+    assert code == 2 and err.startswith("swa-landscape: error: plot: the following arguments are required")
+    assert err.count("swa-landscape:") == 1 and err.strip().endswith("(see swa-landscape plot --help)")
+    code, _, err = cli(capsys, "plane", "--no-such-flag")
+    assert code == 2 and err.startswith("swa-landscape: error: unrecognized arguments: --no-such-flag")
+    assert err.count("swa-landscape:") == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["plot", ""], ["plot", "x", "--out", ""], ["plane", "--out", ""], ["interp", "--out", ""], ["rays", "--out", ""],
+    ["sharpness", "--out", ""], ["train", "--out", ""], ["demo", "--out", ""], ["report", ""],
+    ["report", "x", "--out", ""], ["export", "", "--format", "h5"], ["export", "x", "--format", "h5", "--out", ""],
+    ["plane", "--points", "a.pt", "", "c.pt", "--out", "o"], ["plane", "--run", "", "--out", "o"],
+    ["plane", "--around", "a.pt", "--load-directions", "", "--out", "o"], ["interp", "--from", "", "--out", "o"],
+    ["rays", "--points", "", "--out", "o"], ["sharpness", "--points", "", "--out", "o"],
+    ["train", "--data-root", "", "--out", "o"], ["train", "--init-from", "", "--out", "o"],
+])
+def test_empty_paths_are_refused_everywhere(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "empty path" in err, err
+    assert err.count("swa-landscape:") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current directory
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--grid", "0"], "--grid must be at least 2, got 0"), (["--grid", "1"], "--grid must be at least 2, got 1"),
+    (["--margin", "-1"], "--margin must be a finite number >= 0, got -1.0"), (["--margin", "nan"], "--margin"),
+    (["--x", "1:1:3", "--y", "0:1:3"], "--x '1:1:3': min must be below max"),
+    (["--x", "0:1:3", "--y", "0:inf:3"], "--y '0:inf:3': min and max must be finite"),
+    (["--x", "nan:1:3", "--y", "0:1:3"], "--x 'nan:1:3': min and max must be finite"),
+])
+@pytest.mark.parametrize("where", [["--points", "a.pt", "b.pt", "c.pt"], ["--around", "a.pt"]])
+def test_plane_flags_are_checked_before_any_work(capsys, tmp_path, extra, message, where):
+    code, _, err = cli(capsys, "plane", *where, *extra, "--out", str(tmp_path / "o"))
+    assert code == 2 and message in err, err  # the checkpoints do not even exist: refused before loading
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["rays", "--points", "a.pt", "--steps", "1"], "--steps must be at least 2, got 1"),
+    (["rays", "--points", "a.pt", "--max-distance", "nan"], "--max-distance must be a finite number > 0, got nan"),
+    (["rays", "--points", "a.pt", "--delta", "0"], "--delta must be a finite number > 0, got 0.0"),
+    (["rays", "--points", "a.pt", "--directions", "0"], "--directions must be at least 1, got 0"),
+    (["interp", "--from", "a.pt", "--to", "b.pt", "--t", "0:1:1"], "--t '0:1:1': needs at least 2 points"),
+    (["sharpness", "--points", "a.pt", "--metrics", ","], "--metrics: no metric given"),
+])
+def test_landscape_flags_are_checked_before_any_work(capsys, tmp_path, argv, message):
+    code, _, err = cli(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["zero", "parallel"])
+def test_loaded_directions_spanning_no_plane_are_refused(capsys, tmp_path, tiny_run, kind):
+    from landscape.inputs import load_context
+    from landscape.weights import ParamSpace
+
+    space = ParamSpace.of(load_context(str(tiny_run.out), None, None).model)
+    d = torch.randn(2, space.num_params, generator=torch.Generator().manual_seed(0))
+    d[1] = 0 if kind == "zero" else 2 * d[0]
+    torch.save({axis: space.split(row) for axis, row in zip("xy", d)}, tmp_path / "dirs.pt")
+    code, _, err = cli(capsys, "plane", "--run", str(tiny_run.out), "--around", "final", "--load-directions",
+                       str(tmp_path / "dirs.pt"), "--out", str(tmp_path / "o"), "--device", "cpu", "--quiet")
+    want = "direction 2 is zero" if kind == "zero" else "the two directions are parallel"
+    assert code == 2 and len(err.strip().splitlines()) == 1 and want in err and "dirs.pt" in err, err
+    assert f"--load-directions {tmp_path / 'dirs.pt'}" in err

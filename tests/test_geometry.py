@@ -62,8 +62,9 @@ def test_collinear_and_coincident_points_are_refused():
 
 
 @pytest.mark.parametrize("text,message", [("1:2", "not MIN:MAX:N"), ("a:b:3", "not MIN:MAX:N"),
-                                          ("2:1:5", "MIN must be below MAX"), ("0:1:1", "N must be at least 2"),
-                                          ("0:1e999:5", "finite")])
+                                          ("2:1:5", "min must be below max"), ("1:1:5", "min must be below max"),
+                                          ("0:1:1", "needs at least 2 points"), ("0:1e999:5", "finite"),
+                                          ("nan:1:5", "finite"), ("-inf:1:5", "finite")])
 def test_malformed_axes(text, message):
     with pytest.raises(GeometryError, match=message):
         parse_axis(text, "--x")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["OneLineParser", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args",
+__all__ = ["OneLineParser", "path_arg", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args",
            "add_landscape_args", "add_params_arg", "landscape_specs", "settings_from_args", "fail"]
 
 PROG = "swa-landscape"
@@ -18,16 +19,41 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+def path_arg(text: str) -> str:
+    """argparse ``type=`` of every path argument: an empty string is refused (it would mean the current
+    directory, silently)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty path ({text!r}) is not a file or directory; give a path")
+    return text
+
+
+# Arguments whose metavar names a path get ``type=path_arg`` when they were declared without a type.
+_PATH_METAVAR = re.compile(r"DIR|FILE|CKPT|RESULT|^[ABC]$")
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line (with a pointer to ``--help``)."""
+    """An ``ArgumentParser`` whose usage errors are one line (with a pointer to ``--help``):
+    ``swa-landscape: error: plot: MESSAGE (see swa-landscape plot --help)``, the program named once.
+
+    Every argument whose metavar names a path (``DIR``, ``FILE``, ``CKPT``, ``RUN_DIR``, ``A``, ...) and
+    that has no ``type`` is given ``type=path_arg``, so that an empty path is refused by every subcommand.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        for action in self._actions:
+            metavars = action.metavar if isinstance(action.metavar, tuple) else (action.metavar or "",)
+            if action.type is None and action.nargs != 0 and any(_PATH_METAVAR.search(m) for m in metavars):
+                action.type = path_arg
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
-        fail(f"{self.prog}: {message} (see {self.prog} --help)")
+        command = self.prog[len(PROG):].strip() if self.prog.startswith(PROG) else self.prog
+        fail(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def add_common(parser: argparse.ArgumentParser, *, out_default: str | None = None) -> None:
     """``--out``, ``--device`` and ``--seed``, which every subcommand has."""
-    parser.add_argument("--out", default=out_default, metavar="DIR",
+    parser.add_argument("--out", type=path_arg, default=out_default, metavar="DIR",
                         help="output directory" + (f" (default: {out_default})" if out_default else ""))
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where to compute (default: auto = CUDA when available)")
@@ -40,7 +66,7 @@ def add_data_model_args(p: argparse.ArgumentParser) -> None:
                    "file.py:function (default: cnn_small for images, mlp otherwise)")
     p.add_argument("--model-kwargs", default=None, metavar="JSON", help="keyword arguments of the model builder")
     p.add_argument("--data", default=None, help="data set name or a .pt/.npz file (default: digits)")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="directory of on-disk data sets")
+    p.add_argument("--data-root", type=path_arg, default=None, metavar="DIR", help="directory of on-disk data sets")
     p.add_argument("--download", action="store_true", default=None, help="download a missing torchvision data set")
     p.add_argument("--augment", action="store_true", default=None, help="standard training augmentation")
     p.add_argument("--data-seed", type=int, default=None, help="seed of the data split / synthetic data (default 0)")
@@ -72,7 +98,8 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
     from landscape.precision import PRECISIONS
     from swa.bn import BN_PASSES
 
-    p.add_argument("--run", default=None, metavar="RUN_DIR", help="training run: model, data (and points) from it")
+    p.add_argument("--run", type=path_arg, default=None, metavar="RUN_DIR",
+                   help="training run: model, data (and points) from it")
     add_data_model_args(p)
     p.add_argument("--labels", nargs="+", default=None, help="labels of the checkpoints, in order")
     e = p.add_argument_group("evaluation")

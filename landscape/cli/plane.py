@@ -65,7 +65,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
-    from landscape.geometry import parse_axis
+    from landscape.geometry import check_grid, check_margin, parse_axis
     from landscape.inputs import load_checkpoints, load_context
     from landscape.affine_plane import compute_plane
     from swa.checkpoint import split_key
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("plane needs --out DIR")
     x_axis = parse_axis(args.x, "--x") if args.x is not None else None
     y_axis = parse_axis(args.y, "--y") if args.y is not None else None
+    check_grid(args.grid)  # the validators the Python API calls too
+    check_margin(args.margin)
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
     if args.around is not None or args.directions is not None or args.load_directions is not None:
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     marks = [] if ctx.run is None else ctx.run.end_points()
     anchors = load_checkpoints(list(paths), labels, ctx.model)
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
-                           x_axis=x_axis, y_axis=y_axis, grid=args.grid or 21, margin=args.margin,
+                           x_axis=x_axis, y_axis=y_axis, grid=21 if args.grid is None else args.grid, margin=args.margin,
                            params=args.params)
     if result.is_main:
         print(result.summary_line())

@@ -35,11 +35,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
     from landscape.inputs import load_checkpoints, load_context
-    from landscape.random_rays import compute_rays
+    from landscape.random_rays import check_ray_args, compute_rays
     from swa.errors import UserError
 
     if args.out is None:
         raise UserError("rays needs --out DIR")
+    check_ray_args(directions=args.directions, max_distance=args.max_distance, steps=args.steps, delta=args.delta)
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
     paths, labels = args.points, args.labels

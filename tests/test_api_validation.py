@@ -1,0 +1,219 @@
+"""Issue 19: the Python API validates as the command line does, through the same validators, before any work;
+degenerate planes (zero or parallel directions, coincident anchors) are refused; the sharpness API's quirks."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import landscape
+from landscape.geometry import Axis, GeometryError, check_direction_pair, check_grid, parse_axis
+from landscape.measure import DEFAULT_METRICS, parse_metrics
+from swa.errors import UserError
+
+from tiny_mlp import build
+
+QUIET = dict(progress=False, device="cpu", log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A ~60-parameter MLP, three distinct states and 40 samples: every call here fails before any work."""
+    torch.manual_seed(0)
+    model = build(3, (4,))
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    states = []
+    for i in range(3):
+        gen = torch.Generator().manual_seed(i)
+        states.append({k: (v + torch.randn(v.shape, generator=gen) if v.dtype.is_floating_point else v.clone())
+                       for k, v in model.state_dict().items()})
+    return model, states, (x, y)
+
+
+def _num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------ axes and grids: one validator
+@pytest.mark.parametrize("value,match", [
+    ((1, 1, 3), r"x \(1, 1, 3\): min must be below max"),
+    ((2, 1, 3), r"min must be below max"),
+    ((0, math.nan, 3), r"x \(0, nan, 3\): min and max must be finite"),
+    ((-math.inf, 1, 3), r"finite"),
+    ((0, 1, 1), r"x \(0, 1, 1\): needs at least 2 points"),
+    ((0, 1, 2.5), r"points must be an integer"),
+    ((0, 1), r"x must be \(min, max, points\)"),
+    ("0:1:3", r"x must be \(min, max, points\)"),
+])
+def test_plane_axes_are_checked(small, value, match):
+    model, states, data = small
+    with pytest.raises(ValueError, match=match):
+        landscape.plane(model, states, data, x=value, y=(0, 1, 3), **QUIET)
+
+
+@pytest.mark.parametrize("grid", [0, 1, -5, 2.5, "5", True])
+def test_plane_grid_is_checked(small, grid):
+    model, states, data = small
+    match = rf"^grid must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
+    with pytest.raises(ValueError, match=match):
+        landscape.plane(model, states, data, grid=grid, **QUIET)
+    with pytest.raises(ValueError, match=match):  # around a point: the same check
+        landscape.plane(model, data=data, center=states[0], grid=grid, **QUIET)
+
+
+@pytest.mark.parametrize("margin", [-0.1, math.nan, math.inf, "0.2"])
+def test_plane_margin_is_checked(small, margin):
+    model, states, data = small
+    with pytest.raises(ValueError, match=r"margin must be a finite number >= 0"):
+        landscape.plane(model, states, data, grid=3, margin=margin, **QUIET)
+
+
+def test_axis_checks_itself_and_cli_and_api_share_it():
+    for lo, hi, n in ((1, 1, 3), (0, math.nan, 3), (0, 1, 1)):
+        with pytest.raises(GeometryError):
+            Axis(lo, hi, n)
+    with pytest.raises(GeometryError, match=r"--x '1:1:3': min must be below max"):
+        parse_axis("1:1:3", "--x")
+    with pytest.raises(UserError, match=r"--grid must be at least 2, got 0"):
+        check_grid(0, "--grid")
+    assert check_grid(None, "grid") is None and check_grid(np.int64(5), "grid") == 5
+    assert isinstance(check_grid(np.int64(5), "grid"), int)
+    assert issubclass(UserError, ValueError)
+
+
+@pytest.mark.parametrize("t,match", [
+    ([0.0, math.nan], r"t must be a non-empty 1-D array of finite numbers"),
+    ([], r"t must be a non-empty 1-D array"),
+    ([[0.0, 1.0], [2.0, 3.0]], r"t must be a non-empty 1-D array"),
+    ("abc", r"t must be a non-empty 1-D array"),
+    (Axis(0, 1, 2), None),
+])
+def test_interpolate_t_is_checked(small, t, match):
+    model, states, data = small
+    if match is None:  # an Axis is fine
+        assert len(landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET).t) == 2
+        return
+    with pytest.raises(ValueError, match=match):
+        landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"directions": 0}, r"directions must be at least 1, got 0"),
+    ({"directions": 2.5}, r"directions must be an integer >= 1, got 2.5"),
+    ({"directions": "random"}, r"directions must be an integer >= 1, got 'random'"),
+    ({"steps": 1}, r"steps must be at least 2, got 1"),
+    ({"steps": 3.0}, r"steps must be an integer >= 2, got 3.0"),
+    ({"max_distance": math.nan}, r"max_distance must be a finite number > 0, got nan"),
+    ({"max_distance": -1.0}, r"max_distance must be a finite number > 0, got -1.0"),
+    ({"delta": 0.0}, r"delta must be a finite number > 0, got 0.0"),
+    ({"delta": math.inf}, r"delta must be a finite number > 0, got inf"),
+])
+def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
+    model, states, data = small
+    with pytest.raises(ValueError, match=match) as exc:
+        landscape.rays(model, [states[0]], data, **QUIET, **kwargs)
+    assert "--" not in str(exc.value)  # the API's spelling, not the command line's
+
+
+def test_settings_name_the_api_argument(small):
+    model, states, data = small
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+        landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], batch_size=0, **QUIET)
+    with pytest.raises(ValueError, match=r"^max_points must be a positive integer, got -1$"):
+        landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], max_points=-1, **QUIET)
+
+
+# ------------------------------------------------------------------ degenerate planes
+def _pair(model, kind):
+    gen = torch.Generator().manual_seed(1)
+    d = torch.randn(2, _num_params(model), generator=gen)
+    if kind == "zero":
+        d[1] = 0
+    elif kind == "parallel":
+        d[1] = -3 * d[0]
+    elif kind == "almost parallel":
+        d[1] = d[0] + 1e-9 * d[1]
+    return d
+
+
+def _as_dict(model, d):
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    out = {}
+    for axis, row in zip("xy", d):
+        parts, offset = {}, 0
+        for name, shape in zip(names, shapes):
+            parts[name] = row[offset:offset + shape.numel()].reshape(shape).clone()
+            offset += shape.numel()
+        out[axis] = parts
+    return out
+
+
+@pytest.mark.parametrize("kind,match", [("zero", r"direction 2 is zero"), ("parallel", r"parallel"),
+                                        ("almost parallel", r"parallel")])
+@pytest.mark.parametrize("form", ["tensor", "dict", "file"])
+def test_zero_or_parallel_directions_are_refused(small, tmp_path, kind, match, form):
+    model, states, data = small
+    d = _pair(model, kind)
+    given = {"tensor": d, "dict": _as_dict(model, d), "file": tmp_path / "dirs.pt"}[form]
+    if form == "file":
+        torch.save(_as_dict(model, d), given)
+    with pytest.raises(ValueError, match=match) as exc:
+        landscape.plane(model, data=data, center=states[0], directions=given, grid=3, **QUIET)
+    assert len(str(exc.value).splitlines()) == 1
+    if form == "file":
+        assert "dirs.pt" in str(exc.value)
+
+
+def test_check_direction_pair():
+    gen = torch.Generator().manual_seed(0)
+    d = torch.randn(2, 50, generator=gen)
+    check_direction_pair(d, "directions")  # independent: fine
+    with pytest.raises(GeometryError, match=r"directions: direction 1 is zero"):
+        check_direction_pair(torch.stack([torch.zeros(50), d[1]]), "directions")
+    with pytest.raises(GeometryError, match=r"directions: the two directions are parallel \(\|cos\| = 1"):
+        check_direction_pair(torch.stack([d[0], 2 * d[0]]), "directions")
+    with pytest.raises(GeometryError, match=r"NaN or inf"):
+        check_direction_pair(torch.stack([d[0], torch.full((50,), math.nan)]), "directions")
+
+
+def test_coincident_and_collinear_anchors_are_refused_naming_the_points(small):
+    model, states, data = small
+    with pytest.raises(GeometryError, match=r"p0 and p1 hold the same weights"):
+        landscape.plane(model, [states[0], states[0], states[1]], data, grid=3, **QUIET)
+    with pytest.raises(GeometryError, match=r"a and c hold the same weights"):
+        landscape.plane(model, [states[0], states[1], states[0]], data, grid=3, labels=["a", "b", "c"], **QUIET)
+    mid = {k: (states[0][k] + states[1][k]) / 2 if v.dtype.is_floating_point else v for k, v in states[0].items()}
+    with pytest.raises(GeometryError, match=r"p0, p1 and p2 are collinear"):
+        landscape.plane(model, [states[0], states[1], mid], data, grid=3, **QUIET)
+
+
+# ------------------------------------------------------------------ sharpness
+def test_parse_metrics_takes_a_string_and_refuses_nothing():
+    assert parse_metrics(None) == DEFAULT_METRICS
+    assert parse_metrics("hessian_trace") == ("hessian_trace",)
+    assert parse_metrics("hessian_trace, eps_sharpness") == ("hessian_trace", "eps_sharpness")
+    assert parse_metrics(["hessian_trace,pac_bayes"]) == ("hessian_trace", "pac_bayes")
+    for nothing in ([], "", [""], ",", ()):
+        with pytest.raises(UserError, match=r"no metric given; choose from .*hessian_trace"):
+            parse_metrics(nothing)
+    with pytest.raises(UserError, match=r"unknown metric\(s\) bogus;"):
+        parse_metrics("bogus")
+
+
+def test_sharpness_api_metrics_and_result_mapping(small):
+    model, states, data = small
+    with pytest.raises(ValueError, match=r"no metric given"):
+        landscape.sharpness(model, [states[0]], data, metrics=[], **QUIET)
+    res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3,
+                              **QUIET)
+    assert "point 0" in res and "point 1" in res and "nothing" not in res and 0 not in res
+    assert list(res) == ["point 0", "point 1"] == list(res.keys()) and len(res) == 2
+    assert set(res["point 0"]["metrics"]) == {"hessian_trace"}
+    assert dict(res.items())["point 1"] is res["point 1"]
+    with pytest.raises(KeyError, match=r"no point 'nothing'; points are point 0, point 1"):
+        res["nothing"]
