@@ -95,8 +95,6 @@ def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
     return t, t.tolist()
 
 
-
-
 def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t: Axis | Any = DEFAULT_T,
               budget: Optional[Budget] = None) -> Task:
     """The line ``start + t·(end − start)`` as a task (see :func:`evaluate_line`).
