@@ -194,8 +194,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                  "projections": projections, "directions": dirs.to_json(), "directions_request": request,
                  "axes": {"x": dirs.labels[0], "y": dirs.labels[1]},
                  "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units})
-    if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
+    if out is not None and (settings.overwrite or _stored_directions(out) in (None, task.inputs["directions"])):
+        Path(out).mkdir(parents=True, exist_ok=True)  # (other directions' results: run_task refuses them, untouched)
         save_directions(Path(out) / DIRECTIONS_FILE, space, dirs.directions)
     if save_copy is not None:
         save_directions(save_copy, space, dirs.directions)
@@ -269,6 +269,18 @@ def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings,
 def _exact_names(space: ParamSpace) -> Callable[[str, torch.Tensor], bool]:
     names = set(space.param_names)
     return lambda name, _: name in names
+
+
+def _stored_directions(out) -> Optional[str]:
+    """The digest of the directions of the results already in ``out`` (``None`` if there are none, ``"?"``
+    if their sidecar is unreadable)."""
+    side = Path(out) / "plane.json"
+    if not side.is_file():
+        return None
+    try:
+        return str(json.loads(side.read_text())["inputs"]["directions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
 
 
 def _saved_projections(out) -> list[dict]:
