@@ -27,6 +27,7 @@ from landscape.forward import Forward
 from landscape.geometry import Axis, Plane, check_grid, check_margin, default_plane_axes
 from landscape.inputs import Checkpoint, Context
 from landscape.result import Result
+from landscape.self_check import CheckPoint, describe_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
 from landscape.weights import ParamSpace, ParamSelector
@@ -70,7 +71,7 @@ class PlaneResult(Result):
         where = f" -> {self.store.npz}" if self.store.npz is not None else ""
         return (f"plane: {loss.size} points ({self.stats['computed']} computed, {self.stats['skipped']} skipped) "
                 f"in {self.stats['seconds']:.1f}s{where}; lowest train loss {loss[i, j]:.4g} at "
-                f"({self.alphas[i]:.3g}, {self.betas[j]:.3g})")
+                f"({self.alphas[i]:.3g}, {self.betas[j]:.3g})" + describe_check(self.store.sidecar.get("self_check")))
 
 
 def plane_buffer_directions(plane: Plane, b0: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
@@ -87,8 +88,13 @@ def plane_buffer_directions(plane: Plane, b0: torch.Tensor, b1: torch.Tensor, b2
 
 def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, trajectory: Sequence[Checkpoint] = (),
                marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
-               grid: int = 21, margin: float = 0.2, budget: Optional[Budget] = None) -> tuple[Task, Plane, list[dict]]:
+               grid: int = 21, margin: float = 0.2, budget: Optional[Budget] = None, units: str = "euclidean",
+               preset: Optional[dict] = None) -> tuple[Task, Plane, list[dict]]:
     """The plane through ``anchors`` as a task (see :func:`evaluate_plane`); no data or device involved.
+
+    ``units``: ``euclidean`` (x, y distances along û, v̂) or ``relative`` (Garipov et al.'s: x in fractions
+    of ‖p1 − p0‖, y of the part of p2 − p0 orthogonal to it, so that p0 = (0, 0) and p1 = (1, 0)).
+    ``preset``: the published convention applied (``landscape.presets``), recorded in the sidecar.
 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
@@ -101,13 +107,19 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     check_margin(margin)
     p0, p1, p2 = (space.params_of(a.state) for a in anchors)
     plane = Plane.through(p0, p1, p2, names=[a.path or a.label for a in anchors])
+    if units not in ("euclidean", "relative"):
+        raise UserError(f"units must be euclidean or relative, got {units!r}")
+    # Coordinates in the task's units: Euclidean (scale 1) or fractions of ‖p1 − p0‖ and of v's length.
+    scale = np.array([plane.anchors[1, 0], plane.anchors[2, 1]]) if units == "relative" else np.ones(2)
+    anchor_xy = plane.anchors / scale
     projections = []
     projected = [(c, "trajectory") for c in trajectory] + [(c, "checkpoint") for c in marked]
     for ckpt, kind in projected:
         x, y, dist = plane.project(space.params_of(ckpt.state))
-        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist, "kind": kind})
+        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x / scale[0], "y": y / scale[1],
+                            "distance": dist, "kind": kind})
     if x_axis is None:
-        pts = [tuple(a) for a in plane.anchors] + [(p["x"], p["y"]) for p in projections]
+        pts = [tuple(a) for a in anchor_xy] + [(p["x"], p["y"]) for p in projections]
         x_axis, y_axis = default_plane_axes(pts, grid, margin)
     if budget is not None:
         budget("plane", x_axis.n * y_axis.n, 2)
@@ -115,19 +127,32 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
     b0 = space.buffers_of(anchors[0].state)
     buffer_dirs = None
+    row_scale = torch.as_tensor(scale, dtype=torch.float32)[:, None]
     if bn_strategy(bn).follows_weights and b0.numel():
-        buffer_dirs = plane_buffer_directions(plane, b0, *(space.buffers_of(a.state) for a in anchors[1:]))
-    family = AffineFamily(plane.origin, plane.directions, coords, b0, buffer_dirs, space.frozen_of(anchors[0].state))
+        buffer_dirs = plane_buffer_directions(plane, b0, *(space.buffers_of(a.state) for a in anchors[1:])) * row_scale
+    directions = plane.directions if units == "euclidean" else plane.directions * row_scale
+    family = AffineFamily(plane.origin, directions, coords, b0, buffer_dirs, space.frozen_of(anchors[0].state))
     traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
     task = Task(
         "plane", (len(alphas), len(betas)), [family], bn, directions=2,
         inputs={"anchors": [a.digest for a in anchors], "trajectory": [c.digest for c, _ in projected],
                 "x": x_axis.to_json(), "y": y_axis.to_json()},
-        extra={"alphas": alphas, "betas": betas, "anchors": plane.anchors, "trajectory": traj_xy,
+        extra={"alphas": alphas, "betas": betas, "anchors": anchor_xy, "trajectory": traj_xy,
                "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
         sidecar={"anchors": [a.to_json() for a in anchors], "projections": projections,
                  "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin},
-                 "units": "Euclidean distance in parameter space"})
+                 "units": "Euclidean distance in parameter space"},
+        checks=[CheckPoint(a.label, a.state, tuple(xy)) for a, xy in zip(anchors, anchor_xy)])
+    if units == "relative":
+        first, second, third = (a.label for a in anchors)
+        task.sidecar.update(
+            units=f"fractions: x of ‖{second} − {first}‖ = {scale[0]:.4g}, y of the part of {third} − {first} "
+                  f"orthogonal to it, {scale[1]:.4g} (Garipov et al. 2018)",
+            axes={"x": f"α  (× ‖{second} − {first}‖)", "y": f"β  (× ‖v‖, v towards {third})"},
+            scale=[float(s) for s in scale])
+        task.inputs["units"] = units
+    if preset is not None:
+        task.sidecar["preset"] = preset
     return task, plane, projections
 
 
@@ -135,7 +160,8 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
                    settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None,
                    params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
                    marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
-                   grid: int = 21, margin: float = 0.2, log: Callable[[str], None] = print) -> PlaneResult:
+                   grid: int = 21, margin: float = 0.2, units: str = "euclidean", preset: Optional[dict] = None,
+                   log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane through ``anchors`` (three checkpoints), into ``out`` or in memory.
 
     Args:
@@ -150,6 +176,7 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
             ``kind`` (``trajectory`` or ``checkpoint``) is in the sidecar.
         x_axis, y_axis: explicit grid axes; default: the bounding box of anchors and projected
             trajectory widened by ``margin`` of its extent, ``grid`` points per axis.
+        units, preset: see :func:`plane_task`.
 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
@@ -157,7 +184,7 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
     space = space_of(model, params, trainable_only)
     task, plane, projections = plane_task(space, anchors, settings.resolved_bn(model), trajectory=trajectory,
                                           marked=marked, x_axis=x_axis, y_axis=y_axis, grid=grid, margin=margin,
-                                          budget=budget_for(space, data, settings))
+                                          budget=budget_for(space, data, settings), units=units, preset=preset)
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
     return PlaneResult(store=run.store, is_main=run.is_main, plane=plane, alphas=task.extra["alphas"],
                        betas=task.extra["betas"], projections=projections, stats=run.stats)

@@ -49,6 +49,7 @@ from landscape.interp import DEFAULT_T, InterpResult, check_t, evaluate_line
 from landscape.measure import DEFAULT_METRICS, SharpnessResult, SharpnessSettings, measure_sharpness, parse_metrics
 from landscape.affine_plane import PlaneResult, evaluate_plane
 from landscape.random_rays import RaysResult, check_ray_args, evaluate_rays
+from landscape.presets import plane_preset
 from landscape.settings import EvalSettings
 from landscape.weights import ParamSpace
 
@@ -96,7 +97,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
           max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
-          log: Callable[[str], None] = print) -> PlaneResult:
+          like: Optional[str] = None, log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on a plane: through three points, or around one point along two directions.
 
     Through ``points`` p0, p1, p2 (Garipov et al. 2018): a plane point (x, y) is p0 + x·û + y·v̂
@@ -113,11 +114,22 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     of such a directions file, or a (2, P) tensor. ``res.save(dir)`` also writes ``directions.pt``.
     See ``landscape.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
     :class:`~landscape.affine_plane.PlaneResult`.
+
+    ``like``: a published convention (``landscape.presets``): ``"li2018"`` (around ``center``: random
+    filter-normalized directions without biases and BN, BN fixed, −1:1 with 51² points), ``"garipov2018"``
+    (through three points, x from the first to the last in fractions of their distance, BN recomputed,
+    −0.2:1.2 with 21² points) or ``"izmailov2018"`` (the SWA paper's plane, BN recomputed); it fills what is
+    left open and refuses a contradicting argument. The sidecar records it.
     """
     if data is None:
         raise TypeError("plane() needs data")
     grid, margin = check_grid(grid), check_margin(margin)
     x_axis, y_axis = as_axis(x, "x"), as_axis(y, "y")
+    choice = plane_preset(like, around=center is not None or directions is not None, bn=bn, grid=grid,
+                          margin=margin, x_axis=x_axis, y_axis=y_axis,
+                          directions=directions if isinstance(directions, str) else None,
+                          normalization=normalization, include_bn_and_bias=include_bn_and_bias)
+    bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite)
@@ -139,13 +151,16 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
-                               log=log)
+                               preset=choice.record, log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
     anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
+    if choice.x_towards_last and len(anchors) == 3:  # Garipov et al.: x from the first point to the last
+        anchors = [anchors[0], anchors[2], anchors[1]]
     return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
                           params=params, trainable_only=trainable_only, trajectory=traj, marked=marks,
-                          x_axis=x_axis, y_axis=y_axis, grid=21 if grid is None else grid, margin=margin, log=log)
+                          x_axis=x_axis, y_axis=y_axis, grid=21 if grid is None else grid, margin=margin,
+                          units=choice.units, preset=choice.record, log=log)
 
 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:

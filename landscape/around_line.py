@@ -90,7 +90,7 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
     end_state.update({k: v.to(center.state[k].dtype).clone() for k, v in space.split(w_c + d).items()})
     end = Checkpoint(None, f"center + d ({info['kind']})", end_state, state_digest(end_state))
     t = t if t is not None else Axis(-half, half, 41)
-    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings))
+    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings), end_is_checkpoint=False)
     task.inputs["direction"] = {k: v for k, v in info.items() if k in ("kind", "seed", "normalization",
                                                                        "include_bn_and_bias", "tol")}
     task.sidecar.update(direction=info, axis=axis_label,

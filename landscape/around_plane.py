@@ -44,6 +44,7 @@ from landscape.evaluator import AffineFamily
 from landscape.forward import Forward
 from landscape.geometry import Axis, check_direction_pair, check_grid, check_margin, default_plane_axes
 from landscape.inputs import Checkpoint
+from landscape.self_check import CheckPoint
 from landscape.plane_directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
                                         loaded_provenance, pca_plane, random_plane, save_directions)
 from landscape.settings import EvalSettings
@@ -105,7 +106,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                     grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
                     include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
                     hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-                    save_copy: Optional[str | Path] = None, log: Callable[[str], None] = print) -> PlaneResult:
+                    save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
+                    log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
     Args:
@@ -193,12 +195,15 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         sidecar={"anchors": [{**(center.to_json() if center is not None else {"path": None}), "label": label}],
                  "projections": projections, "directions": dirs.to_json(), "directions_request": request,
                  "axes": {"x": dirs.labels[0], "y": dirs.labels[1]},
-                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units})
+                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units},
+        checks=[CheckPoint(label, state, (0.0, 0.0), params=None if center is not None else w_c)])
     if out is not None and (settings.overwrite or _stored_directions(out) in (None, task.inputs["directions"])):
         Path(out).mkdir(parents=True, exist_ok=True)  # (other directions' results: run_task refuses them, untouched)
         save_directions(Path(out) / DIRECTIONS_FILE, space, dirs.directions)
     if save_copy is not None:
         save_directions(save_copy, space, dirs.directions)
+    if preset is not None:  # the published convention applied (landscape.presets)
+        task.sidecar["preset"] = preset
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
     return PlaneResult(store=run.store, is_main=run.is_main, plane=None, alphas=alphas, betas=betas,
                        projections=projections, stats=run.stats, directions=dirs, space=space)

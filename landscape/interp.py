@@ -25,6 +25,7 @@ from landscape.forward import Forward
 from landscape.geometry import Axis, GeometryError, Line
 from landscape.inputs import Checkpoint, Context
 from landscape.result import Result
+from landscape.self_check import CheckPoint, describe_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
 from landscape.weights import ParamSelector, ParamSpace
@@ -65,7 +66,7 @@ class InterpResult(Result):
             hit = np.flatnonzero(self.t == anchor)
             if len(hit):
                 parts.append(f"train loss at t={anchor:g}: {loss[hit[0]]:.4g}")
-        return "; ".join(parts)
+        return "; ".join(parts) + describe_check(self.store.sidecar.get("self_check"))
 
 
 def check_t(t: Axis | Any, name: str = "t") -> Axis | np.ndarray:
@@ -96,7 +97,7 @@ def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
 
 
 def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t: Axis | Any = DEFAULT_T,
-              budget: Optional[Budget] = None) -> Task:
+              budget: Optional[Budget] = None, end_is_checkpoint: bool = True) -> Task:
     """The line ``start + t·(end − start)`` as a task (see :func:`evaluate_line`).
 
     Raises:
@@ -117,6 +118,8 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
                           space.frozen_of(start.state))
     return Task("interp", (len(values),), [family], bn, directions=1,
                 inputs={"from": start.digest, "to": end.digest, "t": t_json},
+                checks=[CheckPoint(start.label, start.state, (0.0,))]
+                + ([CheckPoint(end.label, end.state, (1.0,))] if end_is_checkpoint else []),
                 extra={"t": values, "distance": values * line.length},
                 sidecar={"from": start.to_json(), "to": end.to_json(), "length": line.length,
                          "units": "t: fraction of the way from 'from' to 'to'; distance: Euclidean, in parameter "

@@ -31,6 +31,7 @@ from landscape.evaluator import AffineFamily
 from landscape.forward import Forward
 from landscape.inputs import Checkpoint, Context
 from landscape.result import Result
+from landscape.self_check import CheckPoint, describe_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
 from landscape.weights import ParamSelector, ParamSpace
@@ -99,7 +100,8 @@ class RaysResult(Result):
             parts.append(f"{label} width {text}" + (f" ({s['censored']} censored)" if s["censored"] else ""))
         where = f" -> {self.store.npz}" if self.store.npz is not None else ""
         return (f"rays: {self.store.done.size} points ({self.stats['computed']} computed, {self.stats['skipped']} "
-                f"skipped) in {self.stats['seconds']:.1f}s{where}; " + "; ".join(parts))
+                f"skipped) in {self.stats['seconds']:.1f}s{where}; " + "; ".join(parts)
+                + describe_check(self.store.sidecar.get("self_check")))
 
 
 def check_ray_args(*, directions: Any, max_distance: Any, steps: Any, delta: Any) -> None:
@@ -146,6 +148,7 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
                                      space.frozen_of(ckpt.state)))
     return Task(
         "rays", (len(points), directions, steps), families, bn, directions=directions,
+        checks=[CheckPoint(p.label, p.state, (0.0,) * directions, family=i) for i, p in enumerate(points)],
         inputs={"points": [p.digest for p in points], "directions": directions, "normalization": normalization,
                 "include_bn_and_bias": include_bn_and_bias, "distances": distances.tolist()},
         extra={"distances": distances},

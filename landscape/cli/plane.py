@@ -21,6 +21,7 @@ from landscape.cli.common import add_common, add_landscape_args, settings_from_a
 from landscape.cli.plot import add_plot_flags, draw_after
 from landscape.directions import NORMALIZATIONS
 from landscape.plane_directions import DIRECTION_KINDS, PCA_CENTERS
+from landscape.presets import PRESETS
 
 __all__ = ["add_parser", "run"]
 
@@ -59,6 +60,11 @@ def add_parser(sub) -> None:
                    "as a fraction of their extent (0.2)")
     p.add_argument("--x", default=None, metavar="MIN:MAX:N", help="explicit grid along û (or d_x)")
     p.add_argument("--y", default=None, metavar="MIN:MAX:N", help="explicit grid along v̂ (or d_y)")
+    p.add_argument("--like", choices=tuple(PRESETS), default=None,
+                   help="a published convention: li2018 (around --around: random filter-normalized directions "
+                        "without biases/BN, BN fixed, -1:1:51), garipov2018 (through three points, x from the "
+                        "first to the last in their units, BN recomputed, -0.2:1.2:21) or izmailov2018 (the SWA "
+                        "paper's plane, BN recomputed); recorded in the sidecar and the figure's title")
     add_plot_flags(p)
     p.set_defaults(handler=run)
 
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.geometry import check_grid, check_margin, parse_axis
     from landscape.inputs import load_checkpoints, load_context
     from landscape.affine_plane import compute_plane
+    from landscape.presets import plane_preset
     from swa.checkpoint import split_key
     from swa.errors import UserError
 
@@ -77,10 +84,15 @@ def run(args: argparse.Namespace) -> int:
     y_axis = parse_axis(args.y, "--y") if args.y is not None else None
     check_grid(args.grid)  # the validators the Python API calls too
     check_margin(args.margin)
+    around = args.around is not None or args.directions is not None or args.load_directions is not None
+    choice = plane_preset(args.like, around=around, bn=args.bn, grid=args.grid, margin=args.margin, x_axis=x_axis,
+                          y_axis=y_axis, directions=args.directions, normalization=args.normalization,
+                          include_bn_and_bias=args.include_bn_bias)
+    args.bn, args.grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
     settings = settings_from_args(args)
     ctx = load_context(args.run, *landscape_specs(args))
-    if args.around is not None or args.directions is not None or args.load_directions is not None:
-        return _run_around(args, ctx, settings, x_axis, y_axis)
+    if around:
+        return _run_around(args, ctx, settings, x_axis, y_axis, choice.record)
     paths, labels = args.points, args.labels
     if paths is None:
         if ctx.run is None:
@@ -93,16 +105,18 @@ def run(args: argparse.Namespace) -> int:
     traj += [(path, Path(split_key(path)[0]).stem) for path in args.trajectory]
     marks = [] if ctx.run is None else ctx.run.end_points()
     anchors = load_checkpoints(list(paths), labels, ctx.model)
+    if choice.x_towards_last:  # Garipov et al.: x from the first point to the last, y towards the middle one
+        anchors = [anchors[0], anchors[2], anchors[1]]
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
                            x_axis=x_axis, y_axis=y_axis, grid=21 if args.grid is None else args.grid, margin=args.margin,
-                           params=args.params)
+                           params=args.params, units=choice.units, preset=choice.record)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})
     return 0
 
 
-def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
+def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
     from landscape.around_plane import evaluate_around
     from landscape.cli.common import around_checkpoint
     from landscape.forward import Forward
@@ -137,7 +151,7 @@ def _run_around(args, ctx, settings, x_axis, y_axis) -> int:
                              grid=args.grid, margin=args.margin, normalization=args.normalization,
                              include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
                              pca_center=args.center, hessian_samples=args.hessian_samples,
-                             save_copy=args.save_directions)
+                             save_copy=args.save_directions, preset=preset)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})
