@@ -253,6 +253,9 @@ def title_of(sidecar: dict) -> str:
     # A resolved "fixed" that nobody asked for means the model has no BatchNorm: nothing to say.
     if bn and (bn != "fixed" or (sidecar.get("settings") or {}).get("bn") == "fixed"):
         parts.append(f"BN {bn}")
+    preset = sidecar.get("preset")
+    if isinstance(preset, dict) and isinstance(preset.get("cite"), str):  # --like: the convention followed
+        parts.append(f"as {preset['cite']}")
     return " · ".join(parts)
 
 
