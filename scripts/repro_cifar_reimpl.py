@@ -150,7 +150,8 @@ def main(argv=None) -> int:
 
     files = build_report([out / "mobilenet_v2" / "study.json", out / "friedman1" / "study.json", *report_inputs],
                          out / "report", title="CIFAR reimplementation: MobileNetV2 on CIFAR-100, Friedman #1" +
-                         (" (smoke)" if args.smoke else ""), progress=lambda k: None)
+                         (" (smoke)" if args.smoke else ""), progress=lambda k: None,
+                         overwrite=True)  # rebuilt from OUT's results every run: ours to replace
     rows = [(f"MobileNetV2 CIFAR-100 {LABELS[m]}", "–" if m == "sgd" else EXPECTED, measured_accuracy(mobile, m))
             for m in mobile["methods"]]
     f_swa = friedman["methods"]["swa"]["vs_baseline"]

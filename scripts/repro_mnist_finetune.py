@@ -132,7 +132,7 @@ def main(argv=None) -> int:
                                 quiet=args.quiet, line_points=5 if args.smoke else 41,
                                 rays=(2, 3, 10.0) if args.smoke else (10, 21, 50.0), sharpness=not args.smoke)
     files = build_report([out / "study.json", out / f"seed-{seeds[0]}", landscape], out / "report", title=title,
-                         progress=lambda k: None)
+                         progress=lambda k: None, overwrite=True)  # rebuilt from OUT's results: ours to replace
     pre = study["pretrained"]
     rows = [("Adam only (pretrained)", EXPECTED["pretrained"], (100 * pre["test_acc"], 0.0, 1))]
     rows += [(study["methods"][m]["label"], EXPECTED[m], measured_accuracy(study, m)) for m in study["methods"]]

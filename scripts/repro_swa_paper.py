@@ -238,7 +238,8 @@ def main(argv=None) -> int:
     from landscape.report import build_report
 
     files = build_report(report_inputs, out / "report", title="SWA paper, CIFAR-100: SGD vs SWA" +
-                         (" (smoke)" if args.smoke else ""), progress=lambda k: None)
+                         (" (smoke)" if args.smoke else ""), progress=lambda k: None,
+                         overwrite=True)  # rebuilt from OUT's results every run: ours to replace
     path = write_reproduction(out, "SWA paper (Izmailov et al. 2018), CIFAR-100", recipe_text,
                               comparison_markdown(rows), args.smoke, timer.seconds,
                               notes="The paper's VGG-16 has no BatchNorm; this run's is `vgg16_bn`.")

@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plot:
         from landscape.report import build_report
 
+        # OUT/report is rebuilt from OUT's results every run: ours to replace, even an earlier version's pages
         files = build_report([out / "study.json", out / f"seed-{seeds[0]}", landscape], out / "report",
-                             title=f"SGD, SWA and PSWA fine-tuning on {args.data}",
+                             title=f"SGD, SWA and PSWA fine-tuning on {args.data}", overwrite=True,
                              progress=(lambda k: None) if args.quiet else (lambda k: print(f"report: {k} ...")))
     n_runs = len(study["methods"]) * len(seeds)
     where = f"{out}" if args.no_plot else f"{out}; report: {files.html}"  # the page to open, said last
