@@ -55,9 +55,11 @@ def find_chromium(install: bool = True) -> tuple[Optional[str], str]:
 
 @dataclass
 class PageResult:
-    """What a page did: its JavaScript errors, a PNG screenshot, and values of ``evaluate`` expressions."""
+    """What a page did: its JavaScript errors, every console message (``level: text``, warnings included),
+    a PNG screenshot, and values of ``evaluate`` expressions."""
 
     errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
     screenshot: bytes = b""
     values: dict[str, Any] = field(default_factory=dict)
 
@@ -123,7 +125,8 @@ def open_page(chromium: str, path: Path, *, width: int = 1200, height: int = 800
     Args:
         ready: a JavaScript expression; the page counts as rendered once it is true (polled).
         settle: seconds to wait after ``ready`` before the screenshot.
-        evaluate: name → JavaScript expression, evaluated after rendering (results in ``values``).
+        evaluate: name → JavaScript expression, evaluated after rendering (results in ``values``; a promise
+            is awaited, so an expression can scroll and wait).
     """
     to_b_r, to_b_w = os.pipe()
     from_b_r, from_b_w = os.pipe()
@@ -165,12 +168,18 @@ def open_page(chromium: str, path: Path, *, width: int = 1200, height: int = 800
             result.errors.append(f"page never became ready: {ready}")
         time.sleep(settle)
         for name, expr in (evaluate or {}).items():
-            got = pipe.send("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)
+            got = pipe.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True},
+                            session=session, timeout=timeout)
             result.values[name] = got.get("result", {}).get("value")
         shot = pipe.send("Page.captureScreenshot", {"format": "png"}, session=session)
         result.screenshot = base64.b64decode(shot["data"])
         for e in pipe.events:
             method, params = e.get("method"), e.get("params", {})
+            if method == "Runtime.consoleAPICalled":
+                result.console.append(f"{params.get('type')}: " + " ".join(
+                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+            elif method == "Log.entryAdded":
+                result.console.append(f"{params.get('entry', {}).get('level')}: {params.get('entry', {}).get('text')}")
             if method == "Runtime.exceptionThrown":
                 d = params.get("exceptionDetails", {})
                 result.errors.append(d.get("exception", {}).get("description") or d.get("text", "exception"))

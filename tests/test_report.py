@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import unquote
 
+import numpy as np
 import pytest
 
 from landscape.plot.html import network_references
@@ -96,7 +98,10 @@ def test_report_renders_in_chromium_without_errors(tmp_path):
         pytest.skip(why)
     src = _all(tmp_path / "src", nonfinite=True)
     files = build_report([src], tmp_path / "rep")
-    result = open_page(chromium, files.html, height=1400, ready="document.querySelector('.js-plotly-plot .main-svg')",
+    # The surface is drawn when scrolled into view (render._LAZY_JS): scroll to it, then wait for it.
+    scrolled = "(document.querySelector('.surface-slot').scrollIntoView({block: 'center'}), true)"
+    result = open_page(chromium, files.html, height=1400,
+                       ready=f"{scrolled} && document.querySelector('.js-plotly-plot .main-svg')",
                        evaluate={"sections": "Array.from(document.querySelectorAll('section')).map(s => s.id)",
                                  "visible": "Array.from(document.querySelectorAll('section')).every("
                                             "s => s.getBoundingClientRect().height > 50)",
@@ -125,3 +130,112 @@ def test_runs_table_shows_a_setting_only_where_the_run_uses_it(tmp_path):
     sgd, swa = row("sgd"), row("swa")
     assert (sgd["schedule"], sgd["lr min"], sgd["SWA lr"], sgd["cycle"]) == ("cosine", "0.0005", "–", "–")
     assert (swa["schedule"], swa["lr min"], swa["SWA lr"], swa["cycle"]) == ("swa", "–", "0.02", "1")
+
+
+# ---------------------------------------------------------------- labels from files are text, not markup (issue 19)
+EVIL = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "x\n## injected", "</details>",
+        "nul\x00 bidi\u202eevil", "**bold** `code` [link](http://x) | pipe"]
+
+
+def _evil(d):
+    """Every kind of result, with labels and folder names that are HTML, Markdown, newlines and controls."""
+    write_run(d / "run one <b>", "swa")
+    plane = write_plane(d / "my plane <script>alert(1)</script>")
+    side = json.loads(plane.with_suffix(".json").read_text())
+    side["anchors"] = [{"label": e} for e in EVIL[:3]]
+    for p, e in zip(side["projections"], EVIL):
+        p["label"] = e
+    side["inputs"]["model"]["name"] = "m\n# title </details>"
+    side["inputs"]["command"] = "plane </details> `x` ``y``\n## injected"
+    plane.with_suffix(".json").write_text(json.dumps(side))
+    write_line(d / "line dir", EVIL[3], start=EVIL[4])
+    write_rays(d / "rays", labels=(EVIL[0], EVIL[5]))
+    write_sharpness(d / "sharp x", labels=(EVIL[2], EVIL[4]))
+    return d
+
+
+def _unescaped_markup(md: str) -> list[str]:
+    """Lines of ``md`` with a raw ``<`` outside code spans, other than the report's own ``<details>``."""
+    bad = []
+    for line in md.splitlines():
+        if re.fullmatch(r"<details><summary>[^<>]*</summary>|</details>|<!-- [\w -]+ -->", line):
+            continue
+        outside = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", line)  # drop code spans
+        if re.search(r"(?<!\\)<", outside):
+            bad.append(line)
+    return bad
+
+
+def test_report_escapes_labels_in_markdown_and_html(tmp_path, capsys):
+    src = _evil(tmp_path / "src")
+    code, out, err = cli(capsys, "report", str(src), "--out", str(tmp_path / "rep"), "--quiet")
+    assert code == 0, err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    files = build_report([src], tmp_path / "rep2")
+    headings = [line for line in md.splitlines() if re.match(r" {0,3}#{1,6}(\s|$)", line)]
+    assert len(headings) == 1 + len(files.sections), headings  # the title and one per section
+    assert "<script" in md  # in the provenance's code spans, shown as typed; everywhere else escaped:
+    assert _unescaped_markup(md) == []  # no raw "<" outside code spans but the report's own <details>
+    lines = md.splitlines()
+    opened = [line for line in lines if line.startswith("<details>")]
+    assert len(opened) == lines.count("</details>") == md.count("How this was made") == 5  # a run, 4 results
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", md)
+    # Image links work with spaces and brackets in folder names.
+    links = re.findall(r"!\[[^\n]*?\]\(([^)\s]+)\)", md)
+    assert len(links) == len(list((tmp_path / "rep" / "figures").glob("*.png"))) >= 5
+    for link in links:
+        assert (tmp_path / "rep" / unquote(link)).is_file(), link
+    html = (tmp_path / "rep" / "report.html").read_text()
+    page = html[html.index("</script>") + 9:] if "* plotly.js v" in html else html  # past the inlined library
+    assert "<script>alert" not in page and "<img src=x" not in page and "run one <b>" not in page
+    assert "&lt;script&gt;alert(1)" in page and "run one &lt;b&gt;" in page
+    assert not re.search("[\x00\u202e]|\\\\u0000|\\\\u202e", page, re.I)
+
+
+# ---------------------------------------------------------------- many surfaces, few WebGL contexts (issue 19)
+_SCROLL = """(async () => {
+  const slots = Array.from(document.querySelectorAll('.surface-slot'));
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const drawn = s => !!(s._fullLayout && s.querySelector('.gl-container canvas'));
+  const wait = async s => { for (let k = 0; k < 150 && !drawn(s); k++) await sleep(100); return drawn(s); };
+  const shown = [], live = [];
+  for (const s of ORDER(slots)) {
+    s.scrollIntoView({block: 'center'});
+    shown.push(await wait(s));
+    live.push(slots.filter(drawn).length);
+  }
+  const target = slots[TARGET];
+  target.scrollIntoView({block: 'center'});
+  const last = await wait(target);
+  await sleep(1500);
+  return {n: slots.length, shown, live, last};
+})()"""
+
+
+@pytest.mark.slow
+def test_many_surfaces_are_drawn_when_scrolled_to_with_few_webgl_contexts(tmp_path):
+    """20 planes: every surface draws when scrolled into view, at most MAX_LIVE_SURFACES live at once, and
+    Chromium never warns "Too many active WebGL contexts" (at 17 it drops the oldest: a blank surface)."""
+    from landscape.report.render import MAX_LIVE_SURFACES
+
+    chromium, why = find_chromium()
+    if chromium is None:
+        pytest.skip(why)
+    n = 20
+    for i in range(n):  # small planes, written directly: the report, not the landscape, is under test
+        write_plane(tmp_path / "src" / f"plane{i:02d}", alphas=np.linspace(-1, 2, 8), betas=np.linspace(-2, 1.5, 6))
+    files = build_report([tmp_path / "src"], tmp_path / "rep", dpi=40)
+    html = files.html.read_text()
+    assert html.count('class="surface-slot"') == n
+    assert not re.search(r'Plotly\.newPlot\(\s*"interactive', html)  # none drawn eagerly
+    for name, order, target in (("down-and-back", "s => s.concat(s.slice().reverse())", "0"),
+                                ("last", "s => []", "slots.length - 1")):
+        js = _SCROLL.replace("ORDER", f"({order})").replace("TARGET", target)
+        result = open_page(chromium, files.html, height=900, ready="document.querySelector('.surface-slot')",
+                           evaluate={"scroll": js}, timeout=300)
+        (tmp_path / f"{name}.png").write_bytes(result.screenshot)
+        values = result.values["scroll"]
+        assert result.errors == [], name
+        assert not [c for c in result.console if "WebGL" in c], name
+        assert values["n"] == n and all(values["shown"]) and values["last"], (name, values)
+        assert max(values["live"]) <= MAX_LIVE_SURFACES, (name, values["live"])

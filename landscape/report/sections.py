@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt
+from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt, lit
 
 __all__ = ["build_sections"]
 
@@ -118,7 +118,7 @@ def _nonfinite_note(values: dict[str, np.ndarray], done: np.ndarray) -> Optional
     if not bad:
         return None
     return Text("Non-finite values (the loss overflowed, left blank in the figures): "
-                + ", ".join(f"{n} in {k.replace('_', ' ')}" for k, n in bad.items()) + ".")
+                + ", ".join(f"{n} in {lit(k.replace('_', ' '))}" for k, n in bad.items()) + ".")
 
 
 # ---------------------------------------------------------------- sections
@@ -176,12 +176,13 @@ def _planes(planes, figs: _Figures) -> Section:
     for data in planes:
         name = _name(data.path)
         kind = (data.sidecar.get("directions") or {}).get("kind")
-        what = f"around {data.anchor_labels[0]} along {kind} directions" if kind else \
-            "through " + ", ".join(data.anchor_labels)
-        s.blocks.append(Text(f"**{name}**: the plane {what}; axes in {data.units}."))
-        s.blocks.append(Figure(figs.save(plane_figure(data, math_labels=figs.math), f"plane-{name}"), f"{name}: train loss and test error."))
-        s.blocks.append(Interactive(plane_page(data), f"{name}: the surface, interactive (drag to turn; menu: metric "
-                                                      "and scale)."))
+        what = f"around {lit(data.anchor_labels[0])} along {lit(kind)} directions" if kind else \
+            "through " + ", ".join(map(lit, data.anchor_labels))
+        s.blocks.append(Text(f"**{lit(name)}**: the plane {what}; axes in {lit(data.units)}."))
+        s.blocks.append(Figure(figs.save(plane_figure(data, math_labels=figs.math), f"plane-{name}"),
+                               f"{lit(name)}: train loss and test error."))
+        s.blocks.append(Interactive(plane_page(data), f"{lit(name)}: the surface, interactive (drag to turn; menu: "
+                                                      "metric and scale)."))
         note = _nonfinite_note(data.values, data.done)
         if note:
             s.blocks.append(note)
@@ -202,11 +203,12 @@ def _lines(lines, figs: _Figures) -> Section:
     for group in groups.values():
         names = ", ".join(_name(d.path) for d in group)
         if len(group) > 1:
-            caption = f"From {group[0].start_label} to each of: " + ", ".join(d.end_label for d in group) + "."
+            caption = (f"From {lit(group[0].start_label)} to each of: " + ", ".join(lit(d.end_label) for d in group)
+                       + ".")
             stem = f"lines-from-{_name(group[0].path)}"
         else:
             d = group[0]
-            caption = f"{names}: {d.label}, ‖b − a‖ = {fmt(d.length)}."
+            caption = f"{lit(names)}: {lit(d.label)}, ‖b − a‖ = {fmt(d.length)}."
             stem = f"line-{names}"
         labels = [d.end_label for d in group] if len(group) > 1 else None  # the start is in the caption
         s.blocks.append(Figure(figs.save(line_figure(group, labels=labels, math_labels=figs.math), stem), caption))
@@ -226,7 +228,8 @@ def _rays(ray_sets, figs: _Figures) -> Section:
     for data in ray_sets:
         name = _name(data.path)
         s.blocks.append(Figure(figs.save(rays_figure([data], math_labels=figs.math), f"rays-{name}"),
-                               f"{name}: mean over rays and min–max band ({data.normalization} directions)."))
+                               f"{lit(name)}: mean over rays and min–max band ({lit(data.normalization)} "
+                               "directions)."))
         if data.width is not None:
             rows = []
             for label, w in zip(data.labels, data.width):
@@ -267,7 +270,8 @@ def _sharpness(docs, figs: _Figures) -> list[Section]:
                     "within one architecture.")
         rows = [[name] + [_metric_value(e.metrics.get(name)) for e in entries] for name in rows_names]
         s.blocks.append(Table(["metric"] + [e.label for e in entries], rows))
-        s.blocks.append(Figure(figs.save(sharpness_figure(docs, math_labels=figs.math), "sharpness"), "The same numbers side by side."))
+        s.blocks.append(Figure(figs.save(sharpness_figure(docs, math_labels=figs.math), "sharpness"),
+                               "The same numbers side by side."))
         for d in docs:
             s.blocks.append(_sharpness_provenance(d))
         out.append(s)
@@ -302,9 +306,9 @@ def _study(studies) -> Section:
                 "95 % t interval over seeds.")
     for d in studies:
         doc = d.doc
-        s.blocks.append(Table(study_header(doc), study_rows(doc), caption=str(doc.get("title") or _name(d.path))))
+        s.blocks.append(Table(study_header(doc), study_rows(doc), caption=lit(doc.get("title") or _name(d.path))))
         for sentence in study_sentences(doc):
-            s.blocks.append(Text(sentence))
+            s.blocks.append(Text(lit(sentence)))
         facts = [("file", str(d.path)), ("seeds", ", ".join(map(str, doc.get("seeds", [])))),
                  ("data", str(doc.get("data", "–"))), ("fine-tuning epochs", fmt(doc.get("epochs"))),
                  ("tuned SGD rate", fmt(doc.get("tuned_rate"))),
