@@ -78,22 +78,38 @@ def finish_labels(fig, math_labels: bool = False):
 
 
 def clean_plotly(fig):
-    """``fig`` (a plotly Figure) with :func:`clean_text` applied to every string in it (names, hover
-    templates, titles, annotations): nothing a label carries reaches the page raw."""
-    import plotly.graph_objects as go
+    """``fig`` (a plotly Figure), changed in place: :func:`clean_text` applied to every string in it (names,
+    hover templates, titles, annotations, text arrays), so that nothing a label carries reaches the page raw.
+    Returns ``fig``."""
+    changes: list[tuple[tuple, Any]] = []
 
-    def walk(x):
+    def walk(x, path: tuple) -> None:
         if isinstance(x, str):
-            return clean_text(x, newlines=True)
-        if isinstance(x, dict):
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return type(x)(walk(v) for v in x)
-        if isinstance(x, np.ndarray) and x.dtype.kind in "OSU":
-            return np.array([walk(v) for v in x.reshape(-1)], dtype=object).reshape(x.shape)
-        return x
+            cleaned = clean_text(x, newlines=True)
+            if cleaned != x:
+                changes.append((path, cleaned))
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                if k != "template":  # plotly's own styling
+                    walk(v, path + (k,))
+        elif isinstance(x, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in x):
+            for k, v in enumerate(x):
+                walk(v, path + (k,))
+        elif isinstance(x, (list, tuple)) and any(isinstance(v, str) for v in x):
+            cleaned = [clean_text(v, newlines=True) if isinstance(v, str) else v for v in x]
+            if cleaned != list(x):
+                changes.append((path, cleaned))
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "OSU":
+            flat = [clean_text(v, newlines=True) if isinstance(v, str) else v for v in x.reshape(-1)]
+            if flat != list(x.reshape(-1)):
+                changes.append((path, np.array(flat, dtype=object).reshape(x.shape)))
 
-    return go.Figure(walk(fig.to_plotly_json()), skip_invalid=False)
+    walk(fig.to_plotly_json(), ())
+    for path, value in changes:
+        target, rest = (fig.data[path[1]], path[2:]) if path[0] == "data" else (fig.layout, path[1:])
+        key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in rest).lstrip(".")
+        target[key] = value
+    return fig
 
 
 def plural(n: int, word: str) -> str:
