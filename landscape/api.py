@@ -80,10 +80,10 @@ def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task) -> tuple[Eval
 
 
 def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
-              overwrite) -> EvalSettings:
+              overwrite, self_check=True) -> EvalSettings:
     return EvalSettings(bn=bn, bn_samples=bn_samples, bn_pass=bn_pass, batch_size=batch_size, chunk=chunk,
                         device=device, precision=precision, seed=seed, progress=progress, max_points=max_points,
-                        overwrite=overwrite)
+                        overwrite=overwrite, self_check=self_check)
 
 
 @_api
@@ -97,7 +97,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
           max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
-          like: Optional[str] = None, log: Callable[[str], None] = print) -> PlaneResult:
+          like: Optional[str] = None, self_check: bool = True, log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on a plane: through three points, or around one point along two directions.
 
     Through ``points`` p0, p1, p2 (Garipov et al. 2018): a plane point (x, y) is p0 + x·û + y·v̂
@@ -132,7 +132,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
-                         overwrite)
+                         overwrite, self_check)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
         if len(trajectory) else []
     marks = as_checkpoints(marked, None, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
@@ -188,14 +188,14 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                 bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
                 precision: str = "fp32", seed: int = 0, progress: bool = True,
                 max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
-                log: Callable[[str], None] = print) -> InterpResult:
+                self_check: bool = True, log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
     t = check_t(t)
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
-                         overwrite)
+                         overwrite, self_check)
     return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
                          t=t, params=params,
                          trainable_only=trainable_only, log=log)
@@ -209,7 +209,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
-         out: Optional[str | Path] = None, overwrite: bool = False,
+         out: Optional[str | Path] = None, overwrite: bool = False, self_check: bool = True,
          log: Callable[[str], None] = print) -> RaysResult:
     """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
@@ -218,7 +218,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     data, forward = _setup(model, data, loss_fn, forward_fn, task)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
-                         overwrite)
+                         overwrite, self_check)
     return evaluate_rays(model, data, forward, ckpts, settings, about=_about(model, data, forward), out=out,
                          params=params, trainable_only=trainable_only, delta=delta, directions=directions,
                          max_distance=max_distance, steps=steps, normalization=normalization,

@@ -124,9 +124,12 @@ def likely_causes(settings: "EvalSettings", evaluator: "Evaluator") -> list[str]
 
 
 def self_check(points: list[CheckPoint], families: list[AffineFamily], evaluator: "Evaluator", model: nn.Module,
-               forward: "Forward", settings: "EvalSettings",
-               warn: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+               forward: "Forward", settings: "EvalSettings", warn: Optional[Callable[[str], None]] = None,
+               computed: Optional[Callable[[int, tuple[float, ...]], Optional[np.ndarray]]] = None) -> dict[str, Any]:
     """Evaluate each check point by the engine and by a plain pass; the sidecar's ``self_check`` entry.
+
+    ``computed(family, coords)`` gives the engine's values of a point the result already holds (a line's
+    ends on its grid, a ray's origin, a plane's center), which are then not evaluated again.
 
     Returns:
         ``{"tolerance", "max_rel_diff", "ok", "points": [{"label", "coords", "engine", "reference",
@@ -137,7 +140,9 @@ def self_check(points: list[CheckPoint], families: list[AffineFamily], evaluator
     entries, worst, worst_at = [], 0.0, None
     for point in points:
         family = families[point.family].to(evaluator.device)
-        engine = _engine_metrics(evaluator, family, point.coords)
+        engine = computed(point.family, point.coords) if computed is not None else None
+        if engine is None:
+            engine = _engine_metrics(evaluator, family, point.coords)
         reference = plain_metrics(model, _reference_state(point, family, evaluator), evaluator, forward,
                                   evaluator.bn, settings.bn_pass)
         rel = _rel(engine, reference)

@@ -33,6 +33,8 @@ class EvalSettings:
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
         max_points: refuse computations with more points (see :mod:`landscape.budget`).
+        self_check: re-evaluate the points a result is built from by a plain forward pass
+            (``landscape.self_check``); off only to time the engine alone.
 
     Raises:
         UserError: a choice not offered or a count out of range, named as the caller spells it
@@ -50,6 +52,7 @@ class EvalSettings:
     overwrite: bool = False
     progress: bool = True
     max_points: int = DEFAULT_MAX_POINTS
+    self_check: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "chunk", "max_points"):

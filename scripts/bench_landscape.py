@@ -235,7 +235,9 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
 
     data = {"train": (x[:n_train], y[:n_train]), "test": (x[n_train:], y[n_train:])}
     t0 = time.perf_counter()
-    landscape.plane(model, states, data, grid=steps, bn=bn, device=device, progress=False, log=lambda _: None)
+    # The self-check's two evaluations per anchor are left out: the other implementations do no such check.
+    landscape.plane(model, states, data, grid=steps, bn=bn, device=device, progress=False, log=lambda _: None,
+                    self_check=False)
     api = time.perf_counter() - t0
     paths = []
     for i, s in enumerate(states):
@@ -244,7 +246,8 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
     torch.save({"x": x[:n_train], "y": y[:n_train], "x_test": x[n_train:], "y_test": y[n_train:]}, tmp / "data.pt")
     return api, cli("plane", "--model", model_name, "--model-kwargs", json.dumps(MODEL_KWARGS[model_name]),
                     "--data", str(tmp / "data.pt"), "--points", *paths, "--grid", str(steps), "--bn", bn,
-                    "--out", str(tmp / f"plane-{bn}"), "--quiet", "--no-plot", "--device", device, "--overwrite")
+                    "--out", str(tmp / f"plane-{bn}"), "--quiet", "--no-plot", "--device", device, "--overwrite",
+                    "--no-self-check")
 
 
 # ---------------------------------------------------------------------------- measures

@@ -143,3 +143,14 @@ def test_cli_sidecars_and_summary_carry_the_check(tiny_run, tmp_path, capsys):
     assert main(["plane", "--run", str(tiny_run.out), "--out", str(out), "--grid", "2", "--device", "cpu",
                  "--quiet", "--no-plot"]) == 0
     assert (out / "plane.json").stat().st_mtime_ns == before
+
+
+def test_the_check_can_be_left_out_to_time_the_engine(problem, capsys):
+    _, _, data = problem
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), _Noisy(), nn.ReLU(), nn.Linear(8, 3))  # would fail the check
+    start = dict(net.state_dict())
+    res = landscape.interpolate(net, start, {k: v + 1 for k, v in start.items()}, data, t=(0.0, 1.0, 2),
+                                progress=False, self_check=False)
+    assert res.sidecar["self_check"] == {"skipped": True}
+    assert "self-check" not in capsys.readouterr().err and "self-check" not in res.summary_line()

@@ -122,6 +122,8 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
                    help=f"refuse more points than this before any work (default {DEFAULT_MAX_POINTS:,})")
     e.add_argument("--overwrite", action="store_true", help="replace results of other inputs in --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--no-self-check", dest="self_check", action="store_false",
+                   help="skip re-evaluating the result's anchors by a plain forward pass (to time the engine alone)")
 
 
 def add_params_arg(group) -> None:
@@ -148,7 +150,7 @@ def settings_from_args(args: argparse.Namespace):
     return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
                         chunk=args.chunk, precision=args.precision, device=args.device or "auto",
                         seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet,
-                        max_points=args.max_points)
+                        max_points=args.max_points, self_check=args.self_check)
 
 
 def around_checkpoint(ctx, around: str, labels):
