@@ -119,3 +119,19 @@ def test_check_replaceable(tmp_path):
     folder.mkdir()
     with pytest.raises(UserError, match="directory"):
         check_replaceable(folder, "png", overwrite=True)
+
+
+def test_a_landscape_commands_figure_honours_its_overwrite(tiny_run, tmp_path, capsys):
+    """interp draws into its --out after saving: a foreign figure there is kept (exit 3, results saved, one line
+    naming --overwrite), and --overwrite, which replaces what --out holds, replaces it."""
+    out = tmp_path / "line"
+    out.mkdir()
+    (out / "interp.png").write_bytes(b"the user's own figure")
+    args = ["interp", "--run", str(tiny_run.out), "--t", "0:1:2", "--out", str(out), "--device", "cpu", "--quiet"]
+    code, _, err = cli(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 3 and len(lines) == 1 and "--overwrite" in lines[0] and (out / "interp.npz").exists(), err
+    assert (out / "interp.png").read_bytes() == b"the user's own figure"
+    code, _, err = cli(capsys, *args, "--overwrite")
+    assert code == 0, err
+    assert our_kind(out / "interp.png") == "png"

@@ -44,6 +44,7 @@ def draw_after(args: argparse.Namespace, files: dict) -> None:
 
     from landscape.cli.common import fail
     from landscape.plot.draw import PlotOptions, draw
+    from swa.errors import UserError
     from landscape.plot.results import read_result
 
     if args.no_plot:
@@ -51,14 +52,17 @@ def draw_after(args: argparse.Namespace, files: dict) -> None:
     saved = [Path(p) for paths in files.values() for p in paths]
     out = saved[0].parent
     html, math = getattr(args, "html", False), getattr(args, "math_labels", False)
+    overwrite = bool(getattr(args, "overwrite", False))  # --overwrite replaces what --out holds, figures too
     try:
         results = {kind: [read_result(p)[1] for p in paths] for kind, paths in files.items()}
-        written = draw(results, out, PlotOptions(html=html, math_labels=math))
+        written = draw(results, out, PlotOptions(html=html, math_labels=math, overwrite=overwrite))
     except Exception as exc:  # noqa: BLE001 - any drawing failure: the results are saved, say so and how to retry
         why = " ".join(f"{type(exc).__name__}: {exc}".split())
         why = why if len(why) <= 160 else why[:157] + "..."
+        if isinstance(exc, UserError):  # our own message says what to do: keep it whole
+            why = " ".join(str(exc).split())
         retry = " ".join(["swa-landscape plot", *map(str, saved), "--out", str(out)]
-                         + ["--html"] * bool(html) + ["--math-labels"] * bool(math))
+                         + ["--html"] * bool(html) + ["--math-labels"] * bool(math) + ["--overwrite"] * overwrite)
         fail(f"results saved to {', '.join(map(str, saved))}; drawing the figure failed ({why}): "
              f"run {retry} to retry", code=DRAWING_FAILED)
     for path in written:
