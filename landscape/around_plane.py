@@ -93,9 +93,10 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
         meta = json.loads(side.read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("directions_request") != json.loads(json.dumps(request)):
-        return None
-    return file, meta.get("directions", {})
+    if not isinstance(meta, dict) or meta.get("directions_request") != json.loads(json.dumps(request)):
+        return None  # not ours, or of another request: the store's own reading of plane.json decides what to say
+    previous = meta.get("directions")
+    return file, previous if isinstance(previous, dict) else {}
 
 
 def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,

@@ -1,4 +1,4 @@
-"""The pieces a report is made of, independent of how they are rendered (HTML or Markdown).
+r"""The pieces a report is made of, independent of how they are rendered (HTML or Markdown).
 
 A :class:`Section` has a title, an anchor and a list of blocks: :class:`Text` (a paragraph),
 :class:`Table`, :class:`Figure` (a PNG file written under the report's ``figures/``),
@@ -23,7 +23,7 @@ __all__ = ["Text", "Table", "Figure", "Interactive", "Provenance", "Section", "B
 
 
 def lit(text: Any) -> str:
-    """``text`` as markup-light that shows it as typed: on one line, without control characters,
+    r"""``text`` as markup-light that shows it as typed: on one line, without control characters,
     ``\``, ``*`` and `````` escaped."""
     from landscape.plot._common import clean_text
 
