@@ -16,8 +16,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/swa-landscape demo --out runs/demo
 
+# One pytest worker per core (pytest-xdist), a test file to a worker so module fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs
@@ -26,4 +27,4 @@ figures: $(STAMP)
 	$(BIN)/python scripts/make_figures.py
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"

@@ -232,7 +232,8 @@ def test_many_surfaces_are_drawn_when_scrolled_to_with_few_webgl_contexts(tmp_pa
     # drawn again after its context was released.
     for name, order, target in (("down-then-first", "s => s", "0"),):
         js = _SCROLL.replace("ORDER", f"({order})").replace("TARGET", target)
-        result = open_page(chromium, files.html, height=900, ready="document.querySelector('.surface-slot')",
+        result = open_page(chromium, files.html, width=720, height=720,  # fewer pixels to rasterize in software
+                           ready="document.querySelector('.surface-slot')",
                            evaluate={"scroll": js}, timeout=300)
         (tmp_path / f"{name}.png").write_bytes(result.screenshot)
         values = result.values["scroll"]
