@@ -27,6 +27,8 @@ from conftest import cli
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
+pytestmark = pytest.mark.slow  # ~200 malformed files through the CLI: `make test`, not `make test-fast`
+
 FUZZ = settings(derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 

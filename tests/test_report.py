@@ -166,6 +166,7 @@ def _unescaped_markup(md: str) -> list[str]:
     return bad
 
 
+@pytest.mark.slow
 def test_report_escapes_labels_in_markdown_and_html(tmp_path, capsys):
     src = _evil(tmp_path / "src")
     code, out, err = cli(capsys, "report", str(src), "--out", str(tmp_path / "rep"), "--quiet")
