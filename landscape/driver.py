@@ -29,11 +29,12 @@ from landscape.data import EvalData
 from landscape.distributed import process_group
 from landscape.evaluator import METRICS, AffineFamily, Evaluator
 from landscape.forward import Forward
+from landscape import progress as progress_lines
 from landscape.runner import run_points
 from landscape.self_check import CheckPoint, self_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
-from landscape.tuning import DEFAULT_BATCH_SIZE
+from landscape.tuning import DEFAULT_BATCH_SIZE, PROBE_SAMPLES
 from landscape.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
@@ -133,7 +134,9 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
             chosen = dist.all_gather(evaluator.tune(task.families[0]))[0]  # every rank uses rank 0's choice
             evaluator.batch_size, evaluator.bn_batch_size = chosen["batch_size"], chosen["bn_batch_size"]
             store.sidecar["evaluation"] = {**cached, **chosen}
-        _note_bn_cost(model, evaluator, settings, log if dist.is_main else (lambda _: None))
+        main_log = log if dist.is_main else (lambda _: None)
+        _note_cost(task.name, len(store.pending), evaluator, cached.get("probe_seconds"), dist.world, main_log)
+        _note_bn_cost(model, evaluator, settings, main_log)
         stats = run_points(evaluator, task.families, store, chunk=settings.chunk, dist=dist,
                            progress=settings.progress, log=log)
         if task.checks and settings.self_check and dist.is_main:
@@ -160,6 +163,25 @@ def _check_store(store: ResultStore, task: Task, evaluator: Evaluator, model: nn
         store.save()
     else:
         store.sidecar["self_check"] = previous
+
+
+def _note_cost(name: str, points: int, evaluator: Evaluator, cached_probe: Optional[dict], world: int,
+               log: Callable[[str], None]) -> None:
+    """Before long work, one line with its cost (``landscape.progress.cost_line``), the time estimated from the
+    batch-size probe (this run's, else the one a resumed result recorded); only when the estimate exceeds
+    ``COST_LINE_MIN_SECONDS`` and the data are tensors (whose sizes are known)."""
+    probe = evaluator.probe_seconds or {int(k): float(v) for k, v in (cached_probe or {}).items()}
+    train, test, bn_data = evaluator.train, evaluator.test, evaluator.bn_data
+    if not points or not probe or not train.is_tensors or (test is not None and not test.is_tensors):
+        return
+    bn = len(bn_data) if evaluator.bn == "recompute" and bn_data.is_tensors else None
+    n_test = len(test) if test is not None else 0
+    probe_time = probe.get(evaluator.batch_size, min(probe.values()))
+    per_sample = probe_time / min(PROBE_SAMPLES, len(train))
+    per_point = per_sample * ((bn or 0) + len(train) + n_test)
+    if points * per_point / max(1, world) > progress_lines.COST_LINE_MIN_SECONDS:
+        log(progress_lines.cost_line(name, points, bn_samples=bn, train=len(train), test=n_test,
+                                     seconds_per_point=per_point, world=world))
 
 
 def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: EvalSettings, log: Callable[[str], None]) -> None:

@@ -7,6 +7,10 @@ duration ago, so saving a large result file takes at most about 1/``SAVE_RATIO``
 of the time while small ones are saved after every chunk. The last chunk is always
 saved; an interrupted run loses only what was computed since the last save, and a
 re-run skips what is done.
+
+Progress: a ``tqdm.auto`` bar where one shows (a terminal, a notebook); else, as when
+stderr goes to a log file, plain lines (``landscape.progress.ProgressLines``); nothing
+with ``progress=False`` or on the other ranks under ``torchrun``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from tqdm.auto import tqdm
 
 from landscape.distributed import Dist
 from landscape.evaluator import AffineFamily, Evaluator
+from landscape.progress import ProgressLines, use_bar
 from landscape.store import ResultStore
 
 __all__ = ["run_points", "SAVE_RATIO"]
@@ -50,7 +55,7 @@ def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: Re
     rounds = math.ceil(math.ceil(len(pending) / dist.world) / chunk) if len(pending) else 0
     started = time.perf_counter()
     last_save, save_cost = -math.inf, 0.0
-    bar = tqdm(total=len(pending), desc=store.name, unit="pt", disable=None if (progress and dist.is_main) else True)
+    bar = _progress(store.name, len(pending), progress and dist.is_main and len(pending) > 0)
     for r in range(rounds):
         idx = mine[r * chunk:(r + 1) * chunk]
         values = np.zeros((0, len(store.metrics)))
@@ -73,3 +78,12 @@ def run_points(evaluator: Evaluator, families: Sequence[AffineFamily], store: Re
     bar.close()
     dist.barrier()
     return {"computed": len(pending), "skipped": skipped, "seconds": time.perf_counter() - started}
+
+
+def _progress(name: str, total: int, show: bool):
+    """A tqdm bar where one shows, plain lines where it does not, nothing when not ``show``."""
+    if not show:
+        return tqdm(total=total, disable=True)
+    if use_bar():
+        return tqdm(total=total, desc=name, unit="pt", disable=False)
+    return ProgressLines(name, total)
