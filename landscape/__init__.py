@@ -33,3 +33,8 @@ def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'landscape' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazily imported exports as well as what the package module already holds (``dir(landscape)``)."""
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -51,6 +51,7 @@ from landscape.affine_plane import PlaneResult, evaluate_plane
 from landscape.random_rays import RaysResult, check_ray_args, evaluate_rays
 from landscape.presets import plane_preset
 from landscape.settings import EvalSettings
+from swa.checkpoint import unwrap_model
 from landscape.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
@@ -72,11 +73,15 @@ def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]
             "data": data.describe(), "loss": forward.describe()}
 
 
-def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task) -> tuple[EvalData, Forward]:
+def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task,
+           log: Callable[[str], None]) -> tuple[nn.Module, EvalData, Forward]:
+    """The model to evaluate (inside DataParallel, DDP, torch.compile or AveragedModel wrappers: the states'
+    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data and the loss."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
+    model = unwrap_model(model, log)
     data = as_eval_data(data)
-    return data, Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn)
+    return model, data, Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn)
 
 
 def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
@@ -130,7 +135,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                           directions=directions if isinstance(directions, str) else None,
                           normalization=normalization, include_bn_and_bias=include_bn_and_bias)
     bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
-    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
@@ -192,7 +197,7 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
     t = check_t(t)
-    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -215,7 +220,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
     ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
-    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -239,7 +244,7 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
     names = parse_metrics(metrics)
-    data, forward = _setup(model, data, loss_fn, forward_fn, task)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key, unwrap_state_dict
+from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key, unwrap_model, unwrap_state_dict
 from swa.data import DataSpec, TensorData, load_data
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
@@ -151,6 +151,7 @@ def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model
     """
     if isinstance(points, (dict, nn.Module, str, os.PathLike)):
         raise TypeError("points must be a list (of state dicts, models or paths)")
+    model = unwrap_model(model)  # DataParallel, DDP, torch.compile, AveragedModel: the states fit the inner model
     if labels is not None and len(labels) != len(points):
         raise UserError(f"labels gives {len(labels)} labels for {len(points)} points")
     loaded = []

@@ -233,6 +233,33 @@ class SharpnessResult:
     def items(self) -> ItemsView[str, dict[str, Any]]:
         return self.results.items()
 
+    def value(self, metric: str, point: int | str = 0, index: Optional[int] = None) -> Any:
+        """One metric's value at one point: ``result.value("hessian_trace", point="swa")`` is
+        ``result["swa"]["metrics"]["hessian_trace"]["value"]``. ``point``: a label or an index in order
+        (default the first); ``index``: one entry of a list value (``hessian_top_eigenvalues``: 0 is the largest).
+
+        Raises:
+            KeyError: an unknown point or metric (the message names the known ones).
+            ValueError: ``index`` for a metric whose value is not a list, or out of range.
+        """
+        labels = list(self.results)
+        if isinstance(point, int) and not isinstance(point, bool):
+            if not -len(labels) <= point < len(labels):
+                raise KeyError(f"no point {point}: {len(labels)} points ({', '.join(map(repr, labels))})")
+            point = labels[point]
+        metrics = self[point]["metrics"]
+        if metric not in metrics:
+            raise KeyError(f"no metric {metric!r} at point {point!r}; its metrics are {', '.join(metrics) or 'none'}")
+        value = metrics[metric]["value"]
+        if index is None:
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{metric} is one number ({value!r}); index= is for list values such as "
+                             f"hessian_top_eigenvalues")
+        if not -len(value) <= index < len(value):
+            raise ValueError(f"index {index} out of range: {metric} at {point!r} has {len(value)} values")
+        return value[index]
+
     def save(self, out: str | Path, overwrite: bool = False) -> Path:
         """Write ``out/sharpness.json`` and ``out/sharpness.md``; returns the JSON path.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Mapping, Optional
@@ -23,8 +24,8 @@ import torch.nn as nn
 
 from swa.errors import CheckpointError
 
-__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "check_compatible", "check_finite", "load_into",
-           "split_key"]
+__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "unwrap_model", "check_compatible", "check_finite",
+           "load_into", "split_key"]
 
 # Tried in this order when a file holds a dict of wrappers.
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "swa_state_dict")
@@ -50,6 +51,40 @@ def _strip_prefixes(key: str) -> str:
                 key, changed = key[len(prefix):], True
         key = key.replace("._orig_mod.", ".")
     return key
+
+
+def unwrap_model(model: nn.Module, log=None) -> nn.Module:
+    """The model inside any (nested) wrappers: ``nn.DataParallel``, ``DistributedDataParallel`` and
+    ``AveragedModel`` (``.module``) and ``torch.compile`` (``._orig_mod``); ``model`` itself if none.
+    ``log`` (a ``print``-like function) is told once what is evaluated instead."""
+    from torch.optim.swa_utils import AveragedModel
+
+    # torch.compile'd models exist only once torch._dynamo is imported (which takes seconds: not done here)
+    compiled = getattr(sys.modules.get("torch._dynamo.eval_frame"), "OptimizedModule", ())
+    inner, chain = model, []
+    while True:
+        if isinstance(inner, (nn.DataParallel, nn.parallel.DistributedDataParallel, AveragedModel)):
+            chain.append(type(inner).__name__)
+            inner = inner.module
+        elif compiled and isinstance(inner, compiled):
+            chain.append("a torch.compile'd model")
+            inner = inner._orig_mod
+        else:
+            break
+    if chain and log is not None:
+        log(f"note: evaluating the {type(inner).__name__} inside {' inside '.join(reversed(chain))}")
+    return inner
+
+
+def _wrapper_hint(model: nn.Module) -> str:
+    """For a model that looks like a wrapper we do not know (all its state under ``module.``): what to pass."""
+    inner = getattr(model, "module", None)
+    keys = list(model.state_dict())
+    if isinstance(inner, nn.Module) and keys and all(k.startswith("module.") for k in keys):
+        return (f"; the model is a {type(model).__name__} holding a {type(inner).__name__} in .module and nothing "
+                f"else, a wrapper this toolkit does not unwrap (it unwraps DataParallel, DistributedDataParallel, "
+                f"torch.compile and AveragedModel): pass the inner model, model.module")
+    return ""
 
 
 def unwrap_state_dict(obj: object, key: Optional[str] = None,
@@ -143,7 +178,7 @@ def check_compatible(model: nn.Module, state: Mapping[str, torch.Tensor], source
     if shapes:
         problems.append(f"shape mismatches: {_summarize(shapes, 3)}")
     if problems:
-        raise CheckpointError(f"{source} does not fit the model ({'; '.join(problems)})")
+        raise CheckpointError(f"{source} does not fit the model ({'; '.join(problems)}){_wrapper_hint(model)}")
 
 
 def check_finite(state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
