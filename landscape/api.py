@@ -19,7 +19,8 @@ Shared keyword arguments:
 * ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
   parameters span the space; the others keep each point's own values;
 * ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
-  BatchNorm), ``bn_samples``, ``bn_pass``, ``batch_size``, ``chunk``, ``device``,
+  BatchNorm; ``sharpness``: ``fixed``, the default, or ``recompute``), ``bn_samples``, ``bn_pass``,
+  ``batch_size``, ``chunk``, ``device``,
   ``precision``, ``seed``, ``progress``, ``max_points`` as on the command line;
 * ``out``: compute into a directory instead of memory (saved as it goes; a repeated call with the
   same inputs resumes), ``overwrite`` to replace results of other inputs there.
@@ -52,6 +53,7 @@ from landscape.random_rays import RaysResult, check_ray_args, evaluate_rays
 from landscape.presets import plane_preset
 from landscape.settings import EvalSettings
 from swa.checkpoint import unwrap_model
+from swa.errors import UserError
 from landscape.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
@@ -240,15 +242,21 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
               **metric_settings: Any) -> SharpnessResult:
     """Sharpness ``metrics`` (names from ``landscape.measure.METRICS``, a list or one comma-separated string;
     ``"all"`` for all; at least one) at each point, on the
-    training loss with BatchNorm statistics recomputed at the point (``bn="fixed"``: the point's own).
+    training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
+    the default: the Hessian PyHessian computes with ``model.eval()``); ``bn="recompute"`` recomputes the
+    statistics once at the point on the training inputs, which changes the function whose Hessian is taken.
+    ``result.bn`` and ``bn`` in ``sharpness.json`` say which.
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
     names = parse_metrics(metrics)
+    if bn not in (None, "fixed", "recompute"):
+        raise UserError(f"bn must be 'fixed' (the default: the checkpoint's statistics, as PyHessian) or "
+                        f"'recompute' for sharpness, got {bn!r}")
     model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
-    settings = SharpnessSettings(samples=samples, bn_recompute=bn in (None, "recompute"), batch_size=batch_size,
+    settings = SharpnessSettings(samples=samples, bn_recompute=bn == "recompute", batch_size=batch_size,
                                  **metric_settings)
     return measure_sharpness(model, data, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
                              seed=seed, device=device, forward=forward, params=params, trainable_only=trainable_only,

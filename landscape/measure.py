@@ -1,8 +1,9 @@
 """Sharpness of checkpoints side by side: the metric registry, the computation, ``sharpness.json`` and ``.md``.
 
 Each metric of :data:`METRICS` is computed at each checkpoint on the training loss
-(``landscape.objective.ModelObjective``: eval mode, the point's own BatchNorm
-statistics, all training data or a fixed ``samples`` subset) and stored with its
+(``landscape.objective.ModelObjective``: eval mode with the checkpoint's own stored BatchNorm
+statistics, as PyHessian with ``model.eval()``, or with statistics recomputed once at the point when
+asked; all training data or a fixed ``samples`` subset) and stored with its
 settings and uncertainty. Results are saved atomically after every metric, so an
 interrupted run resumes where it stopped.
 
@@ -37,9 +38,11 @@ from landscape.weights import ParamSelector
 from landscape.store import normalize_inputs, read_matching_sidecar
 
 __all__ = ["SharpnessSettings", "SharpnessResult", "METRICS", "DEFAULT_METRICS", "compute_sharpness",
-           "measure_sharpness", "render_markdown", "DINH_NOTE"]
+           "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
 
 FORMAT = "swa-landscape-sharpness/1"
+BN_FIXED = "checkpoint statistics (eval mode), as PyHessian"
+BN_RECOMPUTED = "recomputed at the point on the training inputs (eval mode)"
 DINH_NOTE = ("Raw Hessian eigenvalues and trace, epsilon-sharpness and the non-adaptive measures are not invariant "
              "to reparameterizations that leave the network function unchanged (Dinh et al. 2017); the adaptive "
              "measures and filter-normalized directions are the scale-aware choices.")
@@ -61,7 +64,11 @@ class SharpnessSettings:
         pac_target [0.1], pac_samples [16], pac_eps [1e-3], pac_bisection_steps [8]: PAC-Bayes flatness
             (8 halvings of a [σ, 2σ] bracket: σ to 0.4%).
         directions [10], max_distance [20], steps [21], delta [0.1]: ray width.
-        samples [all]: training points used; bn_recompute [True]; batch_size [2048].
+        samples [all]: training points used; batch_size [2048].
+        bn_recompute [False]: the Hessian of the eval-mode network with the checkpoint's own BatchNorm
+            statistics (what PyHessian computes with ``model.eval()``); True recomputes the statistics once
+            at the point on the training inputs, which changes the function whose Hessian is taken
+            (``bn`` in ``sharpness.json`` says which).
     """
 
     top_k: int = 5
@@ -90,8 +97,13 @@ class SharpnessSettings:
     steps: int = 21
     delta: float = 0.1
     samples: Optional[int] = None
-    bn_recompute: bool = True
+    bn_recompute: bool = False
     batch_size: int = 2048
+
+    @property
+    def bn(self) -> str:
+        """The BatchNorm semantics in words, as ``sharpness.json`` records them."""
+        return BN_RECOMPUTED if self.bn_recompute else BN_FIXED
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -285,7 +297,12 @@ class SharpnessResult:
             parts.append(f"{label}: " + ", ".join(bits) if bits else label)
         where = f" -> {self.json_path}" if self.json_path is not None else ""
         return (f"sharpness: {self.computed} metric computations ({self.skipped} reused) in {self.seconds:.1f}s"
-                f"{where}; " + "; ".join(parts))
+                f"{where}; " + "; ".join(parts) + f"; BatchNorm: {self.bn}")
+
+    @property
+    def bn(self) -> str:
+        """The BatchNorm semantics of the Hessian and losses (``BN_FIXED`` or ``BN_RECOMPUTED``)."""
+        return _bn_of(self.doc)
 
 
 def _write(doc: dict[str, Any], json_path: Path, md_path: Path) -> None:
@@ -353,7 +370,8 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
 
     def save(write: bool = True) -> None:
         res.doc = {"format": FORMAT, "inputs": inputs, "labels": [p.label for p in points], "metrics": list(metrics),
-                   "settings": settings.to_json(), "seed": seed, "note": DINH_NOTE, "versions": versions(),
+                   "settings": settings.to_json(), "bn": settings.bn, "seed": seed, "note": DINH_NOTE,
+                   "versions": versions(),
                    "results": results}
         if json_path is not None and write:
             _write(res.doc, json_path, md_path)
@@ -412,6 +430,14 @@ def _cell(metric: dict) -> str:
     return text
 
 
+def _bn_of(doc: dict[str, Any]) -> str:
+    """``doc["bn"]``; files written before it was recorded say it through ``settings.bn_recompute``."""
+    if isinstance(doc.get("bn"), str):
+        return doc["bn"]
+    recompute = (doc.get("settings") or {}).get("bn_recompute")
+    return "?" if recompute is None else (BN_RECOMPUTED if recompute else BN_FIXED)
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """``sharpness.md``: one column per checkpoint, one row per metric, then the notes."""
     labels = [lab for lab in doc["labels"] if lab in doc["results"]]
@@ -428,6 +454,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
                  for lab in labels]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     lines += ["", f"Training loss over {doc['results'][labels[0]].get('samples', '?') if labels else '?'} samples, "
-              f"seed {doc['seed']}. Uncertainties: standard errors of Monte Carlo estimates; eigenvalue residuals; "
-              "optimizer-based maxima (epsilon-sharpness, worst-case) are lower bounds.", "", f"Note: {DINH_NOTE}", ""]
+              f"seed {doc['seed']}, BatchNorm: {_bn_of(doc)}. Uncertainties: standard errors of Monte Carlo "
+              "estimates; eigenvalue residuals; optimizer-based maxima (epsilon-sharpness, worst-case) are lower "
+              "bounds.", "", f"Note: {DINH_NOTE}", ""]
     return "\n".join(lines)

@@ -154,9 +154,9 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(), directions="pca",
                                     trajectory=traj, marked=[tuned["swa-const"]], out=out / "pca", grid=grid,
                                     log=say))
-    if sharpness:
+    if sharpness:  # BN recomputed at the point, as the study's planes and lines (and its earlier results) have it
         sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(
-            ctx, [sgd, swa], out / "sharpness", SharpnessSettings(top_k=1),
+            ctx, [sgd, swa], out / "sharpness", SharpnessSettings(top_k=1, bn_recompute=True),
             metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average"), seed=eval_seed,
             device=device, overwrite=overwrite, progress=not quiet))
         if not quiet:

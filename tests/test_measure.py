@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from landscape.cli import main
+from landscape.measure import BN_FIXED, BN_RECOMPUTED
 from swa.data import DataSpec, load_data
 from swa.models import ModelSpec, build_model
 
@@ -37,11 +38,14 @@ def _sharpness(out, points, *extra):
                  "--out", str(out), "--device", "cpu", "--quiet", *extra])
 
 
-def _dense_hessian(path, x, y):
-    """The training-loss Hessian at a checkpoint, float64, by torch.autograd.functional.hessian."""
+def _dense_hessian(path, x, y, recompute=False):
+    """The training-loss Hessian at a checkpoint, float64, by torch.autograd.functional.hessian: eval mode with
+    the checkpoint's BN statistics (PyHessian's), or with them ``recompute``d on the training set."""
     model = build_model(ModelSpec(MODEL), num_outputs=10, input_shape=(1, 8, 8))
     model.load_state_dict(torch.load(path, weights_only=True))
-    model = one_batch_bn_reference(model, x).double().eval()  # BN statistics recomputed on the training set
+    if recompute:
+        model = one_batch_bn_reference(model, x)
+    model = model.double().eval()
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
     flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
@@ -69,13 +73,30 @@ def test_json_and_markdown_hold_every_metric(tmp_path, checkpoints):
         trace = res["metrics"]["hessian_trace"]
         assert len(top["value"]) == 3 and top["value"] == sorted(top["value"], reverse=True)
         assert top["uncertainty"] is not None and trace["uncertainty"] > 0 and "settings" in trace
-        # Against the dense Hessian computed independently (autograd.functional.hessian, float64).
+        # Against the dense Hessian computed independently (autograd.functional.hessian, float64), by default
+        # that of the eval-mode network with the checkpoint's own BN statistics, as PyHessian (issue 20).
         eig = np.linalg.eigvalsh(_dense_hessian(path, data.x_train, data.y_train))
         np.testing.assert_allclose(top["value"], eig[::-1][:3], rtol=1e-3)
         assert abs(trace["value"] - eig.sum()) <= 3 * trace["uncertainty"] + 1e-3 * abs(eig.sum())
         assert res["hvps"] > 0
     md = (tmp_path / "sharpness.md").read_text()
     assert "| metric | A | B |" in md and "hessian_trace" in md and "Dinh et al. 2017" in md
+    assert doc["bn"] == BN_FIXED and f"BatchNorm: {BN_FIXED}" in md
+
+
+def test_bn_recompute_is_the_recomputed_statistics_hessian_and_recorded(tmp_path, checkpoints, capsys):
+    assert _sharpness(tmp_path, checkpoints, "--metrics", "hessian_top_eigenvalues", "--top-k", "1",
+                      "--bn", "recompute") == 0
+    assert f"BatchNorm: {BN_RECOMPUTED}" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "sharpness.json").read_text())
+    assert doc["bn"] == BN_RECOMPUTED and doc["settings"]["bn_recompute"] is True
+    data = load_data(DataSpec("digits"))
+    for label, path in zip(("A", "B"), checkpoints):
+        top = doc["results"][label]["metrics"]["hessian_top_eigenvalues"]["value"][0]
+        recomputed = np.linalg.eigvalsh(_dense_hessian(path, data.x_train, data.y_train, recompute=True))[-1]
+        stored = np.linalg.eigvalsh(_dense_hessian(path, data.x_train, data.y_train))[-1]
+        assert top == pytest.approx(recomputed, rel=1e-3) and abs(recomputed - stored) > 1e-2 * stored
+    assert f"BatchNorm: {BN_RECOMPUTED}" in (tmp_path / "sharpness.md").read_text()
 
 
 @pytest.mark.slow

@@ -28,8 +28,9 @@ def add_parser(sub) -> None:
                    help="metrics to compute, or 'all' (default: Hessian top eigenvalues and trace, ε-sharpness, "
                    "adaptive average/worst-case, PAC-Bayes σ, ray width; names in the README)")
     p.add_argument("--samples", type=int, default=None, help="fixed random subset of training points (default all)")
-    p.add_argument("--bn", choices=("recompute", "fixed"), default="recompute",
-                   help="BatchNorm statistics at the point: recomputed on the training inputs (default) or kept")
+    p.add_argument("--bn", choices=("fixed", "recompute"), default="fixed",
+                   help="BatchNorm statistics: the checkpoint's own, eval mode, as PyHessian (default), or "
+                   "recomputed once at the point on the training inputs (a different function, other Hessian)")
     p.add_argument("--batch-size", type=int, default=2048, help="batch size of the sums (2048)")
     add_params_arg(p)
     g = p.add_argument_group("metric settings")
