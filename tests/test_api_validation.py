@@ -26,10 +26,10 @@ def small():
     torch.manual_seed(0)
     model = build(3, (4,))
     x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
-    states = []
-    for i in range(3):
+    states, params = [], dict(model.named_parameters())
+    for i in range(3):  # parameters moved; BatchNorm's stored statistics kept valid (a variance stays > 0)
         gen = torch.Generator().manual_seed(i)
-        states.append({k: (v + torch.randn(v.shape, generator=gen) if v.dtype.is_floating_point else v.clone())
+        states.append({k: (v + torch.randn(v.shape, generator=gen) if k in params else v.clone())
                        for k, v in model.state_dict().items()})
     return model, states, (x, y)
 
