@@ -70,6 +70,51 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 240) -> bool:
     return killed
 
 
+def dense_eval_hessian(model, x, y):
+    """The dense float64 Hessian of the eval-mode cross-entropy over all of ``model``'s parameters (a copy,
+    with its stored BatchNorm statistics), by ``torch.autograd.functional.hessian``: the independent reference
+    of the sharpness tests."""
+    import copy
+
+    import torch.nn.functional as F
+    from torch.func import functional_call
+
+    model = copy.deepcopy(model).double().eval()
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def loss(w):
+        params, i = {}, 0
+        for name, shape in zip(names, shapes):
+            params[name] = w[i:i + shape.numel()].view(shape)
+            i += shape.numel()
+        return F.cross_entropy(functional_call(model, params, (x.double(),)), y)
+
+    return torch.autograd.functional.hessian(loss, flat).numpy()
+
+
+def small_bn_problem():
+    """A small BN net (seeded), three states of it with running statistics of their own, 120 train and 60 test
+    samples: ``(net, states, {"train": (x, y), "test": (xt, yt)})``."""
+    import torch.nn as nn
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(120, 4, generator=g), torch.randint(0, 3, (120,), generator=g)
+    xt, yt = torch.randn(60, 4, generator=g), torch.randint(0, 3, (60,), generator=g)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    states = []
+    for _ in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
+        net.train()
+        net(x[:40])  # running statistics of its own
+        states.append({k: v.clone() for k, v in net.state_dict().items()})
+    return net, states, {"train": (x, y), "test": (xt, yt)}
+
+
 def one_batch_bn_reference(model, x):
     """A copy of ``model`` after ONE train-mode forward of all of ``x`` with BN momentum 1.
 

@@ -7,15 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call
 
 from landscape.cli import main
 from landscape.measure import BN_FIXED, BN_RECOMPUTED
 from swa.data import DataSpec, load_data
 from swa.models import ModelSpec, build_model
 
-from conftest import ROOT, one_batch_bn_reference
+from conftest import ROOT, dense_eval_hessian, one_batch_bn_reference
 
 MODEL = str(ROOT / "tests" / "tiny_mlp.py") + ":build"
 
@@ -45,19 +43,7 @@ def _dense_hessian(path, x, y, recompute=False):
     model.load_state_dict(torch.load(path, weights_only=True))
     if recompute:
         model = one_batch_bn_reference(model, x)
-    model = model.double().eval()
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for _, p in model.named_parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    def loss(w):
-        params, i = {}, 0
-        for name, shape in zip(names, shapes):
-            params[name] = w[i:i + shape.numel()].view(shape)
-            i += shape.numel()
-        return F.cross_entropy(functional_call(model, params, (x.double(),)), y)
-
-    return torch.autograd.functional.hessian(loss, flat).numpy()
+    return dense_eval_hessian(model, x, y)
 
 
 def test_json_and_markdown_hold_every_metric(tmp_path, checkpoints):

@@ -5,34 +5,21 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
-import torch.nn as nn
 
 import landscape
 import landscape.evaluator
 import landscape.progress
 from landscape.progress import ProgressLines, cost_line
 
+from conftest import small_bn_problem
+
 LINE = re.compile(r"^plane: (\d+)/(\d+) points \((\d+)%\), (\d+m\d\ds|\d+s) elapsed(, ETA (\d+m\d\ds|\d+s)|, done)$")
 
 
 @pytest.fixture(scope="module")
 def problem():
-    """A small BN net, three states of it, 120 train and 60 test samples."""
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(120, 4, generator=g), torch.randint(0, 3, (120,), generator=g)
-    xt, yt = torch.randn(60, 4, generator=g), torch.randint(0, 3, (60,), generator=g)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
-    states = []
-    for _ in range(3):
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(0.2 * torch.randn(p.shape, generator=g))
-        net.train()
-        net(x[:40])
-        states.append({k: v.clone() for k, v in net.state_dict().items()})
-    return net, states, {"train": (x, y), "test": (xt, yt)}
+    """A small BN net, three states of it (with their own running statistics) and data."""
+    return small_bn_problem()
 
 
 def test_lines_every_tenth_or_every_30_seconds_with_eta():

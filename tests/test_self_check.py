@@ -15,6 +15,8 @@ import torch.nn.functional as F
 import landscape
 from landscape.self_check import TOLERANCE, describe_check
 
+from conftest import small_bn_problem
+
 
 def _net(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
@@ -24,19 +26,7 @@ def _net(seed: int = 0) -> nn.Module:
 @pytest.fixture(scope="module")
 def problem():
     """A small BN net, three states of it (with their own running statistics) and data."""
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(120, 4, generator=g), torch.randint(0, 3, (120,), generator=g)
-    xt, yt = torch.randn(60, 4, generator=g), torch.randint(0, 3, (60,), generator=g)
-    net = _net()
-    states = []
-    for _ in range(3):
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(0.2 * torch.randn(p.shape, generator=g))
-        net.train()
-        net(x[:40])  # running statistics of its own
-        states.append({k: v.clone() for k, v in net.state_dict().items()})
-    return net, states, {"train": (x, y), "test": (xt, yt)}
+    return small_bn_problem()
 
 
 def _slow_metrics(net: nn.Module, state: dict, data: dict, bn: str) -> list[float]:

@@ -8,20 +8,17 @@ eigenvalue by ``numpy.linalg.eigvalsh``.
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.func import functional_call
 
 import landscape
 from landscape.measure import BN_FIXED, BN_RECOMPUTED
 
-from conftest import one_batch_bn_reference
+from conftest import dense_eval_hessian, one_batch_bn_reference
 
 QUIET = dict(progress=False, log=lambda *_: None)
 
@@ -45,20 +42,7 @@ def bn_net():
 
 def _top_dense_eigenvalue(model, x, y) -> float:
     """Largest eigenvalue of the dense float64 Hessian of the eval-mode cross-entropy over all parameters."""
-    model = copy.deepcopy(model).double().eval()
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for _, p in model.named_parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    def loss(w):
-        params, i = {}, 0
-        for name, shape in zip(names, shapes):
-            params[name] = w[i:i + shape.numel()].view(shape)
-            i += shape.numel()
-        return F.cross_entropy(functional_call(model, params, (x.double(),)), y)
-
-    hess = torch.autograd.functional.hessian(loss, flat).numpy()
-    return float(np.linalg.eigvalsh(hess)[-1])
+    return float(np.linalg.eigvalsh(dense_eval_hessian(model, x, y))[-1])
 
 
 def test_default_is_the_pyhessian_eval_mode_hessian(bn_net, tmp_path):
