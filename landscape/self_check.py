@@ -72,10 +72,10 @@ def _reference_state(point: CheckPoint, family: AffineFamily, evaluator: "Evalua
     return state
 
 
-def plain_metrics(model: nn.Module, state: dict[str, torch.Tensor], evaluator: "Evaluator",
+def plain_metrics(net: nn.Module, state: dict[str, torch.Tensor], evaluator: "Evaluator",
                   forward: "Forward", bn: str, bn_pass: str) -> np.ndarray:
-    """``[train_loss, train_acc, test_loss, test_acc]`` of ``model`` loaded with ``state``, the plain way."""
-    net = copy.deepcopy(model).to(evaluator.device)
+    """``[train_loss, train_acc, test_loss, test_acc]`` of ``net`` (a private copy of the model on the evaluator's
+    device, overwritten here) loaded with ``state``, the plain way."""
     own = net.state_dict()
     net.load_state_dict({k: state[k].to(own[k].dtype) if k in state else v for k, v in own.items()})
     net.requires_grad_(False)
@@ -138,12 +138,14 @@ def self_check(points: list[CheckPoint], families: list[AffineFamily], evaluator
     """
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     entries, worst, worst_at = [], 0.0, None
+    net = copy.deepcopy(model).to(evaluator.device)  # one private copy, loaded with each point's state
+    defaults = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # for keys a state lacks
     for point in points:
         family = families[point.family].to(evaluator.device)
         engine = computed(point.family, point.coords) if computed is not None else None
         if engine is None:
             engine = _engine_metrics(evaluator, family, point.coords)
-        reference = plain_metrics(model, _reference_state(point, family, evaluator), evaluator, forward,
+        reference = plain_metrics(net, {**defaults, **_reference_state(point, family, evaluator)}, evaluator, forward,
                                   evaluator.bn, settings.bn_pass)
         rel = _rel(engine, reference)
         finite = rel[np.isfinite(rel)]

@@ -115,15 +115,21 @@ def label(doc: Any, key: str, default: str) -> str:
     return default
 
 
-def read_json(path: Path, what: str = "JSON") -> Any:
-    """The parsed JSON of ``path``; :class:`UserError` if unreadable, not UTF-8 or not JSON."""
+def _read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; :class:`UserError` if unreadable or not UTF-8."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-        return json.loads(text)
+        return Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a {what} file (not UTF-8 text)") from None
+
+
+def read_json(path: Path, what: str = "JSON") -> Any:
+    """The parsed JSON of ``path``; :class:`UserError` if unreadable, not UTF-8 or not JSON."""
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise UserError(f"{path} is not a {what} file ({' '.join(str(exc).split()) or 'nested too deeply'})") \
             from None
@@ -131,12 +137,7 @@ def read_json(path: Path, what: str = "JSON") -> Any:
 
 def read_json_lines(path: Path) -> Iterable[tuple[int, Any]]:
     """``(line number, value)`` of each non-blank line of the JSON-lines file ``path``."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a JSON-lines file (not UTF-8 text)") from None
+    text = _read_text(path, "JSON-lines")
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():

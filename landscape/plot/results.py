@@ -98,10 +98,6 @@ def _sidecar(path: Path) -> dict[str, Any]:
     return side
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    return load_npz(path)
-
-
 def _need(arrays: dict[str, np.ndarray], keys: Sequence[str], path: Path, what: str) -> None:
     missing = [k for k in keys if k not in arrays]
     if missing:
@@ -238,7 +234,7 @@ class RunData:
 def read_plane(path: Path) -> PlaneData:
     """A checked ``plane.npz`` (at least 2 × 2 increasing coordinates; values, done, anchors and
     projected points of matching shapes) and its sidecar."""
-    arrays = _load_npz(path)
+    arrays = load_npz(path)
     _need(arrays, ("alphas", "betas", *VALUE_KEYS), path, "plane")
     alphas = increasing_axis(arrays, "alphas", path, min_size=2)
     betas = increasing_axis(arrays, "betas", path, min_size=2)
@@ -273,7 +269,7 @@ def read_plane(path: Path) -> PlaneData:
 
 def read_line(path: Path) -> LineData:
     """A checked ``interp.npz`` (increasing ``t``; values, done and distances of its shape) and its sidecar."""
-    arrays = _load_npz(path)
+    arrays = load_npz(path)
     _need(arrays, ("t", *VALUE_KEYS), path, "interp")
     t = increasing_axis(arrays, "t", path)
     values = _values(arrays, t.shape, path)
@@ -295,7 +291,7 @@ def read_line(path: Path) -> LineData:
 def read_rays(path: Path) -> RaysData:
     """A checked ``rays.npz`` (increasing ``distances``; values and done of shape (points, rays, steps);
     widths of shape (points, rays)) and its sidecar."""
-    arrays = _load_npz(path)
+    arrays = load_npz(path)
     _need(arrays, ("distances", *VALUE_KEYS), path, "rays")
     distances = increasing_axis(arrays, "distances", path)
     shape = tuple(np.shape(arrays["train_loss"]))
@@ -469,7 +465,7 @@ def _kind_of_file(path: Path) -> str:
     if path.name in ("manifest.json", "metrics.jsonl"):
         return "run"
     if path.suffix == ".npz":
-        keys = set(_load_npz(path))
+        keys = set(load_npz(path))
         for kind, needed in (("plane", {"alphas", "betas"}), ("rays", {"distances"}), ("interp", {"t"})):
             if needed <= keys:
                 return kind
