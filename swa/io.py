@@ -16,14 +16,13 @@ import re
 import stat
 import tempfile
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
 
 __all__ = ["atomic_path", "save_torch", "write_json", "write_text", "write_jsonl", "CREATOR", "FIGURE_METADATA",
-           "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "overwriting", "remove_orphans"]
+           "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "remove_orphans"]
 
 CREATOR = "swa-landscape"
 # ``savefig(metadata=...)`` per static format: where each format keeps its creator.
@@ -35,7 +34,6 @@ TEXT_MARKER = f"<!-- written by {CREATOR} -->"  # opens a report.md; follows the
 _TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _SNIFF = 4096
 _PDF_TAIL = 65536  # room for a cross-reference table of ~3,000 objects (20 bytes each)
-_OVERWRITE: ContextVar[bool] = ContextVar("swa_landscape_overwrite", default=False)
 
 
 def _umask() -> int:
@@ -145,22 +143,10 @@ def _h5_creator(path: Path) -> Optional[str]:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value) if value is not None else None
 
 
-@contextmanager
-def overwriting(allowed: bool) -> Iterator[None]:
-    """Within the block, :func:`check_replaceable` calls that do not say otherwise follow ``allowed`` (the
-    ``--overwrite`` of a command whose writers are reached through code that does not pass it on)."""
-    token = _OVERWRITE.set(bool(allowed))
-    try:
-        yield
-    finally:
-        _OVERWRITE.reset(token)
-
-
-def check_replaceable(path: str | os.PathLike, kind: str, overwrite: Optional[bool] = None) -> None:
+def check_replaceable(path: str | os.PathLike, kind: str, overwrite: bool = False) -> None:
     """Refuse to write ``path`` over a file this toolkit did not write as ``kind`` (see :func:`our_kind`).
 
-    Allowed: no file there, our own ``kind`` of file there, or ``overwrite`` (``None``: as set by
-    :func:`overwriting`, default ``False``). A symbolic link is never followed: it is refused, or with
+    Allowed: no file there, our own ``kind`` of file there, or ``overwrite``. A symbolic link is never followed: it is refused, or with
     ``overwrite`` replaced by the new file (the rename replaces the link, not its target).
 
     Raises:
@@ -169,7 +155,6 @@ def check_replaceable(path: str | os.PathLike, kind: str, overwrite: Optional[bo
     from swa.errors import UserError
 
     path = Path(path)
-    overwrite = _OVERWRITE.get() if overwrite is None else overwrite
     if path.is_symlink():
         if not overwrite:
             raise UserError(f"{path} is a symbolic link, which swa-landscape does not write through; "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 __all__ = ["write_page", "network_references", "page_html", "PLOTLY_CONFIG"]
 
@@ -44,11 +43,10 @@ def page_html(fig, title: str) -> str:
     return html.replace("<head>", f"<head><meta charset=\"utf-8\" />{HTML_MARKER}<title>{safe}</title>", 1)
 
 
-def write_page(fig, path: Path, title: str, *, overwrite: Optional[bool] = None) -> Path:
+def write_page(fig, path: Path, title: str, *, overwrite: bool = False) -> Path:
     """Write ``fig`` to ``path`` as one offline HTML file, atomically.
 
-    A file already there is replaced only if it is a page of ours, or with ``overwrite`` (``None``: as
-    :func:`swa.io.overwriting` sets it, default no).
+    A file already there is replaced only if it is a page of ours, or with ``overwrite``.
     """
     from swa.io import check_replaceable, write_text
 

@@ -214,12 +214,11 @@ def new_figure(width: str, height: float):
 
 
 def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = DPI, *,
-                overwrite: Optional[bool] = None) -> list[Path]:
+                overwrite: bool = False) -> list[Path]:
     """Write ``stem.png`` (and ``.pdf``/``.svg``) atomically, marked as this toolkit's; return the paths written.
 
-    A file already there is replaced only if it is our own figure of that format, or with ``overwrite``
-    (``None``: as :func:`swa.io.overwriting` sets it, default no); every target is checked before any is
-    written.
+    A file already there is replaced only if it is our own figure of that format, or with ``overwrite``;
+    every target is checked before any is written.
 
     Raises:
         UserError: an unknown format, or a target that is someone else's file or a symbolic link.

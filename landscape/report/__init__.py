@@ -41,7 +41,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
     from landscape.report.render import render_html, render_markdown
     from landscape.report.sections import build_sections
     from swa.errors import UserError
-    from swa.io import HTML_MARKER, TEXT_MARKER, check_replaceable, overwriting, write_text
+    from swa.io import HTML_MARKER, TEXT_MARKER, check_replaceable, write_text
     from swa.rundir import versions
 
     out = Path(out)
@@ -52,8 +52,8 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
     check_replaceable(html_path, "html", overwrite)  # before drawing anything
     check_replaceable(md_path, "md", overwrite)
     results = find_results(paths)
-    with overwriting(overwrite):  # the figures, saved by the sections
-        sections = build_sections(results, figures, dpi=dpi, progress=progress, math_labels=math_labels)
+    sections = build_sections(results, figures, dpi=dpi, progress=progress, math_labels=math_labels,
+                              overwrite=overwrite)
     title = title or "Loss landscape report"
     sources = [str(p) for p in paths]
     v = {k: val for k, val in versions().items() if k in ("swa_landscape", "torch", "numpy", "python")}

@@ -40,8 +40,8 @@ def _setting(cfg: dict[str, Any], key: str) -> str:
 class _Figures:
     """Saves figures as ``figures/<stem>.png`` with unique stems."""
 
-    def __init__(self, folder: Path, dpi: int, math_labels: bool = False) -> None:
-        self.folder, self.dpi, self.used, self.math = folder, dpi, set(), math_labels
+    def __init__(self, folder: Path, dpi: int, math_labels: bool = False, overwrite: bool = False) -> None:
+        self.folder, self.dpi, self.used, self.math, self.overwrite = folder, dpi, set(), math_labels, overwrite
 
     def save(self, fig, stem: str) -> Path:
         import matplotlib.pyplot as plt
@@ -53,7 +53,7 @@ class _Figures:
             unique, k = f"{stem}-{k}", k + 1
         self.used.add(unique)
         try:
-            return save_figure(fig, self.folder / unique, ("png",), dpi=self.dpi)[0]
+            return save_figure(fig, self.folder / unique, ("png",), dpi=self.dpi, overwrite=self.overwrite)[0]
         finally:
             plt.close(fig)
 
@@ -320,10 +320,12 @@ def _study(studies) -> Section:
 
 
 def build_sections(results: dict[str, list], figures: Path, dpi: int = 110,
-                   progress: Callable[[str], None] = lambda _: None, math_labels: bool = False) -> list[Section]:
+                   progress: Callable[[str], None] = lambda _: None, math_labels: bool = False,
+                   overwrite: bool = False) -> list[Section]:
     """Every section the results call for, in the report's order (``math_labels``: see
-    :func:`landscape.plot._common.finish_labels`)."""
-    figs = _Figures(figures, dpi, math_labels)
+    :func:`landscape.plot._common.finish_labels`; ``overwrite``: figures may replace files the toolkit did
+    not write)."""
+    figs = _Figures(figures, dpi, math_labels, overwrite)
     sections: list[Section] = []
     steps: Sequence[tuple[str, Callable[[], Any]]] = [
         ("study", lambda: [_study(results["study"])]),
