@@ -238,8 +238,8 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
               forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
               trainable_only: bool = False, bn: Optional[str] = None, samples: Optional[int] = None,
               batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
-              out: Optional[str | Path] = None, overwrite: bool = False, log: Callable[[str], None] = print,
-              **metric_settings: Any) -> SharpnessResult:
+              out: Optional[str | Path] = None, overwrite: bool = False, eigenvectors: bool = False,
+              log: Callable[[str], None] = print, **metric_settings: Any) -> SharpnessResult:
     """Sharpness ``metrics`` (names from ``landscape.measure.METRICS``, a list or one comma-separated string;
     ``"all"`` for all; at least one) at each point, on the
     training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
@@ -247,6 +247,9 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     statistics once at the point on the training inputs, which changes the function whose Hessian is taken.
     ``result.bn`` and ``bn`` in ``sharpness.json`` say which.
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
+    ``eigenvectors=True`` keeps the top-``top_k`` eigenvectors of ``hessian_top_eigenvalues`` (no extra cost):
+    ``result.eigenvectors(point)`` (``.vectors`` (k, P), ``.names``, ``.directions(0, 1)`` for ``plane``), and
+    ``save`` writes ``eigenvectors.pt`` and per point a directions file (``landscape.eigenvectors``).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
     names = parse_metrics(metrics)
     if bn not in (None, "fixed", "recompute"):
@@ -260,4 +263,4 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
                                  **metric_settings)
     return measure_sharpness(model, data, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
                              seed=seed, device=device, forward=forward, params=params, trainable_only=trainable_only,
-                             overwrite=overwrite, progress=progress, log=log)
+                             overwrite=overwrite, progress=progress, eigenvectors=eigenvectors, log=log)
