@@ -31,7 +31,7 @@ from swa.errors import UserError
 from swa.io import write_json, write_text
 from swa.rundir import versions
 from landscape.checks import arg
-from landscape.eigenvectors import PointEigenvectors
+from landscape.eigenvectors import FILE as EIGENVECTORS_FILE, PointEigenvectors, save_eigenvectors
 from landscape.inputs import Checkpoint, Context
 from landscape.forward import Forward
 from landscape.objective import ModelObjective
@@ -336,9 +336,7 @@ class SharpnessResult:
 
 def _save_vectors(out: str | Path, labels: Sequence[str], vectors: dict[str, PointEigenvectors]) -> dict[str, Any]:
     """Write the eigenvector files into ``out``; what ``sharpness.json`` records of them under ``eigenvectors``."""
-    from landscape.eigenvectors import FILE, save_eigenvectors
-
-    return {"file": FILE, "directions": save_eigenvectors(out, labels, vectors)}
+    return {"file": EIGENVECTORS_FILE, "directions": save_eigenvectors(out, labels, vectors)}
 
 
 def _write(doc: dict[str, Any], json_path: Path, md_path: Path) -> None:

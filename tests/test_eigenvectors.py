@@ -153,11 +153,24 @@ def test_cli_writes_directions_a_plane_loads(tmp_path, capsys):
     torch.manual_seed(0)
     ckpt = tmp_path / "m.pt"
     torch.save(build_model(ModelSpec(model), num_outputs=10, input_shape=(1, 8, 8)).state_dict(), ckpt)
-    common = ("--model", model, "--data", "digits", "--device", "cpu", "--quiet")
+    common = ("--model", model, "--data", "digits", "--device", "cpu", "--quiet", "--no-plot")
     code, _, err = cli(capsys, "sharpness", "--points", str(ckpt), "--metrics", "hessian_top_eigenvalues",
-                       "--top-k", "2", "--eigenvectors", "--out", str(tmp_path / "s"), *common)
+                       "--top-k", "2", "--samples", "300", "--eigenvectors", "--out", str(tmp_path / "s"), *common)
     assert code == 0, err
     code, _, err = cli(capsys, "plane", "--around", str(ckpt), "--load-directions",
-                       str(tmp_path / "s" / directions_file(0)), "--grid", "3", "--out", str(tmp_path / "p"), *common)
+                       str(tmp_path / "s" / directions_file(0)), "--grid", "3", "--bn", "fixed", "--out", str(tmp_path / "p"), *common)
     assert code == 0, err
-    assert read_plane(tmp_path / "p" / "plane.npz").x_label == f"direction 1 (from {directions_file(0)})"
+    lam = json.loads((tmp_path / "s" / "sharpness.json").read_text())["results"]["m"]["metrics"][
+        "hessian_top_eigenvalues"]["value"]
+    plane = read_plane(tmp_path / "p" / "plane.npz")  # axes named after the eigenvectors, through the reader
+    assert (plane.x_label, plane.y_label) == (f"eigenvector 1 (λ = {lam[0]:.4g}, m, from s)",
+                                              f"eigenvector 2 (λ = {lam[1]:.4g}, m, from s)")
+    assert plane.sidecar["directions"]["point"] == "m" and plane.sidecar["directions"]["source_kind"] == "hessian"
+    # Copied elsewhere, the file still loads; its axes then just name it.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / directions_file(0)).write_bytes((tmp_path / "s" / directions_file(0)).read_bytes())
+    code, _, err = cli(capsys, "plane", "--around", str(ckpt), "--load-directions",
+                       str(tmp_path / "elsewhere" / directions_file(0)), "--grid", "3", "--bn", "fixed",
+                       "--out", str(tmp_path / "p2"), *common)
+    assert code == 0, err
+    assert read_plane(tmp_path / "p2" / "plane.npz").x_label == f"direction 1 (from {directions_file(0)})"
