@@ -211,6 +211,19 @@ def parse_metrics(names: Optional[str | Sequence[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(flat))
 
 
+def check_eigenvectors(eigenvectors: Any, metrics: Sequence[str]) -> None:
+    """Validate ``eigenvectors=``/``--eigenvectors``: a bool, and only with the metric ``hessian_top_eigenvalues``.
+
+    Raises:
+        UserError: otherwise (naming the argument as the caller spells it).
+    """
+    if not isinstance(eigenvectors, bool):
+        raise UserError(f"{arg('eigenvectors')} must be True or False, got {eigenvectors!r}")
+    if eigenvectors and "hessian_top_eigenvalues" not in metrics:
+        raise UserError(f"{arg('eigenvectors')} keeps the eigenvectors of the metric hessian_top_eigenvalues; add it "
+                        f"to {arg('metrics')} (given: {', '.join(metrics)})")
+
+
 @dataclass
 class SharpnessResult:
     """Per checkpoint label: train/test metrics and ``metrics`` (name → value, uncertainty, settings).
@@ -390,11 +403,7 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
     """
     from landscape.driver import space_of
 
-    if not isinstance(eigenvectors, bool):
-        raise UserError(f"{arg('eigenvectors')} must be True or False, got {eigenvectors!r}")
-    if eigenvectors and "hessian_top_eigenvalues" not in metrics:
-        raise UserError(f"{arg('eigenvectors')} keeps the eigenvectors of the metric hessian_top_eigenvalues; add it "
-                        f"to {arg('metrics')} (given: {', '.join(metrics)})")
+    check_eigenvectors(eigenvectors, metrics)
     started = time.perf_counter()
     space = space_of(model, params, trainable_only)  # a selection that matches nothing is refused before any work
     dev = resolve_device(device)

@@ -154,6 +154,10 @@ def test_cli_writes_directions_a_plane_loads(tmp_path, capsys):
     ckpt = tmp_path / "m.pt"
     torch.save(build_model(ModelSpec(model), num_outputs=10, input_shape=(1, 8, 8)).state_dict(), ckpt)
     common = ("--model", model, "--data", "digits", "--device", "cpu", "--quiet", "--no-plot")
+    code, out, err = cli(capsys, "sharpness", "--points", str(tmp_path / "missing.pt"), "--metrics", "hessian_trace",
+                         "--eigenvectors", "--out", str(tmp_path / "s"), *common)  # refused before any work
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "--eigenvectors keeps the eigenvectors of the metric hessian_top_eigenvalues; add it to --metrics" in err
     code, _, err = cli(capsys, "sharpness", "--points", str(ckpt), "--metrics", "hessian_top_eigenvalues",
                        "--top-k", "2", "--samples", "300", "--eigenvectors", "--out", str(tmp_path / "s"), *common)
     assert code == 0, err

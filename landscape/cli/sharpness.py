@@ -83,12 +83,13 @@ def _run_points(run_dirs):
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
     from landscape.inputs import load_checkpoints, load_context
-    from landscape.measure import SharpnessSettings, compute_sharpness, parse_metrics
+    from landscape.measure import SharpnessSettings, check_eigenvectors, compute_sharpness, parse_metrics
     from swa.errors import UserError
 
     if args.out is None:
         raise UserError("sharpness needs --out DIR")
     metrics = parse_metrics(args.metrics)
+    check_eigenvectors(args.eigenvectors, metrics)
     for name in ("samples", "batch_size", "top_k", "trace_matvecs", "subspace_dim", "directions"):
         value = getattr(args, name)
         if value is not None and value < 1:
