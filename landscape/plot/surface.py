@@ -6,7 +6,8 @@ and the marked checkpoints sit on the surface (their z bilinearly interpolated f
 the grid). A dropdown switches between the metrics, each on a log or a linear
 scale; on a log scale the surface shows log10 of the value and the colour bar is
 labelled in the values themselves. The camera is the first of a few candidate eyes from which every marker
-is in sight (:func:`choose_eye`), the old fixed view (-1.5, -1.6, 1.1) first.
+(anchors, the trajectory's ends, marked points) is in sight on the surface shown first (:func:`choose_eye`),
+the old fixed view (-1.5, -1.6, 1.1) first.
 """
 
 from __future__ import annotations
