@@ -91,13 +91,10 @@ class Forward:
             raise UserError(f"loss_name must be a non-empty string, got {name!r}")
         self.task, self.loss_fn, self.forward_fn = task, loss_fn, forward_fn
         given = forward_fn if forward_fn is not None else loss_fn
+        #: a custom loss with no name of its own (a lambda) and no ``name`` given: recorded as CUSTOM_LOSS
+        self.unnamed = name is None and given is not None and callable_name(given) is None
         self.name = name.strip() if name is not None else (
             DEFAULT_LOSS if given is None else callable_name(given) or CUSTOM_LOSS)
-
-    @property
-    def unnamed(self) -> bool:
-        """A custom loss recorded as :data:`CUSTOM_LOSS` because it has no name of its own (a lambda)."""
-        return self.name == CUSTOM_LOSS and (self.forward_fn or self.loss_fn) is not None
 
     def describe(self) -> dict[str, Any]:
         """``{"task", "loss"}``, or ``{"forward_fn", "loss"}``: ``loss`` is :attr:`name`."""
