@@ -213,3 +213,26 @@ def test_non_finite_extra_at_a_diverged_point_is_kept(problem):
     res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], forward_fn=diverged, self_check=False,
                                 **QUIET)
     assert np.isinf(res["train_loss"]).all() and np.isnan(res["train_conf"]).all()
+
+
+def test_reader_takes_extras_the_sidecar_lists_or_by_name(tmp_path):
+    import json
+
+    from landscape.plot.results import VALUE_KEYS
+    from swa.errors import UserError
+
+    t = np.linspace(0.0, 1.0, 3)
+    arrays = {"t": t, **{k: np.full(3, 0.5) for k in VALUE_KEYS}, "train_ece": t / 10, "test_ece": t / 5,
+              "train_other": np.ones(5)}  # another shape: not a metric of this line
+    np.savez(tmp_path / "interp.npz", **arrays)
+    _, line = read_result(tmp_path / "interp.npz")  # no sidecar: by name and shape
+    assert set(line.values) == {*VALUE_KEYS, "train_ece", "test_ece"}
+    np.testing.assert_array_equal(line.values["test_ece"], t / 5)
+    side = tmp_path / "interp.json"
+    side.write_text(json.dumps({"extra_metrics": ["ece", "mce"]}))
+    with pytest.raises(UserError, match=r"lacks the arrays of the extra metrics its sidecar lists: train_mce, "
+                                        r"test_mce"):
+        read_result(tmp_path / "interp.npz")
+    side.write_text(json.dumps({"extra_metrics": ["my ece"]}))
+    with pytest.raises(UserError, match=r"extra_metrics\[0\] must be a name"):
+        read_result(tmp_path / "interp.npz")

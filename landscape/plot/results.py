@@ -108,9 +108,11 @@ def _need(arrays: dict[str, np.ndarray], keys: Sequence[str], path: Path, what: 
         raise UserError(f"{path} is not a complete {what} result: missing {', '.join(missing)}")
 
 
-def _extra_keys(arrays: dict[str, np.ndarray], side: dict[str, Any], path: Path) -> list[str]:
+def _extra_keys(arrays: dict[str, np.ndarray], side: dict[str, Any], path: Path,
+                shape: tuple[int, ...]) -> list[str]:
     """The arrays of a ``forward_fn``'s extra metrics: ``train_<name>`` and ``test_<name>`` of each name the
-    sidecar's ``extra_metrics`` lists (each must be there), or without that list, the arrays named so."""
+    sidecar's ``extra_metrics`` lists (each must be there), or without that list, the arrays named so that have
+    the metrics' shape."""
     if "extra_metrics" in side:
         keys = [f"{split}_{name}" for name in side["extra_metrics"] for split in ("train", "test")]
         missing = [k for k in keys if k not in arrays]
@@ -118,14 +120,14 @@ def _extra_keys(arrays: dict[str, np.ndarray], side: dict[str, Any], path: Path)
             raise UserError(f"{path} lacks the arrays of the extra metrics its sidecar lists: {', '.join(missing)}")
         return keys
     return [k for k in arrays if k not in VALUE_KEYS and (k.startswith("train_") or k.startswith("test_"))
-            and k.split("_", 1)[1].isidentifier()]
+            and k.split("_", 1)[1].isidentifier() and np.shape(arrays[k]) == shape]
 
 
 def _values(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path,
             side: Optional[dict[str, Any]] = None) -> dict[str, np.ndarray]:
     """The metric arrays (the four, then a ``forward_fn``'s extra ones, :func:`_extra_keys`), each of ``shape``
     and numeric (NaN and inf allowed: a diverged point)."""
-    keys = [*VALUE_KEYS, *_extra_keys(arrays, side or {}, path)]
+    keys = [*VALUE_KEYS, *_extra_keys(arrays, side or {}, path, shape)]
     return {key: finite_array(arrays, key, path, shape=shape, finite=False) for key in keys}
 
 
