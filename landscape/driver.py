@@ -10,7 +10,9 @@ points (``landscape.runner``). The command line and the Python API both come thr
 
 The resume key (``inputs``) holds what determines the values: the checkpoints' digests
 (from the file, or from the tensors for in-memory states), the grid, the evaluation
-settings, the model and data descriptions.
+settings, the model and data descriptions (with the loss's name). A ``forward_fn``'s extra
+metrics are learnt from one batch before the points are evaluated (``Evaluator.find_extras``)
+and become more arrays of the store.
 """
 
 from __future__ import annotations
@@ -130,6 +132,8 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
                               batch_size=settings.batch_size or cached.get("batch_size"),
                               bn_batch_size=cached.get("bn_batch_size"), precision=settings.precision,
                               seed=settings.seed)
+        if forward.forward_fn is not None:  # its extra metrics, if any, are more arrays of the result
+            store.add_extras(evaluator.find_extras(task.families[0]))
         if len(store.pending):
             chosen = dist.all_gather(evaluator.tune(task.families[0]))[0]  # every rank uses rank 0's choice
             evaluator.batch_size, evaluator.bn_batch_size = chosen["batch_size"], chosen["bn_batch_size"]
