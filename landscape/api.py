@@ -247,7 +247,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
 def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
               labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
               forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
-         loss_name: Optional[str] = None,
+              loss_name: Optional[str] = None,
               trainable_only: bool = False, bn: Optional[str] = None, samples: Optional[int] = None,
               batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
               out: Optional[str | Path] = None, overwrite: bool = False, eigenvectors: bool = False,

@@ -19,7 +19,7 @@ import numpy as np
 from landscape.plot._common import clean_plotly
 from landscape.plot.plane import default_vmax, off_plane_label
 from landscape.plot.results import PlaneData
-from landscape.plot.style import Metric, available_metrics, series_styles, title_of
+from landscape.plot.style import Metric, available_metrics, loss_name_of, series_styles, title_of
 
 __all__ = ["plane_page", "surface_values", "on_surface", "hidden_markers", "choose_eye", "candidate_eyes",
            "DEFAULT_EYE"]
@@ -163,7 +163,8 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
 
     from swa.errors import UserError
 
-    chosen: list[Metric] = available_metrics(metrics or ["train_loss", "test_loss", "test_err"], data.values)
+    chosen: list[Metric] = available_metrics(metrics or ["train_loss", "test_loss", "test_err"], data.values,
+                                                   loss_name_of(data.sidecar))
     if not chosen:
         raise UserError(f"{data.path} has none of {', '.join(metrics or [])} to draw")
     vmax = dict(vmax or {})
