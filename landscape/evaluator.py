@@ -214,6 +214,8 @@ class Evaluator:
                 with warnings.catch_warnings():  # functorch's "no batching rule" notes: measured, not shown
                     warnings.simplefilter("ignore")
                     self.evaluate_rows(family, rows)
+                if use and not self.vmap:  # the vmapped chunk ran out of memory (evaluate_rows fell back)
+                    return False
                 synchronize(self.device)
                 timings[use] = time.perf_counter() - started
         except OutOfMemory:
