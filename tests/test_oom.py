@@ -212,3 +212,33 @@ def test_vmap_check_times_a_whole_chunk_and_survives_out_of_memory(digits, monke
     assert sizes == [(False, 12), (True, 12)] * 2  # the runner's chunk, not a fixed 8 points
     monkeypatch.setattr(evaluator, "_evaluate_vmapped", _oom)
     assert evaluator._vmap_is_faster(family, 12) is False and evaluator.vmap is False
+
+
+# ------------------------------------------------------------------------- the Hessian directions' batch size
+def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
+    """``hessian_batch_size`` reaches the Hessian objective of a Hessian plane (item 6); the eigenvalues are
+    those of the default batch size up to rounding, and a bad value is one clear error."""
+    import landscape
+    import landscape.objective as objective
+
+    sizes = []
+
+    class Spy(objective.ModelObjective):
+        def __init__(self, *args, **kwargs):
+            sizes.append(kwargs["batch_size"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(objective, "ModelObjective", Spy)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
+    g = torch.Generator().manual_seed(1)
+    data = {"train": (torch.randn(100, 5, generator=g), torch.randint(0, 3, (100,), generator=g))}
+    kwargs = dict(data=data, center=model.state_dict(), directions="hessian", grid=2, device="cpu", progress=False,
+                  self_check=False, log=lambda _: None)
+    default = landscape.plane(model, **kwargs)
+    small = landscape.plane(model, hessian_batch_size=16, **kwargs)
+    assert sizes == [2048, 16]
+    np.testing.assert_allclose(small.directions.about["eigenvalues"], default.directions.about["eigenvalues"],
+                               rtol=1e-5)
+    with pytest.raises(UserError, match=r"^hessian_batch_size must be at least 1, got 0$"):
+        landscape.plane(model, hessian_batch_size=0, **kwargs)
