@@ -26,13 +26,12 @@ import torch.nn as nn
 from landscape.budget import free_memory as free_bytes
 from swa.errors import UserError
 
-__all__ = ["CANDIDATES", "DEFAULT_BATCH_SIZE", "PROBE_SAMPLES", "MEMORY_FRACTION", "MIN_BATCH_SIZE",
+__all__ = ["CANDIDATES", "DEFAULT_BATCH_SIZE", "MEMORY_FRACTION", "MIN_BATCH_SIZE",
            "OutOfMemory", "device_name", "probe_batch_size", "probe_samples", "release_memory", "bn_batch_size",
            "activation_bytes_per_sample", "synchronize"]
 
 CANDIDATES = {"cpu": (64, 128, 256, 512, 1024, 2048), "cuda": (256, 512, 1024, 2048, 4096, 8192)}
 DEFAULT_BATCH_SIZE = 2048  # where no probe ran (and for the size estimate before one)
-PROBE_SAMPLES = 2048  # on a CPU at most this many samples are timed per candidate (probe_samples: per device)
 MEMORY_FRACTION = 0.25
 MIN_BATCH_SIZE = 1  # the halving after an out-of-memory error stops here
 OutOfMemory = torch.cuda.OutOfMemoryError  # torch.OutOfMemoryError; defined in CPU builds too
