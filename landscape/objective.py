@@ -127,8 +127,8 @@ class ModelObjective:
                 return compute()
             except OutOfMemory:
                 if not split.is_tensors:
-                    raise UserError(f"out of memory on {self.device} with the data's own batches: give the "
-                                    "Hessian smaller batches (or fewer samples)") from None
+                    raise UserError(f"out of memory on {self.device} with the batches the data come in: give "
+                                    "smaller batches") from None
                 size = min(self.batch_size, len(split))
                 if size <= MIN_BATCH_SIZE:
                     raise UserError(f"out of memory on {self.device} even at batch size {size}: free the device "

@@ -157,6 +157,21 @@ def test_objective_out_of_memory_at_batch_one_is_one_clear_error(bn_problem):
         handle.remove()
 
 
+def test_objective_over_a_data_loader_cannot_shrink_its_batches(bn_problem):
+    """A DataLoader keeps its own batch size: out of memory there is one clear error, not a retry loop."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    net, state, data = bn_problem
+    loader = DataLoader(TensorDataset(*data["train"]), batch_size=60)
+    handle = net[0].register_forward_pre_hook(lambda module, inputs: _oom())
+    try:
+        obj = ModelObjective(net, loader, state=state, bn_recompute=False)
+        with pytest.raises(UserError, match=r"^out of memory on cpu with the batches the data come in: "):
+            obj.value()
+    finally:
+        handle.remove()
+
+
 # ------------------------------------------------------------------------------------- free memory (item 10)
 def test_free_memory_counts_the_reserved_but_unallocated_cache(monkeypatch):
     gib = 1 << 30
