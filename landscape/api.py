@@ -107,8 +107,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           trajectory: Sequence[Any] = (), marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None,
           normalization: str = "filter", include_bn_and_bias: bool = False, orthogonal: bool = False,
           pca_center: str = "last", hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-          loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None, task: Optional[str] = None,
-          loss_name: Optional[str] = None,
+          hessian_batch_size: int = 2048, loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None,
+          task: Optional[str] = None, loss_name: Optional[str] = None,
           params: Any = None, trainable_only: bool = False, bn: Optional[str] = None,
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
@@ -126,7 +126,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     ``orthogonal``; x, y in multiples of the directions, default -1..1), ``"pca"`` (the top two principal
     components of ``trajectory``, centred on its last point or, with ``pca_center="mean"``, its mean; the
     trajectory is drawn as the path), ``"hessian"`` (the top two eigenvectors of the training-loss
-    Hessian at ``center``), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
+    Hessian at ``center``; ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``: its samples, Lanczos'
+    tolerance, and the batch size of its sums, halved on out-of-memory), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
     of such a directions file, or a (2, P) tensor. ``res.save(dir)`` also writes ``directions.pt``.
     See ``landscape.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
     :class:`~landscape.affine_plane.PlaneResult`.
@@ -167,6 +168,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
+                               hessian_batch_size=hessian_batch_size,
                                preset=choice.record, log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")

@@ -31,8 +31,8 @@ from landscape.bn_modes import bn_strategy
 from landscape.data import EvalData
 from landscape.forward import Applied, Forward, SplitMeans, split_means
 from landscape.precision import precision_scope
-from landscape.tuning import (DEFAULT_BATCH_SIZE, PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size,
-                              probe_batch_size, synchronize)
+from landscape.tuning import (DEFAULT_BATCH_SIZE, OutOfMemory, activation_bytes_per_sample, bn_batch_size,
+                              probe_batch_size, probe_samples, release_memory, synchronize)
 from landscape.weights import ParamSpace
 from swa.errors import UserError
 
@@ -199,13 +199,14 @@ class Evaluator:
         return self.extras
 
     @torch.inference_mode()
-    def tune(self, family: AffineFamily) -> dict[str, Any]:
-        """Choose the batch sizes left open (``landscape.tuning``), at the family's first point; returns them."""
+    def tune(self, family: AffineFamily, chunk: int = 16) -> dict[str, Any]:
+        """Choose the batch sizes left open (``landscape.tuning``), at the family's first point, and whether
+        chunks of ``chunk`` points (the runner's) are evaluated in one vmapped call; returns the choices."""
         family = family.to(self.device)
         params, buffers = family.weights(np.array([0]))
         weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
         if self.batch_size is None and self.train.is_tensors:
-            probe = self.train.head(PROBE_SAMPLES)
+            probe = self.train.head(probe_samples(self.device))
             self.batch_size, self.probe_seconds = probe_batch_size(
                 lambda bs: self._metrics(probe, weights, bs), len(probe), self.device)
         if self.bn_batch_size is None and self.bn_data.is_tensors and self.strategy.name == "recompute":
@@ -216,19 +217,20 @@ class Evaluator:
         # vmap amortizes per-call overhead: worth trying only where a point costs little (small models)
         cheap = bool(self.probe_seconds) and min(self.probe_seconds.values()) < VMAP_MAX_SECONDS
         if cheap and self.can_vmap(family) and len(family) > 1:
-            self.vmap = self._vmap_is_faster(family)
+            self.vmap = self._vmap_is_faster(family, chunk)
         return {"batch_size": self.batch_size, "bn_batch_size": self.bn_batch_size,
                 "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}, "vmap": self.vmap}
 
-    def _vmap_is_faster(self, family: AffineFamily, points: int = 8) -> bool:
-        """Time ``points`` points of the family (on the device) one by one and as one vmapped chunk, on the
-        probe samples; True if vmap wins."""
+    def _vmap_is_faster(self, family: AffineFamily, points: int) -> bool:
+        """Time ``points`` points of the family (a chunk as the runner cuts it) one by one and as one vmapped
+        chunk, on the probe samples; True if vmap wins. False when vmap fails (a module without a batching
+        rule) or runs out of memory (the cache is freed)."""
         import time
         import warnings
 
         rows = np.arange(min(points, len(family)))
         full = self.train, self.test
-        self.train, self.test = self.train.head(PROBE_SAMPLES), None
+        self.train, self.test = self.train.head(probe_samples(self.device)), None
         timings = {}
         try:
             for use in (False, True, False, True):  # each twice: the first of each warms up
@@ -237,13 +239,20 @@ class Evaluator:
                 with warnings.catch_warnings():  # functorch's "no batching rule" notes: measured, not shown
                     warnings.simplefilter("ignore")
                     self.evaluate_rows(family, rows)
+                if use and not self.vmap:  # the vmapped chunk ran out of memory (evaluate_rows fell back)
+                    return False
                 synchronize(self.device)
                 timings[use] = time.perf_counter() - started
+        except OutOfMemory:
+            timings = None  # the chunk's stacked weights and activations do not fit: stay with the loop
         except Exception:  # a module without a batching rule: stay with the loop
             return False
         finally:
             self.vmap = False
             self.train, self.test = full
+        if timings is None:
+            release_memory(self.device)
+            return False
         return timings[True] < timings[False]
 
     @torch.inference_mode()
@@ -261,11 +270,16 @@ class Evaluator:
 
     def evaluate_rows(self, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
         """Metrics (len(rows), 4 + 2·len(extras)) of the family's points ``rows`` (in one vmapped call when
-        :meth:`tune` chose it)."""
+        :meth:`tune` chose it; a vmapped call that runs out of device memory frees the cache and turns vmap off,
+        and the rows are evaluated one by one)."""
         with torch.inference_mode():
             params, buffers = family.weights(rows)
         if self.vmap and self.can_vmap(family) and len(rows) > 1:
-            return self._evaluate_vmapped(params, buffers[0], family.frozen)
+            try:
+                return self._evaluate_vmapped(params, buffers[0], family.frozen)
+            except OutOfMemory:
+                self.vmap = False
+            release_memory(self.device)
         return np.stack([self.evaluate_point(params[i], buffers[i], family.frozen) for i in range(len(rows))])
 
     def can_vmap(self, family: AffineFamily) -> bool:
