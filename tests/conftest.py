@@ -162,6 +162,22 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return int(code or 0), captured.out, captured.err
 
 
+def run_torchrun(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m torch.distributed.run ARGS`` in a session of its own; on a timeout the whole process group
+    (the launcher and every rank) is killed, so a hung rank never outlives the test."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"torchrun timed out after {timeout} s: {err[-3000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run ``swa-landscape ARGS`` in a subprocess (``python -m landscape``) and capture its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -15,7 +15,7 @@ import torch
 from landscape.cli import main
 from swa.models import ModelSpec, build_model
 
-from conftest import ROOT, cli, kill_when
+from conftest import ROOT, cli, kill_when, run_torchrun
 
 ARRAYS = ("alphas", "betas", "train_loss", "train_acc", "test_loss", "test_acc", "anchors", "trajectory")
 
@@ -98,9 +98,8 @@ def test_torchrun_two_processes_match_one(tiny_run, tmp_path):
     single = subprocess.run([sys.executable, "-m", "landscape", *_plane_args(tiny_run.out, tmp_path / "one", *args)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert single.returncode == 0, single.stderr
-    multi = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                            "-m", "landscape", "--", *_plane_args(tiny_run.out, tmp_path / "two", *args)],
-                           capture_output=True, text=True, env=env, timeout=300)
+    multi = run_torchrun(["--standalone", "--nproc_per_node", "2", "-m", "landscape", "--",
+                          *_plane_args(tiny_run.out, tmp_path / "two", *args)], env)
     assert multi.returncode == 0, multi.stderr[-3000:]
     assert multi.stdout.count("plane: 15 points") == 1  # rank 0 reports
     a, b = _load(tmp_path / "one" / "plane.npz"), _load(tmp_path / "two" / "plane.npz")

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from landscape.distributed import Dist, rank_device
 
-from conftest import ROOT
+from conftest import ROOT, run_torchrun
 
 
 @pytest.mark.slow
@@ -21,9 +19,8 @@ def test_two_ranks_use_rank_zeros_directions_bitwise(tmp_path):
     """One 2-process gloo run (tests/torchrun_directions.py): a Hessian plane and a Hessian line; rank 1 builds
     no Hessian objective and ends with bitwise the directions of rank 0; an error on rank 0 reaches rank 1."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(ROOT / "tests" / "torchrun_directions.py"), str(tmp_path)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    run = run_torchrun(["--standalone", "--nproc_per_node", "2", str(ROOT / "tests" / "torchrun_directions.py"),
+                        str(tmp_path)], env)
     assert run.returncode == 0, run.stderr[-3000:]
     zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert zero["objectives"] == ["cpu", "cpu"] and one["objectives"] == []  # the plane's and the line's
