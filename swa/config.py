@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from swa.bn import BN_PASSES
 from swa.data import DataSpec
+from swa.devices import DEVICE_NAMES, check_device_name
 from swa.errors import ConfigError
 from swa.models import ModelSpec
 from swa.schedules import SCHEDULES
@@ -17,7 +18,7 @@ __all__ = ["TrainConfig", "METHODS", "OPTIMIZERS", "PRECISIONS", "DEVICES"]
 METHODS = ("sgd", "swa", "pswa")
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("fp32", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = DEVICE_NAMES  # cuda:N with N a GPU index (swa.devices)
 
 
 def _choice(name: str, value: str, allowed) -> None:
@@ -90,7 +91,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--method", self.method, METHODS)
-        _choice("--device", self.device, DEVICES)
+        check_device_name(self.device)
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--bn-update", self.bn_update, BN_PASSES)
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swa.data import CLASSIFICATION
+from swa.devices import to_device
 
 __all__ = ["batch_loss", "evaluate", "autocast_for"]
 
@@ -54,8 +55,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batc
     correct = torch.zeros((), dtype=torch.int64, device=device)
     try:
         for start in range(0, x.shape[0], batch_size):
-            xb = x[start:start + batch_size].to(device, non_blocking=True)
-            yb = y[start:start + batch_size].to(device, non_blocking=True)
+            xb = to_device(x[start:start + batch_size], device)
+            yb = to_device(y[start:start + batch_size], device)
             if xb.dim() == 4:
                 xb = xb.contiguous(memory_format=memory_format)
             with autocast_for(device, precision):
