@@ -34,6 +34,7 @@ import torch.nn as nn
 from torch.func import grad, jvp
 
 from swa.bn import update_bn_exact
+from swa.precision import precision_scope
 from landscape.data import as_eval_data
 from landscape.forward import Applied, Forward, split_metrics
 from landscape.weights import ParamSelector, ParamSpace
@@ -83,8 +84,9 @@ class ModelObjective:
         self.batch_size = batch_size
         if bn_recompute:
             bn_data = self.train if samples is None else data.train.placed(self.device, dtype=dtype)
-            update_bn_exact(self.model, bn_data.batches(batch_size), device=self.device,
-                            call=lambda batch: self.forward.run(self.model, batch))
+            with precision_scope(self.device, "fp32"):  # as the Hessian-vector products (landscape.hessian)
+                update_bn_exact(self.model, bn_data.batches(batch_size), device=self.device,
+                                call=lambda batch: self.forward.run(self.model, batch))
         self.model.eval()
         current = self.model.state_dict()
         self.point = self.space.params_of(current, dtype=dtype).to(self.device)
