@@ -133,7 +133,7 @@ def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it moved to ``device`` (asynchronously host-to-GPU only: ``swa.devices.to_device``)."""
+    """``batch`` with every tensor in it moved to ``device`` (by ``swa.devices.to_device``)."""
     return map_tensors(batch, lambda t: move(t, device))
 
 

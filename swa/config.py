@@ -54,7 +54,10 @@ class TrainConfig:
         init_from: checkpoint to start from (fine-tuning).
         seed [0]: seed of initialization, shuffling, augmentation and dropout.
         device ["auto"], precision ["fp32"], channels_last [False]: where and how to compute
-            (bf16 autocast and channels_last apply on CUDA only).
+            (``auto``, ``cpu``, ``cuda`` or ``cuda:N``: ``swa.devices``; bf16 autocast and channels_last
+            apply on CUDA only).
+        deterministic [False]: deterministic algorithms (``swa.determinism``), which a bitwise
+            identical resumption on CUDA needs.
         bn_update ["exact"]: how the average's BatchNorm statistics are recomputed (``swa.bn``).
         eval_batch_size [1024], eval_freq [1]: evaluation batch size and how often (in epochs) the
             average is evaluated; the last epoch is always evaluated.
@@ -84,6 +87,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    deterministic: bool = False
     bn_update: str = "exact"
     eval_batch_size: int = 1024
     eval_freq: int = 1
@@ -94,6 +98,8 @@ class TrainConfig:
         check_device_name(self.device)
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--bn-update", self.bn_update, BN_PASSES)
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"deterministic must be True or False, got {self.deterministic!r}")
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -166,6 +172,8 @@ class TrainConfig:
             del obj["train_only"]
         else:
             obj["train_only"] = list(self.train_only)
+        if not self.deterministic:  # likewise
+            del obj["deterministic"]
         return obj
 
     @classmethod
