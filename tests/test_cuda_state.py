@@ -3,6 +3,7 @@ become CPU checkpoints, training's CUDA random state, checkpoints of CPU tensors
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -111,8 +112,6 @@ def test_plane_projects_states_from_another_device(directions):
 
 
 def np_equal(a, b):
-    import numpy as np
-
     return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 
 
@@ -383,3 +382,48 @@ def test_an_op_without_a_deterministic_implementation_is_one_line(tmp_path, monk
                                          r"on cpu; train without --deterministic") as caught:
         swa.trainer.train(toy_config(tmp_path / "run", deterministic=True), progress=False)
     assert "\n" not in str(caught.value) and not torch.are_deterministic_algorithms_enabled()
+
+
+# ------------------------------------------------------------------ on a GPU (run by the GPU check)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_gpu_resume_is_bitwise_with_deterministic(tmp_path, device):
+    """On CUDA, --deterministic makes a resumed SWA run of a conv net bitwise equal to an uninterrupted one; its
+    checkpoints load on the CPU without map_location."""
+    from conftest import digits_config
+    from swa.trainer import train
+    from test_resume import _assert_runs_equal, _Killed
+
+    config = lambda out: digits_config(out, device=device, epochs=4, method="swa", swa_start=1,  # noqa: E731
+                                       deterministic=True)
+    full = train(config(tmp_path / "full"), progress=False)
+
+    def die(epoch, trainer):
+        if epoch == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(config(tmp_path / "cut"), progress=False, on_epoch_end=die)
+    train(out=tmp_path / "cut", resume=True, progress=False)
+    _assert_runs_equal(full.out, tmp_path / "cut")
+    for path in (tmp_path / "full").rglob("*.pt"):
+        assert all(t.device.type == "cpu" for t in _tensors(torch.load(path, weights_only=True))), path
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_gpu_states_give_the_cpu_plane():
+    """States and a model on the GPU, with a trajectory: the plane on the GPU equals the one from CPU states."""
+    model, states = _mlp_states(5)
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    common = dict(data=(x, y), grid=3, progress=False, log=lambda _m: None, batch_size=20)
+    gpu = [{k: v.cuda() for k, v in s.items()} for s in states]
+    got = landscape.plane(model.cuda(), points=gpu[:3], trajectory=gpu, marked=gpu[3:], device="cuda", **common)
+    expected = landscape.plane(model.cpu(), points=states[:3], trajectory=states, marked=states[3:], device="cpu",
+                               **common)
+    assert [(p["x"], p["y"]) for p in got.projections] == [(p["x"], p["y"]) for p in expected.projections]
+    np.testing.assert_allclose(got.store.values["train_loss"], expected.store.values["train_loss"], rtol=1e-5)
