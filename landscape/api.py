@@ -14,8 +14,10 @@ saves to the files the command line writes::
 Shared keyword arguments:
 
 * ``loss_fn(outputs, targets)`` returning the batch mean, or ``forward_fn(model, batch) ->
-  (mean_loss, n_correct or None, batch_size)`` for models called another way; by default
+  (mean_loss, n_correct or None, batch_size[, {name: batch mean}])`` for models called another way
+  (the optional dict: extra metrics, recorded as ``train_<name>``/``test_<name>``); by default
   cross-entropy and accuracy for integer targets, MSE for floating ones (``task`` overrides);
+  ``loss_name``: the loss's name in results and figures (default: the function's or class's name);
 * ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
   parameters span the space; the others keep each point's own values;
 * ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
@@ -76,14 +78,20 @@ def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]
 
 
 def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task,
-           log: Callable[[str], None]) -> tuple[nn.Module, EvalData, Forward]:
+           log: Callable[[str], None], loss_name: Optional[str] = None) -> tuple[nn.Module, EvalData, Forward]:
     """The model to evaluate (inside DataParallel, DDP, torch.compile or AveragedModel wrappers: the states'
-    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data and the loss."""
+    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data and the loss
+    (named ``loss_name``, else after the function; a lambda is a "custom loss" and a note says so)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
     model = unwrap_model(model, log)
     data = as_eval_data(data)
-    return model, data, Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn)
+    forward = Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn, name=loss_name)
+    if forward.unnamed:
+        what = "forward_fn" if forward_fn is not None else "loss_fn"
+        log(f"note: the {what} has no name (a lambda); results and figures call it {forward.name!r}: pass "
+            "loss_name='...' to name it")
+    return model, data, forward
 
 
 def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
@@ -99,7 +107,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           trajectory: Sequence[Any] = (), marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None,
           normalization: str = "filter", include_bn_and_bias: bool = False, orthogonal: bool = False,
           pca_center: str = "last", hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-          loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None, task: Optional[str] = None,
+          hessian_batch_size: int = 2048, loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None,
+          task: Optional[str] = None, loss_name: Optional[str] = None,
           params: Any = None, trainable_only: bool = False, bn: Optional[str] = None,
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
@@ -117,7 +126,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     ``orthogonal``; x, y in multiples of the directions, default -1..1), ``"pca"`` (the top two principal
     components of ``trajectory``, centred on its last point or, with ``pca_center="mean"``, its mean; the
     trajectory is drawn as the path), ``"hessian"`` (the top two eigenvectors of the training-loss
-    Hessian at ``center``), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
+    Hessian at ``center``; ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``: its samples, Lanczos'
+    tolerance, and the batch size of its sums, halved on out-of-memory), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
     of such a directions file, or a (2, P) tensor. ``res.save(dir)`` also writes ``directions.pt``.
     See ``landscape.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
     :class:`~landscape.affine_plane.PlaneResult`.
@@ -137,7 +147,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                           directions=directions if isinstance(directions, str) else None,
                           normalization=normalization, include_bn_and_bias=include_bn_and_bias)
     bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
@@ -158,6 +168,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                                grid=grid, margin=margin, normalization=normalization,
                                include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal,
                                pca_center=pca_center, hessian_samples=hessian_samples, hessian_tol=hessian_tol,
+                               hessian_batch_size=hessian_batch_size,
                                preset=choice.record, log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
@@ -191,6 +202,7 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+                loss_name: Optional[str] = None,
                 trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
                 bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
                 precision: str = "fp32", seed: int = 0, progress: bool = True,
@@ -199,7 +211,7 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
     t = check_t(t)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -213,6 +225,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+         loss_name: Optional[str] = None,
          trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
@@ -222,7 +235,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
     ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -236,10 +249,11 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
 def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
               labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
               forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
+              loss_name: Optional[str] = None,
               trainable_only: bool = False, bn: Optional[str] = None, samples: Optional[int] = None,
               batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
-              out: Optional[str | Path] = None, overwrite: bool = False, log: Callable[[str], None] = print,
-              **metric_settings: Any) -> SharpnessResult:
+              out: Optional[str | Path] = None, overwrite: bool = False, eigenvectors: bool = False,
+              log: Callable[[str], None] = print, **metric_settings: Any) -> SharpnessResult:
     """Sharpness ``metrics`` (names from ``landscape.measure.METRICS``, a list or one comma-separated string;
     ``"all"`` for all; at least one) at each point, on the
     training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
@@ -247,12 +261,15 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     statistics once at the point on the training inputs, which changes the function whose Hessian is taken.
     ``result.bn`` and ``bn`` in ``sharpness.json`` say which.
     ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
+    ``eigenvectors=True`` keeps the top-``top_k`` eigenvectors of ``hessian_top_eigenvalues`` (no extra cost):
+    ``result.eigenvectors(point)`` (``.vectors`` (k, P), ``.names``, ``.directions(0, 1)`` for ``plane``), and
+    ``save`` writes ``eigenvectors.pt`` and per point a directions file (``landscape.eigenvectors``).
     Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
     names = parse_metrics(metrics)
     if bn not in (None, "fixed", "recompute"):
         raise UserError(f"bn must be 'fixed' (the default: the checkpoint's statistics, as PyHessian) or "
                         f"'recompute' for sharpness, got {bn!r}")
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
@@ -260,4 +277,4 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
                                  **metric_settings)
     return measure_sharpness(model, data, ckpts, settings, about=_about(model, data, forward), out=out, metrics=names,
                              seed=seed, device=device, forward=forward, params=params, trainable_only=trainable_only,
-                             overwrite=overwrite, progress=progress, log=log)
+                             overwrite=overwrite, progress=progress, eigenvectors=eigenvectors, log=log)

@@ -26,8 +26,10 @@ import torch.nn as nn
 
 from swa.devices import resolve_device
 from swa.errors import UserError
+from landscape.checks import check_int
 from landscape.data import EvalData
 from landscape.directions import random_directions
+from landscape.distributed import in_process_group, setup
 from landscape.driver import budget_for, run_task, space_of
 from landscape.forward import Forward
 from landscape.geometry import Axis
@@ -41,19 +43,25 @@ __all__ = ["LINE_DIRECTIONS", "evaluate_around_line"]
 LINE_DIRECTIONS = ("random", "hessian")
 
 
+@in_process_group
 def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint,
                          settings: EvalSettings, *, about: dict, direction: str = "random",
                          out: Optional[str | Path] = None, t: Optional[Axis] = None, params: ParamSelector = None,
                          trainable_only: bool = False, normalization: str = "filter",
                          include_bn_and_bias: bool = False, hessian_samples: Optional[int] = None,
-                         hessian_tol: float = 1e-4, log: Callable[[str], None] = print) -> InterpResult:
+                         hessian_tol: float = 1e-4, hessian_batch_size: int = 2048, log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy on w_c + t·d (see the module docstring).
+
+    ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``: training samples of the Hessian (all),
+    Lanczos' tolerance, and the batch size of the Hessian's sums (halved on out-of-memory). Under ``torchrun``
+    the call is in one process group: the Hessian direction is computed on rank 0 and broadcast.
 
     Raises:
         UserError: an unknown direction, or ``--bn interpolate`` (there is no second checkpoint).
     """
     if direction not in LINE_DIRECTIONS:
         raise UserError(f"--direction must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
+    check_int(hessian_batch_size, "hessian_batch_size", 1)
     space = space_of(model, params, trainable_only)
     if direction == "hessian" and settings.bn is None:  # the function whose curvature is measured (eval mode)
         settings = replace(settings, bn="fixed")
@@ -73,16 +81,22 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
         from landscape.objective import ModelObjective
         from landscape.spectrum import top_eigenvalues_lanczos
 
-        log("direction: top Hessian eigenvector (Lanczos)")
-        obj = ModelObjective(model, data, center.state, device=resolve_device(settings.device),
-                             samples=hessian_samples, seed=settings.seed, bn_recompute=bn == "recompute",
-                             forward=forward, params=lambda name, _: name in set(space.param_names))
-        eig = top_eigenvalues_lanczos(HessianOperator(obj), k=1, tol=hessian_tol, seed=settings.seed)
-        d = torch.from_numpy(np.ascontiguousarray(eig.vectors[:, 0])).float()
-        d = d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d
-        lam = eig.value[0]
-        info = {"kind": "hessian", "eigenvalue": lam, "residual_norm": eig.uncertainty[0],
+        group = setup(resolve_device(settings.device))  # the group the call joined: this rank and its device
+
+        def compute() -> tuple[torch.Tensor, dict]:  # on rank 0 only, then broadcast
+            log("direction: top Hessian eigenvector (Lanczos)")
+            obj = ModelObjective(model, data, center.state, device=group.device,
+                                 samples=hessian_samples, seed=settings.seed, bn_recompute=bn == "recompute",
+                                 batch_size=hessian_batch_size, forward=forward,
+                                 params=lambda name, _: name in set(space.param_names))
+            eig = top_eigenvalues_lanczos(HessianOperator(obj), k=1, tol=hessian_tol, seed=settings.seed)
+            d = torch.from_numpy(np.ascontiguousarray(eig.vectors[:, 0])).float()
+            return d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d, {
+                "kind": "hessian", "eigenvalue": eig.value[0], "residual_norm": eig.uncertainty[0],
                 "hessian_vector_products": eig.matvecs, "tol": hessian_tol, "seed": settings.seed}
+
+        d, info = group.from_main(compute)
+        lam = info["eigenvalue"]
         axis_label = f"distance along the top Hessian eigenvector (λ = {lam:.4g})"
         half = math.sqrt(2 / lam) if lam > 0 else 1.0
     info["norm"] = float(torch.linalg.vector_norm(d.double()))

@@ -37,8 +37,9 @@ from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.affine_plane import PlaneResult
 from landscape.bn_modes import bn_strategy
-from landscape.checks import arg
+from landscape.checks import arg, check_int
 from landscape.data import EvalData
+from landscape.distributed import in_process_group, setup
 from landscape.driver import Task, budget_for, run_task, space_of
 from landscape.evaluator import AffineFamily
 from landscape.forward import Forward
@@ -99,6 +100,7 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
     return file, previous if isinstance(previous, dict) else {}
 
 
+@in_process_group
 def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,
                     *, about: dict, directions: str | Path | torch.Tensor = "random",
                     out: Optional[str | Path] = None,
@@ -107,7 +109,7 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                     grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
                     include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
                     hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-                    save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
+                    hessian_batch_size: int = 2048, save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
                     log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
@@ -124,6 +126,11 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         normalization, include_bn_and_bias, orthogonal: for ``random`` (``landscape.plane_directions``).
         pca_center: ``last`` or ``mean`` (for ``pca``).
         hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
+        hessian_batch_size: batch size of the Hessian's sums (halved on out-of-memory; the directions do not
+            depend on it beyond rounding, so a resumed run does not compare it).
+
+    Under ``torchrun`` the whole call is in one process group (``landscape.distributed.in_process_group``):
+    Hessian directions are computed once, on rank 0 (on its own GPU), and broadcast to the other ranks.
         save_copy: also write the directions file here.
 
     Raises:
@@ -133,6 +140,7 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
     """
     check_grid(grid)
     check_margin(margin)
+    check_int(hessian_batch_size, "hessian_batch_size", 1)
     space = space_of(model, params, trainable_only)
     directions_file = directions if isinstance(directions, Path) else None
     if directions_file is not None:
@@ -153,7 +161,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
     request = _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
                        hessian_samples, hessian_tol, center, trajectory)
     dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
-                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol, log,
+                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol,
+                       hessian_batch_size, log,
                        source=f"{arg('directions', '--load-directions')} {directions_file}" if directions_file
                        else "directions")
     if dirs.kind == "loaded" and directions_file is not None:
@@ -229,7 +238,7 @@ def _request(directions, settings, bn, normalization, include_bn_and_bias, ortho
 
 def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings, center, trajectory, directions,
                 request, out, normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples,
-                hessian_tol, log, source: str = "directions") -> PlaneDirections:
+                hessian_tol, hessian_batch_size, log, source: str = "directions") -> PlaneDirections:
     if isinstance(directions, torch.Tensor):
         d = directions.detach().float().cpu()
         if d.shape != (2, space.num_params):
@@ -265,11 +274,19 @@ def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings,
         return dirs
     from landscape.objective import ModelObjective
 
-    log("directions: top two Hessian eigenvectors (Lanczos)")
-    obj = ModelObjective(model, data, center.state, device=resolve_device(settings.device), samples=hessian_samples,
-                         seed=settings.seed, bn_recompute=settings.resolved_bn(model) == "recompute",
-                         forward=forward, params=space.param_names and _exact_names(space))
-    return hessian_plane(obj, tol=hessian_tol, seed=settings.seed)
+    group = setup(resolve_device(settings.device))  # the group evaluate_around joined: this rank and its device
+
+    def compute() -> tuple[torch.Tensor, PlaneDirections]:  # on rank 0 only, then broadcast
+        log("directions: top two Hessian eigenvectors (Lanczos)")
+        obj = ModelObjective(model, data, center.state, device=group.device, samples=hessian_samples,
+                             seed=settings.seed, bn_recompute=settings.resolved_bn(model) == "recompute",
+                             batch_size=hessian_batch_size, forward=forward,
+                             params=space.param_names and _exact_names(space))
+        dirs = hessian_plane(obj, tol=hessian_tol, seed=settings.seed)
+        return dirs.directions, replace(dirs, directions=None)
+
+    d, dirs = group.from_main(compute)
+    return replace(dirs, directions=d)
 
 
 def _exact_names(space: ParamSpace) -> Callable[[str, torch.Tensor], bool]:

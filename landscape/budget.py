@@ -40,11 +40,14 @@ def _physical_memory() -> int:
 
 
 def free_memory(device) -> int:
-    """Bytes free now: on CUDA the device's free memory, else available physical memory (0 if unknown)."""
+    """Bytes free now: on CUDA the device's free memory plus what PyTorch's caching allocator holds reserved
+    but unallocated (``memory_reserved - memory_allocated``, which it reuses before asking the device), else
+    available physical memory (0 if unknown)."""
     if device.type == "cuda":
         import torch
 
-        return torch.cuda.mem_get_info(device)[0]
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return torch.cuda.mem_get_info(device)[0] + max(0, cached)
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):

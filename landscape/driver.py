@@ -10,7 +10,12 @@ points (``landscape.runner``). The command line and the Python API both come thr
 
 The resume key (``inputs``) holds what determines the values: the checkpoints' digests
 (from the file, or from the tensors for in-memory states), the grid, the evaluation
-settings, the model and data descriptions.
+settings, the model and data descriptions (with the loss's name). A ``forward_fn``'s extra
+metrics are learnt from one batch before the points are evaluated (``Evaluator.find_extras``)
+and become more arrays of the store. The device is not part of the key (the values do
+not depend on it beyond rounding), but the sidecar's ``evaluation`` records the device
+and its name the batch sizes were chosen on: a run resumed on another kind of device
+chooses them again rather than reuse them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from landscape.runner import run_points
 from landscape.self_check import CheckPoint, self_check
 from landscape.settings import EvalSettings
 from landscape.store import ResultStore
-from landscape.tuning import DEFAULT_BATCH_SIZE, PROBE_SAMPLES
+from landscape.tuning import DEFAULT_BATCH_SIZE, device_name, probe_samples
 from landscape.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
@@ -123,15 +128,19 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
                         overwrite=settings.overwrite)
     if not settings.self_check:
         store.sidecar["self_check"] = {"skipped": True}  # timing the engine alone
-    cached = store.previous.get("evaluation", {}) if settings.batch_size is None else {}
     with process_group(resolve_device(settings.device)) as dist:
+        cached = _cached_choice(store.previous.get("evaluation"), dist.device) if settings.batch_size is None else {}
         evaluator = Evaluator(model, data, forward, space, device=dist.device, bn=task.bn,
                               bn_samples=settings.bn_samples, bn_pass=settings.bn_pass,
                               batch_size=settings.batch_size or cached.get("batch_size"),
                               bn_batch_size=cached.get("bn_batch_size"), precision=settings.precision,
                               seed=settings.seed)
+        if forward.forward_fn is not None:  # its extra metrics, if any, are more arrays of the result
+            store.add_extras(evaluator.find_extras(task.families[0]))
         if len(store.pending):
-            chosen = dist.all_gather(evaluator.tune(task.families[0]))[0]  # every rank uses rank 0's choice
+            tuned = {**evaluator.tune(task.families[0], settings.chunk), "device": str(dist.device),
+                     "device_name": device_name(dist.device)}
+            chosen = dist.all_gather(tuned)[0]  # every rank uses rank 0's choice
             evaluator.batch_size, evaluator.bn_batch_size = chosen["batch_size"], chosen["bn_batch_size"]
             store.sidecar["evaluation"] = {**cached, **chosen}
         main_log = log if dist.is_main else (lambda _: None)
@@ -143,6 +152,17 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
             _check_store(store, task, evaluator, model, forward, settings, fresh=bool(stats["computed"]))
     store.compute_seconds = store.seconds_before + stats["seconds"]
     return Outcome(store=store, stats=stats, is_main=dist.is_main)
+
+
+def _cached_choice(previous: Any, device) -> dict:
+    """The batch sizes a resumed result recorded (``evaluation``), if they were chosen on the same kind of
+    device (type and name) as ``device``; else ``{}``, and they are chosen again."""
+    if not isinstance(previous, dict):
+        return {}
+    recorded = str(previous.get("device", ""))
+    if recorded.split(":")[0] != device.type or previous.get("device_name") != device_name(device):
+        return {}
+    return previous
 
 
 def _check_store(store: ResultStore, task: Task, evaluator: Evaluator, model: nn.Module, forward: Forward,
@@ -177,7 +197,7 @@ def _note_cost(name: str, points: int, evaluator: Evaluator, cached_probe: Optio
     bn = len(bn_data) if evaluator.bn == "recompute" and bn_data.is_tensors else None
     n_test = len(test) if test is not None else 0
     probe_time = probe.get(evaluator.batch_size, min(probe.values()))
-    per_sample = probe_time / min(PROBE_SAMPLES, len(train))
+    per_sample = probe_time / min(probe_samples(evaluator.device), len(train))
     per_point = per_sample * ((bn or 0) + len(train) + n_test)
     if points * per_point / max(1, world) > progress_lines.COST_LINE_MIN_SECONDS:
         log(progress_lines.cost_line(name, points, bn_samples=bn, train=len(train), test=n_test,

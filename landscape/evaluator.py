@@ -12,6 +12,8 @@ every batch goes through the one loss definition (``landscape.forward``), in eva
 
 Losses are per-sample means; accuracy is a fraction (NaN when not counted, or with no
 test split). A diverged point yields inf/NaN values, which are returned as they are.
+A ``forward_fn``'s extra metrics (``landscape.forward``) follow the four, as
+:func:`landscape.store.extra_metric_names` orders them; :meth:`Evaluator.find_extras` learns their names.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import torch.nn as nn
 from swa.bn import update_bn_exact
 from landscape.bn_modes import bn_strategy
 from landscape.data import EvalData
-from landscape.forward import Applied, Forward, split_metrics
+from landscape.forward import Applied, Forward, SplitMeans, split_means
 from landscape.precision import precision_scope
-from landscape.tuning import (DEFAULT_BATCH_SIZE, PROBE_SAMPLES, activation_bytes_per_sample, bn_batch_size,
-                              probe_batch_size, synchronize)
+from landscape.tuning import (DEFAULT_BATCH_SIZE, OutOfMemory, activation_bytes_per_sample, bn_batch_size,
+                              probe_batch_size, probe_samples, release_memory, synchronize)
 from landscape.weights import ParamSpace
+from swa.errors import UserError
 
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
@@ -115,7 +118,8 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace, *,
                  device: torch.device | str = "cpu", bn: str = "recompute", bn_samples: Optional[int] = None,
-                 bn_pass: str = "single-pass", batch_size: Optional[int] = DEFAULT_BATCH_SIZE, bn_batch_size: Optional[int] = None,
+                 bn_pass: str = "single-pass", batch_size: Optional[int] = DEFAULT_BATCH_SIZE,
+                 bn_batch_size: Optional[int] = None,
                  precision: str = "fp32", seed: int = 0) -> None:
         if bn_samples is not None and bn_samples < 2:
             raise ValueError(f"bn_samples must be at least 2, got {bn_samples}")
@@ -129,6 +133,7 @@ class Evaluator:
         self.bn_batch_size = bn_batch_size
         self.probe_seconds: dict[int, float] = {}
         self.vmap = False  # evaluate a chunk in one vmapped call (chosen by tune() where it measures faster)
+        self.extras: tuple[str, ...] = ()  # a forward_fn's extra metric names (find_extras)
         fmt = torch.channels_last if data.image_like else torch.contiguous_format
         self.memory_format = fmt
         self.model = copy.deepcopy(model).to(self.device, memory_format=fmt).eval()
@@ -163,24 +168,45 @@ class Evaluator:
             update_bn_exact(self.model, self.bn_data.batches(size), mode=self.bn_pass, device=self.device,
                             call=lambda batch: self.applied.call(weights, batch, run_only=True))
 
-    def _metrics(self, split, weights: dict[str, torch.Tensor], batch_size: Optional[int] = None) -> tuple[float, float]:
+    def _metrics(self, split, weights: dict[str, torch.Tensor], batch_size: Optional[int] = None) -> SplitMeans:
         if split is None:
-            return float("nan"), float("nan")
+            return SplitMeans(float("nan"), float("nan"), {e: float("nan") for e in self.extras})
 
         def step(batch: Any):
             with precision_scope(self.device, self.precision):
-                return self.applied.call(weights, batch)
+                return self.applied.call(weights, batch, extras=True)
 
-        return split_metrics(step, split.batches(batch_size or self.batch_size or DEFAULT_BATCH_SIZE))
+        means = split_means(step, split.batches(batch_size or self.batch_size or DEFAULT_BATCH_SIZE))
+        if tuple(sorted(means.extras)) != tuple(sorted(self.extras)):
+            raise UserError(f"forward_fn returned extra metrics ({', '.join(sorted(means.extras)) or 'none'}) here "
+                            f"but ({', '.join(self.extras) or 'none'}) at the first point: every batch must return "
+                            "the same keys")
+        return means
 
     @torch.inference_mode()
-    def tune(self, family: AffineFamily) -> dict[str, Any]:
-        """Choose the batch sizes left open (``landscape.tuning``), at the family's first point; returns them."""
+    def find_extras(self, family: AffineFamily) -> tuple[str, ...]:
+        """The extra metric names a ``forward_fn`` returns (sorted; none without one), from one training batch at
+        the family's first point; sets :attr:`extras`."""
+        if self.applied.definition.forward_fn is None:
+            return self.extras
+        family = family.to(self.device)
+        params, buffers = family.weights(np.array([0]))
+        weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
+        batch = next(iter(self.train.batches(self.batch_size or DEFAULT_BATCH_SIZE)))
+        self.model.eval()
+        with precision_scope(self.device, self.precision):
+            self.extras = tuple(sorted(self.applied.call(weights, batch, extras=True)[3]))
+        return self.extras
+
+    @torch.inference_mode()
+    def tune(self, family: AffineFamily, chunk: int = 16) -> dict[str, Any]:
+        """Choose the batch sizes left open (``landscape.tuning``), at the family's first point, and whether
+        chunks of ``chunk`` points (the runner's) are evaluated in one vmapped call; returns the choices."""
         family = family.to(self.device)
         params, buffers = family.weights(np.array([0]))
         weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
         if self.batch_size is None and self.train.is_tensors:
-            probe = self.train.head(PROBE_SAMPLES)
+            probe = self.train.head(probe_samples(self.device))
             self.batch_size, self.probe_seconds = probe_batch_size(
                 lambda bs: self._metrics(probe, weights, bs), len(probe), self.device)
         if self.bn_batch_size is None and self.bn_data.is_tensors and self.strategy.name == "recompute":
@@ -191,19 +217,20 @@ class Evaluator:
         # vmap amortizes per-call overhead: worth trying only where a point costs little (small models)
         cheap = bool(self.probe_seconds) and min(self.probe_seconds.values()) < VMAP_MAX_SECONDS
         if cheap and self.can_vmap(family) and len(family) > 1:
-            self.vmap = self._vmap_is_faster(family)
+            self.vmap = self._vmap_is_faster(family, chunk)
         return {"batch_size": self.batch_size, "bn_batch_size": self.bn_batch_size,
                 "probe_seconds": {str(k): v for k, v in self.probe_seconds.items()}, "vmap": self.vmap}
 
-    def _vmap_is_faster(self, family: AffineFamily, points: int = 8) -> bool:
-        """Time ``points`` points of the family (on the device) one by one and as one vmapped chunk, on the
-        probe samples; True if vmap wins."""
+    def _vmap_is_faster(self, family: AffineFamily, points: int) -> bool:
+        """Time ``points`` points of the family (a chunk as the runner cuts it) one by one and as one vmapped
+        chunk, on the probe samples; True if vmap wins. False when vmap fails (a module without a batching
+        rule) or runs out of memory (the cache is freed)."""
         import time
         import warnings
 
         rows = np.arange(min(points, len(family)))
         full = self.train, self.test
-        self.train, self.test = self.train.head(PROBE_SAMPLES), None
+        self.train, self.test = self.train.head(probe_samples(self.device)), None
         timings = {}
         try:
             for use in (False, True, False, True):  # each twice: the first of each warms up
@@ -212,32 +239,47 @@ class Evaluator:
                 with warnings.catch_warnings():  # functorch's "no batching rule" notes: measured, not shown
                     warnings.simplefilter("ignore")
                     self.evaluate_rows(family, rows)
+                if use and not self.vmap:  # the vmapped chunk ran out of memory (evaluate_rows fell back)
+                    return False
                 synchronize(self.device)
                 timings[use] = time.perf_counter() - started
+        except OutOfMemory:
+            timings = None  # the chunk's stacked weights and activations do not fit: stay with the loop
         except Exception:  # a module without a batching rule: stay with the loop
             return False
         finally:
             self.vmap = False
             self.train, self.test = full
+        if timings is None:
+            release_memory(self.device)
+            return False
         return timings[True] < timings[False]
 
     @torch.inference_mode()
     def evaluate_point(self, params: torch.Tensor, buffers: torch.Tensor,
                        frozen: Optional[dict[str, torch.Tensor]] = None) -> np.ndarray:
-        """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted)."""
+        """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted), then the
+        extra metrics in :func:`landscape.store.extra_metric_names` order."""
         weights = self._weights(params, frozen or {})
         weights.update(self.strategy.buffers_at(self, weights, buffers))
         self.model.eval()
         train = self._metrics(self.train, weights)
         test = self._metrics(self.test, weights)
-        return np.array([train[0], train[1], test[0], test[1]], dtype=np.float64)
+        return np.array([train.loss, train.acc, test.loss, test.acc] + [train.extras[e] for e in self.extras]
+                        + [test.extras[e] for e in self.extras], dtype=np.float64)
 
     def evaluate_rows(self, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
-        """Metrics (len(rows), 4) of the family's points ``rows`` (in one vmapped call when :meth:`tune` chose it)."""
+        """Metrics (len(rows), 4 + 2·len(extras)) of the family's points ``rows`` (in one vmapped call when
+        :meth:`tune` chose it; a vmapped call that runs out of device memory frees the cache and turns vmap off,
+        and the rows are evaluated one by one)."""
         with torch.inference_mode():
             params, buffers = family.weights(rows)
         if self.vmap and self.can_vmap(family) and len(rows) > 1:
-            return self._evaluate_vmapped(params, buffers[0], family.frozen)
+            try:
+                return self._evaluate_vmapped(params, buffers[0], family.frozen)
+            except OutOfMemory:
+                self.vmap = False
+            release_memory(self.device)
         return np.stack([self.evaluate_point(params[i], buffers[i], family.frozen) for i in range(len(rows))])
 
     def can_vmap(self, family: AffineFamily) -> bool:

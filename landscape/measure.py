@@ -31,6 +31,7 @@ from swa.errors import UserError
 from swa.io import write_json, write_text
 from swa.rundir import versions
 from landscape.checks import arg
+from landscape.eigenvectors import FILE as EIGENVECTORS_FILE, PointEigenvectors, save_eigenvectors
 from landscape.inputs import Checkpoint, Context
 from landscape.forward import Forward
 from landscape.objective import ModelObjective
@@ -138,9 +139,13 @@ def _rows(prefix: str, results: dict[str, Any]) -> dict[str, dict]:
     return {f"{prefix}{k}": v.to_json() for k, v in results.items()}
 
 
+def _lanczos(o: ModelObjective, s: SharpnessSettings, seed: int):
+    """The ``hessian_top_eigenvalues`` computation: an ``Eigenvalues`` with its eigenvectors."""
+    return _spectrum().top_eigenvalues_lanczos(_op(o), k=s.top_k, tol=s.lanczos_tol, seed=seed)
+
+
 METRICS: dict[str, MetricFn] = {
-    "hessian_top_eigenvalues": lambda o, s, seed: {"hessian_top_eigenvalues": _spectrum().top_eigenvalues_lanczos(
-        _op(o), k=s.top_k, tol=s.lanczos_tol, seed=seed).to_json()},
+    "hessian_top_eigenvalues": lambda o, s, seed: {"hessian_top_eigenvalues": _lanczos(o, s, seed).to_json()},
     "hessian_top_eigenvalues_power": lambda o, s, seed: {
         "hessian_top_eigenvalues_power": _spectrum().top_eigenvalues_power(
             _op(o), k=s.top_k, iters=s.power_iters, seed=seed).to_json()},
@@ -207,13 +212,27 @@ def parse_metrics(names: Optional[str | Sequence[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(flat))
 
 
+def check_eigenvectors(eigenvectors: Any, metrics: Sequence[str]) -> None:
+    """Validate ``eigenvectors=``/``--eigenvectors``: a bool, and only with the metric ``hessian_top_eigenvalues``.
+
+    Raises:
+        UserError: otherwise (naming the argument as the caller spells it).
+    """
+    if not isinstance(eigenvectors, bool):
+        raise UserError(f"{arg('eigenvectors')} must be True or False, got {eigenvectors!r}")
+    if eigenvectors and "hessian_top_eigenvalues" not in metrics:
+        raise UserError(f"{arg('eigenvectors')} keeps the eigenvectors of the metric hessian_top_eigenvalues; add it "
+                        f"to {arg('metrics')} (given: {', '.join(metrics)})")
+
+
 @dataclass
 class SharpnessResult:
     """Per checkpoint label: train/test metrics and ``metrics`` (name → value, uncertainty, settings).
 
     A read-only mapping of the points' labels, in order: ``result["point 0"]``, ``"point 0" in result``,
     ``list(result)``, ``result.keys()``, ``result.items()``, ``len(result)``.
-    ``result.save(out)`` writes ``sharpness.json`` and ``sharpness.md`` as the command line does.
+    ``result.save(out)`` writes ``sharpness.json`` and ``sharpness.md`` as the command line does, and with
+    eigenvectors (``eigenvectors=True``) the files of :mod:`landscape.eigenvectors`.
     """
 
     json_path: Optional[Path]
@@ -223,6 +242,7 @@ class SharpnessResult:
     skipped: int = 0
     seconds: float = 0.0
     doc: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[str, PointEigenvectors] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, label: str) -> dict[str, Any]:
         try:
@@ -255,11 +275,7 @@ class SharpnessResult:
             KeyError: an unknown point or metric (the message names the known ones).
             ValueError: ``index`` for a metric whose value is not a list, or out of range.
         """
-        labels = list(self.results)
-        if isinstance(point, int) and not isinstance(point, bool):
-            if not -len(labels) <= point < len(labels):
-                raise KeyError(f"no point {point}: {len(labels)} points ({', '.join(map(repr, labels))})")
-            point = labels[point]
+        point = self._label(point)
         metrics = self[point]["metrics"]
         if metric not in metrics:
             raise KeyError(f"no metric {metric!r} at point {point!r}; its metrics are {', '.join(metrics) or 'none'}")
@@ -273,6 +289,30 @@ class SharpnessResult:
             raise ValueError(f"index {index} out of range: {metric} at {point!r} has {len(value)} values")
         return value[index]
 
+    def _label(self, point: int | str) -> str:
+        labels = list(self.results)
+        if isinstance(point, int) and not isinstance(point, bool):
+            if not -len(labels) <= point < len(labels):
+                raise KeyError(f"no point {point}: {len(labels)} points ({', '.join(map(repr, labels))})")
+            return labels[point]
+        self[point]  # an unknown label: KeyError naming the points
+        return point
+
+    def eigenvectors(self, point: int | str = 0) -> PointEigenvectors:
+        """The top-k Hessian eigenvectors at ``point`` (a label or an index in order), kept when the result was
+        computed with ``eigenvectors=True``: ``.vectors`` (k, P) unit rows with ``.names`` (the parameters, in
+        order), ``.values`` λ_1 ≥ … ≥ λ_k, ``.by_name()`` → {name: (k, *shape)}, ``.directions(0, 1)`` → the
+        ``{"x": ..., "y": ...}`` dict ``landscape.plane(..., directions=...)`` takes.
+
+        Raises:
+            KeyError: an unknown point, or no eigenvectors kept (the message says how to get them).
+        """
+        label = self._label(point)
+        if label not in self.vectors:
+            raise KeyError(f"no eigenvectors at point {label!r}: pass eigenvectors=True (command line: "
+                           f"--eigenvectors) with the metric hessian_top_eigenvalues")
+        return self.vectors[label]
+
     def save(self, out: str | Path, overwrite: bool = False) -> Path:
         """Write ``out/sharpness.json`` and ``out/sharpness.md``; returns the JSON path.
 
@@ -283,6 +323,8 @@ class SharpnessResult:
         if json_path.exists() and not overwrite:
             read_matching_sidecar(json_path, self.doc["inputs"], "sharpness")
         self.json_path, self.md_path = json_path, Path(out) / "sharpness.md"
+        if self.vectors:
+            self.doc["eigenvectors"] = _save_vectors(out, self.doc["labels"], self.vectors)
         _write(self.doc, self.json_path, self.md_path)
         return json_path
 
@@ -306,6 +348,11 @@ class SharpnessResult:
         return _bn_of(self.doc)
 
 
+def _save_vectors(out: str | Path, labels: Sequence[str], vectors: dict[str, PointEigenvectors]) -> dict[str, Any]:
+    """Write the eigenvector files into ``out``; what ``sharpness.json`` records of them under ``eigenvectors``."""
+    return {"file": EIGENVECTORS_FILE, "directions": save_eigenvectors(out, labels, vectors)}
+
+
 def _write(doc: dict[str, Any], json_path: Path, md_path: Path) -> None:
     write_json(doc, json_path)
     write_text(render_markdown(doc), md_path)
@@ -325,18 +372,19 @@ def _finite_point(ckpt: Checkpoint, obj: ModelObjective) -> None:
 def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: SharpnessSettings, *,
                       metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, device: str = "auto",
                       overwrite: bool = False, progress: bool = True, params: ParamSelector = None,
-                      log: Callable[[str], None] = print) -> SharpnessResult:
+                      eigenvectors: bool = False, log: Callable[[str], None] = print) -> SharpnessResult:
     """:func:`measure_sharpness` on a command's model and data (``ctx``), into ``out``."""
     return measure_sharpness(ctx.model, ctx.data, points, settings, about=ctx.to_json(), out=out, metrics=metrics,
                              seed=seed, device=device, overwrite=overwrite, progress=progress, params=params,
-                             log=log)
+                             eigenvectors=eigenvectors, log=log)
 
 
 def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint], settings: SharpnessSettings, *,
                       about: dict[str, Any], out: Optional[str | Path] = None, metrics: Sequence[str] = DEFAULT_METRICS,
                       seed: int = 0, device: str = "auto", forward: Optional[Forward] = None,
                       params: ParamSelector = None, trainable_only: bool = False, overwrite: bool = False,
-                      progress: bool = True, log: Callable[[str], None] = print) -> SharpnessResult:
+                      progress: bool = True, eigenvectors: bool = False,
+                      log: Callable[[str], None] = print) -> SharpnessResult:
     """Compute ``metrics`` at every checkpoint, on the training loss of ``model`` there
     (:class:`~landscape.objective.ModelObjective` with ``settings``' samples, BN and batch size, the
     ``forward`` loss definition and the ``params``/``trainable_only`` space); into ``out`` (resumable:
@@ -345,12 +393,18 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
     Every metric of every checkpoint draws its randomness from ``seed``, so results are reproducible
     and checkpoints are compared on the same random draws.
 
+    ``eigenvectors``: keep the top-k eigenvectors of ``hessian_top_eigenvalues`` at each point
+    (``result.eigenvectors(point)``) and, with ``out``, write them as :mod:`landscape.eigenvectors` describes
+    (``sharpness.json`` names the files under ``eigenvectors``). Lanczos finds them anyway, so they cost no
+    extra Hessian-vector product; a resumed run recomputes that metric at points whose vectors it does not hold.
+
     Raises:
         UserError: non-finite weights or loss at a checkpoint; results of other inputs in ``out``
-            (without ``overwrite``).
+            (without ``overwrite``); ``eigenvectors`` without the metric ``hessian_top_eigenvalues``.
     """
     from landscape.driver import space_of
 
+    check_eigenvectors(eigenvectors, metrics)
     started = time.perf_counter()
     space = space_of(model, params, trainable_only)  # a selection that matches nothing is refused before any work
     dev = resolve_device(device)
@@ -375,6 +429,8 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
                    "versions": versions(),
                    "results": results}
         if json_path is not None and write:
+            if res.vectors:
+                res.doc["eigenvectors"] = _save_vectors(out, res.doc["labels"], res.vectors)
             _write(res.doc, json_path, md_path)
 
     bar = tqdm(desc="Hessian-vector products", unit="hvp", disable=None if progress else True)
@@ -382,6 +438,8 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
         for ckpt in points:
             entry = results.setdefault(ckpt.label, {"path": ckpt.path, "sha256": ckpt.digest, "metrics": {},
                                                     "hvps": 0, "seconds": {}})
+            if eigenvectors and ckpt.label not in res.vectors:  # resumed without its vectors: Lanczos again
+                entry["seconds"].pop("hessian_top_eigenvalues", None)
             pending = [m for m in metrics if m not in entry["seconds"]]
             if not pending:
                 res.skipped += len(metrics)
@@ -400,7 +458,12 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
                 t0 = time.perf_counter()
                 hvps_before = obj.hvp_count
                 try:
-                    entry["metrics"].update(METRICS[name](obj, settings, seed))
+                    if name == "hessian_top_eigenvalues" and eigenvectors:
+                        eig = _lanczos(obj, settings, seed)
+                        res.vectors[ckpt.label] = PointEigenvectors.of(eig, obj.space)
+                        entry["metrics"][name] = eig.to_json()
+                    else:
+                        entry["metrics"].update(METRICS[name](obj, settings, seed))
                 except ValueError as exc:  # an estimator refusing its settings (they name the argument)
                     raise UserError(f"{name}: {exc}") from None
                 entry["seconds"][name] = time.perf_counter() - t0
@@ -458,5 +521,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines += ["", f"Training loss over {doc['results'][labels[0]].get('samples', '?') if labels else '?'} samples, "
               f"seed {doc['seed']}, BatchNorm: {_bn_of(doc)}. Uncertainties: standard errors of Monte Carlo "
               "estimates; eigenvalue residuals; optimizer-based maxima (epsilon-sharpness, worst-case) are lower "
-              "bounds.", "", f"Note: {DINH_NOTE}", ""]
+              "bounds.", ""]
+    vectors = doc.get("eigenvectors")
+    if isinstance(vectors, dict) and isinstance(vectors.get("directions"), dict):
+        planes = "; ".join(f"{lab}: `{name}`" for lab, name in vectors["directions"].items())
+        lines += [f"Top Hessian eigenvectors: `{vectors.get('file')}`" + (
+            f"; the plane along the top two, `swa-landscape plane --around CKPT --load-directions FILE`: {planes}"
+            if planes else "") + ".", ""]
+    lines += [f"Note: {DINH_NOTE}", ""]
     return "\n".join(lines)

@@ -9,7 +9,9 @@ parameters of a :class:`~landscape.weights.ParamSpace` (all, or a chosen subset;
 others stay at the point's values). The loss ℓ is the evaluator's
 (``landscape.forward``: default cross-entropy/MSE, a ``loss_fn`` or a ``forward_fn``),
 and data come in any form ``landscape.data`` accepts. Batches are summed, so every
-quantity is the exact per-sample mean whatever the batch size.
+quantity is the exact per-sample mean whatever the batch size: a computation that runs
+out of device memory (``torch.cuda.OutOfMemoryError``) frees the cache, halves the batch
+size and starts again, and gives the same value up to rounding.
 Hessian-vector products are forward-over-reverse (``torch.func.jvp`` of
 ``torch.func.grad``), the curvlinops / functorch recipe. When the samples fit in
 one batch, the gradient g(w) is built once at the point with its graph kept, and
@@ -27,7 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import torch
 import torch.nn as nn
@@ -37,9 +39,13 @@ from swa.bn import update_bn_exact
 from swa.precision import precision_scope
 from landscape.data import as_eval_data
 from landscape.forward import Applied, Forward, split_metrics
+from landscape.tuning import MIN_BATCH_SIZE, OutOfMemory, release_memory
 from landscape.weights import ParamSelector, ParamSpace
+from swa.errors import UserError
 
 __all__ = ["ModelObjective"]
+
+T = TypeVar("T")
 
 
 class ModelObjective:
@@ -54,10 +60,15 @@ class ModelObjective:
         seed: seed of that subset.
         bn_recompute: recompute the BatchNorm statistics at the point (exactly, ``swa.bn``)
             before freezing them; otherwise keep the state's buffers.
-        batch_size: batch size of the sums (tensor data).
+        batch_size: batch size of the sums (tensor data); halved while a computation runs out of device
+            memory (a ``RuntimeWarning`` says so; ``self.batch_size`` is then the size that fitted).
         dtype: float32 for networks; float64 for exact tests.
         forward: the loss definition (default: cross-entropy/MSE by the data's task).
         params, trainable_only: which parameters w holds (``ParamSpace.of``; default all).
+
+    Raises:
+        UserError: out of device memory at batch size :data:`~landscape.tuning.MIN_BATCH_SIZE`, or with
+            batches of the data's own (a DataLoader), whose size the objective cannot change.
     """
 
     def __init__(self, model: nn.Module, data: Any, state: dict[str, torch.Tensor], *,
@@ -85,8 +96,10 @@ class ModelObjective:
         if bn_recompute:
             bn_data = self.train if samples is None else data.train.placed(self.device, dtype=dtype)
             with precision_scope(self.device, "fp32"):  # as the Hessian-vector products (landscape.hessian)
-                update_bn_exact(self.model, bn_data.batches(batch_size), device=self.device,
-                                call=lambda batch: self.forward.run(self.model, batch))
+                self._retrying(lambda: update_bn_exact(self.model, bn_data.batches(self.batch_size),
+                                                       device=self.device,
+                                                       call=lambda batch: self.forward.run(self.model, batch)),
+                               bn_data)
         self.model.eval()
         current = self.model.state_dict()
         self.point = self.space.params_of(current, dtype=dtype).to(self.device)
@@ -108,6 +121,27 @@ class ModelObjective:
         return self._num_samples
 
     # ---------------------------------------------------------------- pieces
+    def _retrying(self, compute: Callable[[], T], split: Any = None) -> T:
+        """``compute()``, started again with the batch size halved (and the cache freed) while it runs out
+        of device memory; ``split``: the data it goes over (the training set by default)."""
+        split = self.train if split is None else split
+        while True:
+            try:
+                return compute()
+            except OutOfMemory:
+                if not split.is_tensors:
+                    raise UserError(f"out of memory on {self.device} with the batches the data come in: give "
+                                    "smaller batches") from None
+                size = min(self.batch_size, len(split))
+                if size <= MIN_BATCH_SIZE:
+                    raise UserError(f"out of memory on {self.device} even at batch size {size}: free the device "
+                                    "or use fewer samples, a smaller model, or --device cpu") from None
+            self._retained, self._retain_tried = None, False  # a kept graph is of the old batch size
+            release_memory(self.device)
+            warnings.warn(f"out of memory on {self.device} at batch size {size}: retrying at {size // 2}",
+                          RuntimeWarning, stacklevel=3)
+            self.batch_size = size // 2
+
     def _batches(self):
         return self.train.batches(self.batch_size)
 
@@ -126,12 +160,15 @@ class ModelObjective:
     def value(self, w: Optional[torch.Tensor] = None) -> float:
         """L(w) (at the point if ``w`` is None)."""
         w = self.point if w is None else w.to(self.device, self.dtype)
-        total = sum(float(self._batch_sum(w, batch)) for batch in self._batches())
+        total = self._retrying(lambda: sum(float(self._batch_sum(w, batch)) for batch in self._batches()))
         return total / self.num_samples
 
     def value_and_grad(self, w: Optional[torch.Tensor] = None) -> tuple[float, torch.Tensor]:
         """L(w) and ∇L(w)."""
         w = (self.point if w is None else w.to(self.device, self.dtype)).detach()
+        return self._retrying(lambda: self._value_and_grad(w))
+
+    def _value_and_grad(self, w: torch.Tensor) -> tuple[float, torch.Tensor]:
         total, g = 0.0, torch.zeros_like(w)
         for batch in self._batches():
             wb = w.clone().requires_grad_(True)
@@ -151,6 +188,8 @@ class ModelObjective:
                 try:
                     with torch.enable_grad():
                         (g,) = torch.autograd.grad(self._batch_sum(w, batch), w, create_graph=True)
+                except OutOfMemory:  # a RuntimeError too, but not "no double backward": hvp() retries smaller
+                    raise
                 except RuntimeError:  # an op without double backward: fall back to plain products
                     return None
                 if g.requires_grad:  # a loss linear in w has no graph to keep, and H = 0 there
@@ -160,6 +199,14 @@ class ModelObjective:
     def hvp(self, v: torch.Tensor, w: Optional[torch.Tensor] = None) -> torch.Tensor:
         """H(w)·v, the Hessian of L at ``w`` (the point by default) times ``v``."""
         v = v.to(self.device, self.dtype)
+        out = self._retrying(lambda: self._hvp_sum(v, w))
+        self.hvp_count += 1
+        if self.on_hvp is not None:
+            self.on_hvp(1)
+        return out / self.num_samples
+
+    def _hvp_sum(self, v: torch.Tensor, w: Optional[torch.Tensor]) -> torch.Tensor:
+        """Σ_n ∇²ℓ_n(w)·v over the samples."""
         fast = self._retained_hvp() if w is None else None
         if fast is not None:
             out = fast(v)
@@ -171,10 +218,7 @@ class ModelObjective:
                 for batch in self._batches():
                     _, hv = jvp(grad(lambda p, batch=batch: self._batch_sum(p, batch)), (w,), (v,))
                     out += hv
-        self.hvp_count += 1
-        if self.on_hvp is not None:
-            self.on_hvp(1)
-        return out / self.num_samples
+        return out
 
     @torch.no_grad()
     def metrics(self) -> dict[str, Optional[float]]:
@@ -182,8 +226,9 @@ class ModelObjective:
         out: dict[str, Optional[float]] = {}
         weights = self._weights(self.point)
         for split_name, split in (("train", self.train), ("test", self.test)):
-            loss, acc = (float("nan"), float("nan")) if split is None else split_metrics(
-                lambda batch: self.applied.call(weights, batch), split.batches(self.batch_size))
+            loss, acc = (float("nan"), float("nan")) if split is None else self._retrying(
+                lambda split=split: split_metrics(lambda batch: self.applied.call(weights, batch),
+                                                  split.batches(self.batch_size)), split)
             out[f"{split_name}_loss"] = None if math.isnan(loss) and split is None else loss
             out[f"{split_name}_acc"] = None if math.isnan(acc) else acc
         return out

@@ -173,9 +173,15 @@ def loaded_provenance(path: str | Path) -> tuple[tuple[str, str], dict[str, Any]
     from there, the labels are that plane's with its folder named ("direction 1 (filter-normalized,
     from random-sgd)"), so a second plane on the same directions says what they are. Any other file:
     "direction 1 (from FILE)". The provenance holds the file and, when known, the source's kind.
+    A ``hessian-directions-<i>.pt`` that ``sharpness --eigenvectors`` wrote beside its ``sharpness.json``
+    labels the axes with the checkpoint's top two eigenvalues ("eigenvector 1 (λ = 266.5, SWA, from sharp)").
     """
     path = Path(path)
     about: dict[str, Any] = {"file": str(path)}
+    from_sharpness = _sharpness_provenance(path)
+    if from_sharpness is not None:
+        about.update(from_sharpness[1])
+        return from_sharpness[0], about
     side_path = path.parent / "plane.json"
     try:  # only labels come from the sidecar: an unusable one costs them, nothing else
         side = read_json(side_path, "plane sidecar") if path.name == "directions.pt" and side_path.is_file() else {}
@@ -194,6 +200,35 @@ def loaded_provenance(path: str | Path) -> tuple[tuple[str, str], dict[str, Any]
     if len(labels) == 2:  # itself loaded: its labels already say where from
         return (labels[0], labels[1]), about
     return (f"direction 1 (from {path.name})", f"direction 2 (from {path.name})"), about
+
+
+def _sharpness_provenance(path: Path) -> Optional[tuple[tuple[str, str], dict[str, Any]]]:
+    """Axis labels and provenance of a directions file listed under ``eigenvectors.directions`` of the
+    ``sharpness.json`` beside it (``landscape.eigenvectors``); ``None`` for any other file. Only labels come
+    from there: an unusable ``sharpness.json`` costs them, nothing else."""
+    side_path = path.parent / "sharpness.json"
+    if not (path.name.startswith("hessian-directions-") and side_path.is_file()):
+        return None
+    try:
+        doc = check(read_json(side_path, "sharpness.json"), (dict,), side_path, "the top level")
+        named = check((check(doc.get("eigenvectors") or {}, (dict,), side_path, "eigenvectors")).get("directions")
+                      or {}, (dict,), side_path, "eigenvectors.directions")
+        label = next((lab for lab, name in named.items() if name == path.name), None)
+        if label is None:
+            return None
+        entry = check((check(doc.get("results") or {}, (dict,), side_path, "results")).get(label) or {}, (dict,),
+                      side_path, "results[]")
+        top = check((entry.get("metrics") or {}).get("hessian_top_eigenvalues") or {}, (dict,), side_path,
+                    "metrics.hessian_top_eigenvalues")
+        values = check(top.get("value") or [], (list,), side_path, "hessian_top_eigenvalues.value")
+        lams = [check(v, (float,), side_path, "hessian_top_eigenvalues.value[]") for v in values[:2]]
+    except UserError:
+        return None
+    if len(lams) < 2:
+        return None
+    where = path.parent.name
+    labels = tuple(f"eigenvector {i + 1} (λ = {lam:.4g}, {label}, from {where})" for i, lam in enumerate(lams))
+    return (labels[0], labels[1]), {"source_kind": "hessian", "point": label, "eigenvalues": lams}
 
 
 def directions_from_dict(doc: Any, space: ParamSpace, source: str = "directions") -> torch.Tensor:

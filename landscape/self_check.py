@@ -98,7 +98,7 @@ def plain_metrics(net: nn.Module, state: dict[str, torch.Tensor], evaluator: "Ev
 def _engine_metrics(evaluator: "Evaluator", family: AffineFamily, coords: tuple[float, ...]) -> np.ndarray:
     one = AffineFamily(family.base, family.directions, np.asarray([coords], dtype=np.float64), family.buffer_base,
                        family.buffer_directions, family.frozen)
-    return evaluator.evaluate_rows(one, np.array([0]))[0]
+    return evaluator.evaluate_rows(one, np.array([0]))[0][:len(METRICS)]  # not a forward_fn's extra metrics
 
 
 def _rel(engine: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Result files that fill in as the computation goes: ``NAME.npz`` plus its ``NAME.json`` sidecar.
 
 Metric arrays start as NaN and a boolean ``done`` array marks what was computed
-(a computed loss may itself be inf/NaN far from the solution). After every chunk
+(a computed loss may itself be inf/NaN far from the solution). A ``forward_fn``'s extra
+metrics (:meth:`ResultStore.add_extras`) are more arrays, listed in the sidecar's
+``extra_metrics`` (their names without the ``train_``/``test_`` prefix). After every chunk
 both files are rewritten atomically. Opening a store whose sidecar records the
 same inputs resumes it; different inputs are refused unless ``overwrite``.
 """
@@ -20,7 +22,12 @@ from swa.errors import UserError
 from swa.io import atomic_path, write_json
 from swa.rundir import versions
 
-__all__ = ["ResultStore", "StaleResultsError", "normalize_inputs", "read_matching_sidecar"]
+__all__ = ["ResultStore", "StaleResultsError", "normalize_inputs", "read_matching_sidecar", "extra_metric_names"]
+
+
+def extra_metric_names(extras: tuple[str, ...]) -> tuple[str, ...]:
+    """The result's arrays of a ``forward_fn``'s extra metrics: ``train_<name>`` for each, then ``test_<name>``."""
+    return tuple(f"train_{e}" for e in extras) + tuple(f"test_{e}" for e in extras)
 
 
 class StaleResultsError(UserError):
@@ -73,6 +80,7 @@ class ResultStore:
                  inputs: dict[str, Any], extra: dict[str, np.ndarray], sidecar: Optional[dict[str, Any]] = None,
                  overwrite: bool = False) -> None:
         self.name, self.shape, self.metrics = name, tuple(shape), tuple(metrics)
+        self.base_metrics = self.metrics
         self._locate(out)
         self.inputs = normalize_inputs(inputs)
         self.extra = {k: np.asarray(v) for k, v in extra.items()}
@@ -97,6 +105,9 @@ class ResultStore:
         self.previous = meta
         if not self.npz.exists():
             return
+        extras = meta.get("extra_metrics") or []
+        if extras:
+            self._set_extras(tuple(str(e) for e in extras))
         try:
             with np.load(self.npz) as f:
                 for m in self.metrics:
@@ -109,6 +120,35 @@ class ResultStore:
             raise UserError(f"{self.npz} has shape {self.done.shape}, expected {self.shape}; pass --overwrite")
         self.seconds_before = float(meta.get("timings", {}).get("compute_seconds", 0.0))
         self.resumed = int(self.done.sum())
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """A ``forward_fn``'s extra metric names (the arrays are ``train_<name>`` and ``test_<name>``)."""
+        return tuple(self.sidecar.get("extra_metrics") or ())
+
+    def _set_extras(self, extras: tuple[str, ...]) -> None:
+        self.metrics = self.base_metrics + extra_metric_names(extras)
+        self.values = {m: self.values.get(m, np.full(self.shape, np.nan)) for m in self.metrics}
+        if extras:
+            self.sidecar["extra_metrics"] = list(extras)
+        else:
+            self.sidecar.pop("extra_metrics", None)
+
+    def add_extras(self, extras: tuple[str, ...]) -> None:
+        """Hold the arrays of these extra metrics (NaN until computed) instead of any others.
+
+        Raises:
+            UserError: the results already hold points computed with other extra metrics.
+        """
+        extras = tuple(extras)
+        if extras == self.extras:
+            return
+        if self.done.any():
+            where = self.npz.parent if self.npz is not None else "the results"
+            raise UserError(f"forward_fn returns the extra metrics ({', '.join(extras) or 'none'}) but {where} "
+                            f"holds points computed with ({', '.join(self.extras) or 'none'}); use another out or "
+                            "pass overwrite")
+        self._set_extras(extras)
 
     @property
     def pending(self) -> np.ndarray:

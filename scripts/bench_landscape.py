@@ -20,6 +20,10 @@ on the same data, one after another in one process:
 Cases: an MLP and the small CNN on ``digits``; PreResNet-20 on random 32×32 CIFAR-shaped data
 (5,000 samples: 4,000 train + 1,000 test); each with ``--bn fixed`` and ``--bn recompute``.
 
+Same arithmetic: the baselines run inside the toolkit's ``fp32`` precision scope (TF32 off for
+matmuls and cuDNN convolutions on CUDA, ``benchlib.toolkit_arithmetic``), and every timing of
+device work reads a clock that waits for the GPU first (``benchlib.clock``).
+
 FLOPs: useful forward FLOPs per point = forward FLOPs per sample (``torch.utils.flop_counter``)
 × (train + test samples), plus one forward over the training samples for ``recompute``;
 achieved = that × points per second; peak = a large fp32 matmul measured in the same run.
@@ -48,7 +52,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.benchlib import cli  # noqa: E402
+from scripts.benchlib import cli, clock, toolkit_arithmetic  # noqa: E402
 
 MEAN, STD = 0.45, 0.25  # Normalize's constants (one per channel, the same for all)
 MODEL_KWARGS = {"mlp": {"hidden": [64, 64]}, "cnn_small": {"width": 16}, "preresnet20": {}}
@@ -130,9 +134,9 @@ def run_toolkit(model, states, x, y, n_train, coords, bn, device):
                        space.buffers_of(states[0])).to(ev.device)
     choice = ev.tune(fam)  # batch sizes and vmap, as the driver chooses them (not timed here)
     ev.evaluate_rows(fam, np.array([0]))  # warm-up
-    t0 = time.perf_counter()
+    t0 = clock(device)
     out = ev.evaluate_rows(fam, np.arange(len(fam)))
-    return time.perf_counter() - t0, out[:, [0, 2]], {k: v for k, v in choice.items() if k != "probe_seconds"}
+    return clock(device) - t0, out[:, [0, 2]], {k: v for k, v in choice.items() if k != "probe_seconds"}
 
 
 class _Images(torch.utils.data.Dataset):
@@ -173,9 +177,9 @@ def run_reference(model, states, images, labels, n_train, coords, bn, device):
         return row
 
     point(*coords.reshape(-1, 2)[0])
-    t0 = time.perf_counter()
+    t0 = clock(device)
     out = [point(a, b) for a, b in coords.reshape(-1, 2)]
-    return time.perf_counter() - t0, np.array(out)
+    return clock(device) - t0, np.array(out)
 
 
 def run_naive(model, states, x, y, n_train, coords, bn, device):
@@ -204,13 +208,14 @@ def run_naive(model, states, x, y, n_train, coords, bn, device):
     best, best_t = 128, float("inf")
     for batch in (128, 1024):
         point(*first, batch)
-        t0 = time.perf_counter()
+        t0 = clock(device)
         point(*first, batch)
-        if time.perf_counter() - t0 < best_t:
-            best, best_t = batch, time.perf_counter() - t0
-    t0 = time.perf_counter()
+        seconds = clock(device) - t0
+        if seconds < best_t:
+            best, best_t = batch, seconds
+    t0 = clock(device)
     out = [point(a, b, best) for a, b in coords.reshape(-1, 2)]
-    return time.perf_counter() - t0, np.array(out), best
+    return clock(device) - t0, np.array(out), best
 
 
 def run_loss_landscapes(model, states, x, y, n_train, steps):
@@ -234,11 +239,11 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
     import landscape
 
     data = {"train": (x[:n_train], y[:n_train]), "test": (x[n_train:], y[n_train:])}
-    t0 = time.perf_counter()
+    t0 = clock(device)
     # The self-check's two evaluations per anchor are left out: the other implementations do no such check.
     landscape.plane(model, states, data, grid=steps, bn=bn, device=device, progress=False, log=lambda _: None,
                     self_check=False)
-    api = time.perf_counter() - t0
+    api = clock(device) - t0
     paths = []
     for i, s in enumerate(states):
         paths.append(str(tmp / f"p{i}.pt"))
@@ -266,15 +271,11 @@ def peak_flops(device: torch.device, quick: bool) -> float:
     b = torch.randn(n, n, device=device)
     for _ in range(2):
         a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
     reps = 5 if quick else 10
-    t0 = time.perf_counter()
+    t0 = clock(device)
     for _ in range(reps):
         a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
+    return 2 * n ** 3 * reps / (clock(device) - t0)
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -305,13 +306,14 @@ def main(argv=None) -> dict:
                 times, values = {}, {}
                 times["toolkit"], values["toolkit"], choice = run_toolkit(model, states, x, y, n_train, coords, bn,
                                                                           device)
-                times["reference"], values["reference"] = run_reference(model, states, images, labels, n_train,
-                                                                        coords, bn, device)
-                times["naive"], values["naive"], naive_batch = run_naive(model, states, x, y, n_train, coords, bn,
-                                                                          device)
-                if bn == "fixed":
-                    times["loss_landscapes"], ll = run_loss_landscapes(model, states, x, y, n_train, steps)
-                    values["loss_landscapes"] = ll.reshape(-1, 1)  # train loss only
+                with toolkit_arithmetic(device):  # the baselines at the toolkit's fp32 (TF32 off on CUDA)
+                    times["reference"], values["reference"] = run_reference(model, states, images, labels, n_train,
+                                                                            coords, bn, device)
+                    times["naive"], values["naive"], naive_batch = run_naive(model, states, x, y, n_train, coords,
+                                                                             bn, device)
+                    if bn == "fixed":
+                        times["loss_landscapes"], ll = run_loss_landscapes(model, states, x, y, n_train, steps)
+                        values["loss_landscapes"] = ll.reshape(-1, 1)  # train loss only
                 if not args.no_cli:
                     times["api"], times["cli"] = run_api_and_cli(model, name, states, x, y, n_train, steps, bn,
                                                                  args.device, Path(tmpdir))

@@ -3,7 +3,9 @@
 Run:  .venv/bin/python scripts/bench_plane.py [--device cpu|cuda]
 Trains a small SWA run on digits if needed, times `swa-landscape plane --run` (21×21, --bn recompute,
 full train and test sets), then times the same 20 plane points with the library's evaluator and with a
-naive loop (deepcopy, load_state_dict, DataLoader, torch's update_bn) side by side. Prints Markdown.
+naive loop (deepcopy, load_state_dict, DataLoader, torch's update_bn) side by side, the naive loop at
+the toolkit's fp32 arithmetic (TF32 off on CUDA) and both timed by a clock that waits for the GPU.
+Prints Markdown.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import copy
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.benchlib import cli, digits_swa_run  # noqa: E402
+from scripts.benchlib import cli, clock, digits_swa_run, toolkit_arithmetic  # noqa: E402
 
 
 def naive_point(template, state, data, device):
@@ -63,7 +64,8 @@ def main() -> None:
         run = open_run(run_dir)
         data = run.load_data()
         traj = run.trajectory
-        states = [torch.load(traj[i]["path"], weights_only=True) for i in (0, len(traj) // 2, -1)]
+        states = [torch.load(traj[i]["path"], map_location="cpu", weights_only=True)
+                  for i in (0, len(traj) // 2, -1)]
         template = run.build_model()
         template.load_state_dict(states[0])
         space = ParamSpace.of(template)
@@ -74,16 +76,17 @@ def main() -> None:
                               bn="recompute")
         fam = family.to(evaluator.device)
         evaluator.evaluate_rows(fam, [0, 1])  # warm-up
-        started = time.perf_counter()
+        started = clock(args.device)
         evaluator.evaluate_rows(fam, list(range(20)))
-        ours = time.perf_counter() - started
-        started = time.perf_counter()
-        for c in coords:
-            p = plane.point(float(c[0]), float(c[1]))
-            state = dict(states[0])
-            state.update(space.split(p, "params"))
-            naive_point(template, state, data, args.device)
-        naive = time.perf_counter() - started
+        ours = clock(args.device) - started
+        with toolkit_arithmetic(args.device):  # the evaluator's fp32: TF32 off on CUDA for both
+            started = clock(args.device)
+            for c in coords:
+                p = plane.point(float(c[0]), float(c[1]))
+                state = dict(states[0])
+                state.update(space.split(p, "params"))
+                naive_point(template, state, data, args.device)
+            naive = clock(args.device) - started
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"device {args.device}\n")
     print("| measurement | result |\n|---|---|")

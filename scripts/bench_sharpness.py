@@ -3,7 +3,8 @@
 Run:  .venv/bin/python scripts/bench_sharpness.py [--device cpu|cuda]
 Trains a digits SWA run (defaults), times `swa-landscape sharpness --run RUN` (SGD final vs SWA, default
 metrics, whole process) and times Hessian-vector products plain (jvp of grad per call) and linearized
-(torch.func.linearize once) side by side. Prints Markdown for BENCHMARKS.md.
+(torch.func.linearize once) side by side, on a clock that waits for the GPU (``benchlib.clock``).
+Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.benchlib import cli, digits_swa_run  # noqa: E402
+from scripts.benchlib import cli, clock, digits_swa_run  # noqa: E402
 
 
 def main() -> None:
@@ -41,18 +41,18 @@ def main() -> None:
 
         run = open_run(run_dir)
         data = run.load_data()
-        state = torch.load(run.checkpoint("swa"), weights_only=True)
+        state = torch.load(run.checkpoint("swa"), map_location="cpu", weights_only=True)
         obj = ModelObjective(run.build_model(), data, state, device=args.device)
         v = torch.randn(obj.num_params, device=obj.device)
         obj.hvp(v)  # linearize once
-        started = time.perf_counter()
+        started = clock(obj.device)
         for _ in range(10):
             obj.hvp(v)
-        fast = (time.perf_counter() - started) / 10
-        started = time.perf_counter()
+        fast = (clock(obj.device) - started) / 10
+        started = clock(obj.device)
         for _ in range(10):
             obj.hvp(v, w=obj.point)  # an explicit w takes the plain jvp-of-grad path
-        plain = (time.perf_counter() - started) / 10
+        plain = (clock(obj.device) - started) / 10
     print(f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"device {args.device}\n")
     print("| measurement | result |\n|---|---|")

@@ -27,7 +27,7 @@ def test_probe_keeps_the_fastest_and_skips_sizes_beyond_the_samples():
     best, seconds = tuning.probe_batch_size(run, 700, torch.device("cpu"), candidates=(64, 128, 256, 512, 1024))
     assert best == 256
     assert sorted(seconds) == [64, 128, 256, 512, 700]  # 1024 > 700 samples: one batch of all of them instead
-    assert calls[0] == 64 and calls.count(64) == 2  # one untimed warm-up
+    assert calls == [bs for bs in (64, 128, 256, 512, 700) for _ in range(2)]  # each warmed up untimed, then timed
 
 
 def test_activation_bytes_per_sample_counts_the_two_largest_outputs():
@@ -68,7 +68,9 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
         arrays = dict(f)
     arrays["done"][2:] = False
     np.savez(tmp_path / "probed" / "interp.npz", **arrays)
-    monkeypatch.setattr(tuning, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
+    import landscape.evaluator
+
+    monkeypatch.setattr(landscape.evaluator, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
     again = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
                            log=lambda _: None)
     assert again.stats["computed"] == 3
@@ -103,3 +105,80 @@ def test_vmapped_chunk_equals_point_by_point(setup, model_name, bn):
     assert np.all(np.abs(vmapped[:, [1, 3]] - loop[:, [1, 3]]) <= 1.01 / 450)
     recompute = Evaluator(model, as_eval_data(ctx.data), Forward(task="classification"), space, bn="recompute")
     assert not recompute.can_vmap(family)  # statistics per point: no vmap
+
+
+def test_probe_can_choose_the_largest_cuda_candidate():
+    """Issue 21.12: on CUDA the probe times as many samples as its largest candidate, so 8192 can win."""
+    device = torch.device("cuda")
+    assert tuning.probe_samples(device) == 8192 and tuning.probe_samples(torch.device("cpu")) == 2048
+    calls, now = [], [0.0]
+
+    def run(bs):  # a pass costs 1 s per call plus 1e-4 s per sample: the fewest calls win
+        calls.append(bs)
+        now[0] += (8192 / bs) * 1.0 + 8192 * 1e-4
+
+    best, seconds = tuning.probe_batch_size(run, tuning.probe_samples(device), torch.device("cpu"),
+                                            candidates=tuning.CANDIDATES["cuda"], clock=lambda: now[0])
+    assert best == 8192 and sorted(seconds) == list(tuning.CANDIDATES["cuda"])
+    assert calls == [bs for bs in tuning.CANDIDATES["cuda"] for _ in range(2)]
+
+
+def test_tune_probes_as_many_samples_as_the_largest_candidate(setup, monkeypatch):
+    import landscape.evaluator as evaluator_module
+    from landscape.data import as_eval_data
+    from landscape.evaluator import AffineFamily, Evaluator
+    from landscape.forward import Forward
+    from landscape.weights import ParamSpace
+
+    ctx, (a, _) = setup
+    space = ParamSpace.of(ctx.model)
+    family = AffineFamily(space.params_of(a.state), torch.zeros(1, space.num_params), np.zeros((1, 1)),
+                          space.buffers_of(a.state), None, space.frozen_of(a.state))
+    monkeypatch.setitem(tuning.CANDIDATES, "cpu", (16, 32, 100))
+    probed = []
+    monkeypatch.setattr(evaluator_module, "probe_batch_size",
+                        lambda run, samples, device: probed.append(samples) or (32, {32: 1.0}))
+    ev = Evaluator(ctx.model, as_eval_data(ctx.data), Forward(task="classification"), space, bn="fixed",
+                   batch_size=None)
+    assert ev.tune(family)["batch_size"] == 32 and probed == [100]
+
+
+def test_resume_on_another_device_probes_again(setup, tmp_path, monkeypatch):
+    """Issue 21.11: a result whose batch sizes were probed on "cuda:0" and is resumed on the CPU probes again
+    (the device is recorded, but is no part of the resume key: the result is accepted and completed)."""
+    import landscape.evaluator as evaluator_module
+
+    ctx, (a, b) = setup
+    monkeypatch.setitem(tuning.CANDIDATES, "cpu", (512, 2048))  # a shorter probe
+    axis = Axis(-0.5, 1.5, 3)
+    settings = EvalSettings(bn="recompute", device="cpu", progress=False, chunk=1)
+    first = compute_interp(ctx, a, b, tmp_path, settings, t_axis=axis, log=lambda _: None)
+    side = tmp_path / "interp.json"
+    meta = json.loads(side.read_text())
+    assert meta["evaluation"]["device"] == "cpu" and meta["evaluation"]["device_name"] == tuning.device_name(
+        torch.device("cpu"))
+    with np.load(tmp_path / "interp.npz") as f:
+        arrays = dict(f)
+    arrays["done"][1:] = False
+    np.savez(tmp_path / "interp.npz", **arrays)
+    probes = []
+    real = evaluator_module.probe_batch_size
+
+    def spy(*args, **kwargs):
+        probes.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluator_module, "probe_batch_size", spy)
+    same = compute_interp(ctx, a, b, tmp_path, settings, t_axis=axis, log=lambda _: None)
+    assert probes == [] and same.stats["computed"] == 2  # the same device: its batch sizes reused
+
+    meta = json.loads(side.read_text())
+    meta["evaluation"].update(device="cuda:0", device_name="NVIDIA H200", batch_size=8192, bn_batch_size=8192)
+    side.write_text(json.dumps(meta))
+    np.savez(tmp_path / "interp.npz", **arrays)
+    again = compute_interp(ctx, a, b, tmp_path, settings, t_axis=axis, log=lambda _: None)
+    assert len(probes) == 1 and again.stats["computed"] == 2
+    evaluation = json.loads(side.read_text())["evaluation"]
+    assert evaluation["device"] == "cpu" and evaluation["batch_size"] != 8192 and evaluation["bn_batch_size"] == 1347
+    for m in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(again.store.values[m], first.store.values[m], rtol=1e-6)

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--direction", choices=("random", "hessian"), default="random",
                    help="with --around: a random direction (normalized by --normalization) or the top Hessian "
                         "eigenvector")
+    p.add_argument("--hessian-batch-size", type=int, default=2048, metavar="N",
+                   help="with --direction hessian: batch size of the Hessian's sums (2048; halved when the device "
+                        "runs out of memory)")
     p.add_argument("--normalization", choices=("filter", "layer", "unit", "none"), default="filter",
                    help="with --around --direction random: per-filter (default, Li et al.), per-layer, unit, raw")
     p.add_argument("--include-bn-bias", action="store_true",
@@ -80,7 +83,8 @@ def _run_around(args, ctx, settings, t_axis) -> int:
     result = evaluate_around_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
                                   about=ctx.to_json(), direction=args.direction, out=args.out, t=t_axis,
                                   params=args.params, normalization=args.normalization,
-                                  include_bn_and_bias=args.include_bn_bias)
+                                  include_bn_and_bias=args.include_bn_bias,
+                                  hessian_batch_size=args.hessian_batch_size)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"interp": [result.store.npz]})

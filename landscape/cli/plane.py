@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
                    help="pca: centre on the last trajectory point (default, Li et al.) or their mean")
     a.add_argument("--hessian-samples", type=int, default=None, metavar="N",
                    help="hessian: training samples of the Hessian (default: all)")
+    a.add_argument("--hessian-batch-size", type=int, default=2048, metavar="N",
+                   help="hessian: batch size of the Hessian's sums (2048; halved when the device runs out of memory)")
     a.add_argument("--save-directions", default=None, metavar="FILE",
                    help="also write the directions here (they are always written to OUT/directions.pt)")
     a.add_argument("--load-directions", default=None, metavar="FILE",
@@ -151,6 +153,7 @@ def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
                              grid=args.grid, margin=args.margin, normalization=args.normalization,
                              include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
                              pca_center=args.center, hessian_samples=args.hessian_samples,
+                             hessian_batch_size=args.hessian_batch_size,
                              save_copy=args.save_directions, preset=preset)
     if result.is_main:
         print(result.summary_line())

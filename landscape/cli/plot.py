@@ -87,8 +87,9 @@ def add_parser(sub) -> None:
     scale.add_argument("--log", dest="log", action="store_true", default=True,
                        help="log scale for losses and log-spaced contour levels (default)")
     scale.add_argument("--linear", dest="log", action="store_false", help="linear scale and levels")
-    p.add_argument("--metric", nargs="+", choices=list(METRICS), default=None,
-                   help="what to draw (default: train loss and test error; line: train/test loss and test error)")
+    p.add_argument("--metric", nargs="+", default=None, metavar="METRIC",
+                   help=f"what to draw: {', '.join(METRICS)}, or a forward_fn's own metric train_NAME / test_NAME "
+                   "(default: train loss and test error; line: train/test loss and test error)")
     p.add_argument("--labels", nargs="+", default=None, help="series labels, in order (results of one kind)")
     p.add_argument("--width", choices=list(WIDTHS), default="double",
                    help="figure width: double (7 in, panels side by side) or single (3.3 in, stacked)")
@@ -103,8 +104,12 @@ def run(args: argparse.Namespace) -> int:
     from landscape.plot.draw import PlotOptions, draw_paths, parse_vmax
     from swa.errors import UserError
 
+    from landscape.plot.style import metric
+
     if args.out is None:
         raise UserError("plot needs --out DIR")
+    for name in args.metric or []:
+        metric(name)  # an unknown name lists the valid ones
     options = PlotOptions(formats=tuple(dict.fromkeys(args.format)), html=args.html, vmax=parse_vmax(args.vmax),
                           log=args.log, metrics=tuple(args.metric) if args.metric else None,
                           labels=tuple(args.labels) if args.labels else None, width=args.width, band=args.band,

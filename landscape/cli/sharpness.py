@@ -1,7 +1,9 @@
 """``swa-landscape sharpness``: flatness in numbers, checkpoints side by side.
 
 Writes ``sharpness.json`` (per checkpoint: train/test loss and accuracy and every
-metric with its settings and uncertainty) and ``sharpness.md`` (a table). With
+metric with its settings and uncertainty) and ``sharpness.md`` (a table); with
+``--eigenvectors`` also the top Hessian eigenvectors (``eigenvectors.pt``) and each
+checkpoint's plane directions along the top two (``hessian-directions-<i>.pt``). With
 ``--run RUN_DIR [RUN_DIR ...]`` the checkpoints are each run's final SGD iterate
 and its average (SWA or PSWA).
 """
@@ -32,6 +34,9 @@ def add_parser(sub) -> None:
                    help="BatchNorm statistics: the checkpoint's own, eval mode, as PyHessian (default), or "
                    "recomputed once at the point on the training inputs (a different function, other Hessian)")
     p.add_argument("--batch-size", type=int, default=2048, help="batch size of the sums (2048)")
+    p.add_argument("--eigenvectors", action="store_true",
+                   help="also write the top-k Hessian eigenvectors: OUT/eigenvectors.pt, and per checkpoint i "
+                   "OUT/hessian-directions-i.pt (the top two) for plane --load-directions")
     add_params_arg(p)
     g = p.add_argument_group("metric settings")
     g.add_argument("--top-k", type=int, default=5, help="top Hessian eigenvalues (5)")
@@ -78,12 +83,13 @@ def _run_points(run_dirs):
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
     from landscape.inputs import load_checkpoints, load_context
-    from landscape.measure import SharpnessSettings, compute_sharpness, parse_metrics
+    from landscape.measure import SharpnessSettings, check_eigenvectors, compute_sharpness, parse_metrics
     from swa.errors import UserError
 
     if args.out is None:
         raise UserError("sharpness needs --out DIR")
     metrics = parse_metrics(args.metrics)
+    check_eigenvectors(args.eigenvectors, metrics)
     for name in ("samples", "batch_size", "top_k", "trace_matvecs", "subspace_dim", "directions"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("checkpoint labels must be distinct; pass --labels")
     result = compute_sharpness(ctx, points, args.out, settings, metrics=metrics, seed=args.seed or 0,
                                device=args.device or "auto", overwrite=args.overwrite, progress=not args.quiet,
-                               params=args.params)
+                               params=args.params, eigenvectors=args.eigenvectors)
     print(result.summary_line())
     draw_after(args, {"sharpness": [result.json_path]})
     return 0

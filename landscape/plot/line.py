@@ -18,13 +18,20 @@ import numpy as np
 
 from landscape.plot._common import clip_for_line, finish_labels, legend_below, line_top, panel_note, plural
 from landscape.plot.results import LineData
-from landscape.plot.style import (OTHER_COLORS, Metric, choose_metrics, halo, method_of, new_figure,
+from landscape.plot.style import (OTHER_COLORS, Metric, choose_metrics, halo, loss_name_of, method_of, new_figure,
                                   series_styles, style_context, title_of)
 
-__all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES", "end_points", "end_labels"]
+__all__ = ["line_figure", "LINE_METRICS", "METRIC_STYLES", "EXTRA_STYLES", "line_style", "end_points", "end_labels"]
 
 METRIC_STYLES = {"train_loss": "-", "test_loss": "--", "train_err": "-.", "test_err": ":", "train_acc": "-.",
                  "test_acc": ":"}
+EXTRA_STYLES = {"train": (0, (8, 3)), "test": (0, (8, 3, 1, 3))}  # a forward_fn's metrics: long dashes
+
+
+def line_style(m: Metric):
+    """The line style of metric ``m``: :data:`METRIC_STYLES`, or :data:`EXTRA_STYLES` by split for a
+    ``forward_fn``'s own metric."""
+    return METRIC_STYLES.get(m.name) or EXTRA_STYLES["train" if m.name.startswith("train_") else "test"]
 
 
 LINE_METRICS = ("train_loss", "test_loss", "test_err")
@@ -61,7 +68,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
     Args:
         lines: interp results (:func:`landscape.plot.results.read_line`).
         metrics: metric names (default :data:`LINE_METRICS`, those the result has): losses on the left
-            axis, errors and accuracies on the right.
+            axis, errors, accuracies and a ``forward_fn``'s own metrics on the right.
         log: log scale for the losses.
         labels: one label per line (default ``"start → end"``).
         width: ``double`` (7 in) or ``single`` (3.3 in).
@@ -69,7 +76,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
     """
     from matplotlib.lines import Line2D
 
-    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
+    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS, loss_name=loss_name_of(lines[0].sidecar))
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
     # Line style shows the metric here, so two lines of one method (SWA cyclical and constant) would look
@@ -81,7 +88,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
             styles[i] = replace(st, color=free.pop(0))
         used.add(styles[i].color)
     left = [m for m in chosen if m.kind == "loss"]
-    right = [m for m in chosen if m.kind == "error"]
+    right = [m for m in chosen if m.kind != "loss"]
     with style_context():
         fig = new_figure(width, 3.0 if width == "double" else 2.9)
         ax = fig.subplots()
@@ -101,7 +108,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
             for d, st in zip(lines, styles):
                 for m in group:
                     c = clip_for_line(m.of(d.values), d.done, top if top is not None else np.inf)
-                    target.plot(d.t, c.y, color=st.color, ls=METRIC_STYLES[m.name], lw=1.2)
+                    target.plot(d.t, c.y, color=st.color, ls=line_style(m), lw=1.2)
                     if c.over.any():
                         target.plot(d.t[c.over], c.y[c.over], ls="", marker="^", ms=3.5, color=st.color)
                     clipped += int(c.over.sum())
@@ -109,14 +116,15 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
             if use_log:
                 target.set_yscale("log")
             target.set_ylabel(" / ".join(m.label for m in group) if len(group) < 3 else
-                              ("loss" if kind == "loss" else "error (%)"))
+                              ("loss" if kind == "loss" else "error (%)" if all(m.kind == "error" for m in group)
+                               else "value"))
             if clipped:
                 notes.append(f"{plural(clipped, 'point')} off the {kind} scale (▲)")
             if missing:
                 notes.append(f"{plural(missing, 'point')} missing ({kind})")
         # End points: vertical guides and a marker on the first metric of each line.
         first = chosen[0]
-        anchor_ax = axes[first.kind]
+        anchor_ax = axes["loss" if first.kind == "loss" else "error"]
         for t_end, _ in end_labels(lines):
             ax.axvline(t_end, color="0.6", lw=0.6, ls="-", zorder=0)
         for d in lines:
@@ -138,7 +146,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
         panel_note(ax, notes)
         handles = [Line2D([], [], color=st.color, lw=1.6) for st in styles]
         texts = [f"{n}  (‖b − a‖ = {d.length:.3g})" if len(lines) > 1 else n for n, d in zip(names, lines)]
-        handles += [Line2D([], [], color="0.2", ls=METRIC_STYLES[m.name], lw=1.2) for m in chosen]
+        handles += [Line2D([], [], color="0.2", ls=line_style(m), lw=1.2) for m in chosen]
         texts += [m.label for m in chosen]
         title = title_of(lines[0].sidecar)
         if title:

@@ -12,14 +12,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import clean_plotly
-from landscape.plot.line import LINE_METRICS, METRIC_STYLES, end_labels, end_points
+from landscape.plot.line import LINE_METRICS, end_labels, end_points, line_style
 from landscape.plot.rays import BANDS, ray_band, ray_series
 from landscape.plot.results import LineData, RaysData
-from landscape.plot.style import choose_metrics, method_of, series_styles, title_of
+from landscape.plot.style import choose_metrics, loss_name_of, method_of, series_styles, title_of
 
 __all__ = ["line_page", "rays_page"]
 
-DASH = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot"}
+DASH = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot", (0, (8, 3)): "longdash",
+        (0, (8, 3, 1, 3)): "longdashdot"}
 SYMBOLS = {"o": "circle", "*": "star", "D": "diamond", "s": "square", "^": "triangle-up", "v": "triangle-down",
            "P": "cross", "X": "x", "h": "hexagon"}
 
@@ -40,11 +41,11 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
     """Every line of ``lines``: losses on the left axis, errors/accuracies on the right (plotly Figure)."""
     import plotly.graph_objects as go
 
-    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS)
+    chosen = choose_metrics(metrics, lines[0].values, LINE_METRICS, loss_name=loss_name_of(lines[0].sidecar))
     names = list(labels) if labels else [d.label for d in lines]
     styles = series_styles(names, [method_of(d.end_label) for d in lines])
-    twin = any(m.kind == "error" for m in chosen) and any(m.kind == "loss" for m in chosen)
-    axis_of = {m.name: "y2" if twin and m.kind == "error" else "y" for m in chosen}
+    twin = any(m.kind != "loss" for m in chosen) and any(m.kind == "loss" for m in chosen)
+    axis_of = {m.name: "y2" if twin and m.kind != "loss" else "y" for m in chosen}
     fig = go.Figure()
     for d, name, st in zip(lines, names, styles):
         for m in chosen:
@@ -52,7 +53,7 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
             fig.add_trace(go.Scatter(
                 x=d.t, y=_finite(y), customdata=d.distance, name=f"{name}: {m.label}", mode="lines",
                 yaxis=axis_of[m.name],
-                line={"color": st.color, "dash": DASH[METRIC_STYLES[m.name]], "width": 2},
+                line={"color": st.color, "dash": DASH[line_style(m)], "width": 2},
                 hovertemplate=f"{name}<br>t %{{x:.3g}} (distance %{{customdata:.3g}})<br>{m.label} %{{y:.4g}}"
                               "<extra></extra>"))
         # The end points on the first metric, with their method's colour and symbol.
@@ -65,10 +66,11 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
                         "line": {"color": "white", "width": 1}},
                 hovertemplate=f"{label} (t = {t_end:g})<br>{first.label} %{{y:.4g}}<extra></extra>"))
     title = title_of(lines[0].sidecar)
+    loss_name = loss_name_of(lines[0].sidecar)
     layout = dict(
         title={"text": "Loss along the line a + t·(b − a)" + (f" — {title}" if title else ""), "x": 0.5},
         xaxis={"title": {"text": "t"}},
-        yaxis={"title": {"text": "loss"}, "type": "log" if log else "linear"},
+        yaxis={"title": {"text": f"loss ({loss_name})" if loss_name else "loss"}, "type": "log" if log else "linear"},
         template="plotly_white", height=560, hovermode="closest", margin={"t": 110},
         legend={"orientation": "h", "y": -0.18}, updatemenus=_scale_buttons(),
         shapes=[{"type": "line", "x0": t, "x1": t, "yref": "paper", "y0": 0, "y1": 1,
@@ -76,7 +78,9 @@ def line_page(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] = N
         annotations=[{"x": t, "y": 1.0, "yref": "paper", "text": text, "showarrow": False, "xanchor": "left",
                       "yanchor": "bottom", "font": {"size": 12}} for t, text in end_labels(lines)])
     if twin:
-        layout["yaxis2"] = {"title": {"text": "error / accuracy (%)"}, "overlaying": "y", "side": "right",
+        right = "error / accuracy (%)" if all(m.kind == "error" for m in chosen if m.kind != "loss") else \
+            " / ".join(m.label for m in chosen if m.kind != "loss")
+        layout["yaxis2"] = {"title": {"text": right}, "overlaying": "y", "side": "right",
                             "showgrid": False, "tickmode": "auto"}
     fig.update_layout(**layout)
     return clean_plotly(fig)  # labels from files and users: no control or bidi characters
@@ -88,7 +92,7 @@ def rays_page(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = No
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    chosen = choose_metrics(metrics, rays[0].values)
+    chosen = choose_metrics(metrics, rays[0].values, loss_name=loss_name_of(rays[0].sidecar))
     series = ray_series(rays, labels)
     styles = series_styles([s.label for s in series])
     fig = make_subplots(rows=1, cols=len(chosen), subplot_titles=[m.label for m in chosen])

@@ -25,15 +25,15 @@ import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below, panel_note, plural
 from landscape.plot.results import Marked, PlaneData
-from landscape.plot.style import CMAP, Metric, choose_metrics, halo, new_figure, series_styles, style_context, \
-    title_of
+from landscape.plot.style import CMAP, Metric, choose_metrics, halo, loss_name_of, new_figure, series_styles, \
+    style_context, title_of
 
 __all__ = ["plane_figure", "plane_levels", "default_vmax", "off_plane_label", "N_LEVELS", "LOG_FLOOR",
            "FAR_FROM_PLANE"]
 
 N_LEVELS = 9
 # The lowest level above the minimum, as a fraction of (vmax − vmin), per metric kind.
-LOG_FLOOR = {"loss": 3e-3, "error": 5e-2}
+LOG_FLOOR = {"loss": 3e-3, "error": 5e-2, "extra": 5e-2}
 FAR_FROM_PLANE = 0.05   # a projected point farther than this fraction of the plot's extent is annotated
 
 
@@ -163,7 +163,7 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
         width: ``double`` (7 in, panels side by side) or ``single`` (3.3 in, panels stacked).
         math_labels: draw ``$...$`` in labels as mathtext (default: every label is plain text).
     """
-    chosen = choose_metrics(metrics, data.values)
+    chosen = choose_metrics(metrics, data.values, loss_name=loss_name_of(data.sidecar))
     vmax = dict(vmax or {})
     true_ratio = float(np.ptp(data.betas) / max(np.ptp(data.alphas), 1e-12))
     ratio = float(np.clip(true_ratio, 0.35, 2.2))

@@ -18,7 +18,7 @@ import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below, line_top, panel_note, plural
 from landscape.plot.results import RaysData
-from landscape.plot.style import choose_metrics, new_figure, series_styles, style_context, title_of
+from landscape.plot.style import choose_metrics, loss_name_of, new_figure, series_styles, style_context, title_of
 
 __all__ = ["rays_figure", "ray_band", "RayBand", "BANDS", "ray_series"]
 
@@ -102,7 +102,7 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    chosen = choose_metrics(metrics, rays[0].values)
+    chosen = choose_metrics(metrics, rays[0].values, loss_name=loss_name_of(rays[0].sidecar))
     series = ray_series(rays, labels)
     styles = series_styles([s.label for s in series])
     n = len(chosen)

@@ -38,7 +38,7 @@ _SIDECAR_FIELDS: dict[str, tuple[type, ...]] = {
     "points": (list,), "directions": (dict,), "directions_request": (dict,), "axes": (dict,), "grid": (dict,),
     "units": (str,), "evaluation": (dict,), "versions": (dict,), "timings": (dict,), "from": (dict,), "to": (dict,),
     "length": (float,), "direction": (dict,), "axis": (str,), "delta": (float, type(None)),
-    "normalization": (str,), "width": (dict,), "title": (str,)}
+    "normalization": (str,), "width": (dict,), "title": (str,), "extra_metrics": (list,)}
 _POINT_KINDS = ("trajectory", "checkpoint")
 
 
@@ -90,6 +90,10 @@ def _sidecar(path: Path) -> dict[str, Any]:
             need(spec, "name", (str,), side_path, f"inputs.{key}.", default=None)
             need(spec, "kwargs", (dict, type(None)), side_path, f"inputs.{key}.", default=None)
     need(side.get("timings") or {}, "compute_seconds", (float,), side_path, "timings.", default=None, low=0)
+    for i, name in enumerate(side.get("extra_metrics") or []):
+        check(name, (str,), side_path, f"extra_metrics[{i}]")
+        if not name.isidentifier():
+            raise UserError(f"{side_path}: extra_metrics[{i}] must be a name (an identifier), got {name!r}")
     if isinstance(side.get("directions"), dict):
         labels = need(side["directions"], "labels", (list,), side_path, "directions.", default=[])
         for i, lab in enumerate(labels):
@@ -104,9 +108,27 @@ def _need(arrays: dict[str, np.ndarray], keys: Sequence[str], path: Path, what: 
         raise UserError(f"{path} is not a complete {what} result: missing {', '.join(missing)}")
 
 
-def _values(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path) -> dict[str, np.ndarray]:
-    """The metric arrays, each of ``shape`` and numeric (NaN and inf allowed: a diverged point)."""
-    return {key: finite_array(arrays, key, path, shape=shape, finite=False) for key in VALUE_KEYS}
+def _extra_keys(arrays: dict[str, np.ndarray], side: dict[str, Any], path: Path,
+                shape: tuple[int, ...]) -> list[str]:
+    """The arrays of a ``forward_fn``'s extra metrics: ``train_<name>`` and ``test_<name>`` of each name the
+    sidecar's ``extra_metrics`` lists (each must be there), or without that list, the arrays named so that have
+    the metrics' shape."""
+    if "extra_metrics" in side:
+        keys = [f"{split}_{name}" for name in side["extra_metrics"] for split in ("train", "test")]
+        missing = [k for k in keys if k not in arrays]
+        if missing:
+            raise UserError(f"{path} lacks the arrays of the extra metrics its sidecar lists: {', '.join(missing)}")
+        return keys
+    return [k for k in arrays if k not in VALUE_KEYS and (k.startswith("train_") or k.startswith("test_"))
+            and k.split("_", 1)[1].isidentifier() and np.shape(arrays[k]) == shape]
+
+
+def _values(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path,
+            side: Optional[dict[str, Any]] = None) -> dict[str, np.ndarray]:
+    """The metric arrays (the four, then a ``forward_fn``'s extra ones, :func:`_extra_keys`), each of ``shape``
+    and numeric (NaN and inf allowed: a diverged point)."""
+    keys = [*VALUE_KEYS, *_extra_keys(arrays, side or {}, path, shape)]
+    return {key: finite_array(arrays, key, path, shape=shape, finite=False) for key in keys}
 
 
 def _done(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path) -> np.ndarray:
@@ -239,9 +261,9 @@ def read_plane(path: Path) -> PlaneData:
     alphas = increasing_axis(arrays, "alphas", path, min_size=2)
     betas = increasing_axis(arrays, "betas", path, min_size=2)
     shape = (len(alphas), len(betas))
-    values = _values(arrays, shape, path)
-    done = _done(arrays, shape, path)
     side = _sidecar(path)
+    values = _values(arrays, shape, path, side)
+    done = _done(arrays, shape, path)
     anchors = _points_xy(arrays, "anchors", path)
     labels = [label(a, "label", f"p{i}") for i, a in enumerate(side.get("anchors") or [])]
     if len(labels) != len(anchors):
@@ -272,9 +294,9 @@ def read_line(path: Path) -> LineData:
     arrays = load_npz(path)
     _need(arrays, ("t", *VALUE_KEYS), path, "interp")
     t = increasing_axis(arrays, "t", path)
-    values = _values(arrays, t.shape, path)
-    done = _done(arrays, t.shape, path)
     side = _sidecar(path)
+    values = _values(arrays, t.shape, path, side)
+    done = _done(arrays, t.shape, path)
     distance = finite_array(arrays, "distance", path, shape=t.shape, default=None)
     length = side.get("length")
     if length is None:
@@ -297,9 +319,9 @@ def read_rays(path: Path) -> RaysData:
     shape = tuple(np.shape(arrays["train_loss"]))
     if len(shape) != 3 or shape[-1] != len(distances) or 0 in shape:
         raise UserError(f"{path}: train_loss has shape {shape}, expected (points, directions, {len(distances)})")
-    values = _values(arrays, shape, path)
-    done = _done(arrays, shape, path)
     side = _sidecar(path)
+    values = _values(arrays, shape, path, side)
+    done = _done(arrays, shape, path)
     width = finite_array(arrays, "width", path, shape=shape[:2], finite=False, default=None)
     refs = side.get("points") or []
     labels = [label(p, "label", f"point {i + 1}") for i, p in enumerate(refs)]

@@ -19,9 +19,10 @@ import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below
 from landscape.plot.results import SharpnessData
-from landscape.plot.style import new_figure, series_styles, style_context, title_of
+from landscape.plot.style import WIDTHS, new_figure, series_styles, style_context, title_of
+from swa.errors import UserError
 
-__all__ = ["sharpness_figure", "spectrum_figure", "sharpness_rows", "merge_sharpness", "FLATTER_WHEN_HIGHER"]
+__all__ = ["sharpness_figure", "panel_grid", "spectrum_figure", "sharpness_rows", "merge_sharpness", "FLATTER_WHEN_HIGHER"]
 
 SPECTRUM = "hessian_spectrum"
 FLATTER_WHEN_HIGHER = ("pac_bayes", "ray_width")  # every other metric: higher = sharper
@@ -71,8 +72,6 @@ def merge_sharpness(docs: Sequence[SharpnessData], labels: Optional[Sequence[str
     sources = [d.path.parent.name for d in docs for _ in d.labels]
     if labels:
         if len(labels) != len(entries):
-            from swa.errors import UserError
-
             raise UserError(f"--labels gives {len(labels)} labels for {len(entries)} checkpoints")
         for e, lab in zip(entries, labels):
             e.label = lab
@@ -102,6 +101,24 @@ def _title(row: str, results: list[dict]) -> str:
     return f"{pretty_row(row)}\n(higher = {higher}{'; lower bound' if bound else ''})"
 
 
+def panel_grid(panels: int, width: str) -> tuple[int, int, float]:
+    """``(columns, rows, inches)`` of a figure of ``panels`` metric panels at ``width`` (``single``/``double``).
+
+    A full row has ``C`` = 3 panels (double) or 2 (single), each ``WIDTHS[width] / C`` inches wide. The
+    rows are ``R = ⌈n / C⌉`` and the columns balanced over them, ``⌈n / R⌉`` (4 panels: 2 × 2, not 3 + 1);
+    with fewer columns than ``C`` the figure shrinks to ``max(WIDTHS["single"], columns · WIDTHS[width] / C)``:
+    one metric is one column of a paper wide, two take two thirds of a double-column figure, and no row is
+    mostly empty panel slots.
+    """
+    if width not in WIDTHS:
+        raise UserError(f"unknown --width {width!r}; choose from {', '.join(WIDTHS)}")
+    full = 3 if width == "double" else 2
+    panels = max(1, panels)
+    cols = -(-panels // -(-panels // full))
+    inches = max(WIDTHS["single"], cols * WIDTHS[width] / full) if cols < full else WIDTHS[width]
+    return cols, -(-panels // cols), inches
+
+
 def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence[str]] = None,
                      width: str = "double", math_labels: bool = False):
     """Every metric of every checkpoint in ``docs``, side by side (a matplotlib Figure); labels are plain
@@ -113,18 +130,16 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from swa.errors import UserError
-
     entries = merge_sharpness(docs, labels)
     rows = sharpness_rows(entries)
     if not rows:
         raise UserError(f"{docs[0].path} has no scalar sharpness metric to compare")
     styles = series_styles([e.label for e in entries])
-    cols = 3 if width == "double" else 2
-    nrows = -(-len(rows) // cols)
+    cols, nrows, inches = panel_grid(len(rows), width)
     kinds: set[str] = set()
     with style_context():
-        fig = new_figure(width, 1.55 * nrows + 0.6)
+        fig = new_figure(width, 1.55 * nrows + (0.6 if nrows > 1 else 0.75))
+        fig.set_size_inches(inches, fig.get_figheight())
         axes = fig.subplots(nrows, cols, squeeze=False).reshape(-1)
         for ax, row in zip(axes, rows):
             results = [e.metrics.get(row) or {} for e in entries]
@@ -166,7 +181,7 @@ def sharpness_figure(docs: Sequence[SharpnessData], *, labels: Optional[Sequence
         title = title_of(docs[0].doc)
         if title:
             fig.suptitle(title, fontsize=8)
-        legend_below(fig, handles, texts, ncols=2 if width == "double" else 1)
+        legend_below(fig, handles, texts, ncols=2 if inches >= 4.5 else 1)
     return finish_labels(fig, math_labels)
 
 

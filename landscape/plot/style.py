@@ -10,6 +10,7 @@ no backend is chosen and no global ``rcParams`` change.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,8 @@ import numpy as np
 from swa.errors import UserError
 
 __all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "METRICS",
-           "metric", "available_metrics", "choose_metrics", "WIDTHS", "new_figure", "style_context", "save_figure", "FORMATS",
-           "title_of", "CMAP", "halo"]
+           "metric", "extra_metric", "available_metrics", "choose_metrics", "loss_name_of", "WIDTHS", "new_figure",
+           "style_context", "save_figure", "FORMATS", "title_of", "CMAP", "halo"]
 
 # Okabe & Ito (2008), "Color universal design".
 METHOD_COLORS = {
@@ -115,7 +116,8 @@ class Metric:
         source: the stored array it is computed from.
         transform: stored value → shown value (error in % = 100·(1 − accuracy)).
         log: drawn on a log scale by default.
-        kind: ``loss`` or ``error`` (errors and accuracies share the twin axis of a line figure).
+        kind: ``loss``, ``error`` (errors and accuracies share the twin axis of a line figure) or ``extra``
+            (a ``forward_fn``'s own metric, :func:`extra_metric`).
     """
 
     name: str
@@ -151,44 +153,80 @@ METRICS = {m.name: m for m in (
 )}
 
 
-def metric(name: str) -> Metric:
-    """The metric ``name``; :class:`UserError` listing the valid names otherwise."""
-    if name not in METRICS:
-        raise UserError(f"unknown --metric {name!r}; choose from {', '.join(METRICS)}")
-    return METRICS[name]
+_EXTRA = re.compile(r"(train|test)_([A-Za-z_]\w*)")  # a forward_fn's metric: train_<name>, test_<name>
 
 
-def available_metrics(names: Sequence[str], values: dict[str, np.ndarray]) -> list[Metric]:
+def extra_metric(name: str) -> Metric:
+    """A ``forward_fn``'s own metric ``train_<name>``/``test_<name>``, drawn as stored on a linear scale and
+    labelled plainly (``train_ece`` → "train ece")."""
+    split, rest = _EXTRA.fullmatch(name).groups()
+    return Metric(name, f"{split} {rest}", name, _ident, False, "extra")
+
+
+def metric(name: str, values: Optional[dict[str, np.ndarray]] = None) -> Metric:
+    """The metric ``name``: a built-in one (:data:`METRICS`) or, where ``values`` holds it (or, without
+    ``values``, where the name has its form), a ``forward_fn``'s own ``train_<name>``/``test_<name>``.
+
+    Raises:
+        UserError: anything else, listing the valid names.
+    """
+    if name in METRICS:
+        return METRICS[name]
+    if _EXTRA.fullmatch(name) and (values is None or name in values):
+        return extra_metric(name)
+    extras = [k for k in (values or {}) if k not in METRICS and _EXTRA.fullmatch(k)]
+    raise UserError(f"unknown --metric {name!r}; choose from {', '.join([*METRICS, *extras])}")
+
+
+def _named(m: Metric, loss_name: Optional[str]) -> Metric:
+    """``m`` with a loss's label naming the loss ("train loss (smoothed_ce)") when it is not the default."""
+    return dataclasses.replace(m, label=f"{m.label} ({loss_name})") if loss_name and m.kind == "loss" else m
+
+
+def loss_name_of(sidecar: dict) -> Optional[str]:
+    """The name of the loss a result was computed with (``inputs.loss.loss``; an older file's ``forward_fn``),
+    or ``None`` for the built-in loss."""
+    loss = (sidecar.get("inputs") or {}).get("loss")
+    if not isinstance(loss, dict):
+        return None
+    name = loss.get("loss", loss.get("forward_fn"))
+    return name if isinstance(name, str) and name and name != "default" else None
+
+
+def available_metrics(names: Sequence[str], values: dict[str, np.ndarray],
+                      loss_name: Optional[str] = None) -> list[Metric]:
     """The metrics of ``names`` that ``values`` can show: accuracy metrics of regression results
-    (accuracy all NaN) are dropped, so that no panel is drawn empty."""
+    (accuracy all NaN) are dropped, so that no panel is drawn empty. Loss labels name ``loss_name``."""
     out = []
     for name in names:
-        m = metric(name)
+        m = metric(name, values)
         arr = values.get(m.source)
         if arr is None:
             continue
         if m.kind == "error" and not np.isfinite(np.asarray(arr, dtype=np.float64)).any():
             continue
-        out.append(m)
+        out.append(_named(m, loss_name))
     return out
 
 
 def choose_metrics(names: Optional[Sequence[str]], values: dict[str, np.ndarray],
-                   default: Sequence[str] = ("train_loss", "test_err")) -> list[Metric]:
+                   default: Sequence[str] = ("train_loss", "test_err"),
+                   loss_name: Optional[str] = None) -> list[Metric]:
     """The metrics a figure draws: ``names`` if given (those the result can show), else ``default``
-    with error panels that a regression result cannot show replaced by the test loss.
+    with error panels that a regression result cannot show replaced by the test loss. Loss labels name
+    ``loss_name`` (:func:`loss_name_of`; ``None``: the built-in loss, labels as they are).
 
     Raises:
         UserError: none of ``names`` can be shown.
     """
     if names:
-        chosen = available_metrics(names, values)
+        chosen = available_metrics(names, values, loss_name)
         if not chosen:
             raise UserError(f"this result has no {', '.join(names)} to draw (regression results have no accuracy)")
         return chosen
-    chosen = available_metrics(default, values)
+    chosen = available_metrics(default, values, loss_name)
     if len(chosen) < len(default) and "test_loss" not in default:
-        chosen.append(METRICS["test_loss"])
+        chosen.append(_named(METRICS["test_loss"], loss_name))
     return chosen
 
 
@@ -237,21 +275,51 @@ def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = D
     return [path for _, path in targets]
 
 
+def _data_text(data: dict) -> Optional[str]:
+    """The API's data description (``landscape.data.EvalData.describe``) in words: "1,347 + 450 samples",
+    "5 + 2 batches", "1,347 samples"."""
+    sizes = []
+    for split in (data.get("train"), data.get("test")):
+        if not isinstance(split, dict):
+            continue
+        if isinstance(split.get("samples"), int):
+            sizes.append((f"{split['samples']:,}", "samples"))
+        elif isinstance(split.get("batches"), int):
+            sizes.append((f"{split['batches']:,}", "batches"))
+    if not sizes:
+        return None
+    if len({unit for _, unit in sizes}) == 1:
+        return " + ".join(n for n, _ in sizes) + f" {sizes[0][1]}"
+    return " + ".join(f"{n} {unit}" for n, unit in sizes)
+
+
 def title_of(sidecar: dict) -> str:
-    """``model · data · BN mode`` from a result's sidecar (empty parts left out)."""
+    """``model · data · BN mode · loss`` from a result's sidecar (empty parts left out).
+
+    The command line records the model and data by name (``inputs.model.name``, ``inputs.data.name``); the
+    Python API by class (``inputs.model.class``, shown without its module) and by size (``inputs.data`` as
+    ``EvalData.describe`` writes it: "1,347 + 450 samples"). The loss is named when it is not the built-in one.
+    """
     inputs = sidecar.get("inputs") or {}
     parts = []
     model = inputs.get("model")
     if isinstance(model, dict) and model.get("name"):
         kwargs = model.get("kwargs") or {}
         parts.append(str(model["name"]) + (f"({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else ""))
+    elif isinstance(model, dict) and isinstance(model.get("class"), str) and model["class"]:
+        parts.append(model["class"].rsplit(".", 1)[-1])
     data = inputs.get("data")
     if isinstance(data, dict) and data.get("name"):
         parts.append(Path(str(data["name"])).name)
+    elif isinstance(data, dict) and _data_text(data):
+        parts.append(_data_text(data))
     bn = sidecar.get("bn_mode")
     # A resolved "fixed" that nobody asked for means the model has no BatchNorm: nothing to say.
     if bn and (bn != "fixed" or (sidecar.get("settings") or {}).get("bn") == "fixed"):
         parts.append(f"BN {bn}")
+    loss = loss_name_of(sidecar)
+    if loss:
+        parts.append(f"loss {loss}")
     preset = sidecar.get("preset")
     if isinstance(preset, dict) and isinstance(preset.get("cite"), str):  # --like: the convention followed
         parts.append(f"as {preset['cite']}")

@@ -84,11 +84,17 @@ def _versions(side: dict[str, Any]) -> str:
 
 def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
     """How a landscape result was made, from its sidecar."""
-    from landscape.plot.style import title_of
+    from landscape.plot.style import loss_name_of, title_of
 
     inputs = side.get("inputs") or {}
     settings = side.get("settings") or {}
     facts = [("file", str(source)), ("what", title_of(side) or "–"), ("command", str(inputs.get("command", "–")))]
+    loss = loss_name_of(side)
+    if loss:
+        facts.append(("loss", loss))
+    if side.get("extra_metrics"):
+        facts.append(("extra metrics", ", ".join(f"{split}_{name}" for name in side["extra_metrics"]
+                                                   for split in ("train", "test"))))
     if inputs.get("run"):
         facts.append(("run", str(inputs["run"])))
     facts.append(("BatchNorm", f"{side.get('bn_mode', '–')}" + (f", pass {settings.get('bn_pass')}"
@@ -110,6 +116,25 @@ def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
     facts += [(f"checkpoint {label}", text) for label, text in _checkpoints(side)]
     facts.append(("versions", _versions(side) or "–"))
     return Provenance(facts, inputs, source, about=_name(source))
+
+
+def _extras_table(data: Any) -> Optional[Table]:
+    """A ``forward_fn``'s own metrics of a result (``train_<name>``, ``test_<name>``): their range over the
+    computed points, and how to draw them."""
+    from landscape.plot.results import VALUE_KEYS
+
+    rows = []
+    for key, values in data.values.items():
+        if key in VALUE_KEYS:
+            continue
+        finite = values[data.done & np.isfinite(values)]
+        rows.append([key, fmt(float(finite.min())) if finite.size else "–",
+                     fmt(float(finite.max())) if finite.size else "–"])
+    if not rows:
+        return None
+    return Table(["extra metric", "lowest", "highest"], rows,
+                 caption="Metrics of the forward_fn's own, recorded like the loss (per-sample means); "
+                         f"swa-landscape plot --metric {lit(rows[0][0])} draws one.")
 
 
 def _nonfinite_note(values: dict[str, np.ndarray], done: np.ndarray) -> Optional[Text]:
@@ -186,6 +211,9 @@ def _planes(planes, figs: _Figures) -> Section:
         note = _nonfinite_note(data.values, data.done)
         if note:
             s.blocks.append(note)
+        extras = _extras_table(data)
+        if extras:
+            s.blocks.append(extras)
         s.blocks.append(result_provenance(data.sidecar, data.path))
     return s
 
@@ -216,6 +244,9 @@ def _lines(lines, figs: _Figures) -> Section:
             note = _nonfinite_note(d.values, d.done)
             if note:
                 s.blocks.append(note)
+            extras = _extras_table(d)
+            if extras:
+                s.blocks.append(extras)
             s.blocks.append(result_provenance(d.sidecar, d.path))
     return s
 
@@ -241,6 +272,9 @@ def _rays(ray_sets, figs: _Figures) -> Section:
         note = _nonfinite_note(data.values, data.done)
         if note:
             s.blocks.append(note)
+        extras = _extras_table(data)
+        if extras:
+            s.blocks.append(extras)
         s.blocks.append(result_provenance(data.sidecar, data.path))
     return s
 
