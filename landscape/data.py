@@ -26,6 +26,7 @@ import torch
 
 from swa.bn import map_tensors, to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
+from swa.devices import to_device as move
 from landscape.budget import free_memory
 from landscape.inputs import tensor_bytes
 
@@ -41,7 +42,7 @@ def place(batch: Any, device: torch.device, memory_format: torch.memory_format =
         return to_device(batch, device)
 
     def one(t: torch.Tensor) -> torch.Tensor:
-        t = t.to(device, non_blocking=True)
+        t = move(t, device)
         if not t.is_floating_point():
             return t
         return (t.to(dtype) if dtype is not None else t).contiguous(

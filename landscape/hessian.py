@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
+from swa.precision import precision_scope
+
 __all__ = ["Operator", "SymmetricOperator", "HessianOperator", "DenseOperator"]
 
 DEFAULT_DENSE_LIMIT = 4096
@@ -162,8 +164,10 @@ class HessianOperator(SymmetricOperator):
     """H = ∇²L(w₀) of a :class:`~landscape.objective.ModelObjective` at its point, as an operator.
 
     ``matvec(v)`` is ``objective.hvp(v)`` (one forward-over-reverse product over the objective's
-    samples; it also advances ``objective.hvp_count``). ``dtype`` and ``device`` are the
-    objective's: float64 for exact tests, float32 for networks.
+    samples; it also advances ``objective.hvp_count``), computed in full float32 (TF32 off on CUDA,
+    :func:`swa.precision.precision_scope` ``fp32``), so that eigenvalues and Hessian directions agree
+    with the CPU's. ``dtype`` and ``device`` are the objective's: float64 for exact tests, float32
+    for networks.
 
     Args:
         objective: anything with ``hvp(v)``, ``num_params``, ``dtype`` and ``device``.
@@ -181,7 +185,8 @@ class HessianOperator(SymmetricOperator):
         super().__init__(objective.num_params, objective.dtype, objective.device)
 
     def _matvec(self, v: torch.Tensor) -> torch.Tensor:
-        return self.objective.hvp(v)
+        with precision_scope(self._device, "fp32"):
+            return self.objective.hvp(v)
 
 
 class DenseOperator(SymmetricOperator):

@@ -139,12 +139,31 @@ def check_checkpoints(loaded: Sequence[Checkpoint], model: nn.Module) -> None:
         check_finite(ckpt.state, f"{where} ({ckpt.label})")
 
 
+def on_cpu(state: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
+    """A copy of ``state`` whose tensors are detached and on the CPU (a tensor already there is kept, not copied).
+
+    Raises:
+        CheckpointError: a tensor on the ``meta`` device, which holds no values (names it and ``source``).
+    """
+    out = {}
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor):
+            if value.device.type == "meta":
+                raise CheckpointError(f"{source}: {name} is on the meta device (it holds no values); give a state "
+                                      "with its tensors materialized")
+            value = value.detach().to("cpu")
+        out[name] = value
+    return out
+
+
 def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model: nn.Module,
                    default_labels: Optional[Sequence[str]] = None) -> list[Checkpoint]:
     """Checkpoints from what a Python caller holds: state dicts, models (their ``state_dict()``) or file paths.
 
     In-memory states are unwrapped like files (``module.`` prefixes, ``{'state_dict': ...}``) and keyed by
-    :func:`state_digest`; files by :func:`file_digest`.
+    :func:`state_digest`; files by :func:`file_digest`. Their tensors are held on the CPU, as files are
+    loaded (``map_location="cpu"``), whatever device the caller's models or states are on: directions,
+    projections and digests then never mix devices; the engine places weights on its device itself.
 
     Raises:
         CheckpointError / UserError: as :func:`load_checkpoints`; TypeError for anything else.
@@ -166,7 +185,8 @@ def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model
             point = point.state_dict()
         if not isinstance(point, Mapping):
             raise TypeError(f"point {i} is a {type(point).__name__}; give a state dict, a model or a file path")
-        state = dict(unwrap_state_dict(point, source=f"point {i} ({label})"))
+        source = f"point {i} ({label})"
+        state = on_cpu(unwrap_state_dict(point, source=source), source)
         loaded.append(Checkpoint(path=None, label=label, state=state, digest=state_digest(state)))
     check_checkpoints(loaded, model)
     return loaded

@@ -35,6 +35,7 @@ from landscape.eigenvectors import FILE as EIGENVECTORS_FILE, PointEigenvectors,
 from landscape.inputs import Checkpoint, Context
 from landscape.forward import Forward
 from landscape.objective import ModelObjective
+from landscape.precision import precision_scope
 from landscape.weights import ParamSelector
 from landscape.store import normalize_inputs, read_matching_sidecar
 
@@ -433,41 +434,42 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
             _write(res.doc, json_path, md_path)
 
     bar = tqdm(desc="Hessian-vector products", unit="hvp", disable=None if progress else True)
-    for ckpt in points:
-        entry = results.setdefault(ckpt.label, {"path": ckpt.path, "sha256": ckpt.digest, "metrics": {},
-                                                "hvps": 0, "seconds": {}})
-        if eigenvectors and ckpt.label not in res.vectors:  # resumed without its vectors: Lanczos again
-            entry["seconds"].pop("hessian_top_eigenvalues", None)
-        pending = [m for m in metrics if m not in entry["seconds"]]
-        if not pending:
-            res.skipped += len(metrics)
-            continue
-        obj = ModelObjective(model, data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
-                             bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, forward=forward,
-                             params=params, trainable_only=trainable_only)
-        _finite_point(ckpt, obj)
-        obj.on_hvp = bar.update
-        entry.update(obj.metrics())
-        entry["samples"] = obj.num_samples
-        for name in metrics:
-            if name in entry["seconds"]:
-                res.skipped += 1
+    with precision_scope(dev, "fp32"):  # full float32 (TF32 off on CUDA), as on the CPU
+        for ckpt in points:
+            entry = results.setdefault(ckpt.label, {"path": ckpt.path, "sha256": ckpt.digest, "metrics": {},
+                                                    "hvps": 0, "seconds": {}})
+            if eigenvectors and ckpt.label not in res.vectors:  # resumed without its vectors: Lanczos again
+                entry["seconds"].pop("hessian_top_eigenvalues", None)
+            pending = [m for m in metrics if m not in entry["seconds"]]
+            if not pending:
+                res.skipped += len(metrics)
                 continue
-            t0 = time.perf_counter()
-            hvps_before = obj.hvp_count
-            try:
-                if name == "hessian_top_eigenvalues" and eigenvectors:
-                    eig = _lanczos(obj, settings, seed)
-                    res.vectors[ckpt.label] = PointEigenvectors.of(eig, obj.space)
-                    entry["metrics"][name] = eig.to_json()
-                else:
-                    entry["metrics"].update(METRICS[name](obj, settings, seed))
-            except ValueError as exc:  # an estimator refusing its settings (they name the argument)
-                raise UserError(f"{name}: {exc}") from None
-            entry["seconds"][name] = time.perf_counter() - t0
-            entry["hvps"] += obj.hvp_count - hvps_before
-            res.computed += 1
-            save()
+            obj = ModelObjective(model, data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
+                                 bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, forward=forward,
+                                 params=params, trainable_only=trainable_only)
+            _finite_point(ckpt, obj)
+            obj.on_hvp = bar.update
+            entry.update(obj.metrics())
+            entry["samples"] = obj.num_samples
+            for name in metrics:
+                if name in entry["seconds"]:
+                    res.skipped += 1
+                    continue
+                t0 = time.perf_counter()
+                hvps_before = obj.hvp_count
+                try:
+                    if name == "hessian_top_eigenvalues" and eigenvectors:
+                        eig = _lanczos(obj, settings, seed)
+                        res.vectors[ckpt.label] = PointEigenvectors.of(eig, obj.space)
+                        entry["metrics"][name] = eig.to_json()
+                    else:
+                        entry["metrics"].update(METRICS[name](obj, settings, seed))
+                except ValueError as exc:  # an estimator refusing its settings (they name the argument)
+                    raise UserError(f"{name}: {exc}") from None
+                entry["seconds"][name] = time.perf_counter() - t0
+                entry["hvps"] += obj.hvp_count - hvps_before
+                res.computed += 1
+                save()
     bar.close()
     save(write=bool(res.computed) or json_path is None or not json_path.exists())  # all reused: nothing to write
     res.seconds = time.perf_counter() - started

@@ -36,6 +36,7 @@ import torch.nn as nn
 from torch.func import grad, jvp
 
 from swa.bn import update_bn_exact
+from swa.precision import precision_scope
 from landscape.data import as_eval_data
 from landscape.forward import Applied, Forward, split_metrics
 from landscape.tuning import MIN_BATCH_SIZE, OutOfMemory, release_memory
@@ -94,9 +95,11 @@ class ModelObjective:
         self.batch_size = batch_size
         if bn_recompute:
             bn_data = self.train if samples is None else data.train.placed(self.device, dtype=dtype)
-            self._retrying(lambda: update_bn_exact(self.model, bn_data.batches(self.batch_size), device=self.device,
-                                                   call=lambda batch: self.forward.run(self.model, batch)),
-                           bn_data)
+            with precision_scope(self.device, "fp32"):  # as the Hessian-vector products (landscape.hessian)
+                self._retrying(lambda: update_bn_exact(self.model, bn_data.batches(self.batch_size),
+                                                       device=self.device,
+                                                       call=lambda batch: self.forward.run(self.model, batch)),
+                               bn_data)
         self.model.eval()
         current = self.model.state_dict()
         self.point = self.space.params_of(current, dtype=dtype).to(self.device)

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import torch
 
 from swa.bn import BN_PASSES
+from swa.devices import check_device_name
 from swa.errors import UserError
 from landscape.bn_modes import BN_STRATEGIES, default_bn
 from landscape.budget import DEFAULT_MAX_POINTS
@@ -29,7 +30,8 @@ class EvalSettings:
             ``bn`` choices: :data:`landscape.bn_modes.BN_STRATEGIES`.
         batch_size, chunk: evaluation batch size (``None``: the fastest of a short timed probe,
             ``landscape.tuning``); points per saved chunk.
-        precision, device, seed: ``fp32``/``tf32``/``bf16`` (``landscape.precision``); ``auto``/``cpu``/``cuda``; seed of random choices.
+        precision, device, seed: ``fp32``/``tf32``/``bf16`` (``landscape.precision``); ``auto``/``cpu``/``cuda``/``cuda:N``
+            (``swa.devices``); seed of random choices.
         overwrite: replace results of other inputs in the output directory.
         progress: show a progress bar.
         max_points: refuse computations with more points (see :mod:`landscape.budget`).
@@ -67,6 +69,7 @@ class EvalSettings:
                 raise UserError(f"{arg(name)} {value!r} is not one of {', '.join(a for a in allowed if a)}")
         if self.bn_samples is not None:
             check_int(self.bn_samples, "bn_samples", 2)
+        check_device_name(self.device, flag=arg("device"))
 
     def resolved_bn(self, model: torch.nn.Module) -> str:
         return default_bn(model, self.bn)

@@ -40,6 +40,8 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from swa.devices import to_device as move
+
 __all__ = ["BN_PASSES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
 
 #: How statistics are gathered (``--bn-pass`` / ``--bn-update``); not to be confused with the landscape's
@@ -113,7 +115,7 @@ def _batch_source(inputs: Any, batch_size: int, device: torch.device) -> Callabl
     if isinstance(inputs, torch.Tensor):
         def slices() -> Iterator[torch.Tensor]:
             for start in range(0, inputs.shape[0], batch_size):
-                yield inputs[start:start + batch_size].to(device, non_blocking=True)
+                yield move(inputs[start:start + batch_size], device)
         return slices
     return lambda: (to_device(batch, device) for batch in inputs)
 
@@ -131,8 +133,8 @@ def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it moved to ``device``."""
-    return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
+    """``batch`` with every tensor in it moved to ``device`` (by ``swa.devices.to_device``)."""
+    return map_tensors(batch, lambda t: move(t, device))
 
 
 def _execution_order(model: nn.Module, layers: list[_BatchNorm], call: Callable[[Any], Any],

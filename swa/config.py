@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 from swa.bn import BN_PASSES
 from swa.data import DataSpec
+from swa.devices import DEVICE_NAMES, check_device_name
 from swa.errors import ConfigError
 from swa.models import ModelSpec
 from swa.schedules import SCHEDULES
@@ -17,7 +18,7 @@ __all__ = ["TrainConfig", "METHODS", "OPTIMIZERS", "PRECISIONS", "DEVICES"]
 METHODS = ("sgd", "swa", "pswa")
 OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("fp32", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = DEVICE_NAMES  # cuda:N with N a GPU index (swa.devices)
 
 
 def _choice(name: str, value: str, allowed) -> None:
@@ -53,7 +54,10 @@ class TrainConfig:
         init_from: checkpoint to start from (fine-tuning).
         seed [0]: seed of initialization, shuffling, augmentation and dropout.
         device ["auto"], precision ["fp32"], channels_last [False]: where and how to compute
-            (bf16 autocast and channels_last apply on CUDA only).
+            (``auto``, ``cpu``, ``cuda`` or ``cuda:N``: ``swa.devices``; bf16 autocast and channels_last
+            apply on CUDA only).
+        deterministic [False]: deterministic algorithms (``swa.determinism``), which a bitwise
+            identical resumption on CUDA needs.
         bn_update ["exact"]: how the average's BatchNorm statistics are recomputed (``swa.bn``).
         eval_batch_size [1024], eval_freq [1]: evaluation batch size and how often (in epochs) the
             average is evaluated; the last epoch is always evaluated.
@@ -83,6 +87,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    deterministic: bool = False
     bn_update: str = "exact"
     eval_batch_size: int = 1024
     eval_freq: int = 1
@@ -90,9 +95,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--method", self.method, METHODS)
-        _choice("--device", self.device, DEVICES)
+        check_device_name(self.device)
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--bn-update", self.bn_update, BN_PASSES)
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"deterministic must be True or False, got {self.deterministic!r}")
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -165,6 +172,8 @@ class TrainConfig:
             del obj["train_only"]
         else:
             obj["train_only"] = list(self.train_only)
+        if not self.deterministic:  # likewise
+            del obj["deterministic"]
         return obj
 
     @classmethod

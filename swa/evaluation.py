@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swa.data import CLASSIFICATION
+from swa.devices import to_device
+from swa.precision import precision_scope
 
 __all__ = ["batch_loss", "evaluate", "autocast_for"]
 
@@ -44,8 +46,9 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batc
              memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Per-sample mean loss (and accuracy for classification) of ``model`` in eval mode over ``(x, y)``.
 
-    The model's train/eval mode is restored afterwards. Returns ``{"loss": ..., "acc": ...}``
-    (``acc`` is ``None`` for regression).
+    Computed in full float32 (TF32 off on CUDA, ``swa.precision``), with bf16 autocast on CUDA when
+    ``precision`` is ``"bf16"``. The model's train/eval mode is restored afterwards. Returns
+    ``{"loss": ..., "acc": ...}`` (``acc`` is ``None`` for regression).
     """
     device = torch.device(device)
     was_training = model.training
@@ -53,16 +56,17 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batc
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     try:
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start:start + batch_size].to(device, non_blocking=True)
-            yb = y[start:start + batch_size].to(device, non_blocking=True)
-            if xb.dim() == 4:
-                xb = xb.contiguous(memory_format=memory_format)
-            with autocast_for(device, precision):
-                out = model(xb)
-            total_loss += batch_loss(out, yb, task, reduction="sum").double()
-            if task == CLASSIFICATION:
-                correct += (out.argmax(dim=1) == yb).sum()
+        with precision_scope(device, "fp32"):
+            for start in range(0, x.shape[0], batch_size):
+                xb = to_device(x[start:start + batch_size], device)
+                yb = to_device(y[start:start + batch_size], device)
+                if xb.dim() == 4:
+                    xb = xb.contiguous(memory_format=memory_format)
+                with autocast_for(device, precision):
+                    out = model(xb)
+                total_loss += batch_loss(out, yb, task, reduction="sum").double()
+                if task == CLASSIFICATION:
+                    correct += (out.argmax(dim=1) == yb).sum()
     finally:
         model.train(was_training)
     n = x.shape[0]

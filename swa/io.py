@@ -15,14 +15,15 @@ import os
 import re
 import stat
 import tempfile
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["atomic_path", "save_torch", "write_json", "write_text", "write_jsonl", "CREATOR", "FIGURE_METADATA",
-           "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "remove_orphans"]
+__all__ = ["atomic_path", "save_torch", "on_cpu", "is_device_error", "write_json", "write_text", "write_jsonl",
+           "CREATOR", "FIGURE_METADATA", "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "remove_orphans"]
 
 CREATOR = "swa-landscape"
 # ``savefig(metadata=...)`` per static format: where each format keeps its creator.
@@ -73,12 +74,56 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` atomically; a failed write (a full disk) is an ``OSError`` naming ``path``."""
+    """``torch.save(obj, path)`` atomically, with every tensor in ``obj`` saved as a CPU tensor (:func:`on_cpu`),
+    so that a machine without a GPU loads the file as it is.
+
+    Raises:
+        OSError: a failed write (a full disk), naming ``path``.
+        RuntimeError: a device error (a CUDA fault from an earlier asynchronous kernel, raised when the
+            tensors are copied off the GPU or while saving), as PyTorch raised it: it is not a disk failure.
+    """
+    obj = on_cpu(obj)  # copying off the GPU synchronizes: a pending CUDA error surfaces here, as itself
     with atomic_path(path) as tmp:
         try:
             torch.save(obj, tmp)
         except RuntimeError as exc:  # torch reports write failures as RuntimeError, without the path
+            if is_device_error(exc, ignore=str(tmp)):
+                raise
             raise OSError(errno.EIO, f"write failed ({str(exc).strip().splitlines()[0][:120]})", str(path)) from exc
+
+
+def on_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) on the CPU: a tensor already there is kept as
+    it is, one on another device is copied (detached). Containers are rebuilt with their type (an ``OrderedDict``
+    state dict keeps its ``_metadata``); anything else is returned as is."""
+    if isinstance(obj, torch.Tensor):
+        return obj if obj.device.type == "cpu" else obj.detach().cpu()
+    if isinstance(obj, dict):
+        out = OrderedDict((k, on_cpu(v)) for k, v in obj.items()) if isinstance(obj, OrderedDict) else \
+            {k: on_cpu(v) for k, v in obj.items()}
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, list):
+        return [on_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        items = [on_cpu(v) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    return obj
+
+
+# What names a device failure in PyTorch's messages (CUDA runtime, cuBLAS, cuDNN, ROCm), as opposed to a file's.
+_DEVICE_ERROR = re.compile(r"CUDA|CUBLAS_STATUS|CUDNN_STATUS|cuDNN error|device-side assert|HIP error|NCCL")
+
+
+def is_device_error(exc: BaseException, ignore: str = "") -> bool:
+    """Whether ``exc`` reports a failure of an accelerator (``torch.AcceleratorError``, or a ``RuntimeError``
+    naming CUDA, cuBLAS, cuDNN or HIP) rather than of a file; ``ignore`` (a file name) is not searched."""
+    accelerator_error = getattr(torch, "AcceleratorError", None)
+    if accelerator_error is not None and isinstance(exc, accelerator_error):
+        return True
+    text = str(exc).replace(ignore, "") if ignore else str(exc)
+    return bool(_DEVICE_ERROR.search(text))
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

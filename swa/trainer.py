@@ -10,9 +10,17 @@
   weights are replaced by the BN-updated average, the optimizer state (momentum)
   is reset and averaging restarts; the output is the last period's average.
 
-Each collected point is saved as a ``state_dict``; the run directory
-(``swa.rundir``) records them in order. State is saved atomically after every
-epoch, and :func:`train` with ``resume=True`` continues bitwise-identically.
+Each collected point is saved as a ``state_dict`` of CPU tensors (loadable on a machine without
+a GPU); the run directory (``swa.rundir``) records them in order. State is saved atomically after
+every epoch, and :func:`train` with ``resume=True`` continues where the run stopped, with the
+random state of the CPU, the shuffling and the training device's GPU. On a CPU the resumed run is
+bitwise identical to an uninterrupted one (same machine and thread count). On CUDA it is so only
+with ``deterministic=True`` (``--deterministic``, ``swa.determinism``): otherwise cuDNN's timed
+algorithm choice and non-deterministic backward kernels make two runs, or a run and its
+resumption, differ in the last bits from the first step on, and more as training goes on.
+
+Training and its evaluations run in full float32 (TF32 off on CUDA, ``swa.precision``), with
+bf16 autocast on CUDA for ``precision="bf16"``.
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ from swa.bn import update_bn_exact
 from swa.checkpoint import load_into, load_state_dict
 from swa.config import TrainConfig
 from swa.data import CLASSIFICATION, TensorData, load_data
+from swa.determinism import NONDETERMINISTIC_OP, deterministic_scope
 from swa.devices import resolve_device
 from swa.errors import ConfigError, UserError
 from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
+from swa.precision import precision_scope
 from swa.rundir import (FORMAT, MANIFEST, METRICS, STATE, manifest_config, portable_paths, read_manifest, read_metrics,
                         resolved_paths, versions)
 from swa.schedules import build_schedule
@@ -160,9 +170,13 @@ class Trainer:
         self.step = 0
         self.trajectory: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
+        self.determinism: dict[str, Any] = {}  # what --deterministic set (swa.determinism), for the manifest
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumption needs. ``rng["cuda"]`` holds the training device's CUDA generator state
+        (one entry) when training on CUDA, else nothing: a CPU run never initializes CUDA.
+        (``swa.io.save_torch`` writes the tensors as CPU tensors.)"""
         return {
             "epoch": self.epoch, "step": self.step,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -170,7 +184,7 @@ class Trainer:
             "last_period_average": self.last_period_average,
             "trajectory": self.trajectory, "metrics": self.metrics,
             "rng": {"torch": torch.get_rng_state(), "shuffle": self.shuffle_gen.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                    "cuda": [torch.cuda.get_rng_state(self.device)] if self.device.type == "cuda" else []},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -184,8 +198,10 @@ class Trainer:
         self.metrics = list(state["metrics"])
         torch.set_rng_state(state["rng"]["torch"])
         self.shuffle_gen.set_state(state["rng"]["shuffle"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        # A CUDA run restores its device's generator: the first entry (runs written before kept one per
+        # visible GPU, the first being the default device's). A run moved between CPU and GPU has none to restore.
+        if state["rng"]["cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"][0], self.device)
 
     # --------------------------------------------------------------- helpers
     def bn_updated(self, module: nn.Module) -> nn.Module:
@@ -319,6 +335,7 @@ class Trainer:
             "iters_per_epoch": self.iters_per_epoch, "epochs_done": self.epoch, "versions": versions(),
             "trajectory": self.trajectory, "final": final, "swa": swa,
             "warnings": divergence_warnings(self.metrics, self.data.task, self.data.num_outputs),
+            **({"determinism": self.determinism} if self.determinism else {}),
         }
 
     def save(self, status: str = "running", final: Optional[str] = None, swa: Optional[str] = None) -> None:
@@ -356,14 +373,18 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
         out: run directory to resume (default ``config.out``).
         resume: continue the run in ``out`` from its last finished epoch.
         overwrite: allow starting a new run in a directory that already holds one.
-        device: override the device on resume (``auto``/``cpu``/``cuda``).
+        device: override the device on resume (``auto``/``cpu``/``cuda``/``cuda:N``).
         progress: show tqdm progress bars.
         on_epoch_end: called as ``fn(epoch, trainer)`` after each epoch's bookkeeping.
         log: where per-epoch lines go (default: ``tqdm.write`` when ``progress`` is on).
 
+    The epochs run in full float32 (``swa.precision``) and, with ``config.deterministic``, with
+    deterministic algorithms (``swa.determinism``); both are restored on return.
+
     Raises:
         UserError: a run already exists (without ``resume``/``overwrite``), nothing to
-            resume, or bad settings, data, model or checkpoints.
+            resume, bad settings, data, model or checkpoints, or (``deterministic``) an operation
+            of the model without a deterministic CUDA implementation.
     """
     started = time.perf_counter()
     out = Path(out if out is not None else config.out)
@@ -409,15 +430,25 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
                             f"{' '.join(str(exc).split())[:200]})") from None
         trainer.model.to(trainer.device)
         log(f"resuming {out} after epoch {trainer.epoch}/{config.epochs}")
-    else:
-        trainer.save("running")
-    while trainer.epoch < config.epochs:
-        record = trainer.run_epoch()
-        trainer.save("running")
-        log(_format_row(record))
-        if on_epoch_end is not None:
-            on_epoch_end(trainer.epoch, trainer)
-    final, swa_path = trainer.finish()
+    with precision_scope(trainer.device, "fp32"), deterministic_scope(config.deterministic) as determinism:
+        trainer.determinism = determinism
+        if state is None:
+            trainer.save("running")
+        try:
+            while trainer.epoch < config.epochs:
+                record = trainer.run_epoch()
+                trainer.save("running")
+                log(_format_row(record))
+                if on_epoch_end is not None:
+                    on_epoch_end(trainer.epoch, trainer)
+            final, swa_path = trainer.finish()
+        except RuntimeError as exc:
+            if NONDETERMINISTIC_OP not in str(exc):
+                raise
+            op = " ".join(str(exc).split(NONDETERMINISTIC_OP)[0].split()[-1:]) or "an operation"
+            raise UserError(f"--deterministic: {op} of this model has no deterministic implementation on "
+                            f"{trainer.device}; train without --deterministic (a resumed run is then not bitwise "
+                            "identical)") from None
     return TrainResult(out=out, final=final, swa=swa_path, metrics=trainer.metrics,
                        trajectory=trainer.trajectory, seconds=time.perf_counter() - started,
                        warnings=divergence_warnings(trainer.metrics, data.task, data.num_outputs))

@@ -50,18 +50,33 @@ def test_precision_scope_rejects_unknown_names():
     assert PRECISIONS == ("fp32", "tf32", "bf16")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_fp32_turns_tf32_off_on_cuda_and_restores_the_flags():
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+@pytest.mark.parametrize("first", ["new", "legacy"])
+def test_fp32_turns_tf32_off_on_cuda_and_restores_the_flags(first):
+    """On a GPU: fp32 in the scope is full float32 whichever API set TF32 on before; tf32 is TF32; the switches
+    come back (swa.precision never reads a legacy flag after the new API was set, which would raise)."""
+    from swa.precision import HAS_FP32_PRECISION_API, tf32_state
+
+    saved = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
     try:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        if first == "new" and HAS_FP32_PRECISION_API:
+            torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = "tf32"
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        before = tf32_state()
+        a = torch.randn(1024, 1024, device="cuda")
+        x = torch.randn(8, 16, 32, 32, device="cuda")
+        conv = torch.nn.Conv2d(16, 16, 3, device="cuda")
+        exact_mm = (a.double() @ a.double()).float()
+        exact_conv = torch.nn.functional.conv2d(x.double(), conv.weight.double(), conv.bias.double()).float()
         with precision_scope(torch.device("cuda"), "fp32"):
-            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
-            a = torch.randn(512, 512, device="cuda")
-            exact = (a.double() @ a.double()).float()
-            assert torch.allclose(a @ a, exact, rtol=1e-5, atol=1e-3)
-        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+            assert torch.allclose(a @ a, exact_mm, rtol=1e-5, atol=1e-3)
+            assert torch.allclose(conv(x), exact_conv, rtol=1e-5, atol=1e-4)
+        assert tf32_state() == before
         with precision_scope(torch.device("cuda"), "tf32"):
-            assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+            (a @ a).sum().item(), conv(x).sum().item()  # runs without a mixed-API error
+        assert tf32_state() == before
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cudnn.allow_tf32 = saved[1]

@@ -27,6 +27,18 @@ def path_arg(text: str) -> str:
     return text
 
 
+def device_arg(text: str) -> str:
+    """argparse ``type=`` of ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``swa.devices``); whether
+    the machine has that GPU is checked when the device is resolved."""
+    from swa.devices import check_device_name
+    from swa.errors import ConfigError
+
+    try:
+        return check_device_name(text, flag=None)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # Arguments whose metavar names a path get ``type=path_arg`` when they were declared without a type.
 _PATH_METAVAR = re.compile(r"DIR|FILE|CKPT|RESULT|^[ABC]$")
 
@@ -55,8 +67,8 @@ def add_common(parser: argparse.ArgumentParser, *, out_default: str | None = Non
     """``--out``, ``--device`` and ``--seed``, which every subcommand has."""
     parser.add_argument("--out", type=path_arg, default=out_default, metavar="DIR",
                         help="output directory" + (f" (default: {out_default})" if out_default else ""))
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                        help="where to compute (default: auto = CUDA when available)")
+    parser.add_argument("--device", type=device_arg, default=None, metavar="{auto,cpu,cuda,cuda:N}",
+                        help="where to compute (default: auto = CUDA when available; cuda:N the N-th GPU)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
 
 

@@ -13,7 +13,8 @@ __all__ = ["add_parser", "run", "config_from_args"]
 _RUN_FLAGS = ("model", "model_kwargs", "data", "data_root", "download", "augment", "data_seed", "data_kwargs",
               "epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
               "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-              "train_only", "seed", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
+              "train_only", "seed", "precision", "channels_last", "deterministic", "bn_update", "eval_batch_size",
+              "eval_freq")
 
 
 def _milestones(text: str) -> tuple[int, ...]:
@@ -65,6 +66,8 @@ def add_parser(sub) -> None:
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     r.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="bf16 autocast on CUDA")
     r.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format on CUDA")
+    r.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic algorithms (slower on CUDA), which a bitwise identical --resume on CUDA needs")
     r.add_argument("--eval-batch-size", type=int, default=None, help="evaluation batch size (default 1024)")
     r.add_argument("--eval-freq", type=int, default=None, help="evaluate the average every N epochs (default 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
@@ -79,7 +82,8 @@ def config_from_args(args: argparse.Namespace):
     model = model_spec_from_args(args, data)
     names = ("epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
              "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-             "train_only", "seed", "device", "precision", "channels_last", "bn_update", "eval_batch_size", "eval_freq")
+             "train_only", "seed", "device", "precision", "channels_last", "deterministic", "bn_update",
+             "eval_batch_size", "eval_freq")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     return TrainConfig(model=model, data=data, out=args.out, **given)
 
