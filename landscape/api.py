@@ -18,6 +18,11 @@ Shared keyword arguments:
   cross-entropy and accuracy for integer targets, MSE for floating ones (``task`` overrides);
 * ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
   parameters span the space; the others keep each point's own values;
+* ``samples`` (``plane``, ``interpolate``, ``rays``): evaluate on a fixed random subset of ``samples``
+  training samples and min(``samples``, test size) test samples, drawn from ``seed``
+  (:meth:`landscape.data.EvalData.sampled`; recorded in the sidecar's ``inputs.sample``, part of the
+  resume key; one line says which); default all. ``sharpness``' ``samples`` is the same subset of the
+  training samples (sharpness uses no test data);
 * ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
   BatchNorm; ``sharpness``: ``fixed``, the default, or ``recompute``), ``bn_samples``, ``bn_pass``,
   ``batch_size``, ``chunk``, ``device``,
@@ -43,7 +48,7 @@ import torch.nn as nn
 from landscape.budget import DEFAULT_MAX_POINTS
 from landscape.data import EvalData, as_eval_data
 from landscape.forward import Forward
-from landscape.checks import python_names
+from landscape.checks import check_int, python_names
 from landscape.geometry import as_axis, check_grid, check_margin
 from landscape.inputs import as_checkpoints
 from landscape.interp import DEFAULT_T, InterpResult, check_t, evaluate_line
@@ -75,14 +80,19 @@ def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]
             "data": data.describe(), "loss": forward.describe()}
 
 
-def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task,
-           log: Callable[[str], None]) -> tuple[nn.Module, EvalData, Forward]:
+def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task, log: Callable[[str], None],
+           samples: Optional[int] = None, seed: int = 0) -> tuple[nn.Module, EvalData, Forward]:
     """The model to evaluate (inside DataParallel, DDP, torch.compile or AveragedModel wrappers: the states'
-    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data and the loss."""
+    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data (cut to a fixed
+    random subset of ``samples`` drawn from ``seed``, :meth:`EvalData.sampled`, said in one line) and the loss."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
+    if samples is not None:
+        check_int(samples, "samples", 1)
     model = unwrap_model(model, log)
-    data = as_eval_data(data)
+    data = as_eval_data(data).sampled(samples, seed)
+    if data.sample is not None:
+        log(data.sample_line())
     return model, data, Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn)
 
 
@@ -100,7 +110,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           normalization: str = "filter", include_bn_and_bias: bool = False, orthogonal: bool = False,
           pca_center: str = "last", hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
           loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None, task: Optional[str] = None,
-          params: Any = None, trainable_only: bool = False, bn: Optional[str] = None,
+          params: Any = None, trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
           max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
@@ -137,7 +147,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                           directions=directions if isinstance(directions, str) else None,
                           normalization=normalization, include_bn_and_bias=include_bn_and_bias)
     bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, samples, seed)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
@@ -191,7 +201,8 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
-                trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+                trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
+                bn_samples: Optional[int] = None,
                 bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
                 precision: str = "fp32", seed: int = 0, progress: bool = True,
                 max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
@@ -199,7 +210,7 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
     t = check_t(t)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, samples, seed)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -213,7 +224,8 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
-         trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+         trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
+         bn_samples: Optional[int] = None,
          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
          out: Optional[str | Path] = None, overwrite: bool = False, self_check: bool = True,
@@ -222,7 +234,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
     ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, samples, seed)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
