@@ -27,8 +27,8 @@ in increasing order, N the split's samples. It picks those positions of
   in it); a batch left without rows is dropped. Deterministic when the iterable yields the same
   batches in the same order at every pass (a list does).
 
-Image tensors (4-D floating) are put in channels-last layout: oneDNN and cuDNN convolutions are
-faster in it (BENCHMARKS.md).
+Image tensors (4-D floating) are put in channels-last layout, given as tensors or in a source's
+batches alike: oneDNN and cuDNN convolutions are faster in it (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class Split:
     device: torch.device = torch.device("cpu")
     memory_format: torch.memory_format = torch.contiguous_format
     dtype: Optional[torch.dtype] = None
+    images: bool = False  # a source whose first batch holds a 4-D floating tensor (laid out channels-last)
 
     @property
     def is_tensors(self) -> bool:
@@ -266,7 +267,9 @@ class EvalData:
 
     @property
     def image_like(self) -> bool:
-        return self.train.is_tensors and self.train.x.dim() == 4
+        """4-D training inputs (tensors), or a source whose batches hold 4-D floating tensors: evaluated in
+        channels-last layout either way, so that a DataLoader and tensors run the same kernels."""
+        return self.train.x.dim() == 4 if self.train.is_tensors else self.train.images
 
     def sampled(self, samples: Optional[int], seed: int) -> "EvalData":
         """A fixed random subset of ``samples`` training samples and of min(``samples``, test size) test samples,
@@ -338,7 +341,9 @@ def _split(obj: Any, name: str) -> tuple[Split, Optional[str]]:
     if first is None:
         raise ValueError(f"the {name} split has no batches")
     task = _task_of(first[1]) if isinstance(first, (tuple, list)) and len(first) == 2 else None
-    return Split(source=obj), task
+    dims: list[bool] = []
+    map_tensors(first, lambda t: dims.append(t.dim() == 4 and t.is_floating_point()) or t)
+    return Split(source=obj, images=any(dims)), task
 
 
 def as_eval_data(data: Any) -> EvalData:
