@@ -141,7 +141,7 @@ def _cli_files(tmp_path):
     (x, y), (xt, yt) = data["train"], data["test"]
     np.savez(tmp_path / "data.npz", x=x.numpy(), y=y.numpy(), x_test=xt.numpy(), y_test=yt.numpy())
     paths = []
-    for i in range(2):
+    for i in range(3):
         torch.manual_seed(i)
         model = build_model(ModelSpec("mlp"), num_outputs=3, input_shape=(4,))
         torch.save(model.state_dict(), tmp_path / f"s{i}.pt")
@@ -150,7 +150,7 @@ def _cli_files(tmp_path):
 
 
 def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
-    data, (a, b) = _cli_files(tmp_path)
+    data, (a, b, _) = _cli_files(tmp_path)
     common = ["--model", "mlp", "--data", data, "--from", a, "--to", b, "--t", "0:1:3", "--device", "cpu",
               "--quiet", "--no-plot", "--no-self-check", "--seed", "2"]
     code, out, err = cli(capsys, "interp", *common, "--samples", "40", "--out", str(tmp_path / "q"))
@@ -173,3 +173,19 @@ def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
     assert code != 0 and len(err.strip().splitlines()) == 1 and "--overwrite" in err
     code, _, err = cli(capsys, "interp", *common, "--samples", "0", "--out", str(tmp_path / "z"))
     assert code == 2 and err.strip().splitlines() == [err.strip()] and "--samples" in err
+
+
+def test_plane_and_rays_take_samples_too(capsys, tmp_path):
+    net, states, data = small_bn_problem()
+    kw = dict(samples=30, seed=1, device="cpu", progress=False, self_check=False, log=lambda _: None)
+    want = {"samples": 30, "seed": 1, "train": [30, 120], "test": [30, 60]}
+    plane = landscape.plane(net, states, data, grid=2, **kw)
+    rays = landscape.rays(net, [states[0]], data, directions=2, steps=3, max_distance=1.0, **kw)
+    assert plane.sidecar["inputs"]["sample"] == want and rays.sidecar["inputs"]["sample"] == want
+    npz, points = _cli_files(tmp_path)
+    code, out, err = cli(capsys, "plane", "--model", "mlp", "--data", npz, "--points", *points, "--grid", "2",
+                         "--samples", "30", "--seed", "1", "--device", "cpu", "--quiet", "--no-plot",
+                         "--no-self-check", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    assert "samples: a fixed random subset of 30 of 120 training and 30 of 60 test samples (seed 1)" in out
+    assert json.loads((tmp_path / "p" / "plane.json").read_text())["inputs"]["sample"] == want
