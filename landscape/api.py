@@ -88,7 +88,7 @@ def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task, log: Callable
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
     if samples is not None:
-        check_int(samples, "samples", 1)
+        samples = check_int(samples, "samples", 1)
     model = unwrap_model(model, log)
     data = as_eval_data(data).sampled(samples, seed)
     if data.sample is not None:

@@ -34,6 +34,7 @@ batches alike: oneDNN and cuDNN convolutions are faster in it (BENCHMARKS.md).
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -127,8 +128,9 @@ class Split:
         """
         if n is None:
             return self
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"a sample subset needs a positive number of samples, got {n!r}")
+        n = int(n)
         if not self.is_tensors:
             source = _source_subset(self.source, n, seed)
             return self if source is None else replace(self, source=source)
@@ -281,8 +283,9 @@ class EvalData:
         """
         if samples is None:
             return self
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        samples = int(samples)
         record: dict[str, Any] = {"samples": samples, "seed": seed}
         splits = []
         for name, split in (("train", self.train), ("test", self.test)):
@@ -300,8 +303,8 @@ class EvalData:
         r = self.sample
         if r is None:
             return None
-        test = f" and {r['test'][0]:,} of {r['test'][1]:,} test samples" if r.get("test") else ""
-        return (f"samples: a fixed random subset of {r['train'][0]:,} of {r['train'][1]:,} training{test} "
+        test = f" and {r['test'][0]:,} of {r['test'][1]:,} test" if r.get("test") else ""
+        return (f"samples: a fixed random subset of {r['train'][0]:,} of {r['train'][1]:,} training{test} samples "
                 f"(seed {r['seed']})")
 
     def describe(self) -> dict[str, Any]:

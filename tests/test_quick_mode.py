@@ -189,3 +189,11 @@ def test_plane_and_rays_take_samples_too(capsys, tmp_path):
     assert code == 0, err
     assert "samples: a fixed random subset of 30 of 120 training and 30 of 60 test samples (seed 1)" in out
     assert json.loads((tmp_path / "p" / "plane.json").read_text())["inputs"]["sample"] == want
+
+
+def test_numpy_integers_and_a_train_only_split():
+    x, y = torch.randn(10, 2), torch.arange(10)
+    sub = as_eval_data((x, y)).sampled(np.int64(4), seed=0)
+    assert json.loads(json.dumps(sub.sample)) == {"samples": 4, "seed": 0, "train": [4, 10]}
+    assert sub.sample_line() == "samples: a fixed random subset of 4 of 10 training samples (seed 0)"
+    assert torch.equal(sub.train.x, x[_rows(10, 4, 0)])
