@@ -20,7 +20,7 @@ points per second of the whole process and of the evaluation alone (the sidecar'
 the batch sizes the engine used (from the sidecar) and the process's thread count. Prints the hardware
 and a Markdown table to paste into BENCHMARKS.md.
 
-Re-run: ``.venv/bin/python scripts/bench_api_cli.py`` (about 4 minutes on a 2-core CPU;
+Re-run: ``.venv/bin/python scripts/bench_api_cli.py`` (about 4–5 minutes on a quiet 2-core CPU;
 ``--train/--test/--grid/--rounds`` change the size).
 """
 
