@@ -239,16 +239,17 @@ def main(argv=None) -> int:
         print(f"`{args.grid}x{args.grid}` plane ({points} points), resnet_bn {info['params']:,} parameters, "
               f"{args.train} + {args.test} samples, BN recomputed; medians of {args.rounds} interleaved rounds, "
               "each in a fresh process:\n")
-        print("| path | wall | user CPU | system CPU | minor faults | evaluation | points/s (evaluation) | "
-              "evaluation / api-loader | outside the evaluation | batch (evaluation, BN) |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| path | wall | user CPU | system CPU | user + system | minor faults | evaluation | points/s "
+              "(evaluation) | evaluation / api-loader | outside the evaluation | batch (evaluation, BN) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for m in modes:
             d, last = med[m], runs[m][-1]
             ratio = f"{d['compute'] / base['compute']:.2f}x" if base else "-"
             faults = statistics.median(r["minflt"] for r in runs[m])
             batches = "the loader's (128)" if last["batch_size"] is None else \
                 f"{last['batch_size']}, {last['bn_batch_size']}"
-            print(f"| {m} | {d['wall']:.1f} s | {d['user']:.1f} s | {d['sys']:.1f} s | {faults / 1e6:.2f} M | "
+            print(f"| {m} | {d['wall']:.1f} s | {d['user']:.1f} s | {d['sys']:.1f} s | {d['user'] + d['sys']:.1f} s | "
+                  f"{faults / 1e6:.2f} M | "
                   f"{d['compute']:.1f} s | {points / d['compute']:.3f} | {ratio} | {d['wall'] - d['compute']:.1f} s | "
                   f"{batches} |")
     return 0
