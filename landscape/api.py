@@ -20,6 +20,11 @@ Shared keyword arguments:
   ``loss_name``: the loss's name in results and figures (default: the function's or class's name);
 * ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
   parameters span the space; the others keep each point's own values;
+* ``samples`` (``plane``, ``interpolate``, ``rays``): evaluate on a fixed random subset of ``samples``
+  training samples and min(``samples``, test size) test samples, drawn from ``seed``
+  (:meth:`landscape.data.EvalData.sampled`; recorded in the sidecar's ``inputs.sample``, part of the
+  resume key; one line says which); default all. ``sharpness``' ``samples`` is the same subset of the
+  training samples (sharpness uses no test data);
 * ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
   BatchNorm; ``sharpness``: ``fixed``, the default, or ``recompute``), ``bn_samples``, ``bn_pass``,
   ``batch_size``, ``chunk``, ``device``,
@@ -45,7 +50,7 @@ import torch.nn as nn
 from landscape.budget import DEFAULT_MAX_POINTS
 from landscape.data import EvalData, as_eval_data
 from landscape.forward import Forward
-from landscape.checks import python_names
+from landscape.checks import check_int, python_names
 from landscape.geometry import as_axis, check_grid, check_margin
 from landscape.inputs import as_checkpoints
 from landscape.interp import DEFAULT_T, InterpResult, check_t, evaluate_line
@@ -77,15 +82,21 @@ def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]
             "data": data.describe(), "loss": forward.describe()}
 
 
-def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task,
-           log: Callable[[str], None], loss_name: Optional[str] = None) -> tuple[nn.Module, EvalData, Forward]:
+def _setup(model: nn.Module, data: Any, loss_fn, forward_fn, task, log: Callable[[str], None], *,
+           loss_name: Optional[str] = None, samples: Optional[int] = None,
+           seed: int = 0) -> tuple[nn.Module, EvalData, Forward]:
     """The model to evaluate (inside DataParallel, DDP, torch.compile or AveragedModel wrappers: the states'
-    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data and the loss
+    ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data (cut to a fixed
+    random subset of ``samples`` drawn from ``seed``, :meth:`EvalData.sampled`, said in one line) and the loss
     (named ``loss_name``, else after the function; a lambda is a "custom loss" and a note says so)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
+    if samples is not None:
+        samples = check_int(samples, "samples", 1)
     model = unwrap_model(model, log)
-    data = as_eval_data(data)
+    data = as_eval_data(data).sampled(samples, seed)
+    if data.sample is not None:
+        log(data.sample_line())
     forward = Forward(task=task or data.task, loss_fn=loss_fn, forward_fn=forward_fn, name=loss_name)
     if forward.unnamed:
         what = "forward_fn" if forward_fn is not None else "loss_fn"
@@ -109,7 +120,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
           pca_center: str = "last", hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
           hessian_batch_size: int = 2048, loss_fn: Optional[Callable] = None, forward_fn: Optional[Callable] = None,
           task: Optional[str] = None, loss_name: Optional[str] = None,
-          params: Any = None, trainable_only: bool = False, bn: Optional[str] = None,
+          params: Any = None, trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
           bn_samples: Optional[int] = None, bn_pass: str = "single-pass", batch_size: Optional[int] = None,
           chunk: int = 16, device: str = "auto", precision: str = "fp32", seed: int = 0, progress: bool = True,
           max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
@@ -147,7 +158,8 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                           directions=directions if isinstance(directions, str) else None,
                           normalization=normalization, include_bn_and_bias=include_bn_and_bias)
     bn, grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name, samples=samples,
+                                  seed=seed)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
@@ -203,7 +215,8 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
                 loss_name: Optional[str] = None,
-                trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+                trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
+                bn_samples: Optional[int] = None,
                 bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
                 precision: str = "fp32", seed: int = 0, progress: bool = True,
                 max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
@@ -211,7 +224,8 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
     t = check_t(t)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name, samples=samples,
+                                  seed=seed)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -226,7 +240,8 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
          forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
          loss_name: Optional[str] = None,
-         trainable_only: bool = False, bn: Optional[str] = None, bn_samples: Optional[int] = None,
+         trainable_only: bool = False, samples: Optional[int] = None, bn: Optional[str] = None,
+         bn_samples: Optional[int] = None,
          bn_pass: str = "single-pass", batch_size: Optional[int] = None, chunk: int = 16, device: str = "auto",
          precision: str = "fp32", seed: int = 0, progress: bool = True, max_points: int = DEFAULT_MAX_POINTS,
          out: Optional[str | Path] = None, overwrite: bool = False, self_check: bool = True,
@@ -235,7 +250,8 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
     ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name, samples=samples,
+                                  seed=seed)
     ckpts = as_checkpoints(points, labels, model)
     settings = _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, seed, progress, max_points,
                          overwrite, self_check)
@@ -269,7 +285,7 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     if bn not in (None, "fixed", "recompute"):
         raise UserError(f"bn must be 'fixed' (the default: the checkpoint's statistics, as PyHessian) or "
                         f"'recompute' for sharpness, got {bn!r}")
-    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name)
+    model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name)
     ckpts = as_checkpoints(points, labels, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")

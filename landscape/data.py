@@ -12,13 +12,29 @@
   comes. A one-shot iterator or generator is refused: it would be empty after one pass;
 * ``{"train": ..., "test": ...}`` of either form; ``test`` is optional (its metrics are then NaN).
 
-Image tensors (4-D floating) are put in channels-last layout: oneDNN and cuDNN convolutions are
-faster in it (BENCHMARKS.md).
+A fixed random subset of ``n`` samples (:meth:`EvalData.sampled`, the API's and the command line's
+``samples``; :meth:`Split.subset`, also for ``bn_samples``) is drawn from ``seed`` by one rule,
+:func:`draw_indices`: the first ``n`` of ``torch.randperm(N)`` under ``torch.Generator().manual_seed(seed)``,
+in increasing order, N the split's samples. It picks those positions of
+
+* tensors: rows ``x[idx]``, ``y[idx]``;
+* a ``DataLoader`` over a map-style dataset (with ``__len__``; the usual case): items ``dataset[i]``,
+  served by a new unshuffled ``DataLoader`` with the loader's batch size, collate function, workers
+  and pinning, so a shuffled loader gives the same subset at every call; for a loader over a
+  ``TensorDataset(x, y)`` it is exactly the subset of the tensors ``(x, y)``;
+* any other re-iterable of batches (a list, a loader with a batch sampler): the samples at those
+  positions of one pass, read in order, each batch cut to its chosen rows along dim 0 (every tensor
+  in it); a batch left without rows is dropped. Deterministic when the iterable yields the same
+  batches in the same order at every pass (a list does).
+
+Image tensors (4-D floating) are put in channels-last layout, given as tensors or in a source's
+batches alike: oneDNN and cuDNN convolutions are faster in it (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -30,7 +46,7 @@ from swa.devices import to_device as move
 from landscape.budget import free_memory
 from landscape.inputs import tensor_bytes
 
-__all__ = ["Split", "EvalData", "as_eval_data", "place", "CACHE_FRACTION"]
+__all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "CACHE_FRACTION"]
 
 CACHE_FRACTION = 0.25  # of the device's free memory (physical memory on CPU) that cached batches may take
 
@@ -81,6 +97,7 @@ class Split:
     device: torch.device = torch.device("cpu")
     memory_format: torch.memory_format = torch.contiguous_format
     dtype: Optional[torch.dtype] = None
+    images: bool = False  # a source whose first batch holds a 4-D floating tensor (laid out channels-last)
 
     @property
     def is_tensors(self) -> bool:
@@ -104,13 +121,33 @@ class Split:
         return replace(self, x=x, y=y, device=device, memory_format=memory_format, dtype=dtype)
 
     def subset(self, n: Optional[int], seed: int) -> "Split":
-        """A fixed random subset of ``n`` samples in their original order (all if ``n`` is None or large)."""
-        if n is None or not self.is_tensors or n >= len(self):
-            if n is not None and not self.is_tensors:
-                raise ValueError("a sample subset needs data given as tensors, not as batches")
+        """A fixed random subset of ``n`` samples in their original order (``self`` if ``n`` is None or not
+        smaller than the split), by the rule of :func:`draw_indices` (see the module docstring for sources).
+
+        Raises:
+            ValueError: ``n`` < 1, or a source whose batches do not hold their samples along dim 0.
+        """
+        if n is None:
             return self
-        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"a sample subset needs a positive number of samples, got {n!r}")
+        n = int(n)
+        if not self.is_tensors:
+            source = _source_subset(self.source, n, seed)
+            return self if source is None else replace(self, source=source)
+        if n >= len(self):
+            return self
+        idx = draw_indices(len(self), n, seed)
         return replace(self, x=self.x[idx.to(self.x.device)], y=self.y[idx.to(self.y.device)])
+
+    def count(self) -> int:
+        """Samples: the tensors' length, or (for a source) the samples of one pass, counted by reading it."""
+        if self.is_tensors:
+            return len(self)
+        loader = _map_style_loader(self.source)
+        if loader is not None and not loader.drop_last:
+            return len(loader.dataset)
+        return sum(_batch_len(b) for b in self.source)
 
     def head(self, n: int) -> "Split":
         """The first ``n`` samples (tensor splits), e.g. for a timing probe."""
@@ -147,6 +184,58 @@ class Split:
         return info
 
 
+def draw_indices(total: int, n: int, seed: int) -> torch.Tensor:
+    """The fixed random subset's positions: the first ``n`` of ``randperm(total)`` drawn with ``seed``, sorted."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
+def _batch_len(batch: Any) -> int:
+    """Samples in a batch: the length along dim 0 of its first tensor (every tensor must share it)."""
+    sizes: list[int] = []
+    map_tensors(batch, lambda t: sizes.append(t.shape[0] if t.dim() else -1) or t)
+    if not sizes or min(sizes) < 0 or len(set(sizes)) != 1:
+        raise ValueError(f"a sample subset of batches needs batches whose tensors all hold the samples along dim 0, "
+                         f"got a {type(batch).__name__} with {'no tensors' if not sizes else f'lengths {sizes}'}")
+    return sizes[0]
+
+
+def _map_style_loader(source: Iterable) -> Any:
+    """``source`` if it is a ``DataLoader`` with a batch size over a dataset with a length, else ``None``."""
+    from torch.utils.data import DataLoader, IterableDataset
+
+    if isinstance(source, DataLoader) and source.batch_size is not None \
+            and not isinstance(source.dataset, IterableDataset) and hasattr(source.dataset, "__len__"):
+        return source
+    return None
+
+
+def _source_subset(source: Iterable, n: int, seed: int) -> Optional[Iterable]:
+    """``n`` samples of a source by the rule of the module docstring; ``None`` if it has no more than ``n``."""
+    from torch.utils.data import DataLoader, Subset
+
+    if _map_style_loader(source) is not None:
+        total = len(source.dataset)
+        if n >= total:
+            return None
+        idx = draw_indices(total, n, seed).tolist()
+        return DataLoader(Subset(source.dataset, idx), batch_size=source.batch_size, shuffle=False,
+                          collate_fn=source.collate_fn, num_workers=source.num_workers, pin_memory=source.pin_memory,
+                          drop_last=False)
+    batches = list(source)
+    sizes = [_batch_len(b) for b in batches]
+    total = sum(sizes)
+    if n >= total:
+        return None
+    keep = draw_indices(total, n, seed)
+    out, start = [], 0
+    for batch, size in zip(batches, sizes):
+        rows = keep[(keep >= start) & (keep < start + size)] - start
+        start += size
+        if len(rows):
+            out.append(map_tensors(batch, lambda t, rows=rows: t[rows.to(t.device)]))
+    return out
+
+
 def _nbytes(batch: Any) -> int:
     if isinstance(batch, torch.Tensor):
         return batch.numel() * batch.element_size()
@@ -171,15 +260,53 @@ def _cache(split: Split) -> Optional[list]:
 
 @dataclass
 class EvalData:
-    """Train and (optional) test splits, and the task when the targets tell it (``None`` otherwise)."""
+    """Train and (optional) test splits, the task when the targets tell it (``None`` otherwise), and the
+    record of the sample subset they were cut to (``sample``, by :meth:`sampled`; ``None``: all samples)."""
 
     train: Split
     test: Optional[Split] = None
     task: Optional[str] = None
+    sample: Optional[dict[str, Any]] = None
 
     @property
     def image_like(self) -> bool:
-        return self.train.is_tensors and self.train.x.dim() == 4
+        """4-D training inputs (tensors), or a source whose batches hold 4-D floating tensors: evaluated in
+        channels-last layout either way, so that a DataLoader and tensors run the same kernels."""
+        return self.train.x.dim() == 4 if self.train.is_tensors else self.train.images
+
+    def sampled(self, samples: Optional[int], seed: int) -> "EvalData":
+        """A fixed random subset of ``samples`` training samples and of min(``samples``, test size) test samples,
+        drawn from ``seed`` (:meth:`Split.subset`, the rule of the module docstring); ``self`` if ``samples`` is
+        None. ``sample`` records it: ``{"samples", "seed", "train": [kept, of], "test": [kept, of]}``.
+
+        Raises:
+            ValueError: ``samples`` < 1; batches that cannot be cut (:meth:`Split.subset`).
+        """
+        if samples is None:
+            return self
+        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        samples = int(samples)
+        record: dict[str, Any] = {"samples": samples, "seed": seed}
+        splits = []
+        for name, split in (("train", self.train), ("test", self.test)):
+            if split is None:
+                splits.append(None)
+                continue
+            total = split.count()
+            part = split.subset(samples, seed)
+            record[name] = [min(samples, total), total]
+            splits.append(part)
+        return replace(self, train=splits[0], test=splits[1], sample=record)
+
+    def sample_line(self) -> Optional[str]:
+        """One line naming the subset (``None`` without one)."""
+        r = self.sample
+        if r is None:
+            return None
+        test = f" and {r['test'][0]:,} of {r['test'][1]:,} test" if r.get("test") else ""
+        return (f"samples: a fixed random subset of {r['train'][0]:,} of {r['train'][1]:,} training{test} samples "
+                f"(seed {r['seed']})")
 
     def describe(self) -> dict[str, Any]:
         return {"train": self.train.describe(), "test": None if self.test is None else self.test.describe(),
@@ -218,7 +345,9 @@ def _split(obj: Any, name: str) -> tuple[Split, Optional[str]]:
     if first is None:
         raise ValueError(f"the {name} split has no batches")
     task = _task_of(first[1]) if isinstance(first, (tuple, list)) and len(first) == 2 else None
-    return Split(source=obj), task
+    dims: list[bool] = []
+    map_tensors(first, lambda t: dims.append(t.dim() == 4 and t.is_floating_point()) or t)
+    return Split(source=obj, images=any(dims)), task
 
 
 def as_eval_data(data: Any) -> EvalData:

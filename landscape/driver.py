@@ -10,12 +10,14 @@ points (``landscape.runner``). The command line and the Python API both come thr
 
 The resume key (``inputs``) holds what determines the values: the checkpoints' digests
 (from the file, or from the tensors for in-memory states), the grid, the evaluation
-settings, the model and data descriptions (with the loss's name). A ``forward_fn``'s extra
-metrics are learnt from one batch before the points are evaluated (``Evaluator.find_extras``)
-and become more arrays of the store. The device is not part of the key (the values do
-not depend on it beyond rounding), but the sidecar's ``evaluation`` records the device
-and its name the batch sizes were chosen on: a run resumed on another kind of device
-chooses them again rather than reuse them.
+settings, the model and data descriptions (with the loss's name), and the sample subset
+(``sample``) when the data were cut to one (``samples=`` / ``--samples``). A ``forward_fn``'s
+extra metrics are learnt from one batch before the points are evaluated
+(``Evaluator.find_extras``) and become more arrays of the store. The device is not part of the
+key (the values do not depend on it beyond rounding), but the sidecar's ``evaluation`` records
+the device and its name the batch sizes were chosen on: a run resumed on another kind of device
+chooses them again rather than reuse them. The evaluation runs with freed CPU memory kept for
+reuse (``landscape.allocator``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from swa.devices import resolve_device
+from landscape.allocator import reuse_freed_memory
 from landscape.budget import check_budget
 from landscape.data import EvalData
 from landscape.distributed import process_group
@@ -121,6 +124,8 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
         StaleResultsError: results of other inputs in ``out`` (unless ``settings.overwrite``).
     """
     inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
+    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
+        inputs["sample"] = data.sample
     if space.selection is not None:
         inputs["params"] = space.selection
     sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
@@ -128,7 +133,7 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
                         overwrite=settings.overwrite)
     if not settings.self_check:
         store.sidecar["self_check"] = {"skipped": True}  # timing the engine alone
-    with process_group(resolve_device(settings.device)) as dist:
+    with process_group(resolve_device(settings.device)) as dist, reuse_freed_memory(dist.device):
         cached = _cached_choice(store.previous.get("evaluation"), dist.device) if settings.batch_size is None else {}
         evaluator = Evaluator(model, data, forward, space, device=dist.device, bn=task.bn,
                               bn_samples=settings.bn_samples, bn_pass=settings.bn_pass,

@@ -71,15 +71,25 @@ class Context:
     model_spec: ModelSpec
     data_spec: DataSpec
     run: Optional[Run] = None
+    sampled: Any = None  # the EvalData of use_samples (a subset), else None: all of ``data``
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model_spec.to_json(), "data": self.data_spec.to_json(),
                 "run": None if self.run is None else str(self.run.path)}
 
+    def use_samples(self, samples: Optional[int], seed: int, log=print) -> None:
+        """Evaluate on a fixed random subset of ``samples`` (``--samples``, :meth:`EvalData.sampled`) from now on;
+        one line says which. ``None``: all samples."""
+        self.sampled = None
+        data = self.eval_data().sampled(samples, seed)
+        if data.sample is not None:
+            self.sampled = data
+            log(data.sample_line())
+
     def eval_data(self):
         from landscape.data import as_eval_data
 
-        return as_eval_data(self.data)
+        return self.sampled if self.sampled is not None else as_eval_data(self.data)
 
 
 def load_context(run_dir: Optional[str], model_spec: Optional[ModelSpec], data_spec: Optional[DataSpec]) -> Context:

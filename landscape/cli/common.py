@@ -8,7 +8,8 @@ import sys
 from typing import Any, NoReturn
 
 __all__ = ["OneLineParser", "path_arg", "add_common", "add_data_model_args", "data_spec_from_args", "model_spec_from_args",
-           "add_landscape_args", "add_params_arg", "landscape_specs", "settings_from_args", "fail"]
+           "add_landscape_args", "add_params_arg", "landscape_specs", "settings_from_args", "fail",
+           "samples_help", "load_eval_context"]
 
 PROG = "swa-landscape"
 
@@ -103,6 +104,12 @@ def model_spec_from_args(args: argparse.Namespace, data_spec) -> Any:
     return ModelSpec(name=name, kwargs=parse_model_kwargs(args.model_kwargs))
 
 
+def samples_help(test: bool) -> str:
+    """``--samples``' help, the same words for every command that has it (``sharpness`` uses no test data)."""
+    return ("evaluate on a fixed random subset of N training samples" + (" and min(N, test size) test samples"
+            if test else "") + ", drawn from --seed and recorded in the sidecar (default: all)")
+
+
 def add_landscape_args(p: argparse.ArgumentParser) -> None:
     """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
     from landscape.bn_modes import BN_STRATEGIES
@@ -116,6 +123,7 @@ def add_landscape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", nargs="+", default=None, help="labels of the checkpoints, in order")
     e = p.add_argument_group("evaluation")
     add_params_arg(e)
+    e.add_argument("--samples", type=int, default=None, metavar="N", help=samples_help(test=True))
     e.add_argument("--bn", choices=tuple(BN_STRATEGIES), default=None,
                    help="BatchNorm statistics at each point (default: recompute for models with BatchNorm)")
     e.add_argument("--bn-samples", type=int, default=None, metavar="N",
@@ -154,6 +162,19 @@ def landscape_specs(args: argparse.Namespace):
     # Evaluation never augments: the spec says so, so that --augment does not change the inputs' fingerprint.
     data = None if args.data is None else replace(data_spec_from_args(args), augment=False)
     return model, data
+
+
+def load_eval_context(args: argparse.Namespace):
+    """Model and data of a landscape command (``--run`` or ``--model``/``--data``), cut to ``--samples``
+    (:meth:`landscape.inputs.Context.use_samples`, one line says which subset)."""
+    from landscape.checks import check_int
+    from landscape.inputs import load_context
+
+    if args.samples is not None:
+        check_int(args.samples, "samples", 1)
+    ctx = load_context(args.run, *landscape_specs(args))
+    ctx.use_samples(args.samples, args.seed or 0)
+    return ctx
 
 
 def settings_from_args(args: argparse.Namespace):

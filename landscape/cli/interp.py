@@ -43,9 +43,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.cli.common import landscape_specs
+    from landscape.cli.common import load_eval_context
     from landscape.geometry import parse_axis
-    from landscape.inputs import load_checkpoints, load_context
+    from landscape.inputs import load_checkpoints
     from landscape.interp import DEFAULT_T, compute_interp
     from swa.errors import UserError
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("interp needs --out DIR")
     t_axis = parse_axis(args.t, "--t") if args.t is not None else DEFAULT_T
     settings = settings_from_args(args)
-    ctx = load_context(args.run, *landscape_specs(args))
+    ctx = load_eval_context(args)
     if args.around is not None:
         return _run_around(args, ctx, settings, parse_axis(args.t, "--t") if args.t is not None else None)
     paths, labels = [args.start, args.end], args.labels

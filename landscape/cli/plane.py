@@ -72,9 +72,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.cli.common import landscape_specs
+    from landscape.cli.common import load_eval_context
     from landscape.geometry import check_grid, check_margin, parse_axis
-    from landscape.inputs import load_checkpoints, load_context
+    from landscape.inputs import load_checkpoints
     from landscape.affine_plane import compute_plane
     from landscape.presets import plane_preset
     from swa.checkpoint import split_key
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                           include_bn_and_bias=args.include_bn_bias)
     args.bn, args.grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
     settings = settings_from_args(args)
-    ctx = load_context(args.run, *landscape_specs(args))
+    ctx = load_eval_context(args)
     if around:
         return _run_around(args, ctx, settings, x_axis, y_axis, choice.record)
     paths, labels = args.points, args.labels

@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.cli.common import landscape_specs
-    from landscape.inputs import load_checkpoints, load_context
+    from landscape.cli.common import load_eval_context
+    from landscape.inputs import load_checkpoints
     from landscape.random_rays import check_ray_args, compute_rays
     from swa.errors import UserError
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("rays needs --out DIR")
     check_ray_args(directions=args.directions, max_distance=args.max_distance, steps=args.steps, delta=args.delta)
     settings = settings_from_args(args)
-    ctx = load_context(args.run, *landscape_specs(args))
+    ctx = load_eval_context(args)
     paths, labels = args.points, args.labels
     if paths is None:
         if ctx.run is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from landscape.cli.common import add_common, add_data_model_args, add_params_arg
+from landscape.cli.common import add_common, add_data_model_args, add_params_arg, samples_help
 from landscape.cli.plot import add_plot_flags, draw_after
 
 __all__ = ["add_parser", "run"]
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help="metrics to compute, or 'all' (default: Hessian top eigenvalues and trace, ε-sharpness, "
                    "adaptive average/worst-case, PAC-Bayes σ, ray width; names in the README)")
-    p.add_argument("--samples", type=int, default=None, help="fixed random subset of training points (default all)")
+    p.add_argument("--samples", type=int, default=None, metavar="N", help=samples_help(test=False))
     p.add_argument("--bn", choices=("fixed", "recompute"), default="fixed",
                    help="BatchNorm statistics: the checkpoint's own, eval mode, as PyHessian (default), or "
                    "recomputed once at the point on the training inputs (a different function, other Hessian)")
