@@ -91,7 +91,7 @@ def _reuse_or_redo(compute):
 
 def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_seed: int = 0, quiet: bool = False,
                     line_points: int = 41, rays: tuple[int, int, float] = (6, 11, 10.0),
-                    sharpness: bool = True) -> Path:
+                    sharpness: bool = True, samples: Optional[int] = None) -> Path:
     """The landscape of seed ``seed``'s runs, each result resumed or reused; returns ``OUT/landscape``.
 
     The line from the pretrained model to each fine-tuned one past both ends (the MNIST fine-tuning
@@ -101,6 +101,8 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     from SGD and SWA (Fig. 4); random filter-normalized planes around SGD and
     SWA on the same directions (Li et al.); the PCA plane of the constant-rate trajectory; and,
     with ``sharpness``, the top Hessian eigenvalue, trace and adaptive sharpness of SGD and SWA.
+    ``samples``: evaluate everything on a fixed random subset of that many training (and test) samples
+    drawn from ``eval_seed`` (``--samples``; a quick look), else on all of them.
     """
     from landscape.affine_plane import compute_plane
     from landscape.around_plane import evaluate_around
@@ -117,6 +119,7 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     runs = {m: Path(spec.out) / f"seed-{seed}" / m for m in METHODS}
     out = Path(spec.out) / "landscape"
     ctx = load_context(str(runs["swa-cyclic"]), None, None)
+    ctx.use_samples(samples, eval_seed, log=say)
     settings = EvalSettings(device=device, seed=eval_seed, progress=not quiet)
     load = lambda path, label: load_checkpoints([str(path)], [label], ctx.model)[0]  # noqa: E731
     pre = load(Path(spec.out) / "pretrain" / "final.pt", LABELS["pretrained"])
@@ -156,7 +159,7 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
                                     log=say))
     if sharpness:  # BN recomputed at the point, as the study's planes and lines (and its earlier results) have it
         sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(
-            ctx, [sgd, swa], out / "sharpness", SharpnessSettings(top_k=1, bn_recompute=True),
+            ctx, [sgd, swa], out / "sharpness", SharpnessSettings(top_k=1, bn_recompute=True, samples=samples),
             metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average"), seed=eval_seed,
             device=device, overwrite=overwrite, progress=not quiet))
         if not quiet:

@@ -124,8 +124,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     landscape, the report; a second run reuses everything."""
     from test_plot import assert_picture
 
-    argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--device", "cpu",
-            "--quiet")
+    argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--samples", "300",
+            "--device", "cpu", "--quiet")
     code, out, err = cli(capsys, *argv)
     assert code == 0, err
     study = json.loads((tmp_path / "study.json").read_text())
@@ -154,7 +154,11 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     a, b = (torch.load(tmp_path / "landscape" / n / "directions.pt", weights_only=True) for n in ("random-sgd",
                                                                                                   "random-swa"))
     assert all(torch.equal(a["x"][k], b["x"][k]) for k in a["x"])
-    axes = json.loads((tmp_path / "landscape" / "random-swa" / "plane.json").read_text())["axes"]
+    sidecar = json.loads((tmp_path / "landscape" / "random-swa" / "plane.json").read_text())
+    assert sidecar["inputs"]["sample"]["train"][0] == 300  # --samples: the landscape on a fixed subset
+    sharp = json.loads((tmp_path / "landscape" / "sharpness" / "sharpness.json").read_text())
+    assert sharp["settings"]["samples"] == 300
+    axes = sidecar["axes"]
     assert axes["x"] == "direction 1 (filter-normalized, from random-sgd)"  # said on SWA's plane too
     # A second run reuses the finished runs and results instead of computing them again.
     stamps = {p: (tmp_path / p).stat().st_mtime_ns for p in ("seed-0/swa-cyclic/swa.pt", "landscape/pca/plane.npz",

@@ -18,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from landscape.cli.common import add_common
+from landscape.cli.common import add_common, samples_help
 
 __all__ = ["add_parser", "run"]
 
@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per run, a multiple of 3 (default 12)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
     p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="the landscape and sharpness: " + samples_help(test=True) + " (a quick look)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-plot", action="store_true", help="no figures and no report")
     p.set_defaults(handler=run)
@@ -49,6 +51,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.grid < 2:  # checked before anything is trained, not after
         raise UserError(f"--grid must be at least 2, got {args.grid}")
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {args.samples}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     study = run_study(spec, seeds, title=f"Fine-tuning study on {args.data}", say=say)
     print(study_markdown(study))
     landscape = study_landscape(spec, seeds[0], grid=args.grid, device=args.device or "auto",
-                                eval_seed=args.seed or 0, quiet=args.quiet)
+                                eval_seed=args.seed or 0, quiet=args.quiet, samples=args.samples)
     if not args.no_plot:
         from landscape.report import build_report
 
