@@ -25,7 +25,8 @@ def test_quick_benchmark_implementations_agree(capsys):
     cases = {c["case"]: c for c in summary["cases"]}
     assert set(cases) == {f"{m}/{bn}" for m in ("mlp", "cnn_small", "preresnet20") for bn in ("fixed", "recompute")}
     for name, case in cases.items():
-        expected = {"toolkit", "reference", "naive", "api", "cli"} | ({"loss_landscapes"} if "fixed" in name else set())
+        expected = ({"toolkit", "reference", "naive", "api"} | ({"loss_landscapes"} if "fixed" in name else set())
+                    | ({"cli"} if name == "mlp/fixed" else set()))  # --quick: one whole-process run
         assert set(case["points_per_s"]) == expected and all(v > 0 for v in case["points_per_s"].values())
         # toolkit, naive loop and loss_landscapes (and the reference loop with BN fixed): the same values
         assert case["max_rel_diff"] <= 1e-4, (name, case["rel_diff"])
