@@ -16,9 +16,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/swa-landscape demo --out runs/demo
 
-# One pytest worker per core (pytest-xdist), a test file to a worker so module fixtures are built once.
+# One pytest worker per core (pytest-xdist), a test file to a worker so module fixtures are built once, handed
+# out in collection order (tests/conftest.py puts the longest files first).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) runs
@@ -27,4 +28,4 @@ figures: $(STAMP)
 	$(BIN)/python scripts/make_figures.py
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow"

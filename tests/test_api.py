@@ -116,6 +116,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------ acceptance 2
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plane_with_dataloaders_equals_cli_file_and_slow_loop(setup, tmp_path, capsys):
     ctx, paths, states, train, test = setup
     res = landscape.plane(ctx.model, states, _loaders(train, test), x=(-0.3, 1.4, 3), y=(-0.2, 0.9, 2),
@@ -157,6 +158,7 @@ def test_dict_batches_through_forward_fn_equal_slow_loop(setup):
     np.testing.assert_allclose(res.distance, t * float((b - a).norm()), rtol=1e-6)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     ctx, _, states, train, test = setup
     smooth = lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1)  # noqa: E731
@@ -179,6 +181,7 @@ def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     assert np.all(plain["train_loss"] < res["train_loss"])  # label smoothing raises the loss of a confident net
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_params_subset_moves_only_the_last_layer(setup, tmp_path, capsys):
     ctx, paths, states, train, test = setup
     space = ParamSpace.of(ctx.model, LAST)
@@ -218,6 +221,7 @@ def _snapshot(model):
             {n: p.requires_grad for n, p in model.named_parameters()})
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_callers_model_is_untouched(setup):
     ctx, _, states, train, test = setup
     model = copy.deepcopy(ctx.model)

@@ -163,6 +163,7 @@ def test_hessian_directions_are_the_dense_hessians_top_eigenvectors():
         torch.testing.assert_close(mine, sign * theirs, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_hessian_plane_through_the_api(setup):
     """End to end on the digits CNN (float32): the plane's axes are the Lanczos eigenvectors of the training
     loss at the center, recorded with their eigenvalues, and the center is the plane's lowest point of them."""
@@ -181,6 +182,7 @@ def test_hessian_plane_through_the_api(setup):
 
 
 # ------------------------------------------------------------------ the command line
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_cli_around_swa_random_and_pca(setup, tmp_path, capsys):
     ctx, states, _, _ = setup
     run = str(ctx.run.path)
@@ -247,6 +249,7 @@ def test_bad_directions_file_is_refused(setup, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ 1D: interp --around
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_interp_around_random_direction_equals_slow_loop(setup, tmp_path, capsys):
     from landscape.directions import random_directions
 
@@ -300,6 +303,7 @@ def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
         assert float(v @ obj.hvp(v)) < lam
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_hessian_line_keeps_bn_fixed_unless_told(setup, tmp_path, capsys):
     ctx, _, _, _ = setup
     for extra, mode in (([], "fixed"), (["--bn", "recompute"], "recompute")):
@@ -310,6 +314,7 @@ def test_hessian_line_keeps_bn_fixed_unless_told(setup, tmp_path, capsys):
         assert json.loads((out / "interp.json").read_text())["bn_mode"] == mode
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plot_draws_all_three_plane_kinds(setup, tmp_path, capsys):
     """`plot` on planes around a point: the axes say what the directions are; the PCA plane draws the path."""
     from landscape.plot.plane import plane_figure

@@ -28,6 +28,7 @@ def _param_names(model):
     return [name for name, _ in model.named_parameters()]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_swa_parameters_are_the_mean_of_the_trajectory(swa_run):
     """Acceptance 1, against torch.stack(...).mean(0) of the manifest's checkpoints."""
     manifest = json.loads((swa_run.out / "manifest.json").read_text())

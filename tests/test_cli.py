@@ -265,6 +265,7 @@ def test_malformed_data_files_are_one_line(tmp_path, capsys, case):
     assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(pattern, err), err
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_bad_model_sizes_and_a_truncated_result_are_one_line(tmp_path, capsys, tiny_run):
     code, _, err = cli(capsys, *TRAIN, "--model-kwargs", '{"width": -4}', "--out", str(tmp_path / "r"))
     assert code == 2 and "model 'cnn_small' cannot be built with {\"width\": -4}" in err

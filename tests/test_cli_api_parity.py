@@ -88,6 +88,7 @@ def _faults_of_a_forward(net: nn.Module, x: torch.Tensor) -> int:
     raise AssertionError
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc (Linux)")
 def test_freed_cpu_memory_is_reused_not_faulted_in_again():
     """Activations of 64 MiB (above glibc's largest dynamic mmap threshold, 32 MiB) are unmapped at every free

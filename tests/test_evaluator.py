@@ -77,6 +77,7 @@ def _values(store):
     return np.stack([store.values[m] for m in ("train_loss", "train_acc", "test_loss", "test_acc")], axis=-1)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("bn", ["recompute", "interpolate", "fixed"])
 def test_plane_matches_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (plane)."""
@@ -106,6 +107,7 @@ def test_plane_matches_slow_reference(setup, tmp_path, bn):
     assert res.store.done.all()
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("bn", ["recompute", "interpolate", "fixed"])
 def test_line_matches_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (line) and 2 (t = 0 and t = 1 reproduce the endpoints)."""
@@ -129,6 +131,7 @@ def test_line_matches_slow_reference(setup, tmp_path, bn):
         np.testing.assert_allclose(f["distance"], f["t"] * float((pb - pa).norm()), rtol=1e-6)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("bn", ["recompute", "fixed"])
 def test_rays_match_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (rays); `interpolate` equals `fixed` for rays (a random direction has no buffer part)."""
@@ -176,6 +179,7 @@ def test_ray_width_definition():
                                                                                                         ddof=1))
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_bn_samples_caps_the_data_used_for_recompute(setup, tmp_path):
     ctx, (a, b, _) = setup
     axis = Axis(0.0, 1.0, 3)

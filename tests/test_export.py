@@ -58,6 +58,7 @@ def test_mc_npz_has_dnn_mode_connectivity_keys(plane, tmp_path):
         assert f["curve_coordinates"].shape == (5, 2) and len(f["ts"]) == 5
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("log", [False, True])
 def test_vtp_opens_with_the_vtk_reader(tmp_path, log):
     vtk = pytest.importorskip("vtk")

@@ -112,6 +112,7 @@ def test_line_and_rays_record_extra_metric(problem):
     assert np.all(rays["train_conf"][:, :, 0] == rays["train_conf"][:, :1, 0])
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_saved_reloaded_drawn_and_reported(problem, tmp_path, capsys, monkeypatch):
     import landscape.plot.style as style
     from landscape.plot.pages import line_page

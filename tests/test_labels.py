@@ -60,6 +60,7 @@ def test_dollars_everywhere_are_plain_text(tmp_path, capsys):
     assert r"SWA $\frac{$" in _texts((tmp_path / "fig" / "interp.svg").read_text())
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("kind", ["line", "rays", "sharp", "run"])
 def test_labels_flag_with_dollars(tmp_path, capsys, kind):
     src = tmp_path / "src"
@@ -81,6 +82,7 @@ def test_run_directory_with_a_dollar(tmp_path, capsys):
     assert (tmp_path / "fig" / "curves.png").stat().st_size > 5000
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_math_labels_draw_math_and_fall_back_on_bad_math(tmp_path, capsys):
     src = write_line(tmp_path / "src", "SWA")
     code, out, err = cli(capsys, "plot", str(src), "--out", str(tmp_path / "ok"), "--labels", r"$\alpha$",

@@ -81,6 +81,7 @@ def test_plane_killed_and_restarted_is_identical(tiny_run, tmp_path, capsys):
     assert "(0 computed, 42 skipped)" in cli(capsys, *_plane_args(tiny_run.out, cut, *args))[1]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_other_inputs_into_the_same_out_are_refused(tiny_run, tmp_path, capsys):
     assert main(_plane_args(tiny_run.out, tmp_path, "--grid", "2")) == 0
     with pytest.raises(SystemExit) as exc:
@@ -145,6 +146,7 @@ def test_bad_input_is_one_line(tiny_run, tmp_path, capsys):
         assert re.search(pattern, err), (pattern, err)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_interp_and_rays_from_a_run(tiny_run, tmp_path, capsys):
     code, _, err = cli(capsys, "interp", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu",
                        "--quiet", "--no-plot", "--t", "0:1:3")

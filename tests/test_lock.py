@@ -31,6 +31,7 @@ def holder(tmp_path):
     proc.wait()
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_second_writer_is_refused_with_the_holders_pid(holder, tiny_run, capsys):
     out, proc = holder
     (out / "plane.npz").write_bytes(b"results of the first writer")
@@ -44,6 +45,7 @@ def test_second_writer_is_refused_with_the_holders_pid(holder, tiny_run, capsys)
             pass
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_a_killed_holder_blocks_nobody(holder, tiny_run, capsys):
     out, proc = holder
     proc.send_signal(signal.SIGKILL)

@@ -46,6 +46,7 @@ def _dense_hessian(path, x, y, recompute=False):
     return dense_eval_hessian(model, x, y)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_json_and_markdown_hold_every_metric(tmp_path, checkpoints):
     assert _sharpness(tmp_path, checkpoints, "--metrics", "hessian_top_eigenvalues", "hessian_trace",
                       "--top-k", "3", "--trace-matvecs", "60") == 0
@@ -70,6 +71,7 @@ def test_json_and_markdown_hold_every_metric(tmp_path, checkpoints):
     assert doc["bn"] == BN_FIXED and f"BatchNorm: {BN_FIXED}" in md
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_bn_recompute_is_the_recomputed_statistics_hessian_and_recorded(tmp_path, checkpoints, capsys):
     assert _sharpness(tmp_path, checkpoints, "--metrics", "hessian_top_eigenvalues", "--top-k", "1",
                       "--bn", "recompute") == 0

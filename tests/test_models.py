@@ -116,6 +116,7 @@ def test_list_models_wildcard():
     assert list_models("wideresnet*") == ["wideresnet", "wideresnet28_10"]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("name", sorted(PARAMS_CIFAR10))
 def test_parameter_counts(name):
     assert _count_on_meta(name, 10) == PARAMS_CIFAR10[name]

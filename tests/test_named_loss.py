@@ -147,6 +147,7 @@ def _capture_figures(monkeypatch) -> dict:
     return figures
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_api_figures_carry_title_and_loss_name(problem, tmp_path, capsys, monkeypatch):
     model, states, data = problem
     kw = dict(loss_fn=smoothed_ce, log=lambda _: None, **QUIET)

@@ -126,6 +126,7 @@ def test_series_styles_keep_method_colours_and_vary_repeats():
 
 
 # ---------------------------------------------------------------- plane
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plane_contours_put_the_minimum_where_it_is(tmp_path):
     """Non-square grid with negative coordinates: the lowest filled band surrounds the bowl's minimum."""
     data = read_plane(write_plane(tmp_path))
@@ -139,6 +140,7 @@ def test_plane_contours_put_the_minimum_where_it_is(tmp_path):
     assert_rendered(fig)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_a_thin_plane_is_stretched_and_says_so(tmp_path):
     """Nearly collinear anchors: a 3.0 × 0.06 plane fills a readable panel; the v̂ label gives the stretch."""
     data = read_plane(write_plane(tmp_path, betas=np.linspace(-0.03, 0.03, 5)))
@@ -174,6 +176,7 @@ def test_plane_marks_anchors_trajectory_and_checkpoints(tmp_path):
     assert "SWA (0.6 off plane)" in legend
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plane_clips_above_vmax_and_masks_nan(tmp_path):
     data = read_plane(write_plane(tmp_path, nonfinite=True))
     fig = plane_figure(data, vmax={"train_loss": 1.0})
@@ -220,6 +223,7 @@ def test_plane_partial_grid_says_so(tmp_path):
     assert f"{data.done.size - 20} of {data.done.size} points computed" in all_texts(plane_figure(data))
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("width", ["single", "double"])
 def test_plane_widths(tmp_path, width):
     fig = plane_figure(read_plane(write_plane(tmp_path)), width=width)
@@ -360,6 +364,7 @@ def test_curves_lr_from_the_schedule(tmp_path):
     assert lr[57] == sched(57) and x[57] == pytest.approx(5.7)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_curves_several_runs_pswa_window_and_regression(tmp_path):
     runs = [read_run(write_run(tmp_path / m, m)) for m in ("sgd", "swa", "pswa")]
     fig = curves_figure(runs)
@@ -384,6 +389,7 @@ def test_real_run_curves(tiny_run):
 
 
 # ---------------------------------------------------------------- state, files
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_drawing_changes_no_global_matplotlib_state(tmp_path):
     before = dict(matplotlib.rcParams)
     backend = matplotlib.get_backend()
@@ -417,6 +423,7 @@ def test_every_kind_and_format_written(tmp_path):
             assert b"<svg" in p.read_bytes()[:2000]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_several_planes_get_their_folder_names(tmp_path):
     a = write_plane(tmp_path / "sgd")
     b = write_plane(tmp_path / "swa", alphas=np.linspace(-3, -1, 7), betas=np.linspace(-1, 4, 12), nonfinite=True)

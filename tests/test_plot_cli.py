@@ -51,6 +51,7 @@ def test_plot_draws_every_kind_one_line_per_file(tmp_path, capsys):
             assert network_references(open(f, encoding="utf-8").read()) == []
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plot_options(tmp_path, capsys):
     a = write_plane(tmp_path / "a", regression=True)
     code, out, err = _run(capsys, ["plot", str(a), "--out", str(tmp_path / "o"), "--format", "pdf", "svg",
@@ -107,6 +108,7 @@ def _cmd(name, run_dir, out, *extra):
     return [name, "--run", str(run_dir), "--out", str(out), "--device", "cpu", "--quiet", *extra]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plane_draws_its_figure(tiny_run, tmp_path, capsys):
     code, out, err = _run(capsys, _cmd("plane", tiny_run.out, tmp_path, "--grid", "3", "--html"))
     assert code == 0, err
@@ -141,6 +143,7 @@ def _boom(*args, **kwargs):
     ("interp", "landscape.plot.line.line_figure", ["--t", "0:1:3"]),
     ("rays", "landscape.plot.style.save_figure", ["--directions", "2", "--steps", "2", "--max-distance", "1"]),
 ])
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_drawing_failure_keeps_the_results_and_says_so(tiny_run, tmp_path, capsys, monkeypatch, name, target, extra):
     out = tmp_path / name
     with monkeypatch.context() as m:

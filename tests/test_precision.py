@@ -30,6 +30,7 @@ def _plane(setup, device, precision, bn):
     return np.stack([res["train_loss"], res["test_loss"]])
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("bn", ["fixed", "recompute"])
 def test_reduced_precision_agrees_with_fp32(setup, device, bn):

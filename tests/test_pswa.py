@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from swa.checkpoint import load_state_dict
@@ -12,6 +13,7 @@ from swa.trainer import train
 from conftest import one_batch_bn_reference
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_pswa_periods(small_config, digits):
     """Acceptance 4."""
     snapshots = {}

@@ -34,6 +34,7 @@ def _sections(html: str) -> list[str]:
     return re.findall(r'<section id="(\w+)">', html)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_full_report_has_every_section_and_is_self_contained(tmp_path, capsys):
     src = _all(tmp_path / "src")
     code, out, err = cli(capsys, "report", str(src), "--out", str(tmp_path / "rep"), "--quiet")
@@ -64,6 +65,7 @@ def test_full_report_has_every_section_and_is_self_contained(tmp_path, capsys):
     ("plane", ["planes"]), ("sharp", ["sharpness", "spectrum"]), ("runs", ["runs", "results", "curves"]),
     ("line", ["lines"]), ("rays", ["rays"]),
 ])
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_any_subset(tmp_path, only, expected):
     src = _all(tmp_path / "src")
     files = build_report([src / only], tmp_path / "rep")
@@ -72,6 +74,7 @@ def test_any_subset(tmp_path, only, expected):
     assert ("* plotly.js v" in files.html.read_text()) == (only == "plane")  # no plotly.js without a surface
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_nonfinite_results_are_reported_not_fatal(tmp_path):
     src = _all(tmp_path / "src", nonfinite=True)
     files = build_report([src], tmp_path / "rep")

@@ -36,6 +36,7 @@ def _assert_runs_equal(a, b):
     assert ta == tb
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("method,kill_after", [("swa", 2), ("pswa", 3), ("swa", 4)])
 def test_resume_is_bitwise_identical(small_config, tmp_path, method, kill_after):
     """Acceptance 5 (in-process interruption after epoch k; also mid-average and at a PSWA boundary)."""

@@ -178,6 +178,7 @@ def test_worst_case_linf_matches_box_corners(seed):
 
 
 # --------------------------------------------------------------------------- PAC-Bayes
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_pac_bayes_sigma_closed_form():
     lam = torch.linspace(0.5, 2.0, 20).tolist()
     q = quadratic(lam, seed=4)

@@ -50,6 +50,7 @@ def setup(tiny_run):
     return ctx, load_checkpoints(paths, None, ctx.model)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(setup, tmp_path, monkeypatch):
     ctx, (a, b) = setup
     axis = Axis(-0.5, 1.5, 5)
@@ -143,6 +144,7 @@ def test_tune_probes_as_many_samples_as_the_largest_candidate(setup, monkeypatch
     assert ev.tune(family)["batch_size"] == 32 and probed == [100]
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_resume_on_another_device_probes_again(setup, tmp_path, monkeypatch):
     """Issue 21.11: a result whose batch sizes were probed on "cuda:0" and is resumed on the CPU probes again
     (the device is recorded, but is no part of the resume key: the result is accepted and completed)."""

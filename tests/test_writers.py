@@ -20,6 +20,7 @@ def _one_line_refusal(code: int, err: str, path) -> None:
     assert str(path) in lines[0] and "pass --overwrite to replace it" in lines[0] and "Traceback" not in err
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plot_never_replaces_a_users_figure_without_overwrite(tmp_path, capsys):
     plane = write_plane(tmp_path / "p", alphas=[0.0, 1.0, 2.0], betas=[0.0, 1.0])
     out = tmp_path / "figs"
@@ -36,6 +37,7 @@ def test_plot_never_replaces_a_users_figure_without_overwrite(tmp_path, capsys):
     assert not (out / LOCK_NAME).exists()  # the lock file goes with the run
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_every_figure_and_page_carries_the_marker(tmp_path, capsys):
     plane = write_plane(tmp_path / "p", alphas=[0.0, 1.0, 2.0], betas=[0.0, 1.0])
     line = write_line(tmp_path / "l", "SWA")
@@ -52,6 +54,7 @@ def test_every_figure_and_page_carries_the_marker(tmp_path, capsys):
     assert (out / "interp.html").read_text() == "<html><head><title>mine</title></head></html>"
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_report_never_replaces_a_users_files_without_overwrite(tmp_path, capsys):
     line = write_line(tmp_path / "l", "SWA")
     out = tmp_path / "rep"
@@ -121,6 +124,7 @@ def test_check_replaceable(tmp_path):
         check_replaceable(folder, "png", overwrite=True)
 
 
+@pytest.mark.slow  # over 1 s: not in make test-fast
 def test_a_landscape_commands_figure_honours_its_overwrite(tiny_run, tmp_path, capsys):
     """interp draws into its --out after saving: a foreign figure there is kept (exit 3, results saved, one line
     naming --overwrite), and --overwrite, which replaces what --out holds, replaces it."""
