@@ -395,21 +395,11 @@ def test_gpu_resume_is_bitwise_with_deterministic(tmp_path, device):
     """On CUDA, --deterministic makes a resumed SWA run of a conv net bitwise equal to an uninterrupted one; its
     checkpoints load on the CPU without map_location."""
     from conftest import digits_config
-    from swa.trainer import train
-    from test_resume import _assert_runs_equal, _Killed
+    from test_resume import assert_resumed_run_is_bitwise
 
     config = lambda out: digits_config(out, device=device, epochs=4, method="swa", swa_start=1,  # noqa: E731
                                        deterministic=True)
-    full = train(config(tmp_path / "full"), progress=False)
-
-    def die(epoch, trainer):
-        if epoch == 2:
-            raise _Killed
-
-    with pytest.raises(_Killed):
-        train(config(tmp_path / "cut"), progress=False, on_epoch_end=die)
-    train(out=tmp_path / "cut", resume=True, progress=False)
-    _assert_runs_equal(full.out, tmp_path / "cut")
+    assert_resumed_run_is_bitwise(config, tmp_path)
     for path in (tmp_path / "full").rglob("*.pt"):
         assert all(t.device.type == "cpu" for t in _tensors(torch.load(path, weights_only=True))), path
 

@@ -36,6 +36,21 @@ def _assert_runs_equal(a, b):
     assert ta == tb
 
 
+def assert_resumed_run_is_bitwise(config, tmp_path, kill_after: int = 2) -> None:
+    """``config(out)`` trained to the end in ``tmp_path/full`` and, in ``tmp_path/cut``, interrupted after epoch
+    ``kill_after`` and resumed: the two runs are bitwise equal."""
+    full = train(config(tmp_path / "full"), progress=False)
+
+    def die(epoch, trainer):
+        if epoch == kill_after:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(config(tmp_path / "cut"), progress=False, on_epoch_end=die)
+    train(out=tmp_path / "cut", resume=True, progress=False)
+    _assert_runs_equal(full.out, tmp_path / "cut")
+
+
 @pytest.mark.slow  # over 1 s: not in make test-fast
 @pytest.mark.parametrize("method,kill_after", [("swa", 2), ("pswa", 3), ("swa", 4)])
 def test_resume_is_bitwise_identical(small_config, tmp_path, method, kill_after):
@@ -70,16 +85,7 @@ def test_resume_with_augmentation_and_dropout_rng(tmp_path):
     spec = ModelSpec(str(ROOT / "tests" / "dropout_model.py") + ":build")
     cfg = lambda out: TrainConfig(model=spec, data=DataSpec(str(data)), out=str(out), epochs=4,  # noqa: E731
                                   batch_size=16, lr=0.05, method="swa", swa_start=1, device="cpu")
-    full = train(cfg(tmp_path / "full"), progress=False)
-
-    def die(epoch, trainer):
-        if epoch == 2:
-            raise _Killed
-
-    with pytest.raises(_Killed):
-        train(cfg(tmp_path / "cut"), progress=False, on_epoch_end=die)
-    train(out=tmp_path / "cut", resume=True, progress=False)
-    _assert_runs_equal(full.out, tmp_path / "cut")
+    assert_resumed_run_is_bitwise(cfg, tmp_path)
 
 
 @pytest.mark.slow
