@@ -284,6 +284,7 @@ def test_augment_rejects_bad_input():
         RandomCropFlip(2, flip=True)(torch.zeros(3, 8, 8), torch.Generator())
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_augment_rejects_cuda_generator():
     with pytest.raises(ValueError, match="CPU generator"):
