@@ -164,7 +164,7 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     from swa.errors import UserError
 
     chosen: list[Metric] = available_metrics(metrics or ["train_loss", "test_loss", "test_err"], data.values,
-                                                   loss_name_of(data.sidecar))
+                                             loss_name_of(data.sidecar))
     if not chosen:
         raise UserError(f"{data.path} has none of {', '.join(metrics or [])} to draw")
     vmax = dict(vmax or {})
