@@ -137,16 +137,17 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
                                 [f"epoch {p['epoch']}" for p in run_ctx.run.trajectory], ctx.model)
 
     for m in METHODS:  # the MNIST study's Fig. 2: pretrained -> fine-tuned, past both ends
-        again(lambda s, m=m: compute_interp(ctx, pre, tuned[m], out / f"finetune-{m}", s, t_axis=t_axis))
+        again(lambda s, m=m: compute_interp(ctx, pre, tuned[m], out / f"finetune-{m}", s, t_axis=t_axis,
+                                                    log=say))
     for m in ("swa-cyclic", "swa-const"):  # the SWA paper's Fig. 1/3: the plane through each trajectory
         run_ctx = load_context(str(runs[m]), None, None)
         anchors = load_checkpoints(*map(list, zip(*run_ctx.run.plane_anchors())), ctx.model)
         ends = load_checkpoints(*map(list, zip(*run_ctx.run.end_points())), ctx.model)
         again(lambda s, a=anchors, t=trajectory(run_ctx), e=ends, m=m: compute_plane(
-            ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=grid))
-    again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=t_axis))  # Fig. 5
+            ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=grid, log=say))
+    again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=t_axis, log=say))  # Fig. 5
     again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=rays[0], steps=rays[1],
-                                 max_distance=rays[2]))
+                                 max_distance=rays[2], log=say))
     forward, data = Forward(task=ctx.data.task), ctx.eval_data()
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
         shared = "random" if name == "random-sgd" else out / "random-sgd" / "directions.pt"
