@@ -28,7 +28,7 @@ from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.checks import check_int
 from landscape.data import EvalData
-from landscape.directions import random_directions
+from landscape.directions import random_directions, sign_fixed
 from landscape.distributed import in_process_group, setup
 from landscape.driver import budget_for, run_task, space_of
 from landscape.forward import Forward
@@ -91,7 +91,7 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
                                  params=lambda name, _: name in set(space.param_names))
             eig = top_eigenvalues_lanczos(HessianOperator(obj), k=1, tol=hessian_tol, seed=settings.seed)
             d = torch.from_numpy(np.ascontiguousarray(eig.vectors[:, 0])).float()
-            return d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d, {
+            return sign_fixed(d), {
                 "kind": "hessian", "eigenvalue": eig.value[0], "residual_norm": eig.uncertainty[0],
                 "hessian_vector_products": eig.matvecs, "tol": hessian_tol, "seed": settings.seed}
 

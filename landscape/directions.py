@@ -46,7 +46,7 @@ import torch
 
 from landscape.weights import ParamSpace
 
-__all__ = ["NORMALIZATIONS", "random_directions", "normalize_direction", "orthogonalize"]
+__all__ = ["NORMALIZATIONS", "random_directions", "normalize_direction", "orthogonalize", "sign_fixed"]
 
 #: ``fn(direction, reference, space, include_bn_and_bias) -> direction`` (flat, float32, new tensor).
 Normalizer = Callable[[torch.Tensor, torch.Tensor, ParamSpace, bool], torch.Tensor]
@@ -276,3 +276,9 @@ def orthogonalize(directions: torch.Tensor, *, rel_tol: float = 1e-6) -> torch.T
                              f"(residual {norm:.3g} of norm {scale:.3g}); expected independent rows")
         q[i] = r / norm
     return q.to(dtype=directions.dtype, device=directions.device)
+
+
+def sign_fixed(d: torch.Tensor) -> torch.Tensor:
+    """``d`` or ``-d``, whichever has its largest-magnitude entry positive: the sign rule of every eigenvector
+    direction (an eigenvector is defined up to its sign)."""
+    return d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from swa.io import save_torch
+from landscape.directions import sign_fixed
 from landscape.weights import ParamSpace
 
 __all__ = ["PointEigenvectors", "FORMAT", "FILE", "directions_file", "save_eigenvectors"]
@@ -59,7 +60,7 @@ class PointEigenvectors:
     def of(cls, eig, space: ParamSpace) -> "PointEigenvectors":
         """From a ``landscape.spectrum.Eigenvalues`` with ``vectors`` (P × k columns)."""
         cols = torch.from_numpy(np.ascontiguousarray(np.asarray(eig.vectors, dtype=np.float64).T))  # (k, P)
-        rows = [v if float(v[int(torch.argmax(v.abs()))]) >= 0 else -v for v in cols]
+        rows = [sign_fixed(v) for v in cols]
         return cls(tuple(eig.value), tuple(eig.uncertainty), torch.stack(rows).float(), space)
 
     @property

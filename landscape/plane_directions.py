@@ -33,7 +33,7 @@ import torch
 from swa.errors import UserError
 from swa.io import save_torch
 from swa.validate import check, read_json
-from landscape.directions import random_directions
+from landscape.directions import random_directions, sign_fixed
 from landscape.weights import ParamSpace
 
 __all__ = ["DIRECTION_KINDS", "PCA_CENTERS", "PlaneDirections", "random_plane", "pca_plane", "hessian_plane",
@@ -60,11 +60,6 @@ class PlaneDirections:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "units": self.units, "labels": list(self.labels), **self.about}
-
-
-def _sign_fixed(d: torch.Tensor) -> torch.Tensor:
-    """``d`` or ``-d``, whichever has its largest-magnitude entry positive."""
-    return d if float(d[int(torch.argmax(d.abs()))]) >= 0 else -d
 
 
 def random_plane(space: ParamSpace, center: torch.Tensor, *, seed: int, normalization: str = "filter",
@@ -114,7 +109,7 @@ def pca_plane(trajectory: Sequence[torch.Tensor], center: str = "last") -> Plane
     for s in range(0, P, _COLUMNS):
         block = X[:, s:s + _COLUMNS].double() - mean[s:s + _COLUMNS]
         comps[:, s:s + _COLUMNS] = (block.T @ V[:, :2]).T
-    comps = torch.stack([_sign_fixed(c / torch.linalg.vector_norm(c)) for c in comps])
+    comps = torch.stack([sign_fixed(c / torch.linalg.vector_norm(c)) for c in comps])
     ratio = [float(v) / total for v in lam[:2]]
     w_c = X[-1].double() if center == "last" else mean
     coords = np.empty((T, 3))
@@ -136,7 +131,7 @@ def hessian_plane(objective: Any, *, tol: float = 1e-4, seed: int = 0) -> PlaneD
 
     eig = top_eigenvalues_lanczos(HessianOperator(objective), k=2, tol=tol, seed=seed)
     vecs = torch.from_numpy(np.ascontiguousarray(eig.vectors.T))  # (2, P), unit rows
-    d = torch.stack([_sign_fixed(v) for v in vecs]).float()
+    d = torch.stack([sign_fixed(v) for v in vecs]).float()
     lam = eig.value
     return PlaneDirections(d, "hessian", EUCLIDEAN,
                            (f"eigenvector 1 (λ = {lam[0]:.4g})", f"eigenvector 2 (λ = {lam[1]:.4g})"),

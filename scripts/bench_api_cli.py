@@ -85,14 +85,9 @@ def resnet_bn(num_outputs=10, input_shape=None, **kwargs):
 def hardware() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from landscape.tuning import device_name
+
+    cpu = device_name(torch.device("cpu"))  # the model name in /proc/cpuinfo, else platform's
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
