@@ -74,13 +74,13 @@ COMMON = [
     ["--model-kwargs", '{"depth": 3}'], ["--model-kwargs", "[1, 2]"], ["--data", "imagenet"],
     ["--data", "{f[missing]}"], ["--data", "{f[xy]}"], ["--data", "{f[nan_data]}"], ["--data", "{f[zip]}"],
     ["--data", "cifar10", "--data-root", "{f[notrun]}"], ["--data-kwargs", "{oops"],
-    ["--data-kwargs", '{"n_train": -5}'], ["--data-seed", "one"],
+    ["--data-kwargs", '{"n_train": -5}'], ["--data-seed", "one"], ["--device", "cuda:x"],
 ]
 LANDSCAPE = [  # plane, interp, rays share these (with the command's own checkpoint flag)
     ["--run", "{f[notrun]}"], ["--run", "{f[badmanifest]}"], ["--run", "{f[missing]}"],
     ["--bn", "bogus"], ["--bn-samples", "1"], ["--bn-pass", "maybe"], ["--batch-size", "0"], ["--batch-size", "-3"],
     ["--chunk", "0"], ["--precision", "fp16"], ["--max-points", "0"], ["--labels", "a", "b", "c", "d", "e"],
-    ["--run", "{f[run]}", "--model", "mlp"],
+    ["--run", "{f[run]}", "--model", "mlp"], ["--samples", "0"], ["--samples", "x"],
 ]
 
 
@@ -114,7 +114,8 @@ OWN = {
               ["--run", "{f[run]}", "--x", "0:1:5"], ["--run", "{f[run]}", "--x", "1:0:5", "--y", "0:1:5"],
               ["--run", "{f[run]}", "--x", "a:b:c", "--y", "0:1:5"], ["--run", "{f[run]}", "--margin", "-1"],
               ["--points", "{f[ckpt]}", "{f[ckpt]}", "{f[ckpt]}", "--run", "{f[run]}"],
-              ["--run", "{f[run]}", "--trajectory", "{f[garbage]}"], ["--grid", "3"]],
+              ["--run", "{f[run]}", "--trajectory", "{f[garbage]}"], ["--grid", "3"],
+              ["--run", "{f[run]}", "--around", "{f[ckpt]}", "--directions", "hessian", "--hessian-batch-size", "0"]],
     "interp": [["--run", "{f[run]}", "--t", "0:1"], ["--run", "{f[run]}", "--t", "1:0:5"],
                ["--from", "{f[ckpt]}", "--to", "{f[ckpt]}", "--run", "{f[run]}"], ["--from", "{f[ckpt]}"],
                ["--run", "{f[run]}", "--t", "0:1:0"]],
@@ -126,7 +127,8 @@ OWN = {
                   ["--run", "{f[run]}", "--top-k", "0"], ["--run", "{f[run]}", "--trace-matvecs", "-1"],
                   ["--run", "{f[run]}", "--bn", "interpolate"], ["--run", "{f[notrun]}"],
                   ["--run", "{f[run]}", "--labels", "A", "A"], ["--run", "{f[run]}", "--metrics", "hessian_trace",
-                                                              "--trace-matvecs", "2"]],
+                                                              "--trace-matvecs", "2"],
+                  ["--run", "{f[run]}", "--metrics", "hessian_trace", "--eigenvectors"]],
     "plot": [["{f[garbage]}"], ["{f[missing]}"], ["{f[notrun]}"], ["{f[zip]}"], ["{f[xy]}"], ["{f[list]}"],
              ["{f[badmanifest]}"], ["{f[outs][interp]}", "--vmax", "x"], ["{f[outs][interp]}", "--vmax", "nope=1"],
              ["{f[outs][interp]}", "--format", "gif"], ["{f[outs][interp]}", "--metric", "bogus"],
