@@ -2,7 +2,7 @@
 
 Every function takes the architecture (``model``, never changed: evaluation works on a private
 copy), the points (state dicts, models, or checkpoint file paths) and ``data`` in any form of
-:func:`landscape.data.as_eval_data` (``(x, y)`` tensors, a ``DataLoader`` or list of batches,
+:func:`landscape.engine.data.as_eval_data` (``(x, y)`` tensors, a ``DataLoader`` or list of batches,
 or ``{"train": ..., "test": ...}``), and returns a result object that holds the arrays and
 saves to the files the command line writes::
 
@@ -22,7 +22,7 @@ Shared keyword arguments:
   parameters span the space; the others keep each point's own values;
 * ``samples`` (``plane``, ``interpolate``, ``rays``): evaluate on a fixed random subset of ``samples``
   training samples and min(``samples``, test size) test samples, drawn from ``seed``
-  (:meth:`landscape.data.EvalData.sampled`; recorded in the sidecar's ``inputs.sample``, part of the
+  (:meth:`landscape.engine.data.EvalData.sampled`; recorded in the sidecar's ``inputs.sample``, part of the
   resume key; one line says which); default all. ``sharpness``' ``samples`` is the same subset of the
   training samples (sharpness uses no test data);
 * ``bn`` (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with
@@ -47,21 +47,21 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from landscape.budget import DEFAULT_MAX_POINTS
-from landscape.data import EvalData, as_eval_data
-from landscape.forward import Forward
-from landscape.checks import check_int, python_names
-from landscape.geometry import as_axis, check_grid, check_margin
-from landscape.inputs import as_checkpoints
-from landscape.interp import DEFAULT_T, InterpResult, check_t, evaluate_line
-from landscape.measure import DEFAULT_METRICS, SharpnessResult, SharpnessSettings, measure_sharpness, parse_metrics
-from landscape.affine_plane import PlaneResult, evaluate_plane
-from landscape.random_rays import RaysResult, check_ray_args, evaluate_rays
-from landscape.presets import plane_preset
-from landscape.settings import EvalSettings
+from landscape.engine.budget import DEFAULT_MAX_POINTS
+from landscape.engine.data import EvalData, as_eval_data
+from landscape.engine.forward import Forward
+from landscape.engine.checks import check_int, python_names
+from landscape.geometry.grid import as_axis, check_grid, check_margin
+from landscape.engine.inputs import as_checkpoints
+from landscape.compute.line import DEFAULT_T, InterpResult, check_t, evaluate_line
+from landscape.curvature.sharpness import DEFAULT_METRICS, SharpnessResult, SharpnessSettings, measure_sharpness, parse_metrics
+from landscape.compute.plane import PlaneResult, evaluate_plane
+from landscape.compute.rays import RaysResult, check_ray_args, evaluate_rays
+from landscape.geometry.presets import plane_preset
+from landscape.engine.settings import EvalSettings
 from swa.checkpoint import unwrap_model
 from swa.errors import UserError
-from landscape.weights import ParamSpace
+from landscape.engine.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
 
@@ -140,10 +140,10 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     Hessian at ``center``; ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``: its samples, Lanczos'
     tolerance, and the batch size of its sums, halved on out-of-memory), or given: a ``{"x": {name: tensor}, "y": {name: tensor}}`` dict, the path
     of such a directions file, or a (2, P) tensor. ``res.save(dir)`` also writes ``directions.pt``.
-    See ``landscape.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
-    :class:`~landscape.affine_plane.PlaneResult`.
+    See ``landscape.compute.around_plane``. ``x``/``y``: ``(min, max, points)``. Returns a
+    :class:`~landscape.compute.plane.PlaneResult`.
 
-    ``like``: a published convention (``landscape.presets``): ``"li2018"`` (around ``center``: random
+    ``like``: a published convention (``landscape.geometry.presets``): ``"li2018"`` (around ``center``: random
     filter-normalized directions without biases and BN, BN fixed, −1:1 with 51² points), ``"garipov2018"``
     (through three points, x from the first to the last in fractions of their distance, BN recomputed,
     −0.2:1.2 with 21² points) or ``"izmailov2018"`` (the SWA paper's plane, BN recomputed); it fills what is
@@ -169,7 +169,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
         if points is not None:
             raise ValueError("give points (a plane through three points) or center/directions (a plane around "
                              "one point), not both")
-        from landscape.around_plane import evaluate_around
+        from landscape.compute.around_plane import evaluate_around
 
         space = ParamSpace.of(model, params, trainable_only)
         chosen = _given_directions(directions, space) if directions is not None else "random"
@@ -196,7 +196,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:
     """A kind name as is; a directions file as a ``Path`` (``evaluate_around`` loads it and labels its axes);
     a dict or (2, P) tensor as the (2, P) tensor."""
-    from landscape.plane_directions import directions_from_dict
+    from landscape.compute.directions import directions_from_dict
 
     if isinstance(directions, str) and directions in ("random", "pca", "hessian"):
         return directions
@@ -222,7 +222,7 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                 max_points: int = DEFAULT_MAX_POINTS, out: Optional[str | Path] = None, overwrite: bool = False,
                 self_check: bool = True, log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
-    41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.interp.InterpResult`."""
+    41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.compute.line.InterpResult`."""
     t = check_t(t)
     model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name, samples=samples,
                                   seed=seed)
@@ -248,7 +248,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
          log: Callable[[str], None] = print) -> RaysResult:
     """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
     for every point (drawn with ``seed``), normalized per ``normalization`` (``unit``, ``filter``, ``layer``,
-    ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.random_rays.RaysResult`."""
+    ``none``), and each ray's width at a rise of ``delta``. Returns a :class:`~landscape.compute.rays.RaysResult`."""
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
     model, data, forward = _setup(model, data, loss_fn, forward_fn, task, log, loss_name=loss_name, samples=samples,
                                   seed=seed)
@@ -270,17 +270,17 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
               batch_size: int = 2048, device: str = "auto", seed: int = 0, progress: bool = True,
               out: Optional[str | Path] = None, overwrite: bool = False, eigenvectors: bool = False,
               log: Callable[[str], None] = print, **metric_settings: Any) -> SharpnessResult:
-    """Sharpness ``metrics`` (names from ``landscape.measure.METRICS``, a list or one comma-separated string;
+    """Sharpness ``metrics`` (names from ``landscape.curvature.sharpness.METRICS``, a list or one comma-separated string;
     ``"all"`` for all; at least one) at each point, on the
     training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
     the default: the Hessian PyHessian computes with ``model.eval()``); ``bn="recompute"`` recomputes the
     statistics once at the point on the training inputs, which changes the function whose Hessian is taken.
     ``result.bn`` and ``bn`` in ``sharpness.json`` say which.
-    ``metric_settings`` override :class:`~landscape.measure.SharpnessSettings` fields (``top_k=3``, ...).
+    ``metric_settings`` override :class:`~landscape.curvature.sharpness.SharpnessSettings` fields (``top_k=3``, ...).
     ``eigenvectors=True`` keeps the top-``top_k`` eigenvectors of ``hessian_top_eigenvalues`` (no extra cost):
     ``result.eigenvectors(point)`` (``.vectors`` (k, P), ``.names``, ``.directions(0, 1)`` for ``plane``), and
-    ``save`` writes ``eigenvectors.pt`` and per point a directions file (``landscape.eigenvectors``).
-    Returns a :class:`~landscape.measure.SharpnessResult` (``result[label]["metrics"]``)."""
+    ``save`` writes ``eigenvectors.pt`` and per point a directions file (``landscape.curvature.eigenvectors``).
+    Returns a :class:`~landscape.curvature.sharpness.SharpnessResult` (``result[label]["metrics"]``)."""
     names = parse_metrics(metrics)
     if bn not in (None, "fixed", "recompute"):
         raise UserError(f"bn must be 'fixed' (the default: the checkpoint's statistics, as PyHessian) or "

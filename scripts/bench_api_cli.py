@@ -13,7 +13,7 @@ fresh process started the same way, rounds interleaved (ABC ABC ...):
 * ``api-tensors``: the same with ``{"train": (x, y), "test": (x_test, y_test)}``;
 * ``cli``: ``python -m landscape plane --model model.py:resnet_bn --data data.npz --points ... --no-plot``;
 * with ``--without-fix``, also ``api-tensors-nofix`` and ``cli-nofix``: the same without
-  :func:`landscape.allocator.reuse_freed_memory` (patched out in the process), to measure what it removes.
+  :func:`landscape.engine.allocator.reuse_freed_memory` (patched out in the process), to measure what it removes.
 
 For each: wall time of the process, its user and system CPU time (``getrusage(RUSAGE_CHILDREN)``),
 points per second of the whole process and of the evaluation alone (the sidecar's ``compute_seconds``),
@@ -40,9 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("api-loader", "api-tensors", "cli")
-# The same without landscape.allocator.reuse_freed_memory (the fix of issue 20), to measure what it removes.
+# The same without landscape.engine.allocator.reuse_freed_memory (the fix of issue 20), to measure what it removes.
 BASELINES = ("api-tensors-nofix", "cli-nofix")
-NOFIX = ("import contextlib, landscape.driver as d; "
+NOFIX = ("import contextlib, landscape.engine.task as d; "
          "d.reuse_freed_memory = lambda device, _c=contextlib: _c.nullcontext(False)")
 
 MODEL_FILE = '''"""A ResNet-style network with BatchNorm for 3x32x32 inputs (about 300k parameters)."""
@@ -85,7 +85,7 @@ def resnet_bn(num_outputs=10, input_shape=None, **kwargs):
 def hardware() -> str:
     import torch
 
-    from landscape.tuning import device_name
+    from landscape.engine.probe import device_name
 
     cpu = device_name(torch.device("cpu"))  # the model name in /proc/cpuinfo, else platform's
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     ap.add_argument("--work", default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--without-fix", action="store_true",
-                    help="also run api-tensors and cli without the allocator fix (landscape.allocator)")
+                    help="also run api-tensors and cli without the allocator fix (landscape.engine.allocator)")
     ap.add_argument("--worker", choices=MODES[:2] + BASELINES[:1], default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

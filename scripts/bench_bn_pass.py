@@ -65,8 +65,8 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def main() -> None:
-    from landscape.directions import random_directions
-    from landscape.weights import ParamSpace
+    from landscape.geometry.directions import random_directions
+    from landscape.engine.weights import ParamSpace
     from swa.bn import update_bn_exact
 
     torch.set_grad_enabled(True)

@@ -6,7 +6,7 @@ Hessian with
 * PyHessian's power iteration (``hessian(...).eigenvalues(top_n=1)``) at its default tolerance 1e-3
   and at 1e-5 (up to 1,000 iterations), counting its Hessian-vector products;
 * this toolkit's Lanczos (``top_eigenvalues_lanczos``, k = 1) at tol 1e-3 and 1e-4 (the ``sharpness``
-  default), on the objective's Hessian-vector product (``landscape.objective``),
+  default), on the objective's Hessian-vector product (``landscape.curvature.objective``),
 one after the other, each after one untimed warm-up call, set-up included, and compares every value
 with the converged one (Lanczos at tol 1e-10). Prints Markdown for BENCHMARKS.md.
 
@@ -35,9 +35,9 @@ def main() -> None:
 
     ph = sys.modules["pyhessian.hessian"]  # the module (the package exports the class under the same name)
 
-    from landscape.hessian import HessianOperator
-    from landscape.objective import ModelObjective
-    from landscape.spectrum import top_eigenvalues_lanczos
+    from landscape.curvature.hessian import HessianOperator
+    from landscape.curvature.objective import ModelObjective
+    from landscape.curvature.spectrum import top_eigenvalues_lanczos
     from swa.rundir import open_run
 
     with tempfile.TemporaryDirectory() as tmp:

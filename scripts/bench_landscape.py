@@ -122,10 +122,10 @@ def state_at(model, states, alpha, beta):
 
 
 def run_toolkit(model, states, x, y, n_train, coords, bn, device):
-    from landscape.data import as_eval_data
-    from landscape.evaluator import AffineFamily, Evaluator
-    from landscape.forward import Forward
-    from landscape.weights import ParamSpace
+    from landscape.engine.data import as_eval_data
+    from landscape.engine.evaluator import AffineFamily, Evaluator
+    from landscape.engine.forward import Forward
+    from landscape.engine.weights import ParamSpace
 
     space = ParamSpace.of(model)
     p = [space.params_of(s) for s in states]

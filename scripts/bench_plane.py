@@ -49,11 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    from landscape.data import as_eval_data
-    from landscape.evaluator import AffineFamily, Evaluator
-    from landscape.forward import Forward
-    from landscape.geometry import Plane
-    from landscape.weights import ParamSpace
+    from landscape.engine.data import as_eval_data
+    from landscape.engine.evaluator import AffineFamily, Evaluator
+    from landscape.engine.forward import Forward
+    from landscape.geometry.grid import Plane
+    from landscape.engine.weights import ParamSpace
     from swa.rundir import open_run
 
     with tempfile.TemporaryDirectory() as tmp:

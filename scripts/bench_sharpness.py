@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    from landscape.objective import ModelObjective
+    from landscape.curvature.objective import ModelObjective
     from swa.rundir import open_run
 
     with tempfile.TemporaryDirectory() as tmp:

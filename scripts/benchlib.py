@@ -32,10 +32,10 @@ def clock(device: torch.device | str) -> float:
 
 
 def toolkit_arithmetic(device: torch.device | str) -> AbstractContextManager:
-    """The arithmetic of the toolkit's ``fp32`` (``landscape.precision.precision_scope``: TF32 off for matmuls
+    """The arithmetic of the toolkit's ``fp32`` (``landscape.engine.precision.precision_scope``: TF32 off for matmuls
     and cuDNN convolutions on CUDA), for the baselines it is compared with: the same numbers on both sides, so
     the speed-ups and ``max_rel_diff`` compare like with like."""
-    from landscape.precision import precision_scope
+    from landscape.engine.precision import precision_scope
 
     return precision_scope(torch.device(device), "fp32")
 

@@ -51,9 +51,9 @@ import numpy as np
 import torch
 
 import landscape
-from landscape.hessian import HessianOperator
-from landscape.objective import ModelObjective
-from landscape.spectrum import top_eigenvalues_lanczos
+from landscape.curvature.hessian import HessianOperator
+from landscape.curvature.objective import ModelObjective
+from landscape.curvature.spectrum import top_eigenvalues_lanczos
 from swa.data import DataSpec, load_data
 from swa.models import ModelSpec, build_model
 

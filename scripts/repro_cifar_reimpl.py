@@ -71,9 +71,9 @@ def friedman_configs(seed: int, out: Path, r: dict, device: str) -> dict:
 
 def mobilenet_plane(runs: dict[str, Path], out: Path, settings, grid: int, say) -> Path:
     """The plane through SWA's first, middle and last trajectory points; SWA and SGD's model marked."""
-    from landscape.affine_plane import compute_plane
-    from landscape.inputs import load_checkpoints, load_context
-    from landscape.study_run import _reuse_or_redo
+    from landscape.compute.plane import compute_plane
+    from landscape.engine.inputs import load_checkpoints, load_context
+    from landscape.study.run import _reuse_or_redo
 
     ctx = load_context(str(runs["swa-1.25"]), None, None)
     run = ctx.run
@@ -91,7 +91,7 @@ def mobilenet_plane(runs: dict[str, Path], out: Path, settings, grid: int, say) 
 
 
 def _study(per_seed: dict, seeds: list, task: str, out: Path, model: str, note: str, title: str):
-    from landscape.study_table import summarize_study
+    from landscape.study.table import summarize_study
     from swa.io import write_json
 
     study = summarize_study(per_seed, labels=LABELS, seeds=seeds, task=task,
@@ -103,9 +103,9 @@ def _study(per_seed: dict, seeds: list, task: str, out: Path, model: str, note: 
 
 def main(argv=None) -> int:
     from landscape.report import build_report
-    from landscape.settings import EvalSettings
-    from landscape.study_run import checkpoint_metrics
-    from landscape.study_table import study_markdown, study_sentences
+    from landscape.engine.settings import EvalSettings
+    from landscape.study.run import checkpoint_metrics
+    from landscape.study.table import study_markdown, study_sentences
     from swa.data import DataSpec
     from swa.models import ModelSpec
     from swa.study import reported_checkpoint, train_or_reuse

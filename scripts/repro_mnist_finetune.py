@@ -30,7 +30,7 @@ number); Fig. 2: "two minima of the same width".
 Measured by this toolkit: **not yet run** (no GPU run exists yet; ``OUT/reproduction.md`` of a run
 fills the table).
 
-The landscape of the first seed is the demo's (``landscape.study_run.study_landscape``): the lines
+The landscape of the first seed is the demo's (``landscape.study.run.study_landscape``): the lines
 from the pretrained model through each fine-tuned one (Fig. 2), the planes through the cyclical
 and constant SWA trajectories, SGD → SWA, rays, random planes around SGD and SWA on shared
 directions, the PCA plane and the sharpness; all in ``OUT/report/report.html``.
@@ -104,8 +104,8 @@ def init_weights(source: str, arch: str, out: Path) -> str | None:
 
 def main(argv=None) -> int:
     from landscape.report import build_report
-    from landscape.study_run import run_study, study_landscape
-    from landscape.study_table import study_markdown
+    from landscape.study.run import run_study, study_landscape
+    from landscape.study.table import study_markdown
     from swa.data import DataSpec
     from swa.models import ModelSpec
     from swa.study import StudySpec

@@ -142,12 +142,12 @@ def landscape(model_dir: Path, runs: dict[str, Path], settings, grid: int, line:
     """Fig. 5 (and, with ``planes``, the trajectory planes and Fig. 4) for one model's first seed."""
     from dataclasses import replace
 
-    from landscape.affine_plane import compute_plane
-    from landscape.geometry import Axis
-    from landscape.inputs import load_checkpoints, load_context
-    from landscape.interp import compute_interp
-    from landscape.random_rays import compute_rays
-    from landscape.study_run import _reuse_or_redo
+    from landscape.compute.plane import compute_plane
+    from landscape.geometry.grid import Axis
+    from landscape.engine.inputs import load_checkpoints, load_context
+    from landscape.compute.line import compute_interp
+    from landscape.compute.rays import compute_rays
+    from landscape.study.run import _reuse_or_redo
     from swa.study import reported_checkpoint
 
     out = model_dir / "landscape"
@@ -185,9 +185,9 @@ def _label(model: str, network) -> str:
 
 
 def main(argv=None) -> int:
-    from landscape.settings import EvalSettings
-    from landscape.study_run import checkpoint_metrics
-    from landscape.study_table import study_markdown, summarize_study
+    from landscape.engine.settings import EvalSettings
+    from landscape.study.run import checkpoint_metrics
+    from landscape.study.table import study_markdown, summarize_study
     from swa.data import DataSpec
     from swa.io import write_json
     from swa.models import ModelSpec

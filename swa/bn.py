@@ -45,7 +45,7 @@ from swa.devices import to_device as move
 __all__ = ["BN_PASSES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
 
 #: How statistics are gathered (``--bn-pass`` / ``--bn-update``); not to be confused with the landscape's
-#: BatchNorm strategies (``landscape.bn_modes``: what the buffers are at a point).
+#: BatchNorm strategies (``landscape.engine.bn``: what the buffers are at a point).
 BN_PASSES = ("exact", "single-pass")
 
 

@@ -1,7 +1,7 @@
 """Typed-field checks for the files the toolkit reads back (manifests, metrics, results, sidecars).
 
-Every reader of a file the toolkit wrote (``swa.rundir`` for a run, ``landscape.plot.results`` for
-results, ``landscape.plane_directions`` for a directions file) goes through these helpers, so that a
+Every reader of a file the toolkit wrote (``swa.rundir`` for a run, ``landscape.results.read`` for
+results, ``landscape.compute.directions`` for a directions file) goes through these helpers, so that a
 file that parses but holds the wrong thing (a list where an object belongs, a string for a number,
 ``1e400``, a 1-D array where a grid belongs) is one :class:`~swa.errors.UserError` that names the file
 and the field, never a ``KeyError``/``TypeError`` deep inside a drawing or a training loop.

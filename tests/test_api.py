@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import landscape
-from landscape.directions import random_directions
-from landscape.inputs import load_context
-from landscape.store import StaleResultsError
-from landscape.weights import ParamSpace
+from landscape.geometry.directions import random_directions
+from landscape.engine.inputs import load_context
+from landscape.results.store import StaleResultsError
+from landscape.engine.weights import ParamSpace
 
 from conftest import ROOT, cli, one_batch_bn_reference
 
@@ -299,7 +299,7 @@ def test_bad_input_is_one_clear_error(setup, data, kwargs, exc, match):
 
 
 def test_bn_choices_come_from_the_registry(capsys):
-    from landscape.bn_modes import BN_STRATEGIES
+    from landscape.engine.bn import BN_STRATEGIES
 
     code, _, err = cli(capsys, "plane", "--bn", "bogus", "--out", "x")
     assert code == 2 and all(repr(name) in err for name in BN_STRATEGIES)
@@ -330,7 +330,7 @@ def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
     # one fixed loss function: the same point gives the same value, however the augmentation draws
     assert len(set(res["train_loss"].tolist())) == 1
     assert noisy.reads == 400 + len(train[0])  # its first batch to find the task, then once into the cache
-    import landscape.data as data_module
+    import landscape.engine.data as data_module
 
     monkeypatch.setattr(data_module, "CACHE_FRACTION", 0.0)  # nothing fits: read at every pass
     noisy.reads = 0

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import landscape
-from landscape.geometry import Axis, GeometryError, check_direction_pair, check_grid, parse_axis
-from landscape.measure import DEFAULT_METRICS, parse_metrics
+from landscape.geometry.grid import Axis, GeometryError, check_direction_pair, check_grid, parse_axis
+from landscape.curvature.sharpness import DEFAULT_METRICS, parse_metrics
 from swa.errors import UserError
 
 from tiny_mlp import build

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
 import landscape
-from landscape.inputs import load_context
-from landscape.objective import ModelObjective
-from landscape.plane_directions import hessian_plane, load_directions, pca_plane, random_plane
-from landscape.weights import ParamSpace
+from landscape.engine.inputs import load_context
+from landscape.curvature.objective import ModelObjective
+from landscape.compute.directions import hessian_plane, load_directions, pca_plane, random_plane
+from landscape.engine.weights import ParamSpace
 
 from conftest import cli, one_batch_bn_reference
 
@@ -251,7 +251,7 @@ def test_bad_directions_file_is_refused(setup, tmp_path, capsys):
 # ------------------------------------------------------------------ 1D: interp --around
 @pytest.mark.slow  # over 1 s: not in make test-fast
 def test_interp_around_random_direction_equals_slow_loop(setup, tmp_path, capsys):
-    from landscape.directions import random_directions
+    from landscape.geometry.directions import random_directions
 
     ctx, states, train, test = setup
     code, _, err = cli(capsys, "interp", "--run", str(ctx.run.path), "--around", "swa", "--t", "-1:1:5", "--seed",
@@ -277,11 +277,11 @@ def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
     eigenvalue, and no other unit direction curves more (a smooth tanh network: on ReLU networks the
     finite-difference curvature also counts the units that switch on or off, which autograd's Hessian
     does not — 90 against 69 on the digits CNN)."""
-    from landscape.around_line import evaluate_around_line
-    from landscape.data import as_eval_data
-    from landscape.forward import Forward
-    from landscape.inputs import as_checkpoints
-    from landscape.settings import EvalSettings
+    from landscape.compute.around_line import evaluate_around_line
+    from landscape.engine.data import as_eval_data
+    from landscape.engine.forward import Forward
+    from landscape.engine.inputs import as_checkpoints
+    from landscape.engine.settings import EvalSettings
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 6, generator=g), torch.randint(0, 3, (300,), generator=g)
@@ -318,7 +318,7 @@ def test_hessian_line_keeps_bn_fixed_unless_told(setup, tmp_path, capsys):
 def test_plot_draws_all_three_plane_kinds(setup, tmp_path, capsys):
     """`plot` on planes around a point: the axes say what the directions are; the PCA plane draws the path."""
     from landscape.plot.plane import plane_figure
-    from landscape.plot.results import read_plane
+    from landscape.results.read import read_plane
 
     ctx, states, train, test = setup
     data = {"train": train, "test": test}

@@ -21,7 +21,7 @@ def test_clock_waits_for_the_gpu_only_on_cuda(monkeypatch):
 
 
 def test_baselines_run_in_the_toolkits_fp32_scope(monkeypatch):
-    import landscape.precision
+    import landscape.engine.precision
 
     entered = []
 
@@ -30,7 +30,7 @@ def test_baselines_run_in_the_toolkits_fp32_scope(monkeypatch):
         entered.append((str(device), precision))
         yield
 
-    monkeypatch.setattr(landscape.precision, "precision_scope", spy)
+    monkeypatch.setattr(landscape.engine.precision, "precision_scope", spy)
     with benchlib.toolkit_arithmetic("cuda"):
         pass
     assert entered == [("cuda", "fp32")]

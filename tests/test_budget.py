@@ -1,4 +1,4 @@
-"""Size guard (landscape.budget) and the time-bounded save rate (landscape.runner), issue 8.4."""
+"""Size guard (landscape.engine.budget) and the time-bounded save rate (landscape.engine.loop), issue 8.4."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.budget import check_budget
-from landscape.evaluator import AffineFamily
-from landscape.runner import SAVE_RATIO, run_points
+from landscape.engine.budget import check_budget
+from landscape.engine.evaluator import AffineFamily
+from landscape.engine.loop import SAVE_RATIO, run_points
 from swa.errors import UserError
 
 from conftest import cli

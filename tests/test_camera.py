@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape.plot.results import read_plane
+from landscape.results.read import read_plane
 from landscape.plot.surface import (AUTORANGE_PAD, DEFAULT_EYE, candidate_eyes, choose_eye, hidden_markers,
                                     plane_page)
 

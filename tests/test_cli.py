@@ -357,8 +357,8 @@ def test_landscape_flags_are_checked_before_any_work(capsys, tmp_path, argv, mes
 
 @pytest.mark.parametrize("kind", ["zero", "parallel"])
 def test_loaded_directions_spanning_no_plane_are_refused(capsys, tmp_path, tiny_run, kind):
-    from landscape.inputs import load_context
-    from landscape.weights import ParamSpace
+    from landscape.engine.inputs import load_context
+    from landscape.engine.weights import ParamSpace
 
     space = ParamSpace.of(load_context(str(tiny_run.out), None, None).model)
     d = torch.randn(2, space.num_params, generator=torch.Generator().manual_seed(0))

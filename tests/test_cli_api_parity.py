@@ -3,7 +3,7 @@
 Issue 20's user found the command line 28 % slower than the API and tensors slower than a DataLoader, with
 far more system time. The cause was glibc's malloc unmapping every freed block above 32 MiB, so the
 large batches of the tensor paths were page-faulted in afresh at every allocation
-(``landscape.allocator``; BENCHMARKS.md). These tests hold what makes the paths comparable: the same
+(``landscape.engine.allocator``; BENCHMARKS.md). These tests hold what makes the paths comparable: the same
 dtype and layout of the data on the device, the same values from tensors and from a loader of the same
 batches, and freed memory reused (not faulted in again) during an evaluation.
 """
@@ -20,11 +20,11 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import landscape
-from landscape.allocator import reuse_freed_memory
-from landscape.data import as_eval_data
-from landscape.evaluator import Evaluator
-from landscape.forward import Forward
-from landscape.weights import ParamSpace
+from landscape.engine.allocator import reuse_freed_memory
+from landscape.engine.data import as_eval_data
+from landscape.engine.evaluator import Evaluator
+from landscape.engine.forward import Forward
+from landscape.engine.weights import ParamSpace
 from swa.data import DataSpec, load_data
 
 

@@ -74,7 +74,7 @@ def test_in_memory_cuda_states_with_a_trajectory(digits):
 
 
 def test_probe_stops_below_a_real_out_of_memory_error():
-    from landscape import tuning
+    from landscape.engine import probe as tuning
 
     def run(bs):  # bs × 4 MiB on the GPU
         torch.empty(bs, 1 << 20, device="cuda").fill_(1.0)
@@ -89,7 +89,7 @@ def test_objective_halves_its_batch_on_a_real_out_of_memory_error():
     """A conv net whose Hessian-vector product over 2048 64×64 images in one batch needs well over 4 GiB
     (float64, 1 MiB of activations per sample and layer): capped at 4 GiB it retries smaller, and the product
     is that of batches of 128 without the cap."""
-    from landscape.objective import ModelObjective
+    from landscape.curvature.objective import ModelObjective
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.Tanh(), nn.Conv2d(32, 32, 3, padding=1), nn.Tanh(),
@@ -109,7 +109,7 @@ def test_objective_halves_its_batch_on_a_real_out_of_memory_error():
 
 
 def test_free_memory_counts_the_cache():
-    from landscape.budget import free_memory
+    from landscape.engine.budget import free_memory
 
     block = torch.empty(GIB, dtype=torch.uint8, device="cuda")
     del block  # back in PyTorch's cache, not the device's free memory
@@ -119,9 +119,9 @@ def test_free_memory_counts_the_cache():
 
 
 def test_top_hessian_eigenvalue_on_cuda_is_the_cpus(digits):
-    from landscape.hessian import HessianOperator
-    from landscape.objective import ModelObjective
-    from landscape.spectrum import top_eigenvalues_lanczos
+    from landscape.curvature.hessian import HessianOperator
+    from landscape.curvature.objective import ModelObjective
+    from landscape.curvature.spectrum import top_eigenvalues_lanczos
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))

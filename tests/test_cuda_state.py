@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 import landscape
-from landscape.inputs import as_checkpoints
+from landscape.engine.inputs import as_checkpoints
 from conftest import cli
 from swa.errors import CheckpointError
 from swa.rundir import STATE

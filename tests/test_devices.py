@@ -52,7 +52,7 @@ def test_train_config_takes_cuda_index(tmp_path):
 
 
 def test_eval_settings_take_cuda_index():
-    from landscape.settings import EvalSettings
+    from landscape.engine.settings import EvalSettings
 
     assert EvalSettings(device="cuda:1").device == "cuda:1"
     with pytest.raises(ConfigError, match="'gpu' is not one of auto, cpu, cuda, cuda:N"):
@@ -127,8 +127,8 @@ def test_real_tensor_copy(monkeypatch):
 
 
 def test_batch_movers_use_the_rule(monkeypatch):
-    """swa.bn (BN statistics), swa.evaluation and landscape.data all copy through the rule."""
-    from landscape.data import place
+    """swa.bn (BN statistics), swa.evaluation and landscape.engine.data all copy through the rule."""
+    from landscape.engine.data import place
     from swa.bn import to_device as batch_to_device
     from swa.evaluation import evaluate
 

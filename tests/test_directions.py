@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from landscape.directions import NORMALIZATIONS, normalize_direction, orthogonalize, random_directions
-from landscape.weights import ParamSpace
+from landscape.geometry.directions import NORMALIZATIONS, normalize_direction, orthogonalize, random_directions
+from landscape.engine.weights import ParamSpace
 
 # Small models covering conv (4-D), conv1d (3-D), linear (2-D), BatchNorm/LayerNorm (1-D), no-bias layers.
 MODELS = {

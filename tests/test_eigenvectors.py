@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import landscape
-from landscape.eigenvectors import FILE, FORMAT, directions_file
-from landscape.plane_directions import load_directions
-from landscape.plot.results import read_plane, read_sharpness
-from landscape.weights import ParamSpace
+from landscape.curvature.eigenvectors import FILE, FORMAT, directions_file
+from landscape.compute.directions import load_directions
+from landscape.results.read import read_plane, read_sharpness
+from landscape.engine.weights import ParamSpace
 
 from conftest import ROOT, cli, dense_eval_hessian, small_bn_problem
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landscape.directions import random_directions
-from landscape.geometry import Axis
-from landscape.inputs import load_checkpoints, load_context
-from landscape.interp import compute_interp
-from landscape.settings import EvalSettings
-from landscape.affine_plane import compute_plane
-from landscape.random_rays import compute_rays
-from landscape.weights import ParamSpace
+from landscape.geometry.directions import random_directions
+from landscape.geometry.grid import Axis
+from landscape.engine.inputs import load_checkpoints, load_context
+from landscape.compute.line import compute_interp
+from landscape.engine.settings import EvalSettings
+from landscape.compute.plane import compute_plane
+from landscape.compute.rays import compute_rays
+from landscape.engine.weights import ParamSpace
 
 from conftest import one_batch_bn_reference
 
@@ -166,7 +166,7 @@ def test_overflow_far_away_is_stored_not_fatal(setup, tmp_path):
 
 
 def test_ray_width_definition():
-    from landscape.random_rays import ray_width, width_summary
+    from landscape.compute.rays import ray_width, width_summary
 
     d = np.array([0.0, 1.0, 2.0, 3.0])
     losses = np.array([[1.0, 1.05, 1.3, 2.0],      # crosses 1.1 between 1 and 2: 1 + 0.05/0.25

@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from landscape.export import export_plane
-from landscape.plot.results import read_plane
+from landscape.results.export import export_plane
+from landscape.results.read import read_plane
 
 from conftest import cli
 from plot_cases import bowl, write_plane

@@ -14,7 +14,7 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader, TensorDataset
 
 import landscape
-from landscape.plot.results import read_result
+from landscape.results.read import read_result
 
 from conftest import cli
 
@@ -219,7 +219,7 @@ def test_non_finite_extra_at_a_diverged_point_is_kept(problem):
 def test_reader_takes_extras_the_sidecar_lists_or_by_name(tmp_path):
     import json
 
-    from landscape.plot.results import VALUE_KEYS
+    from landscape.results.read import VALUE_KEYS
     from swa.errors import UserError
 
     t = np.linspace(0.0, 1.0, 3)

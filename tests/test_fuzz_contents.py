@@ -2,7 +2,7 @@
 
 A file that parses but holds the wrong thing (``[1, 2]`` for a manifest, a string where a number belongs,
 ``10**400``, a 1 × 1 grid, a complex directions tensor) must be refused by its validating reader
-(``swa.validate``, ``swa.rundir``, ``landscape.plot.results``, ``landscape.plane_directions``): exit 2 with one
+(``swa.validate``, ``swa.rundir``, ``landscape.results.read``, ``landscape.compute.directions``): exit 2 with one
 line on stderr naming the file, or, where the value only costs a label, success. Never a traceback, and a
 refused command leaves the finished results in its ``--out`` as they were.
 
@@ -44,7 +44,7 @@ QUIET = ["--device", "cpu", "--quiet"]
 def good(tiny_run, tmp_path_factory):
     """Valid files of every kind (``src``), finished outputs (``outs``) and scratch copies to corrupt."""
     from landscape.cli import main
-    from landscape.study_table import summarize_study
+    from landscape.study.table import summarize_study
 
     d = tmp_path_factory.mktemp("contents")
     run = d / "run"

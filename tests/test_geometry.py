@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.geometry import Axis, GeometryError, Plane, default_plane_axes, parse_axis
+from landscape.geometry.grid import Axis, GeometryError, Plane, default_plane_axes, parse_axis
 
 
 def _points(dim=50, seed=0):

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landscape.geometry import Axis
-from landscape.inputs import load_checkpoints, load_context
-from landscape.interp import compute_interp
-from landscape.settings import EvalSettings
+from landscape.geometry.grid import Axis
+from landscape.engine.inputs import load_checkpoints, load_context
+from landscape.compute.line import compute_interp
+from landscape.engine.settings import EvalSettings
 from swa.data import DataSpec
 from swa.models import ModelSpec, build_model
 

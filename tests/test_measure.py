@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from landscape.cli import main
-from landscape.measure import BN_FIXED, BN_RECOMPUTED
+from landscape.curvature.sharpness import BN_FIXED, BN_RECOMPUTED
 from swa.data import DataSpec, load_data
 from swa.models import ModelSpec, build_model
 
@@ -128,7 +128,7 @@ def test_unknown_metric_lists_the_valid_ones(tmp_path, checkpoints, capsys):
 @pytest.mark.slow
 def test_default_metrics_on_a_run(tiny_run, tmp_path):
     """Every default metric runs on a real CNN with BatchNorm and lands in the report."""
-    from landscape.measure import DEFAULT_METRICS
+    from landscape.curvature.sharpness import DEFAULT_METRICS
 
     assert main(["sharpness", "--run", str(tiny_run.out), "--out", str(tmp_path), "--device", "cpu", "--quiet",
                  "--samples", "256", "--directions", "3", "--trace-matvecs", "9", "--top-k", "2",

@@ -12,8 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import landscape
-from landscape.forward import CUSTOM_LOSS, Forward, callable_name
-from landscape.plot.results import read_result
+from landscape.engine.forward import CUSTOM_LOSS, Forward, callable_name
+from landscape.results.read import read_result
 from landscape.plot.style import choose_metrics, loss_name_of, title_of
 
 from conftest import cli

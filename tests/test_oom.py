@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from landscape import budget, tuning
-from landscape.objective import ModelObjective
+from landscape.engine import budget
+from landscape.engine import probe as tuning
+from landscape.curvature.objective import ModelObjective
 from swa.errors import UserError
 
 from conftest import small_bn_problem
@@ -183,11 +184,11 @@ def test_free_memory_counts_the_reserved_but_unallocated_cache(monkeypatch):
 
 # ----------------------------------------------------------------------------------- vmapped chunks (item 13)
 def _vmap_setup(digits, chunk_points=6):
-    from landscape.data import as_eval_data
-    from landscape.directions import random_directions
-    from landscape.evaluator import AffineFamily, Evaluator
-    from landscape.forward import Forward
-    from landscape.weights import ParamSpace
+    from landscape.engine.data import as_eval_data
+    from landscape.geometry.directions import random_directions
+    from landscape.engine.evaluator import AffineFamily, Evaluator
+    from landscape.engine.forward import Forward
+    from landscape.engine.weights import ParamSpace
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
@@ -234,7 +235,7 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
     """``hessian_batch_size`` reaches the Hessian objective of a Hessian plane (item 6); the eigenvalues are
     those of the default batch size up to rounding, and a bad value is one clear error."""
     import landscape
-    import landscape.objective as objective
+    import landscape.curvature.objective as objective
 
     sizes = []
 

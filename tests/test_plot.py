@@ -14,7 +14,7 @@ from landscape.plot import draw as draw_mod
 from landscape.plot.line import line_figure
 from landscape.plot.plane import default_vmax, plane_figure, plane_levels
 from landscape.plot.rays import ray_band, rays_figure
-from landscape.plot.results import find_results, read_line, read_plane, read_rays, read_run, read_sharpness
+from landscape.results.read import find_results, read_line, read_plane, read_rays, read_run, read_sharpness
 from landscape.plot.sharpness import pretty_row, sharpness_figure, spectrum_figure
 from landscape.plot.curves import curves_figure, lr_curve
 from landscape.plot.style import METHOD_COLORS, method_of, series_styles

@@ -12,7 +12,7 @@ import pytest
 
 from landscape.plot.html import network_references, page_html, write_page
 from landscape.plot.pages import line_page, rays_page
-from landscape.plot.results import read_line, read_plane, read_rays
+from landscape.results.read import read_line, read_plane, read_rays
 from landscape.plot.surface import on_surface, plane_page, surface_values
 
 from browser import find_chromium, open_page

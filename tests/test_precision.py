@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import landscape
-from landscape.inputs import load_context
-from landscape.precision import PRECISIONS, precision_scope
+from landscape.engine.inputs import load_context
+from landscape.engine.precision import PRECISIONS, precision_scope
 
 QUIET = dict(progress=False, log=lambda _: None, batch_size=2048)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

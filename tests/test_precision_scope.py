@@ -183,7 +183,7 @@ def test_evaluate_alone_runs_in_full_fp32(monkeypatch):
 
 
 def _objective():
-    from landscape.objective import ModelObjective
+    from landscape.curvature.objective import ModelObjective
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2))
@@ -192,8 +192,8 @@ def _objective():
 
 
 def test_hessian_products_and_directions_run_in_full_fp32(monkeypatch):
-    from landscape.objective import ModelObjective
-    from landscape.plane_directions import hessian_plane
+    from landscape.curvature.objective import ModelObjective
+    from landscape.compute.directions import hessian_plane
 
     seen = []
     real_hvp = ModelObjective.hvp
@@ -207,11 +207,11 @@ def test_hessian_products_and_directions_run_in_full_fp32(monkeypatch):
 
 
 def test_objective_bn_recompute_runs_in_full_fp32(monkeypatch):
-    import landscape.objective
+    import landscape.curvature.objective
 
     seen = []
-    real = landscape.objective.update_bn_exact
-    monkeypatch.setattr(landscape.objective, "update_bn_exact",
+    real = landscape.curvature.objective.update_bn_exact
+    monkeypatch.setattr(landscape.curvature.objective, "update_bn_exact",
                         lambda *a, **k: seen.append(tf32_state()) or real(*a, **k))
     before = _tf32_everywhere()
     _objective()
@@ -220,7 +220,7 @@ def test_objective_bn_recompute_runs_in_full_fp32(monkeypatch):
 
 def test_sharpness_runs_in_full_fp32(monkeypatch):
     import landscape
-    from landscape.objective import ModelObjective
+    from landscape.curvature.objective import ModelObjective
 
     seen = []
     real_value = ModelObjective.value

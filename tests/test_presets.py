@@ -82,7 +82,7 @@ def test_li2018_around_a_point_and_refusals(mlp_problem):
     assert side["directions"]["normalization"] == "filter"
     assert side["directions"]["include_bn_and_bias"] is False
     # Without the grid override the paper's 51 points per axis.
-    from landscape.presets import plane_preset
+    from landscape.geometry.presets import plane_preset
 
     choice = plane_preset("li2018", around=True, bn=None, grid=None, margin=0.2, x_axis=None, y_axis=None,
                           directions=None, normalization="filter", include_bn_and_bias=False)

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landscape.hessian import HessianOperator
-from landscape.inputs import load_context
-from landscape.objective import ModelObjective
-from landscape.spectrum import top_eigenvalues_lanczos, trace_hutchpp
+from landscape.curvature.hessian import HessianOperator
+from landscape.engine.inputs import load_context
+from landscape.curvature.objective import ModelObjective
+from landscape.curvature.spectrum import top_eigenvalues_lanczos, trace_hutchpp
 from swa.data import TensorData
 
 pyhessian = pytest.importorskip("pyhessian")

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import landscape
-from landscape.data import as_eval_data
-from landscape.store import StaleResultsError
+from landscape.engine.data import as_eval_data
+from landscape.results.store import StaleResultsError
 from tests.conftest import cli, one_batch_bn_reference, small_bn_problem
 
 

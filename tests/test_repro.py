@@ -71,7 +71,7 @@ def test_swa_paper_smoke_runs_the_recipe(swa_paper):
 
 
 def test_swa_paper_smoke_writes_study_landscape_report(swa_paper):
-    from landscape.study_run import checkpoint_metrics
+    from landscape.study.run import checkpoint_metrics
 
     for model in repro_swa_paper.SMOKE:
         study = json.loads((swa_paper / model / "study.json").read_text())

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import landscape
-from landscape.self_check import TOLERANCE, describe_check
+from landscape.engine.self_check import TOLERANCE, describe_check
 
 from conftest import small_bn_problem
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from landscape.study_run import _reuse_or_redo
-from landscape.settings import EvalSettings
-from landscape.store import StaleResultsError
+from landscape.study.run import _reuse_or_redo
+from landscape.engine.settings import EvalSettings
+from landscape.results.store import StaleResultsError
 from swa.errors import UserError
 
 

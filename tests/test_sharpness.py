@@ -2,7 +2,7 @@
 
 L(w) = mean((X w − y)²) with y = X w*, X = √(N/2)·diag(√λ)·Qᵀ (N = d) is exactly
 ½ (w − w*)ᵀ H (w − w*), H = Q diag(λ) Qᵀ, Q a random rotation; everything runs in float64
-through :class:`landscape.objective.ModelObjective` (whose loss passes the outputs through float32,
+through :class:`landscape.curvature.objective.ModelObjective` (whose loss passes the outputs through float32,
 hence relative tolerances no tighter than ~1e-4 on small loss rises).
 """
 
@@ -17,9 +17,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from landscape.directions import random_directions
-from landscape.objective import ModelObjective
-from landscape.sharpness_measures import (adaptive_sharpness_average, adaptive_sharpness_worst, eps_sharpness,
+from landscape.geometry.directions import random_directions
+from landscape.curvature.objective import ModelObjective
+from landscape.curvature.measures import (adaptive_sharpness_average, adaptive_sharpness_worst, eps_sharpness,
                                  pac_bayes_sigma, ray_width_metric, subspace_basis)
 from swa.data import TensorData
 

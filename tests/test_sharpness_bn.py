@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 import landscape
-from landscape.measure import BN_FIXED, BN_RECOMPUTED
+from landscape.curvature.sharpness import BN_FIXED, BN_RECOMPUTED
 
 from conftest import dense_eval_hessian, one_batch_bn_reference
 

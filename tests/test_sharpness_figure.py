@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from landscape.plot.results import read_sharpness
+from landscape.results.read import read_sharpness
 from landscape.plot.sharpness import panel_grid, sharpness_figure
 from landscape.plot.style import WIDTHS
 from swa.errors import UserError

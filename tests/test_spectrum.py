@@ -1,4 +1,4 @@
-"""Spectral estimators (landscape.spectrum) and the Hessian operator (landscape.hessian), float64.
+"""Spectral estimators (landscape.curvature.spectrum) and the Hessian operator (landscape.curvature.hessian), float64.
 
 The reference case is the quadratic of the acceptance test, L(w) = ½(w − w*)ᵀH(w − w*) with a
 rotated (non-diagonal) H = Q diag(λ) Qᵀ, realized as least squares through ModelObjective so the
@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from landscape.hessian import DenseOperator, HessianOperator
-from landscape.objective import ModelObjective
-from landscape.spectrum import (
+from landscape.curvature.hessian import DenseOperator, HessianOperator
+from landscape.curvature.objective import ModelObjective
+from landscape.curvature.spectrum import (
     spectral_density_slq, top_eigenvalues_lanczos, top_eigenvalues_power, trace_hutchinson, trace_hutchpp,
 )
 from swa.data import TensorData

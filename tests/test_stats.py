@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_rel
 
-from landscape.stats import paired_difference, summarize, verdict
+from landscape.study.stats import paired_difference, summarize, verdict
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -49,7 +49,7 @@ def test_summary_and_sentences():
 
 
 def test_table_header_counts_seeds_in_words():
-    from landscape.study_table import study_header
+    from landscape.study.table import study_header
 
     assert study_header({"task": "classification", "seeds": [0]})[1:3] == ["test acc (%), 1 seed", "test loss, 1 seed"]
     assert study_header({"task": "regression", "seeds": [0, 1]})[:2] == ["method", "test loss, 2 seeds"]

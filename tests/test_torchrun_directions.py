@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from landscape.distributed import Dist, rank_device
+from landscape.engine.distributed import Dist, rank_device
 
 from conftest import ROOT, run_torchrun
 

@@ -1,4 +1,4 @@
-"""Batch sizes chosen by measurement (landscape.tuning): the probe, the BN batch, the sidecar cache."""
+"""Batch sizes chosen by measurement (landscape.engine.probe): the probe, the BN batch, the sidecar cache."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from landscape import tuning
-from landscape.geometry import Axis
-from landscape.inputs import load_checkpoints, load_context
-from landscape.interp import compute_interp
-from landscape.settings import EvalSettings
+from landscape.engine import probe as tuning
+from landscape.geometry.grid import Axis
+from landscape.engine.inputs import load_checkpoints, load_context
+from landscape.compute.line import compute_interp
+from landscape.engine.settings import EvalSettings
 
 
 def test_probe_keeps_the_fastest_and_skips_sizes_beyond_the_samples():
@@ -69,9 +69,9 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
         arrays = dict(f)
     arrays["done"][2:] = False
     np.savez(tmp_path / "probed" / "interp.npz", **arrays)
-    import landscape.evaluator
+    import landscape.engine.evaluator
 
-    monkeypatch.setattr(landscape.evaluator, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
+    monkeypatch.setattr(landscape.engine.evaluator, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
     again = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
                            log=lambda _: None)
     assert again.stats["computed"] == 3
@@ -81,11 +81,11 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
 @pytest.mark.parametrize("model_name,bn", [("mlp", "fixed"), ("cnn_small", "fixed"), ("cnn_small", "interpolate")])
 def test_vmapped_chunk_equals_point_by_point(setup, model_name, bn):
     """One vmapped call per batch gives every point's values (rays: buffers shared under interpolate)."""
-    from landscape.data import as_eval_data
-    from landscape.directions import random_directions
-    from landscape.evaluator import AffineFamily, Evaluator
-    from landscape.forward import Forward
-    from landscape.weights import ParamSpace
+    from landscape.engine.data import as_eval_data
+    from landscape.geometry.directions import random_directions
+    from landscape.engine.evaluator import AffineFamily, Evaluator
+    from landscape.engine.forward import Forward
+    from landscape.engine.weights import ParamSpace
     from swa.models import ModelSpec, build_model
 
     ctx, (a, _) = setup
@@ -125,11 +125,11 @@ def test_probe_can_choose_the_largest_cuda_candidate():
 
 
 def test_tune_probes_as_many_samples_as_the_largest_candidate(setup, monkeypatch):
-    import landscape.evaluator as evaluator_module
-    from landscape.data import as_eval_data
-    from landscape.evaluator import AffineFamily, Evaluator
-    from landscape.forward import Forward
-    from landscape.weights import ParamSpace
+    import landscape.engine.evaluator as evaluator_module
+    from landscape.engine.data import as_eval_data
+    from landscape.engine.evaluator import AffineFamily, Evaluator
+    from landscape.engine.forward import Forward
+    from landscape.engine.weights import ParamSpace
 
     ctx, (a, _) = setup
     space = ParamSpace.of(ctx.model)
@@ -148,7 +148,7 @@ def test_tune_probes_as_many_samples_as_the_largest_candidate(setup, monkeypatch
 def test_resume_on_another_device_probes_again(setup, tmp_path, monkeypatch):
     """Issue 21.11: a result whose batch sizes were probed on "cuda:0" and is resumed on the CPU probes again
     (the device is recorded, but is no part of the resume key: the result is accepted and completed)."""
-    import landscape.evaluator as evaluator_module
+    import landscape.engine.evaluator as evaluator_module
 
     ctx, (a, b) = setup
     monkeypatch.setitem(tuning.CANDIDATES, "cpu", (512, 2048))  # a shorter probe

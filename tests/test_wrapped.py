@@ -10,7 +10,7 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
 
 import landscape
-from landscape.measure import SharpnessResult
+from landscape.curvature.sharpness import SharpnessResult
 from swa.checkpoint import unwrap_model
 from swa.errors import CheckpointError
 

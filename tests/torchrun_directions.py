@@ -13,14 +13,14 @@ import torch.distributed as dist
 import torch.nn as nn
 
 import landscape
-import landscape.around_line as around_line
-import landscape.objective as objective
-from landscape.around_line import evaluate_around_line
-from landscape.data import as_eval_data
-from landscape.distributed import process_group
-from landscape.forward import Forward
-from landscape.inputs import Checkpoint, state_digest
-from landscape.settings import EvalSettings
+import landscape.compute.around_line as around_line
+import landscape.curvature.objective as objective
+from landscape.compute.around_line import evaluate_around_line
+from landscape.engine.data import as_eval_data
+from landscape.engine.distributed import process_group
+from landscape.engine.forward import Forward
+from landscape.engine.inputs import Checkpoint, state_digest
+from landscape.engine.settings import EvalSettings
 from swa.errors import UserError
 
 built = []

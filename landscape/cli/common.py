@@ -112,9 +112,9 @@ def samples_help(test: bool) -> str:
 
 def add_landscape_args(p: argparse.ArgumentParser) -> None:
     """Where model and data come from, and how points are evaluated (plane, interp, rays)."""
-    from landscape.bn_modes import BN_STRATEGIES
-    from landscape.budget import DEFAULT_MAX_POINTS
-    from landscape.precision import PRECISIONS
+    from landscape.engine.bn import BN_STRATEGIES
+    from landscape.engine.budget import DEFAULT_MAX_POINTS
+    from landscape.engine.precision import PRECISIONS
     from swa.bn import BN_PASSES
 
     p.add_argument("--run", type=path_arg, default=None, metavar="RUN_DIR",
@@ -166,9 +166,9 @@ def landscape_specs(args: argparse.Namespace):
 
 def load_eval_context(args: argparse.Namespace):
     """Model and data of a landscape command (``--run`` or ``--model``/``--data``), cut to ``--samples``
-    (:meth:`landscape.inputs.Context.use_samples`, one line says which subset)."""
-    from landscape.checks import check_int
-    from landscape.inputs import load_context
+    (:meth:`landscape.engine.inputs.Context.use_samples`, one line says which subset)."""
+    from landscape.engine.checks import check_int
+    from landscape.engine.inputs import load_context
 
     if args.samples is not None:
         check_int(args.samples, "samples", 1)
@@ -178,7 +178,7 @@ def load_eval_context(args: argparse.Namespace):
 
 
 def settings_from_args(args: argparse.Namespace):
-    from landscape.settings import EvalSettings
+    from landscape.engine.settings import EvalSettings
 
     return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
                         chunk=args.chunk, precision=args.precision, device=args.device or "auto",
@@ -195,7 +195,7 @@ def around_checkpoint(ctx, around: str, labels):
     """
     from pathlib import Path
 
-    from landscape.inputs import load_checkpoints
+    from landscape.engine.inputs import load_checkpoints
     from swa.checkpoint import split_key
     from swa.errors import UserError
 

@@ -56,8 +56,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.study_run import run_study, study_landscape
-    from landscape.study_table import study_markdown
+    from landscape.study.run import run_study, study_landscape
+    from landscape.study.table import study_markdown
     from swa.study import StudySpec
 
     _check(args)

@@ -3,7 +3,7 @@
 ``h5``: Li et al.'s surface file (their ``plot_2D.py`` / ``h52vtp.py``; needs ``h5py``, in the
 ``export`` extra); ``vtp``: a ParaView surface of one metric (optionally log10, clipped at
 ``--zmax``); ``mc-npz``: dnn-mode-connectivity's ``plane.npz`` (their ``plane_plot.py``). See
-``landscape.export`` for the layouts. The output replaces only an earlier export of the same format
+``landscape.results.export`` for the layouts. The output replaces only an earlier export of the same format
 (``--overwrite`` for any other file); a partly computed plane is exported with NaN where points are
 missing, and a warning.
 """
@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
-    from landscape.export import FORMATS
+    from landscape.results.export import FORMATS
 
     p = sub.add_parser("export", help="a plane result as h5 (Li et al.), vtp (ParaView) or mc-npz "
                        "(dnn-mode-connectivity)", description=__doc__.split(":", 1)[1].strip())
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from landscape.export import default_output, export_plane
-    from landscape.plot.results import read_plane
+    from landscape.results.export import default_output, export_plane
+    from landscape.results.read import read_plane
     from swa.errors import UserError
     from swa.lock import output_lock
 

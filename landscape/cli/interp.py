@@ -44,9 +44,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import load_eval_context
-    from landscape.geometry import parse_axis
-    from landscape.inputs import load_checkpoints
-    from landscape.interp import DEFAULT_T, compute_interp
+    from landscape.geometry.grid import parse_axis
+    from landscape.engine.inputs import load_checkpoints
+    from landscape.compute.line import DEFAULT_T, compute_interp
     from swa.errors import UserError
 
     if args.out is None:
@@ -71,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_around(args, ctx, settings, t_axis) -> int:
-    from landscape.around_line import evaluate_around_line
+    from landscape.compute.around_line import evaluate_around_line
     from landscape.cli.common import around_checkpoint
-    from landscape.forward import Forward
+    from landscape.engine.forward import Forward
     from swa.errors import UserError
 
     if args.start or args.end:

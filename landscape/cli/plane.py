@@ -19,9 +19,9 @@ from pathlib import Path
 
 from landscape.cli.common import add_common, add_landscape_args, settings_from_args
 from landscape.cli.plot import add_plot_flags, draw_after
-from landscape.directions import NORMALIZATIONS
-from landscape.plane_directions import DIRECTION_KINDS, PCA_CENTERS
-from landscape.presets import PRESETS
+from landscape.geometry.directions import NORMALIZATIONS
+from landscape.compute.directions import DIRECTION_KINDS, PCA_CENTERS
+from landscape.geometry.presets import PRESETS
 
 __all__ = ["add_parser", "run"]
 
@@ -73,10 +73,10 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import load_eval_context
-    from landscape.geometry import check_grid, check_margin, parse_axis
-    from landscape.inputs import load_checkpoints
-    from landscape.affine_plane import compute_plane
-    from landscape.presets import plane_preset
+    from landscape.geometry.grid import check_grid, check_margin, parse_axis
+    from landscape.engine.inputs import load_checkpoints
+    from landscape.compute.plane import compute_plane
+    from landscape.geometry.presets import plane_preset
     from swa.checkpoint import split_key
     from swa.errors import UserError
 
@@ -119,9 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
-    from landscape.around_plane import evaluate_around
+    from landscape.compute.around_plane import evaluate_around
     from landscape.cli.common import around_checkpoint
-    from landscape.forward import Forward
+    from landscape.engine.forward import Forward
     from swa.checkpoint import split_key
     from swa.errors import UserError
 
@@ -162,6 +162,6 @@ def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
 
 
 def _load(points, ctx):
-    from landscape.inputs import load_checkpoints
+    from landscape.engine.inputs import load_checkpoints
 
     return load_checkpoints([p for p, _ in points], [lab for _, lab in points], ctx.model) if points else []

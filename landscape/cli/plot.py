@@ -45,7 +45,7 @@ def draw_after(args: argparse.Namespace, files: dict) -> None:
     from landscape.cli.common import fail
     from landscape.plot.draw import PlotOptions, draw
     from swa.errors import UserError
-    from landscape.plot.results import read_result
+    from landscape.results.read import read_result
 
     if args.no_plot:
         return

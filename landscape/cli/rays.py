@@ -34,8 +34,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import load_eval_context
-    from landscape.inputs import load_checkpoints
-    from landscape.random_rays import check_ray_args, compute_rays
+    from landscape.engine.inputs import load_checkpoints
+    from landscape.compute.rays import check_ray_args, compute_rays
     from swa.errors import UserError
 
     if args.out is None:

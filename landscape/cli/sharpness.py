@@ -82,8 +82,8 @@ def _run_points(run_dirs):
 
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import landscape_specs
-    from landscape.inputs import load_checkpoints, load_context
-    from landscape.measure import SharpnessSettings, check_eigenvectors, compute_sharpness, parse_metrics
+    from landscape.engine.inputs import load_checkpoints, load_context
+    from landscape.curvature.sharpness import SharpnessSettings, check_eigenvectors, compute_sharpness, parse_metrics
     from swa.errors import UserError
 
     if args.out is None:

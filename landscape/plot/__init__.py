@@ -13,7 +13,7 @@ import importlib
 
 _EXPORTS = {
     "PlotOptions": "landscape.plot.draw", "draw": "landscape.plot.draw", "draw_paths": "landscape.plot.draw",
-    "find_results": "landscape.plot.results", "read_result": "landscape.plot.results",
+    "find_results": "landscape.results.read", "read_result": "landscape.results.read",
     "plane_figure": "landscape.plot.plane", "line_figure": "landscape.plot.line",
     "rays_figure": "landscape.plot.rays", "sharpness_figure": "landscape.plot.sharpness",
     "spectrum_figure": "landscape.plot.sharpness", "curves_figure": "landscape.plot.curves",

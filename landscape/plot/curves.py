@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below, panel_note, plural
-from landscape.plot.results import RunData
+from landscape.results.read import RunData
 from landscape.plot.style import new_figure, series_styles, style_context, title_of
 
 __all__ = ["curves_figure", "lr_curve", "averaging_window", "column"]

@@ -91,7 +91,7 @@ def _stems(items: Sequence[Any], base: str) -> list[str]:
 
 
 def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
-    """Draw every figure ``results`` (kind → data, as :func:`~landscape.plot.results.find_results` returns)
+    """Draw every figure ``results`` (kind → data, as :func:`~landscape.results.read.find_results` returns)
     calls for into ``out``; return the files written, in order."""
     from landscape.plot import curves, html, line, pages, plane, rays, sharpness, surface
     from landscape.plot._common import clean_text
@@ -149,7 +149,7 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
 
 
 def draw_paths(paths: Sequence[str | Path], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
-    """:func:`draw` of everything :func:`~landscape.plot.results.find_results` finds under ``paths``."""
-    from landscape.plot.results import find_results
+    """:func:`draw` of everything :func:`~landscape.results.read.find_results` finds under ``paths``."""
+    from landscape.results.read import find_results
 
     return draw(find_results(paths), out, options)

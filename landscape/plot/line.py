@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import clip_for_line, finish_labels, legend_below, line_top, panel_note, plural
-from landscape.plot.results import LineData
+from landscape.results.read import LineData
 from landscape.plot.style import (OTHER_COLORS, Metric, choose_metrics, halo, loss_name_of, method_of, new_figure,
                                   series_styles, style_context, title_of)
 
@@ -66,7 +66,7 @@ def line_figure(lines: Sequence[LineData], *, metrics: Optional[Sequence[str]] =
     """One panel with every line of ``lines`` overlaid (a :class:`~matplotlib.figure.Figure`).
 
     Args:
-        lines: interp results (:func:`landscape.plot.results.read_line`).
+        lines: interp results (:func:`landscape.results.read.read_line`).
         metrics: metric names (default :data:`LINE_METRICS`, those the result has): losses on the left
             axis, errors, accuracies and a ``forward_fn``'s own metrics on the right.
         log: log scale for the losses.

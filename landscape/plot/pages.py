@@ -14,7 +14,7 @@ import numpy as np
 from landscape.plot._common import clean_plotly
 from landscape.plot.line import LINE_METRICS, end_labels, end_points, line_style
 from landscape.plot.rays import BANDS, ray_band, ray_series
-from landscape.plot.results import LineData, RaysData
+from landscape.results.read import LineData, RaysData
 from landscape.plot.style import choose_metrics, loss_name_of, method_of, series_styles, title_of
 
 __all__ = ["line_page", "rays_page"]

@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below, panel_note, plural
-from landscape.plot.results import Marked, PlaneData
+from landscape.results.read import Marked, PlaneData
 from landscape.plot.style import CMAP, Metric, choose_metrics, halo, loss_name_of, new_figure, series_styles, \
     style_context, title_of
 
@@ -155,7 +155,7 @@ def plane_figure(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     """The plane figure of ``data`` (a :class:`~matplotlib.figure.Figure`, not yet saved).
 
     Args:
-        data: a plane result (:func:`landscape.plot.results.read_plane`).
+        data: a plane result (:func:`landscape.results.read.read_plane`).
         metrics: metric names, one panel each (default: train loss and test error; train and test
             loss for regression).
         vmax: per metric name, the value above which the colour saturates (default :func:`default_vmax`).

@@ -6,7 +6,7 @@ or the mean ± one standard deviation (``band="std"``, ddof = 1); the legend say
 which. Non-finite values (a diverged far end) are left out of a step's statistics
 and counted in a note. On the train-loss panel the mean width at δ (the distance
 where the loss first exceeds its value at the point by δ, see
-:func:`landscape.random_rays.ray_width`) is marked per point.
+:func:`landscape.compute.rays.ray_width`) is marked per point.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below, line_top, panel_note, plural
-from landscape.plot.results import RaysData
+from landscape.results.read import RaysData
 from landscape.plot.style import choose_metrics, loss_name_of, new_figure, series_styles, style_context, title_of
 
 __all__ = ["rays_figure", "ray_band", "RayBand", "BANDS", "ray_series"]
@@ -91,7 +91,7 @@ def rays_figure(rays: Sequence[RaysData], *, metrics: Optional[Sequence[str]] = 
     """Rays from every point of every file of ``rays`` on shared axes (a matplotlib Figure).
 
     Args:
-        rays: rays results (:func:`landscape.plot.results.read_rays`).
+        rays: rays results (:func:`landscape.results.read.read_rays`).
         metrics: one panel per metric (default: train loss and test error; test loss for regression).
         log: log scale for losses.
         band: ``minmax`` or ``std`` (see :func:`ray_band`).

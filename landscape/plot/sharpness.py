@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from landscape.plot._common import finish_labels, legend_below
-from landscape.plot.results import SharpnessData
+from landscape.results.read import SharpnessData
 from landscape.plot.style import WIDTHS, new_figure, series_styles, style_context, title_of
 from swa.errors import UserError
 

@@ -276,7 +276,7 @@ def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = D
 
 
 def _data_text(data: dict) -> Optional[str]:
-    """The API's data description (``landscape.data.EvalData.describe``) in words: "1,347 + 450 samples",
+    """The API's data description (``landscape.engine.data.EvalData.describe``) in words: "1,347 + 450 samples",
     "5 + 2 batches", "1,347 samples"."""
     sizes = []
     for split in (data.get("train"), data.get("test")):

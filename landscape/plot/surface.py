@@ -18,7 +18,7 @@ import numpy as np
 
 from landscape.plot._common import clean_plotly
 from landscape.plot.plane import default_vmax, off_plane_label
-from landscape.plot.results import PlaneData
+from landscape.results.read import PlaneData
 from landscape.plot.style import Metric, available_metrics, loss_name_of, series_styles, title_of
 
 __all__ = ["plane_page", "surface_values", "on_surface", "hidden_markers", "choose_eye", "candidate_eyes",

@@ -1,6 +1,6 @@
 """``report``: every run and result under some directories on one page.
 
-:func:`build_report` finds runs and results (``landscape.plot.results.find_results``), builds the
+:func:`build_report` finds runs and results (``landscape.results.read.find_results``), builds the
 sections that exist (``landscape.report.sections``) and writes ``OUT/report.html`` (self-contained,
 offline), ``OUT/report.md`` and ``OUT/figures/*.png`` (``landscape.report.render``), atomically, each
 marked as written by this toolkit; any other file in their place is replaced only with ``overwrite``
@@ -37,7 +37,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
             way that we did not write (without ``overwrite``); ``out/figures`` a symbolic link.
     """
     from landscape.plot.html import network_references
-    from landscape.plot.results import find_results
+    from landscape.results.read import find_results
     from landscape.report.render import render_html, render_markdown
     from landscape.report.sections import build_sections
     from swa.errors import UserError

@@ -1,4 +1,4 @@
-"""The report's sections, from what :func:`landscape.plot.results.find_results` found.
+"""The report's sections, from what :func:`landscape.results.read.find_results` found.
 
 A section appears only when its results exist: runs (settings), results (final metrics of each
 run), training curves, planes, lines, rays, sharpness, Hessian spectrum. Every plot is drawn by
@@ -121,7 +121,7 @@ def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
 def _extras_table(data: Any) -> Optional[Table]:
     """A ``forward_fn``'s own metrics of a result (``train_<name>``, ``test_<name>``): their range over the
     computed points, and how to draw them."""
-    from landscape.plot.results import VALUE_KEYS
+    from landscape.results.read import VALUE_KEYS
 
     rows = []
     for key, values in data.values.items():
@@ -332,7 +332,7 @@ def _sharpness_provenance(d) -> Provenance:
 
 
 def _study(studies) -> Section:
-    from landscape.study_table import study_header, study_rows, study_sentences
+    from landscape.study.table import study_header, study_rows, study_sentences
 
     s = Section("study", "Study over seeds", intro="Test metrics of each method's reported model (the final iterate "
                 "for SGD, the BN-updated average for SWA/PSWA) as mean ± std over seeds, and the paired difference "

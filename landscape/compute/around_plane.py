@@ -1,0 +1,310 @@
+"""A plane around one checkpoint along two directions (Li et al. 2018, "Visualizing the Loss Landscape
+of Neural Nets"): random filter-normalized, the trajectory's principal components, or the top Hessian
+eigenvectors (``landscape.compute.directions``).
+
+The point at (x, y) is w_c + x·d_x + y·d_y. Writes the three-point plane's files (``plane.npz``:
+``alphas``, ``betas``, the metrics, ``anchors`` (1, 2) = the center at (0, 0) — or, for a PCA plane
+centred on the mean, where the last point is not the center, the center is still (0, 0) —
+``trajectory`` (T, 2) and ``trajectory_distance`` (T,) of the projected points, ``done``), its sidecar
+(with ``directions``: kind, units, axis labels, seed / explained variance / eigenvalues) and
+``directions.pt`` (``landscape.compute.directions``), which a resumed run reuses instead of drawing or
+computing the directions again.
+
+Projected points: for PCA the trajectory itself; other checkpoints (``marked``, and ``trajectory`` for
+the other kinds) by least squares, c = argmin ‖(w − w_c) − Dᵀc‖, with the residual as the distance.
+
+Default grid: random, ``-1:1`` on both axes (Li et al.), 51 points per axis on CUDA and 21 on a CPU;
+PCA, the box around the center and the projected trajectory widened by ``margin``; Hessian, ±√(2/λ₁)
+on both axes, where the quadratic model rises by 1 along the top eigenvector (±1 if λ₁ ≤ 0). The
+Hessian is that of the eval-mode loss with the center's BatchNorm statistics, so unless ``bn`` is given
+a Hessian plane keeps them fixed (recomputed at every point, the surface is of another function).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from swa.devices import resolve_device
+from swa.errors import UserError
+from landscape.compute.plane import PlaneResult
+from landscape.engine.bn import bn_strategy
+from landscape.engine.checks import arg, check_int
+from landscape.engine.data import EvalData
+from landscape.engine.distributed import in_process_group, setup
+from landscape.engine.task import Task, budget_for, run_task, space_of
+from landscape.engine.evaluator import AffineFamily
+from landscape.engine.forward import Forward
+from landscape.geometry.grid import Axis, check_direction_pair, check_grid, check_margin, default_plane_axes
+from landscape.engine.inputs import Checkpoint
+from landscape.engine.self_check import CheckPoint
+from landscape.compute.directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
+                                        loaded_provenance, pca_plane, random_plane, save_directions)
+from landscape.engine.settings import EvalSettings
+from landscape.engine.weights import ParamSelector, ParamSpace
+
+__all__ = ["evaluate_around", "DirectionRequest"]
+
+DIRECTIONS_FILE = "directions.pt"
+
+
+class DirectionRequest(dict):
+    """What decides the directions (JSON): ``kind`` and its options; a loaded file is named by its digest."""
+
+
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _project(directions: torch.Tensor, center: torch.Tensor, w: torch.Tensor) -> tuple[float, float, float]:
+    """Least-squares coordinates of ``w − center`` on the rows of ``directions``, and the residual norm."""
+    D = directions.double()
+    diff = w.double() - center.double()
+    c = torch.linalg.solve(D @ D.T, D @ diff)
+    return float(c[0]), float(c[1]), float(torch.linalg.vector_norm(diff - D.T @ c))
+
+
+def _default_axes(dirs: PlaneDirections, points: list[tuple[float, float]], grid: int,
+                  margin: float) -> tuple[Axis, Axis]:
+    if dirs.kind == "pca":
+        return default_plane_axes([(0.0, 0.0)] + points, grid, margin)
+    half = 1.0
+    if dirs.kind == "hessian":
+        lam = dirs.about["eigenvalues"][0]
+        half = math.sqrt(2 / lam) if lam > 0 else 1.0
+    return Axis(-half, half, grid), Axis(-half, half, grid)
+
+
+def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tuple[torch.Tensor, dict]]:
+    """The directions of an earlier run of the same request in ``out`` (file and sidecar), if any."""
+    if out is None:
+        return None
+    side, file = Path(out) / "plane.json", Path(out) / DIRECTIONS_FILE
+    if not (side.exists() and file.exists()):
+        return None
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("directions_request") != json.loads(json.dumps(request)):
+        return None  # not ours, or of another request: the store's own reading of plane.json decides what to say
+    previous = meta.get("directions")
+    return file, previous if isinstance(previous, dict) else {}
+
+
+@in_process_group
+def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,
+                    *, about: dict, directions: str | Path | torch.Tensor = "random",
+                    out: Optional[str | Path] = None,
+                    params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
+                    marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
+                    grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
+                    include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
+                    hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
+                    hessian_batch_size: int = 2048, save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
+                    log: Callable[[str], None] = print) -> PlaneResult:
+    """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
+
+    Args:
+        model, data, forward, settings, about, out, params, trainable_only: as for ``evaluate_plane``.
+        center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
+            trajectory point is used when ``center`` is ``None``).
+        directions: ``random``, ``pca``, ``hessian``, a directions file (a ``Path``: loaded, and the axes
+            labelled as the plane that wrote it, ``landscape.compute.directions.loaded_provenance``, the file
+            recorded) or a (2, P) tensor.
+        trajectory: points drawn as a path (for ``pca``, the points whose components span the plane).
+        marked: more checkpoints to project and mark.
+        grid: points per axis of the default grid (None: 51 on CUDA, 21 on a CPU).
+        normalization, include_bn_and_bias, orthogonal: for ``random`` (``landscape.compute.directions``).
+        pca_center: ``last`` or ``mean`` (for ``pca``).
+        hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
+        hessian_batch_size: batch size of the Hessian's sums (halved on out-of-memory; the directions do not
+            depend on it beyond rounding, so a resumed run does not compare it).
+
+    Under ``torchrun`` the whole call is in one process group (``landscape.engine.distributed.in_process_group``):
+    Hessian directions are computed once, on rank 0 (on its own GPU), and broadcast to the other ranks.
+        save_copy: also write the directions file here.
+
+    Raises:
+        UserError: a bad kind, too few trajectory points for PCA, ``--bn interpolate`` (it needs three
+            checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
+            StaleResultsError as ``run_task``.
+    """
+    check_grid(grid)
+    check_margin(margin)
+    check_int(hessian_batch_size, "hessian_batch_size", 1)
+    space = space_of(model, params, trainable_only)
+    directions_file = directions if isinstance(directions, Path) else None
+    if directions_file is not None:
+        directions = load_directions(directions_file, space)
+    if isinstance(directions, str) and directions == "hessian" and settings.bn is None:
+        settings = replace(settings, bn="fixed")  # the function whose curvature is measured (eval mode)
+    bn = settings.resolved_bn(model)
+    if bn_strategy(bn).follows_weights:
+        raise UserError(f"--bn {bn} interpolates the statistics of three checkpoints; a plane around one "
+                        "checkpoint takes --bn recompute or --bn fixed")
+    device = resolve_device(settings.device)
+    grid = grid or (51 if device.type == "cuda" else 21)
+    if isinstance(directions, str) and directions == "pca":
+        if pca_center == "mean" and center is not None:
+            raise UserError("a PCA plane centred on the trajectory's mean takes no --around checkpoint")
+        if pca_center == "last" and center is None and len(trajectory):
+            center = trajectory[-1]
+    request = _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
+                       hessian_samples, hessian_tol, center, trajectory)
+    dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
+                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol,
+                       hessian_batch_size, log,
+                       source=f"{arg('directions', '--load-directions')} {directions_file}" if directions_file
+                       else "directions")
+    if dirs.kind == "loaded" and directions_file is not None:
+        labels, source = loaded_provenance(directions_file)
+        dirs = replace(dirs, labels=labels, about={**dirs.about, **source})
+    w_c = dirs.center if dirs.center is not None else space.params_of(center.state)
+    state = center.state if center is not None else trajectory[-1].state  # buffers and frozen parameters
+    projections = []
+    if dirs.kind == "pca" and dirs.trajectory is not None:
+        for ckpt, (x, y, dist) in zip(trajectory, dirs.trajectory):
+            projections.append({"label": ckpt.label, "path": ckpt.path, "x": float(x), "y": float(y),
+                                "distance": float(dist), "kind": "trajectory"})
+    else:
+        for ckpt in trajectory:
+            x, y, dist = _project(dirs.directions, w_c, space.params_of(ckpt.state))
+            projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist,
+                                "kind": "trajectory"})
+    for ckpt in marked:
+        x, y, dist = _project(dirs.directions, w_c, space.params_of(ckpt.state))
+        projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist,
+                            "kind": "checkpoint"})
+    if (x_axis is None) != (y_axis is None):
+        raise UserError("give both --x and --y, or neither (then --grid sets the grid)")
+    if x_axis is None:
+        x_axis, y_axis = _default_axes(dirs, [(p["x"], p["y"]) for p in projections if p["kind"] == "trajectory"],
+                                       grid, margin)
+    budget_for(space, data, settings)("plane", x_axis.n * y_axis.n, 2)
+    alphas, betas = x_axis.values(), y_axis.values()
+    coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
+    family = AffineFamily(w_c, dirs.directions, coords, space.buffers_of(state), None, space.frozen_of(state))
+    label = center.label if center is not None else "mean of the trajectory"
+    traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
+    task = Task(
+        "plane", (len(alphas), len(betas)), [family], bn, directions=2,
+        inputs={"center": None if center is None else center.digest, "directions": _digest(dirs.directions),
+                "trajectory": [c.digest for c in list(trajectory) + list(marked)],
+                "x": x_axis.to_json(), "y": y_axis.to_json()},
+        extra={"alphas": alphas, "betas": betas, "anchors": np.zeros((1, 2)), "trajectory": traj_xy,
+               "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
+        sidecar={"anchors": [{**(center.to_json() if center is not None else {"path": None}), "label": label}],
+                 "projections": projections, "directions": dirs.to_json(), "directions_request": request,
+                 "axes": {"x": dirs.labels[0], "y": dirs.labels[1]},
+                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units},
+        checks=[CheckPoint(label, state, (0.0, 0.0), params=None if center is not None else w_c)])
+    if out is not None and (settings.overwrite or _stored_directions(out) in (None, task.inputs["directions"])):
+        Path(out).mkdir(parents=True, exist_ok=True)  # (other directions' results: run_task refuses them, untouched)
+        save_directions(Path(out) / DIRECTIONS_FILE, space, dirs.directions)
+    if save_copy is not None:
+        save_directions(save_copy, space, dirs.directions)
+    if preset is not None:  # the published convention applied (landscape.geometry.presets)
+        task.sidecar["preset"] = preset
+    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    return PlaneResult(store=run.store, is_main=run.is_main, plane=None, alphas=alphas, betas=betas,
+                       projections=projections, stats=run.stats, directions=dirs, space=space)
+
+
+def _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
+             hessian_samples, hessian_tol, center, trajectory) -> dict[str, Any]:
+    if isinstance(directions, torch.Tensor):
+        return {"kind": "loaded", "sha256": _digest(directions)}
+    if directions not in DIRECTION_KINDS:
+        raise UserError(f"--directions must be one of {', '.join(DIRECTION_KINDS)}, got {directions!r}")
+    req: dict[str, Any] = {"kind": directions, "center": None if center is None else center.digest}
+    if directions == "random":
+        req.update(seed=settings.seed, normalization=normalization, include_bn_and_bias=include_bn_and_bias,
+                   orthogonal=orthogonal)
+    elif directions == "pca":
+        req.update(pca_center=pca_center, trajectory=[c.digest for c in trajectory])
+    else:
+        req.update(seed=settings.seed, samples=hessian_samples, tol=hessian_tol, bn=bn)
+    return req
+
+
+def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings, center, trajectory, directions,
+                request, out, normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples,
+                hessian_tol, hessian_batch_size, log, source: str = "directions") -> PlaneDirections:
+    if isinstance(directions, torch.Tensor):
+        d = directions.detach().float().cpu()
+        if d.shape != (2, space.num_params):
+            raise UserError(f"directions must have shape (2, {space.num_params}), got {tuple(d.shape)}")
+        check_direction_pair(d, source)
+        labels = ("direction 1 (given)", "direction 2 (given)")
+        return PlaneDirections(d, "loaded", "multiples of the directions", labels, {"sha256": request["sha256"]})
+    if directions != "pca" and center is None:
+        raise UserError(f"--directions {directions} needs --around CKPT")
+    found = _previous(out, request)
+    if found is not None:  # a resumed run: the very same directions, not drawn or computed again
+        file, meta = found
+        d = load_directions(file, space)
+        center_vec = None
+        if directions == "pca" and meta.get("center") == "mean":
+            center_vec = torch.stack([space.params_of(c.state).double() for c in trajectory]).mean(0).float()
+        traj = None
+        if directions == "pca":
+            traj = np.array([[p["x"], p["y"], p["distance"]] for p in _saved_projections(out)
+                             if p.get("kind") == "trajectory"]).reshape(-1, 3)
+        about = {k: v for k, v in meta.items() if k not in ("kind", "units", "labels")}
+        log(f"directions: reusing {file}")
+        return PlaneDirections(d, meta["kind"], meta["units"], tuple(meta["labels"]), about, center_vec, traj)
+    if directions == "random":
+        return random_plane(space, space.params_of(center.state), seed=settings.seed, normalization=normalization,
+                            include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal)
+    if directions == "pca":
+        dirs = pca_plane([space.params_of(c.state) for c in trajectory], center=pca_center)
+        if center is not None and center is not trajectory[-1]:  # --around CKPT: coordinates relative to it
+            dirs.center = space.params_of(center.state)
+            dirs.trajectory = np.array([_project(dirs.directions, dirs.center, space.params_of(c.state))
+                                        for c in trajectory])
+        return dirs
+    from landscape.curvature.objective import ModelObjective
+
+    group = setup(resolve_device(settings.device))  # the group evaluate_around joined: this rank and its device
+
+    def compute() -> tuple[torch.Tensor, PlaneDirections]:  # on rank 0 only, then broadcast
+        log("directions: top two Hessian eigenvectors (Lanczos)")
+        obj = ModelObjective(model, data, center.state, device=group.device, samples=hessian_samples,
+                             seed=settings.seed, bn_recompute=settings.resolved_bn(model) == "recompute",
+                             batch_size=hessian_batch_size, forward=forward,
+                             params=space.param_names and _exact_names(space))
+        dirs = hessian_plane(obj, tol=hessian_tol, seed=settings.seed)
+        return dirs.directions, replace(dirs, directions=None)
+
+    d, dirs = group.from_main(compute)
+    return replace(dirs, directions=d)
+
+
+def _exact_names(space: ParamSpace) -> Callable[[str, torch.Tensor], bool]:
+    names = set(space.param_names)
+    return lambda name, _: name in names
+
+
+def _stored_directions(out) -> Optional[str]:
+    """The digest of the directions of the results already in ``out`` (``None`` if there are none, ``"?"``
+    if their sidecar is unreadable)."""
+    side = Path(out) / "plane.json"
+    if not side.is_file():
+        return None
+    try:
+        return str(json.loads(side.read_text())["inputs"]["directions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
+
+
+def _saved_projections(out) -> list[dict]:
+    return json.loads((Path(out) / "plane.json").read_text()).get("projections", [])
