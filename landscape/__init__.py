@@ -17,7 +17,7 @@ _EXPORTS = {
     "AffineFamily": "landscape.engine.evaluator", "Evaluator": "landscape.engine.evaluator", "ResultStore": "landscape.results.store",
     "EvalSettings": "landscape.engine.settings", "load_context": "landscape.engine.inputs", "load_checkpoints": "landscape.engine.inputs",
     "compute_plane": "landscape.compute.plane", "compute_interp": "landscape.compute.line", "compute_rays": "landscape.compute.rays",
-    "ray_width": "landscape.compute.rays", "ModelObjective": "landscape.curvature.objective", "HessianOperator": "landscape.curvature.hessian",
+    "ray_width": "landscape.geometry.rays", "ModelObjective": "landscape.curvature.objective", "HessianOperator": "landscape.curvature.hessian",
     "DenseOperator": "landscape.curvature.hessian", "top_eigenvalues_lanczos": "landscape.curvature.spectrum",
     "top_eigenvalues_power": "landscape.curvature.spectrum", "trace_hutchinson": "landscape.curvature.spectrum",
     "trace_hutchpp": "landscape.curvature.spectrum", "spectral_density_slq": "landscape.curvature.spectrum",

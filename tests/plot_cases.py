@@ -87,7 +87,7 @@ def write_line(out: Path, end: str, *, length: float = 2.0, regression: bool = F
 def write_rays(out: Path, labels=("SGD final", "SWA"), *, k: int = 5, s: int = 9, regression: bool = False,
                nonfinite: bool = False, delta: float = 0.1, seed: int = 0) -> Path:
     """``out/rays.npz``: loss L0 + c·d² along each ray, curvature c drawn per direction; widths as computed."""
-    from landscape.compute.rays import ray_width, width_summary
+    from landscape.geometry.rays import ray_width, width_summary
 
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

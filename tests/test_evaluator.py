@@ -166,7 +166,7 @@ def test_overflow_far_away_is_stored_not_fatal(setup, tmp_path):
 
 
 def test_ray_width_definition():
-    from landscape.compute.rays import ray_width, width_summary
+    from landscape.geometry.rays import ray_width, width_summary
 
     d = np.array([0.0, 1.0, 2.0, 3.0])
     losses = np.array([[1.0, 1.05, 1.3, 2.0],      # crosses 1.1 between 1 and 2: 1 + 0.05/0.25

@@ -26,6 +26,7 @@ import torch.nn as nn
 from landscape.engine.checks import check_int, check_number
 from landscape.engine.data import EvalData
 from landscape.geometry.directions import random_directions
+from landscape.geometry.rays import ray_width, width_summary
 from landscape.engine.task import Budget, Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
@@ -37,47 +38,8 @@ from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["ray_width", "width_summary", "compute_rays", "evaluate_rays", "rays_task", "check_ray_args",
+__all__ = ["compute_rays", "evaluate_rays", "rays_task", "check_ray_args",
            "RaysResult"]
-
-
-def ray_width(distances: np.ndarray, losses: np.ndarray, delta: float) -> np.ndarray:
-    """Width along each ray: first distance where ``losses > losses[..., 0] + delta`` (linearly interpolated).
-
-    Args:
-        distances: (S,) increasing, ``distances[0] == 0``.
-        losses: (..., S) loss along each ray; NaN/inf count as above the threshold.
-        delta: the rise δ > 0.
-
-    Returns:
-        (...,) widths; ``inf`` where the threshold is never crossed.
-    """
-    losses = np.asarray(losses, dtype=np.float64)
-    threshold = losses[..., :1] + delta
-    above = ~(losses <= threshold)  # NaN and inf are above
-    above[..., 0] = False
-    out = np.full(losses.shape[:-1], np.inf)
-    for idx in np.ndindex(*losses.shape[:-1]):
-        hits = np.flatnonzero(above[idx])
-        if not len(hits):
-            continue
-        s = hits[0]
-        lo, hi = losses[idx][s - 1], losses[idx][s]
-        thr = threshold[idx][0]
-        if np.isfinite(hi) and hi > lo:
-            frac = (thr - lo) / (hi - lo)
-            out[idx] = distances[s - 1] + frac * (distances[s] - distances[s - 1])
-        else:
-            out[idx] = distances[s]
-    return out
-
-
-def width_summary(widths: np.ndarray) -> dict:
-    """Mean and standard deviation (ddof=1) over the uncensored rays, and how many were censored."""
-    finite = widths[np.isfinite(widths)]
-    return {"mean": float(finite.mean()) if len(finite) else None,
-            "std": float(finite.std(ddof=1)) if len(finite) > 1 else None,
-            "censored": int((~np.isfinite(widths)).sum()), "rays": int(widths.size)}
 
 
 @dataclass
@@ -162,7 +124,7 @@ def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Se
                   params: ParamSelector = None, trainable_only: bool = False, delta: float = 0.1,
                   log: Callable[[str], None] = print, **ray_args) -> RaysResult:
     """Loss along random rays from each of ``points`` (see :func:`rays_task`), into ``out`` or in memory,
-    with the width of each ray at rise ``delta`` (:func:`ray_width`)."""
+    with the width of each ray at rise ``delta`` (:func:`landscape.geometry.rays.ray_width`)."""
     space = space_of(model, params, trainable_only)
     task = rays_task(space, points, settings.resolved_bn(model), delta=delta, seed=settings.seed,
                      budget=budget_for(space, data, settings), **ray_args)

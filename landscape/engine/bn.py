@@ -7,36 +7,29 @@
 * ``fixed``: the first point's buffers everywhere.
 
 :data:`BN_STRATEGIES` is the registry; the command line reads its ``--bn`` choices from it.
-A strategy says whether the buffers follow the weights (so the geometry builds buffer
-directions) and, at each point, which buffers the forward uses.
+A strategy is data, read by the evaluator: whether the buffers follow the weights (so the geometry builds
+buffer directions) and whether they are recomputed at every point (else the point's own buffers are used).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-import torch
 import torch.nn as nn
 
 from swa.bn import has_batchnorm
-
-if TYPE_CHECKING:  # pragma: no cover
-    from landscape.engine.evaluator import Evaluator
 
 __all__ = ["BNStrategy", "BN_STRATEGIES", "bn_strategy", "default_bn"]
 
 
 class BNStrategy:
-    """Base: ``follows_weights`` and ``buffers_at``."""
+    """Base: ``follows_weights`` and ``recomputes``."""
 
     name = ""
     #: The geometry gives buffers their own directions (``interpolate``); otherwise a family's buffers are its base's.
     follows_weights = False
-
-    def buffers_at(self, evaluator: "Evaluator", weights: dict[str, torch.Tensor],
-                   buffers: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Buffers (by name) that the forward at ``weights`` uses; ``{}`` means the model's own."""
-        return evaluator.buffer_weights(buffers)
+    #: Fresh statistics at every point, into the evaluator's private model; otherwise the point's buffers are used.
+    recomputes = False
 
     def __repr__(self) -> str:
         return self.name
@@ -44,10 +37,7 @@ class BNStrategy:
 
 class Recompute(BNStrategy):
     name = "recompute"
-
-    def buffers_at(self, evaluator, weights, buffers):
-        evaluator.recompute_bn(weights)  # into the evaluator's private model, which the forward then uses
-        return {}
+    recomputes = True
 
 
 class Interpolate(BNStrategy):

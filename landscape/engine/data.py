@@ -44,11 +44,15 @@ from swa.bn import map_tensors, to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
 from swa.devices import to_device as move
 from landscape.engine.budget import free_memory
-from landscape.engine.inputs import tensor_bytes
 
-__all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "CACHE_FRACTION"]
+__all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "CACHE_FRACTION", "tensor_bytes"]
 
 CACHE_FRACTION = 0.25  # of the device's free memory (physical memory on CPU) that cached batches may take
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def place(batch: Any, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,

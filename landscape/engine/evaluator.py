@@ -261,7 +261,10 @@ class Evaluator:
         """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted), then the
         extra metrics in :func:`landscape.results.store.extra_metric_names` order."""
         weights = self._weights(params, frozen or {})
-        weights.update(self.strategy.buffers_at(self, weights, buffers))
+        if self.strategy.recomputes:
+            self.recompute_bn(weights)  # into the private model, whose buffers the forward then uses
+        else:
+            weights.update(self.buffer_weights(buffers))
         self.model.eval()
         train = self._metrics(self.train, weights)
         test = self._metrics(self.test, weights)
@@ -286,7 +289,7 @@ class Evaluator:
         """A chunk can be one ``vmap``: tensor data, the default loss or a ``loss_fn``, and buffers shared by
         the points (``fixed``; rays under ``interpolate``). Recomputed statistics are per point: no."""
         return (self.train.is_tensors and (self.test is None or self.test.is_tensors)
-                and self.applied.definition.forward_fn is None and self.strategy.name != "recompute"
+                and self.applied.definition.forward_fn is None and not self.strategy.recomputes
                 and family.buffer_directions is None)
 
     @torch.inference_mode()

@@ -20,9 +20,10 @@ from swa.data import DataSpec, TensorData, load_data
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
 from swa.rundir import Run, open_run
+from landscape.engine.data import as_eval_data, tensor_bytes
 
 __all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "as_checkpoints", "file_digest",
-           "state_digest", "tensor_bytes"]
+           "state_digest"]
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -32,11 +33,6 @@ def file_digest(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def tensor_bytes(t: torch.Tensor) -> bytes:
-    """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:
@@ -87,7 +83,6 @@ class Context:
             log(data.sample_line())
 
     def eval_data(self):
-        from landscape.engine.data import as_eval_data
 
         return self.sampled if self.sampled is not None else as_eval_data(self.data)
 

@@ -15,6 +15,8 @@ _EXPORTS = {
     "NORMALIZATIONS": "landscape.geometry.directions",
     "PRESETS": "landscape.geometry.presets",
     "plane_preset": "landscape.geometry.presets",
+    "ray_width": "landscape.geometry.rays",
+    "width_summary": "landscape.geometry.rays",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

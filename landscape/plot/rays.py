@@ -6,7 +6,7 @@ or the mean ± one standard deviation (``band="std"``, ddof = 1); the legend say
 which. Non-finite values (a diverged far end) are left out of a step's statistics
 and counted in a note. On the train-loss panel the mean width at δ (the distance
 where the loss first exceeds its value at the point by δ, see
-:func:`landscape.compute.rays.ray_width`) is marked per point.
+:func:`landscape.geometry.rays.ray_width`) is marked per point.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ KINDS = ("plane", "interp", "rays", "sharpness", "run")
 RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "sharpness.json": "sharpness",
                 "study.json": "study"}
 SHARPNESS_FORMAT = "swa-landscape-sharpness/1"
+STUDY_FORMAT = "swa-landscape-study/1"
 _SKIP_DIRS = {"checkpoints", "state", "__pycache__", "node_modules"}
 _SEARCH_DEPTH = 4
 
@@ -421,11 +422,9 @@ def _summary(entry: Any, path: Path, where: str) -> None:
 
 def read_study(path: Path) -> StudyData:
     """A checked ``study.json``: its task, seeds, baseline and each method's summaries and comparison."""
-    from landscape.study.table import FORMAT
-
     doc = read_json(path, "study.json")
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("methods"), dict):
-        raise UserError(f"{path} is not a study.json (format {FORMAT})")
+    if not isinstance(doc, dict) or doc.get("format") != STUDY_FORMAT or not isinstance(doc.get("methods"), dict):
+        raise UserError(f"{path} is not a study.json (format {STUDY_FORMAT})")
     need(doc, "task", (str,), path)
     for i, seed in enumerate(need(doc, "seeds", (list,), path)):
         check(seed, (int,), path, f"seeds[{i}]")

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from landscape.plot._common import plural
+from landscape.results.read import STUDY_FORMAT
 from landscape.study.stats import paired_difference, summarize, verdict
 
 __all__ = ["summarize_study", "study_rows", "study_header", "study_sentences", "study_markdown", "BASELINE"]
 
 BASELINE = "sgd"
-FORMAT = "swa-landscape-study/1"
+FORMAT = STUDY_FORMAT
 
 
 def summarize_study(per_seed: Mapping[str, Sequence[Mapping[str, Any]]], *, labels: Mapping[str, str],

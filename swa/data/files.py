@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData, check_options
+from swa.data.registry import CLASSIFICATION, REGRESSION, DataSpec, TensorData, check_options, register_file_format
 from swa.errors import DataError
 
 __all__ = ["load_tensor_file", "FILE_OPTIONS"]
@@ -224,3 +224,7 @@ def load_tensor_file(spec: DataSpec) -> TensorData:
     data = TensorData(x, y, x_te, y_te, task=CLASSIFICATION, num_outputs=num_classes, info={"source": str(path)})
     _note_carve_out(path, spec, carved)
     return data
+
+
+for _suffix in (".pt", ".npz"):
+    register_file_format(_suffix, load_tensor_file)

@@ -30,6 +30,7 @@ REGRESSION = "regression"
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 _DATASETS: dict[str, Callable[["DataSpec"], "TensorData"]] = {}
+_FILE_FORMATS: dict[str, Callable[["DataSpec"], "TensorData"]] = {}  # file suffix -> loader (swa.data.files)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,12 @@ def parse_data_kwargs(text: Optional[str]) -> dict[str, Any]:
     return value
 
 
+def register_file_format(suffix: str, loader: Callable[[DataSpec], TensorData]) -> None:
+    """Make ``--data PATH`` with this suffix (``".pt"``) load through ``loader`` (``swa.data.files`` registers
+    ``.pt`` and ``.npz`` when ``swa.data`` is imported)."""
+    _FILE_FORMATS[suffix] = loader
+
+
 def load_data(spec: DataSpec) -> TensorData:
     """Load the data set ``spec`` names.
 
@@ -157,10 +164,8 @@ def load_data(spec: DataSpec) -> TensorData:
     names = list_datasets()
     if spec.name in _DATASETS:
         builder = _DATASETS[spec.name]
-    elif spec.name.endswith((".pt", ".npz")) or Path(spec.name).suffix in (".pt", ".npz"):
-        from swa.data.files import load_tensor_file
-
-        builder = load_tensor_file
+    elif Path(spec.name).suffix in _FILE_FORMATS:
+        builder = _FILE_FORMATS[Path(spec.name).suffix]
     else:
         raise DataError(f"unknown data set {spec.name!r}; choose one of {', '.join(names)} or a .pt/.npz file")
     try:

@@ -8,7 +8,7 @@ from typing import ClassVar, Optional
 import numpy as np
 import torch
 
-from landscape.compute.rays import ray_width, width_summary
+from landscape.geometry.rays import ray_width, width_summary
 from landscape.curvature.measures._common import _SEED_MAX, _check_obj, _generator, _int, _real, _Result, _setting
 
 __all__ = ["RayWidth", "ray_width_metric"]
@@ -55,8 +55,8 @@ def ray_width_metric(obj, directions: int = 10, max_distance: float = 20.0, step
         width(d) = min { s : L(w + s d) > L(w) + δ },   ‖d‖₂ = 1,
 
     on the grid s ∈ linspace(0, max_distance, steps), linearly interpolated between the bracketing
-    steps (:func:`landscape.compute.rays.ray_width`); rays that never cross are censored. Summary
-    (:func:`landscape.compute.rays.width_summary`): mean ± std (ddof=1) over the uncensored rays. Directions
+    steps (:func:`landscape.geometry.rays.ray_width`); rays that never cross are censored. Summary
+    (:func:`landscape.geometry.rays.width_summary`): mean ± std (ddof=1) over the uncensored rays. Directions
     are :func:`landscape.geometry.directions.random_directions` (``normalization="unit"``) when ``obj`` has a
     ``space``, else seeded Gaussians; both are renormalized to unit norm in ``obj.dtype``. Near a
     minimum with Hessian H, width(d) ≈ √(2δ / dᵀ H d).
