@@ -21,6 +21,7 @@ from typing import Mapping, Optional
 
 import torch
 import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel
 
 from swa.errors import CheckpointError
 
@@ -57,8 +58,6 @@ def unwrap_model(model: nn.Module, log=None) -> nn.Module:
     """The model inside any (nested) wrappers: ``nn.DataParallel``, ``DistributedDataParallel`` and
     ``AveragedModel`` (``.module``) and ``torch.compile`` (``._orig_mod``); ``model`` itself if none.
     ``log`` (a ``print``-like function) is told once what is evaluated instead."""
-    from torch.optim.swa_utils import AveragedModel
-
     # torch.compile'd models exist only once torch._dynamo is imported (which takes seconds: not done here)
     compiled = getattr(sys.modules.get("torch._dynamo.eval_frame"), "OptimizedModule", ())
     inner, chain = model, []

@@ -118,9 +118,8 @@ def register_dataset(name: str) -> Callable[[Callable[[DataSpec], TensorData]], 
 
 
 def list_datasets(pattern: str = "*") -> list[str]:
-    """Registered data set names matching a shell-style wildcard."""
-    import swa.data  # noqa: F401  (registers the built-ins)
-
+    """Registered data set names matching a shell-style wildcard (the built-ins register when ``swa.data``, the
+    package of this module, is imported)."""
     return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
 
 

@@ -53,7 +53,6 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a shell-style wildcard ``pattern``."""
-    _ensure_builtin()
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
@@ -68,11 +67,6 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ModelError(f"--model-kwargs must be a JSON object, got {text!r}")
     return value
-
-
-def _ensure_builtin() -> None:
-    # Importing the package registers the built-in models.
-    import swa.models  # noqa: F401
 
 
 def _resolve_callable(name: str) -> Callable[..., nn.Module]:
@@ -123,7 +117,6 @@ def build_model(spec: ModelSpec, *, num_outputs: int, input_shape: tuple[int, ..
             that cannot be imported, bad keyword arguments, or a builder that
             does not return an ``nn.Module``.
     """
-    _ensure_builtin()
     if ":" in spec.name:
         fn = _resolve_callable(spec.name)
     elif spec.name in _MODELS:
