@@ -24,12 +24,12 @@ MAY_IMPORT = {
     "landscape.compute": {"landscape.base", "landscape.results", "landscape.engine", "landscape.geometry",
                           "landscape.curvature"},
     "landscape.plot": {"landscape.base", "landscape.results"},  # draws only: reads results, never evaluates
-    "landscape.report": {"landscape.base", "landscape.results", "landscape.plot"},
     "landscape.api": {"landscape.base", "landscape.results", "landscape.engine", "landscape.geometry",
                       "landscape.curvature", "landscape.compute"},
     "landscape.study": {"landscape.base", "landscape.results", "landscape.engine", "landscape.geometry",
-                        "landscape.curvature", "landscape.compute", "landscape.api", "landscape.plot",
-                        "landscape.report"},
+                        "landscape.curvature", "landscape.compute", "landscape.api", "landscape.plot"},
+    # The report shows every result, the study's table too (study.table, which does not reach the trainer).
+    "landscape.report": {"landscape.base", "landscape.results", "landscape.plot", "landscape.study"},
     "landscape.cli": {"landscape.base", "landscape.results", "landscape.engine", "landscape.geometry",
                       "landscape.curvature", "landscape.compute", "landscape.api", "landscape.plot",
                       "landscape.report", "landscape.study"},
