@@ -40,9 +40,8 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import torch
 
-from swa.bn import map_tensors, to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
-from swa.devices import to_device as move
+from swa.devices import map_tensors, to_device
 from landscape.engine.budget import free_memory
 
 __all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "CACHE_FRACTION", "tensor_bytes"]
@@ -62,7 +61,7 @@ def place(batch: Any, device: torch.device, memory_format: torch.memory_format =
         return to_device(batch, device)
 
     def one(t: torch.Tensor) -> torch.Tensor:
-        t = move(t, device)
+        t = to_device(t, device)
         if not t.is_floating_point():
             return t
         return (t.to(dtype) if dtype is not None else t).contiguous(
