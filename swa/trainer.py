@@ -48,8 +48,8 @@ from swa.evaluation import autocast_for, batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
 from swa.precision import precision_scope
-from swa.rundir import (FORMAT, MANIFEST, METRICS, STATE, manifest_config, portable_paths, read_manifest, read_metrics,
-                        resolved_paths, versions)
+from swa.rundir import (FORMAT, MANIFEST, METRICS_FILE, STATE, manifest_config, portable_paths, read_manifest,
+                        read_metrics, resolved_paths, versions)
 from swa.schedules import build_schedule
 
 __all__ = ["train", "TrainResult", "build_optimizer"]
@@ -340,7 +340,7 @@ class Trainer:
 
     def save(self, status: str = "running", final: Optional[str] = None, swa: Optional[str] = None) -> None:
         save_torch(self.state_dict(), self.out / STATE)
-        write_jsonl(self.metrics, self.out / METRICS)
+        write_jsonl(self.metrics, self.out / METRICS_FILE)
         write_json(self.manifest(status, final, swa), self.out / MANIFEST)
 
     def finish(self) -> tuple[Path, Optional[Path]]:
@@ -396,7 +396,7 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             log(f"{out} is complete; nothing to resume")
             metrics = read_metrics(out, epochs=manifest["config"].get("epochs"), required=("test_loss",))
             if not metrics:
-                raise UserError(f"{out / METRICS} holds no epoch, yet {out / MANIFEST} says the run is complete")
+                raise UserError(f"{out / METRICS_FILE} holds no epoch, yet {out / MANIFEST} says the run is complete")
             if manifest.get("final") is None:
                 raise UserError(f"{out / MANIFEST}: status is complete but final is missing")
             return TrainResult(out=out, final=out / manifest["final"],
