@@ -44,8 +44,8 @@ from swa.devices import to_device
 
 __all__ = ["BN_PASSES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
 
-#: How statistics are gathered (``--bn-pass`` / ``--bn-update``); not to be confused with the landscape's
-#: BatchNorm strategies (``landscape.engine.bn``: what the buffers are at a point).
+#: How statistics are gathered (``bn_pass``, in training and the landscape alike); not to be confused with the
+#: landscape's BatchNorm strategies, ``bn`` (``landscape.engine.bn``: what the buffers are at a point).
 BN_PASSES = ("exact", "single-pass")
 
 
