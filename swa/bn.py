@@ -40,12 +40,12 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from swa.devices import to_device as move
+from swa.devices import to_device
 
 __all__ = ["BN_PASSES", "has_batchnorm", "update_bn_exact", "RunningMoments"]
 
-#: How statistics are gathered (``--bn-pass`` / ``--bn-update``); not to be confused with the landscape's
-#: BatchNorm strategies (``landscape.engine.bn``: what the buffers are at a point).
+#: How statistics are gathered (``bn_pass``, in training and the landscape alike); not to be confused with the
+#: landscape's BatchNorm strategies, ``bn`` (``landscape.engine.bn``: what the buffers are at a point).
 BN_PASSES = ("exact", "single-pass")
 
 
@@ -115,26 +115,9 @@ def _batch_source(inputs: Any, batch_size: int, device: torch.device) -> Callabl
     if isinstance(inputs, torch.Tensor):
         def slices() -> Iterator[torch.Tensor]:
             for start in range(0, inputs.shape[0], batch_size):
-                yield move(inputs[start:start + batch_size], device)
+                yield to_device(inputs[start:start + batch_size], device)
         return slices
     return lambda: (to_device(batch, device) for batch in inputs)
-
-
-def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """``batch`` with ``fn`` applied to every tensor in it (nested tuples, named tuples, lists, dicts)."""
-    if isinstance(batch, torch.Tensor):
-        return fn(batch)
-    if isinstance(batch, dict):
-        return {k: map_tensors(v, fn) for k, v in batch.items()}
-    if isinstance(batch, (tuple, list)):
-        items = [map_tensors(v, fn) for v in batch]
-        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
-    return batch
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor in it moved to ``device`` (by ``swa.devices.to_device``)."""
-    return map_tensors(batch, lambda t: move(t, device))
 
 
 def _execution_order(model: nn.Module, layers: list[_BatchNorm], call: Callable[[Any], Any],

@@ -11,14 +11,16 @@ from swa.data import DataSpec
 from swa.devices import DEVICE_NAMES, check_device_name
 from swa.errors import ConfigError
 from swa.models import ModelSpec
+from swa.precision import PRECISIONS
 from swa.schedules import SCHEDULES
 
-__all__ = ["TrainConfig", "METHODS", "OPTIMIZERS", "PRECISIONS", "DEVICES"]
+__all__ = ["TrainConfig", "METHODS", "OPTIMIZERS", "DEVICES", "RENAMED_FIELDS"]
 
 METHODS = ("sgd", "swa", "pswa")
 OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("fp32", "bf16")
 DEVICES = DEVICE_NAMES  # cuda:N with N a GPU index (swa.devices)
+# Fields renamed since runs were first written: old name -> new name (a manifest with the old name still loads).
+RENAMED_FIELDS = {"bn_update": "bn_pass"}
 
 
 def _choice(name: str, value: str, allowed) -> None:
@@ -54,11 +56,12 @@ class TrainConfig:
         init_from: checkpoint to start from (fine-tuning).
         seed [0]: seed of initialization, shuffling, augmentation and dropout.
         device ["auto"], precision ["fp32"], channels_last [False]: where and how to compute
-            (``auto``, ``cpu``, ``cuda`` or ``cuda:N``: ``swa.devices``; bf16 autocast and channels_last
-            apply on CUDA only).
+            (``auto``, ``cpu``, ``cuda`` or ``cuda:N``: ``swa.devices``; ``fp32``, ``tf32`` or ``bf16``:
+            ``swa.precision``, whose bf16 autocast applies to training on CUDA only; channels_last on CUDA only).
         deterministic [False]: deterministic algorithms (``swa.determinism``), which a bitwise
             identical resumption on CUDA needs.
-        bn_update ["exact"]: how the average's BatchNorm statistics are recomputed (``swa.bn``).
+        bn_pass ["exact"]: how the average's BatchNorm statistics are recomputed, ``exact`` or
+            ``single-pass`` (``swa.bn``; called ``bn_update`` in runs written before).
         eval_batch_size [1024], eval_freq [1]: evaluation batch size and how often (in epochs) the
             average is evaluated; the last epoch is always evaluated.
     """
@@ -88,7 +91,7 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False
     deterministic: bool = False
-    bn_update: str = "exact"
+    bn_pass: str = "exact"
     eval_batch_size: int = 1024
     eval_freq: int = 1
 
@@ -97,7 +100,7 @@ class TrainConfig:
         _choice("--method", self.method, METHODS)
         check_device_name(self.device)
         _choice("--precision", self.precision, PRECISIONS)
-        _choice("--bn-update", self.bn_update, BN_PASSES)
+        _choice("--bn-pass", self.bn_pass, BN_PASSES)
         if not isinstance(self.deterministic, bool):
             raise ConfigError(f"deterministic must be True or False, got {self.deterministic!r}")
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):
@@ -176,8 +179,15 @@ class TrainConfig:
             del obj["deterministic"]
         return obj
 
+    @staticmethod
+    def upgraded_json(obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` (a stored ``config``) with every field of :data:`RENAMED_FIELDS` under its current name."""
+        return {RENAMED_FIELDS.get(k, k): v for k, v in obj.items()}
+
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "TrainConfig":
+        """The config of a stored ``config`` (runs written before a field was renamed included)."""
+        obj = cls.upgraded_json(obj)
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in obj.items() if k in known}
         kwargs["model"] = ModelSpec.from_json(obj["model"])

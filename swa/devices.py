@@ -1,4 +1,4 @@
-"""Choosing the compute device from ``--device``, and moving tensors onto it.
+"""Choosing the compute device from ``--device``, and moving tensors (and batches of them) between devices.
 
 A device is named ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` (the current
 CUDA device) or ``cuda:N`` (the N-th visible GPU, counted from 0 as ``CUDA_VISIBLE_DEVICES``
@@ -8,13 +8,14 @@ shows them).
 from __future__ import annotations
 
 import re
-from typing import Optional
+from collections import OrderedDict
+from typing import Any, Callable, Optional
 
 import torch
 
 from swa.errors import ConfigError
 
-__all__ = ["DEVICE_NAMES", "check_device_name", "resolve_device", "to_device"]
+__all__ = ["DEVICE_NAMES", "check_device_name", "resolve_device", "to_device", "map_tensors", "on_cpu"]
 
 DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N")  # what --help and error messages list
 _CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]*)")
@@ -57,13 +58,50 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """``t`` on ``device``, copied asynchronously only where that is safe.
+def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``batch`` with ``fn`` applied to every tensor in it (nested tuples, named tuples, lists, dicts)."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, dict):
+        return {k: map_tensors(v, fn) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        items = [map_tensors(v, fn) for v in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    return batch
 
-    ``non_blocking=True`` is passed only for a host-to-GPU copy (``t`` on the CPU, pinned or not,
+
+def _copy_to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return t.to(device, non_blocking=t.device.type == "cpu" and device.type == "cuda")
+
+
+def to_device(batch: Any, device: torch.device | str) -> Any:
+    """``batch`` (a tensor, or tensors nested as :func:`map_tensors` walks them) on ``device``, each tensor
+    copied asynchronously only where that is safe.
+
+    ``non_blocking=True`` is passed only for a host-to-GPU copy (a tensor on the CPU, pinned or not,
     and ``device`` a CUDA device): the copy is ordered on the GPU's stream before any kernel that
     reads it. A GPU-to-host copy made that way could be read by the CPU before it has arrived, so
     every other direction copies synchronously.
     """
     device = torch.device(device)
-    return t.to(device, non_blocking=t.device.type == "cpu" and device.type == "cuda")
+    return map_tensors(batch, lambda t: _copy_to(t, device))
+
+
+def on_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) on the CPU: a tensor already there is kept as
+    it is, one on another device is copied (detached). Containers are rebuilt with their type (an ``OrderedDict``
+    state dict keeps its ``_metadata``); anything else is returned as is."""
+    if isinstance(obj, torch.Tensor):
+        return obj if obj.device.type == "cpu" else obj.detach().cpu()
+    if isinstance(obj, dict):
+        out = OrderedDict((k, on_cpu(v)) for k, v in obj.items()) if isinstance(obj, OrderedDict) else \
+            {k: on_cpu(v) for k, v in obj.items()}
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata
+        return out
+    if isinstance(obj, list):
+        return [on_cpu(v) for v in obj]
+    if isinstance(obj, tuple):
+        items = [on_cpu(v) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    return obj

@@ -7,17 +7,15 @@ per-sample means over the whole set: (1/N) Σ_n ℓ(f(x_n), y_n).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from swa.data import CLASSIFICATION
 from swa.devices import to_device
-from swa.precision import precision_scope
+from swa.precision import autocast_scope, tf32_allowed, tf32_scope
 
-__all__ = ["batch_loss", "evaluate", "autocast_for"]
+__all__ = ["batch_loss", "evaluate"]
 
 
 def batch_loss(outputs: torch.Tensor, targets: torch.Tensor, task: str, reduction: str = "mean") -> torch.Tensor:
@@ -33,21 +31,14 @@ def batch_loss(outputs: torch.Tensor, targets: torch.Tensor, task: str, reductio
     return per_sample.mean() if reduction == "mean" else per_sample.sum() if reduction == "sum" else per_sample
 
 
-def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast on CUDA when asked; a no-op context otherwise."""
-    if precision == "bf16" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch_size: int = 1024,
              device: torch.device | str = "cpu", precision: str = "fp32",
              memory_format: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Per-sample mean loss (and accuracy for classification) of ``model`` in eval mode over ``(x, y)``.
 
-    Computed in full float32 (TF32 off on CUDA, ``swa.precision``), with bf16 autocast on CUDA when
-    ``precision`` is ``"bf16"``. The model's train/eval mode is restored afterwards. Returns
+    Computed at ``precision`` as training computes (``swa.precision``): float32 with TF32 off on CUDA
+    (``fp32``), TF32 on (``tf32``), or bf16 autocast on CUDA (``bf16``). The model's train/eval mode is restored afterwards. Returns
     ``{"loss": ..., "acc": ...}`` (``acc`` is ``None`` for regression).
     """
     device = torch.device(device)
@@ -56,13 +47,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batc
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     try:
-        with precision_scope(device, "fp32"):
+        with tf32_scope(tf32_allowed(precision)):
             for start in range(0, x.shape[0], batch_size):
                 xb = to_device(x[start:start + batch_size], device)
                 yb = to_device(y[start:start + batch_size], device)
                 if xb.dim() == 4:
                     xb = xb.contiguous(memory_format=memory_format)
-                with autocast_for(device, precision):
+                with autocast_scope(device, precision, cpu=False):
                     out = model(xb)
                 total_loss += batch_loss(out, yb, task, reduction="sum").double()
                 if task == CLASSIFICATION:

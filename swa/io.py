@@ -15,14 +15,15 @@ import os
 import re
 import stat
 import tempfile
-from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["atomic_path", "save_torch", "on_cpu", "is_device_error", "write_json", "write_text", "write_jsonl",
+from swa.devices import on_cpu
+
+__all__ = ["atomic_path", "save_torch", "is_device_error", "write_json", "write_text", "write_jsonl",
            "CREATOR", "FIGURE_METADATA", "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "remove_orphans"]
 
 CREATOR = "swa-landscape"
@@ -74,7 +75,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` atomically, with every tensor in ``obj`` saved as a CPU tensor (:func:`on_cpu`),
+    """``torch.save(obj, path)`` atomically, with every tensor in ``obj`` saved as a CPU tensor (:func:`swa.devices.on_cpu`),
     so that a machine without a GPU loads the file as it is.
 
     Raises:
@@ -90,26 +91,6 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
             if is_device_error(exc, ignore=str(tmp)):
                 raise
             raise OSError(errno.EIO, f"write failed ({str(exc).strip().splitlines()[0][:120]})", str(path)) from exc
-
-
-def on_cpu(obj: Any) -> Any:
-    """``obj`` with every tensor in it (nested dicts, lists, tuples) on the CPU: a tensor already there is kept as
-    it is, one on another device is copied (detached). Containers are rebuilt with their type (an ``OrderedDict``
-    state dict keeps its ``_metadata``); anything else is returned as is."""
-    if isinstance(obj, torch.Tensor):
-        return obj if obj.device.type == "cpu" else obj.detach().cpu()
-    if isinstance(obj, dict):
-        out = OrderedDict((k, on_cpu(v)) for k, v in obj.items()) if isinstance(obj, OrderedDict) else \
-            {k: on_cpu(v) for k, v in obj.items()}
-        if hasattr(obj, "_metadata"):
-            out._metadata = obj._metadata
-        return out
-    if isinstance(obj, list):
-        return [on_cpu(v) for v in obj]
-    if isinstance(obj, tuple):
-        items = [on_cpu(v) for v in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj
 
 
 # What names a device failure in PyTorch's messages (CUDA runtime, cuBLAS, cuDNN, ROCm), as opposed to a file's.

@@ -8,6 +8,13 @@
 ``bf16``  ``torch.autocast`` to bfloat16 on the device (CUDA or CPU); weights, BatchNorm statistics
           and the loss sums stay float32/float64. The TF32 flags are left as they are.
 
+Training (``swa.trainer``) and its evaluations (``swa.evaluation.evaluate``) take the same three
+names, applied in two scopes: the whole run inside :func:`tf32_scope` with TF32 on for ``tf32`` only
+(:func:`tf32_allowed`), and each forward pass inside :func:`autocast_scope`, which autocasts ``bf16``
+on CUDA only (a ``bf16`` training run on a CPU computes in float32, TF32 off, as ``fp32``).
+:func:`precision_scope` is the landscape's single scope: :func:`autocast_scope` for ``bf16`` (CPU
+included), else :func:`tf32_scope`.
+
 The switches are process-wide, so :func:`tf32_scope` sets them whatever the device and restores
 exactly what was there on exit. Where PyTorch has the ``fp32_precision`` API (2.9 and newer) only
 that API is read and written, and it is what PyTorch's kernels consult: CUDA's
@@ -26,7 +33,8 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["PRECISIONS", "precision_scope", "tf32_scope", "tf32_state", "HAS_FP32_PRECISION_API"]
+__all__ = ["PRECISIONS", "precision_scope", "tf32_scope", "tf32_state", "tf32_allowed", "autocast_scope",
+           "HAS_FP32_PRECISION_API"]
 
 PRECISIONS = ("fp32", "tf32", "bf16")  # fp16 autocast is not offered: it overflows in BatchNorm statistics
 
@@ -85,6 +93,38 @@ def tf32_scope(allow: bool) -> Iterator[None]:
         _set_tf32_state(saved)
 
 
+def _check(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
+def tf32_allowed(precision: str) -> bool:
+    """Whether ``precision`` lets CUDA matmuls and convolutions use TF32: ``tf32`` alone.
+
+    Raises:
+        ValueError: a precision not in :data:`PRECISIONS`.
+    """
+    _check(precision)
+    return precision == "tf32"
+
+
+@contextmanager
+def autocast_scope(device: torch.device | str, precision: str, *, cpu: bool = True) -> Iterator[None]:
+    """``torch.autocast`` to bfloat16 on ``device`` for ``precision="bf16"`` (on a CPU only with ``cpu``);
+    nothing otherwise.
+
+    Raises:
+        ValueError: a precision not in :data:`PRECISIONS`.
+    """
+    _check(precision)
+    device = torch.device(device)
+    if precision == "bf16" and (cpu or device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
 @contextmanager
 def precision_scope(device: torch.device | str, precision: str) -> Iterator[None]:
     """Run the enclosed passes at ``precision`` on ``device`` (see the module docstring).
@@ -92,12 +132,10 @@ def precision_scope(device: torch.device | str, precision: str) -> Iterator[None
     Raises:
         ValueError: a precision not in :data:`PRECISIONS`.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    device = torch.device(device)
+    _check(precision)
     if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast_scope(device, precision):
             yield
     else:
-        with tf32_scope(precision == "tf32"):
+        with tf32_scope(tf32_allowed(precision)):
             yield

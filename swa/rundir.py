@@ -29,12 +29,12 @@ from swa.errors import UserError
 from swa.validate import check, describe, need, read_json, read_json_lines
 from swa.models import build_model
 
-__all__ = ["MANIFEST", "METRICS", "STATE", "FORMAT", "versions", "read_manifest", "check_manifest",
+__all__ = ["MANIFEST", "METRICS_FILE", "STATE", "FORMAT", "versions", "read_manifest", "check_manifest",
            "manifest_config", "read_metrics", "Run", "open_run",
            "portable_paths", "resolved_paths"]
 
 MANIFEST = "manifest.json"
-METRICS = "metrics.jsonl"
+METRICS_FILE = "metrics.jsonl"  # one JSON object per epoch
 STATE = "state/last.pt"
 FORMAT = "swa-landscape-run/1"
 MAX_EPOCHS = 10 ** 6  # a manifest asking for more is corrupt, not ambitious
@@ -200,7 +200,7 @@ def read_metrics(run_dir: str | Path, *, epochs: Optional[int] = None, required:
         UserError: unreadable, not UTF-8, a line that is not JSON or a record of the wrong shape (the
             message names the file, the line and the field).
     """
-    path = Path(run_dir) / METRICS
+    path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
     records = []

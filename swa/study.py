@@ -128,7 +128,7 @@ def train_or_reuse(config: TrainConfig, *, progress: bool = False,
     run_dir = Path(config.out)
     if (run_dir / MANIFEST).exists():
         manifest = read_manifest(run_dir)
-        if manifest["config"] == portable_paths(config, run_dir).to_json():
+        if TrainConfig.upgraded_json(manifest["config"]) == portable_paths(config, run_dir).to_json():
             if manifest.get("status") == "complete":
                 return run_dir
             log(f"resuming {run_dir}")

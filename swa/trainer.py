@@ -19,8 +19,8 @@ with ``deterministic=True`` (``--deterministic``, ``swa.determinism``): otherwis
 algorithm choice and non-deterministic backward kernels make two runs, or a run and its
 resumption, differ in the last bits from the first step on, and more as training goes on.
 
-Training and its evaluations run in full float32 (TF32 off on CUDA, ``swa.precision``), with
-bf16 autocast on CUDA for ``precision="bf16"``.
+Training and its evaluations run at ``precision`` (``swa.precision``): full float32 (``fp32``, TF32
+off on CUDA), TF32 tensor cores on CUDA (``tf32``), or bf16 autocast on CUDA (``bf16``).
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ from swa.data import CLASSIFICATION, TensorData, load_data
 from swa.determinism import NONDETERMINISTIC_OP, deterministic_scope
 from swa.devices import resolve_device
 from swa.errors import ConfigError, UserError
-from swa.evaluation import autocast_for, batch_loss, evaluate
+from swa.evaluation import batch_loss, evaluate
 from swa.io import write_jsonl, save_torch, write_json
 from swa.models import build_model
-from swa.precision import precision_scope
-from swa.rundir import (FORMAT, MANIFEST, METRICS, STATE, manifest_config, portable_paths, read_manifest, read_metrics,
-                        resolved_paths, versions)
+from swa.precision import autocast_scope, tf32_allowed, tf32_scope
+from swa.rundir import (FORMAT, MANIFEST, METRICS_FILE, STATE, manifest_config, portable_paths, read_manifest,
+                        read_metrics, resolved_paths, versions)
 from swa.schedules import build_schedule
 
 __all__ = ["train", "TrainResult", "build_optimizer"]
@@ -207,7 +207,7 @@ class Trainer:
     def bn_updated(self, module: nn.Module) -> nn.Module:
         """A copy of ``module`` with exact BatchNorm statistics of the training inputs."""
         model = copy.deepcopy(module)
-        update_bn_exact(model, self.x_train, batch_size=self.config.eval_batch_size, mode=self.config.bn_update,
+        update_bn_exact(model, self.x_train, batch_size=self.config.eval_batch_size, mode=self.config.bn_pass,
                         device=self.device)
         return model
 
@@ -253,7 +253,7 @@ class Trainer:
             lr = self.schedule(self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            with autocast_for(self.device, cfg.precision):
+            with autocast_scope(self.device, cfg.precision, cpu=False):
                 out = self.model(xb)
             loss = batch_loss(out, yb, data.task)
             self.optimizer.zero_grad(set_to_none=True)
@@ -340,7 +340,7 @@ class Trainer:
 
     def save(self, status: str = "running", final: Optional[str] = None, swa: Optional[str] = None) -> None:
         save_torch(self.state_dict(), self.out / STATE)
-        write_jsonl(self.metrics, self.out / METRICS)
+        write_jsonl(self.metrics, self.out / METRICS_FILE)
         write_json(self.manifest(status, final, swa), self.out / MANIFEST)
 
     def finish(self) -> tuple[Path, Optional[Path]]:
@@ -378,8 +378,8 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
         on_epoch_end: called as ``fn(epoch, trainer)`` after each epoch's bookkeeping.
         log: where per-epoch lines go (default: ``tqdm.write`` when ``progress`` is on).
 
-    The epochs run in full float32 (``swa.precision``) and, with ``config.deterministic``, with
-    deterministic algorithms (``swa.determinism``); both are restored on return.
+    The epochs run at ``config.precision`` (TF32 on for ``tf32`` only, ``swa.precision``) and, with
+    ``config.deterministic``, with deterministic algorithms (``swa.determinism``); both are restored on return.
 
     Raises:
         UserError: a run already exists (without ``resume``/``overwrite``), nothing to
@@ -396,7 +396,7 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             log(f"{out} is complete; nothing to resume")
             metrics = read_metrics(out, epochs=manifest["config"].get("epochs"), required=("test_loss",))
             if not metrics:
-                raise UserError(f"{out / METRICS} holds no epoch, yet {out / MANIFEST} says the run is complete")
+                raise UserError(f"{out / METRICS_FILE} holds no epoch, yet {out / MANIFEST} says the run is complete")
             if manifest.get("final") is None:
                 raise UserError(f"{out / MANIFEST}: status is complete but final is missing")
             return TrainResult(out=out, final=out / manifest["final"],
@@ -430,7 +430,7 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
                             f"{' '.join(str(exc).split())[:200]})") from None
         trainer.model.to(trainer.device)
         log(f"resuming {out} after epoch {trainer.epoch}/{config.epochs}")
-    with precision_scope(trainer.device, "fp32"), deterministic_scope(config.deterministic) as determinism:
+    with tf32_scope(tf32_allowed(config.precision)), deterministic_scope(config.deterministic) as determinism:
         trainer.determinism = determinism
         if state is None:
             trainer.save("running")

@@ -49,6 +49,19 @@ def test_check_budget_counts():
         check_budget("plane", 101, directions=2, parameters=10, samples=500, batch_size=128, max_points=100)
 
 
+def test_memory_bound_is_the_named_fraction_of_physical_memory(monkeypatch):
+    """Results (33 bytes a point), coordinates (8 a point and direction), directions (4 a parameter and direction)
+    may take RESULT_MEMORY_FRACTION (a half) of the machine: 100 kB here, so 50,000 bytes pass and 50,008 do not."""
+    import landscape.engine.budget as budget
+
+    assert budget.RESULT_MEMORY_FRACTION == 0.5
+    monkeypatch.setattr(budget, "_physical_memory", lambda: 100_000)
+    sizes = dict(directions=2, samples=10, batch_size=10)
+    check_budget("plane", 1000, parameters=125, **sizes)  # 33,000 + 16,000 + 1,000 bytes
+    with pytest.raises(UserError, match=r"need about 50 kB of memory; this machine has 100 kB"):
+        check_budget("plane", 1000, parameters=126, **sizes)
+
+
 class _SlowStore:
     """A store whose save takes ``cost`` seconds and counts its calls."""
 

@@ -242,7 +242,7 @@ def test_every_checkpoint_is_saved_with_cpu_tensors(tmp_path, monkeypatch):
 def test_on_cpu_keeps_structure_and_cpu_tensors():
     from collections import OrderedDict, namedtuple
 
-    from swa.io import on_cpu
+    from swa.devices import on_cpu
 
     Pair = namedtuple("Pair", "a b")
     cpu = torch.arange(3.0)

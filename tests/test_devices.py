@@ -114,8 +114,10 @@ class _Placed:
     ("cpu", "cuda", True), ("cpu", "cuda:1", True), ("cpu", "cpu", False), ("cuda", "cpu", False),
     ("cuda:1", "cpu", False), ("cuda:0", "cuda:1", False), ("meta", "cuda", False), ("cpu", "meta", False)])
 def test_non_blocking_only_host_to_gpu(source, target, expected):
+    from swa.devices import _copy_to  # the rule to_device applies to every tensor of a batch
+
     t = _Placed(source)
-    assert to_device(t, target) is t
+    assert _copy_to(t, torch.device(target)) is t
     assert t.moves == [(torch.device(target), expected)]
 
 
@@ -127,14 +129,13 @@ def test_real_tensor_copy(monkeypatch):
 
 
 def test_batch_movers_use_the_rule(monkeypatch):
-    """swa.bn (BN statistics), swa.evaluation and landscape.engine.data all copy through the rule."""
+    """Batches (swa.bn's BN statistics), swa.evaluation and landscape.engine.data all copy through the rule."""
     from landscape.engine.data import place
-    from swa.bn import to_device as batch_to_device
     from swa.evaluation import evaluate
 
     spy = _Spy(monkeypatch)
     batch = (torch.zeros(4, 3), {"y": torch.zeros(4, dtype=torch.long)})
-    batch_to_device(batch, torch.device("cuda"))
+    to_device(batch, torch.device("cuda"))
     place(batch, torch.device("cuda"), dtype=torch.float64)
     assert spy.calls[:2] == [("cpu", "cuda", True)] * 2 and ("cpu", "cuda", True) in spy.calls[2:]
     spy.calls.clear()

@@ -219,7 +219,7 @@ def test_non_finite_extra_at_a_diverged_point_is_kept(problem):
 def test_reader_takes_extras_the_sidecar_lists_or_by_name(tmp_path):
     import json
 
-    from landscape.results.read import VALUE_KEYS
+    from landscape.results.metrics import METRICS as VALUE_KEYS
     from swa.errors import UserError
 
     t = np.linspace(0.0, 1.0, 3)

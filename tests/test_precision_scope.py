@@ -171,6 +171,34 @@ def test_training_and_its_evaluation_run_in_full_fp32(monkeypatch, tmp_path):
     assert tf32_state() == before
 
 
+TF32_ON = (dict(dict.fromkeys(_SWITCHES, "ieee"), **{name: "tf32" for name, _ in P._CUDA})
+           if P.HAS_FP32_PRECISION_API else {"float32_matmul_precision": "high", "cudnn.allow_tf32": True})
+
+
+@pytest.mark.parametrize("precision, expected", [("tf32", TF32_ON), ("bf16", FULL_FP32)])
+def test_training_runs_at_its_precision(monkeypatch, small_config, precision, expected):
+    """One vocabulary: training at ``tf32`` turns TF32 on for its passes and evaluations (and off again after);
+    ``bf16`` keeps TF32 off and, on a CPU, autocasts nothing (training's bf16 is CUDA-only)."""
+    import swa.evaluation
+    import swa.trainer
+
+    seen = []
+    real_train, real_eval = swa.trainer.batch_loss, swa.evaluation.batch_loss
+
+    def probe(fn):
+        def wrapped(outputs, *args, **kwargs):
+            seen.append((tf32_state(), outputs.dtype))
+            return fn(outputs, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(swa.trainer, "batch_loss", probe(real_train))
+    monkeypatch.setattr(swa.evaluation, "batch_loss", probe(real_eval))
+    before = tf32_state()
+    swa.trainer.train(small_config(width=2, epochs=1, batch_size=512, precision=precision), progress=False)
+    assert seen and all(state == expected and dtype == torch.float32 for state, dtype in seen)
+    assert tf32_state() == before
+
+
 def test_evaluate_alone_runs_in_full_fp32(monkeypatch):
     import swa.evaluation
 

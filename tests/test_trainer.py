@@ -109,3 +109,65 @@ def test_train_only_round_trips_and_old_manifests_compare_equal(small_config):
     config = small_config(train_only=("fc.", "layer4."))
     assert TrainConfig.from_json(config.to_json()) == config and config.to_json()["train_only"] == ["fc.", "layer4."]
     assert "train_only" not in small_config().to_json()  # a run written before the field existed is reused
+
+
+class _Stop(Exception):
+    pass
+
+
+def _states_equal(a, b, names=("final.pt", "swa.pt")):
+    for name in names:
+        sa, sb = load_state_dict(a / name), load_state_dict(b / name)
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
+
+
+@pytest.mark.slow  # over 1 s: not in make test-fast
+def test_a_run_whose_manifest_says_bn_update_resumes_with_its_value(small_config, tmp_path):
+    """Runs written before ``bn_update`` became ``bn_pass`` resume with the value they recorded: the resumed run
+    equals an uninterrupted ``single-pass`` one bitwise (the default, ``exact``, gives other BN statistics)."""
+    import json
+
+    extra = dict(method="swa", epochs=3, swa_start=1, bn_pass="single-pass", width=4)
+    full = train(small_config(out=tmp_path / "full", **extra), progress=False)
+    exact = train(small_config(out=tmp_path / "exact", **{**extra, "bn_pass": "exact"}), progress=False)
+
+    def stop(epoch, trainer):
+        if epoch == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train(small_config(out=tmp_path / "old", **extra), progress=False, on_epoch_end=stop)
+    path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["bn_update"] = manifest["config"].pop("bn_pass")  # as the old code wrote it
+    path.write_text(json.dumps(manifest))
+    resumed = train(out=tmp_path / "old", resume=True, progress=False)
+    _states_equal(full.out, resumed.out)
+    assert any(not torch.equal(load_state_dict(full.swa)[k], load_state_dict(exact.swa)[k])
+               for k in load_state_dict(full.swa) if "running" in k)
+    assert json.loads(path.read_text())["config"]["bn_pass"] == "single-pass"
+
+
+def test_old_bn_update_key_and_flag_mean_bn_pass(small_config):
+    from landscape.cli import build_parser
+    from landscape.cli.train import config_from_args
+
+    config = small_config(bn_pass="single-pass")
+    old = {("bn_update" if k == "bn_pass" else k): v for k, v in config.to_json().items()}
+    assert "bn_pass" not in old and TrainConfig.from_json(old) == config
+    assert TrainConfig.upgraded_json(old) == config.to_json()  # swa.study reuses a run written before
+    for flag in ("--bn-pass", "--bn-update"):
+        args = build_parser().parse_args(["train", "--out", "x", "--data", "digits", "--model", "cnn_small",
+                                          flag, "single-pass"])
+        assert config_from_args(args).bn_pass == "single-pass"
+
+
+@pytest.mark.slow  # over 1 s: not in make test-fast
+def test_tf32_training_on_a_cpu_equals_fp32_bitwise(small_config, tmp_path):
+    """TF32 exists on CUDA only: a CPU run at ``tf32`` writes the numbers of an ``fp32`` one."""
+    extra = dict(method="swa", epochs=2, swa_start=1, width=4)
+    fp32 = train(small_config(out=tmp_path / "fp32", **extra), progress=False)
+    tf32 = train(small_config(out=tmp_path / "tf32", precision="tf32", **extra), progress=False)
+    _states_equal(fp32.out, tf32.out)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(fp32.metrics) == strip(tf32.metrics)

@@ -71,7 +71,7 @@ def draw_after(args: argparse.Namespace, files: dict) -> None:
 
 def add_parser(sub) -> None:
     from landscape.plot.rays import BANDS
-    from landscape.plot.style import FORMATS, METRICS, WIDTHS
+    from landscape.plot.style import FORMATS, PLOT_METRICS, WIDTHS
 
     p = sub.add_parser("plot", help="figures and interactive pages from result files and runs",
                        description=__doc__.split(":", 1)[1].strip())
@@ -88,7 +88,7 @@ def add_parser(sub) -> None:
                        help="log scale for losses and log-spaced contour levels (default)")
     scale.add_argument("--linear", dest="log", action="store_false", help="linear scale and levels")
     p.add_argument("--metric", nargs="+", default=None, metavar="METRIC",
-                   help=f"what to draw: {', '.join(METRICS)}, or a forward_fn's own metric train_NAME / test_NAME "
+                   help=f"what to draw: {', '.join(PLOT_METRICS)}, or a forward_fn's own metric train_NAME / test_NAME "
                    "(default: train loss and test error; line: train/test loss and test error)")
     p.add_argument("--labels", nargs="+", default=None, help="series labels, in order (results of one kind)")
     p.add_argument("--width", choices=list(WIDTHS), default="double",

@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run", "config_from_args"]
 _RUN_FLAGS = ("model", "model_kwargs", "data", "data_root", "download", "augment", "data_seed", "data_kwargs",
               "epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
               "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-              "train_only", "seed", "precision", "channels_last", "deterministic", "bn_update", "eval_batch_size",
+              "train_only", "seed", "precision", "channels_last", "deterministic", "bn_pass", "eval_batch_size",
               "eval_freq")
 
 
@@ -32,6 +32,9 @@ def _prefixes(text: str) -> tuple[str, ...]:
 
 
 def add_parser(sub) -> None:
+    from swa.bn import BN_PASSES
+    from swa.precision import PRECISIONS
+
     p = sub.add_parser("train", help="train SGD / SWA / PSWA and save the trajectory",
                        description=__doc__.split(":", 1)[1].strip())
     add_common(p)
@@ -59,12 +62,14 @@ def add_parser(sub) -> None:
     a.add_argument("--swa-lr", type=float, default=None, help="rate the swa schedule decays to (default 0.5*lr)")
     a.add_argument("--cycle", type=int, default=None, help="epochs between collected points / cycle length (1)")
     a.add_argument("--pswa-period", type=int, default=None, help="PSWA period in epochs (default 10)")
-    a.add_argument("--bn-update", choices=("exact", "single-pass"), default=None,
-                   help="how the average's BatchNorm statistics are recomputed (default exact)")
+    a.add_argument("--bn-pass", "--bn-update", dest="bn_pass", choices=BN_PASSES, default=None,
+                   help="how the average's BatchNorm statistics are recomputed (default exact; --bn-update is the "
+                   "old name)")
     r = p.add_argument_group("run")
     r.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     r.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    r.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="bf16 autocast on CUDA")
+    r.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="fp32 (TF32 off, the default), tf32 (TF32 tensor cores on CUDA) or bf16 (autocast on CUDA)")
     r.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format on CUDA")
     r.add_argument("--deterministic", action="store_true", default=None,
                    help="deterministic algorithms (slower on CUDA), which a bitwise identical --resume on CUDA needs")
@@ -82,7 +87,7 @@ def config_from_args(args: argparse.Namespace):
     model = model_spec_from_args(args, data)
     names = ("epochs", "batch_size", "optimizer", "lr", "lr_min", "lr_schedule", "lr_milestones", "lr_gamma",
              "momentum", "weight_decay", "method", "swa_start", "swa_lr", "cycle", "pswa_period", "init_from",
-             "train_only", "seed", "device", "precision", "channels_last", "deterministic", "bn_update",
+             "train_only", "seed", "device", "precision", "channels_last", "deterministic", "bn_pass",
              "eval_batch_size", "eval_freq")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     return TrainConfig(model=model, data=data, out=args.out, **given)

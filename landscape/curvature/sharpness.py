@@ -1,6 +1,6 @@
 """Sharpness of checkpoints side by side: the metric registry, the computation, ``sharpness.json`` and ``.md``.
 
-Each metric of :data:`METRICS` is computed at each checkpoint on the training loss
+Each metric of :data:`SHARPNESS_METRICS` is computed at each checkpoint on the training loss
 (``landscape.curvature.objective.ModelObjective``: eval mode with the checkpoint's own stored BatchNorm
 statistics, as PyHessian with ``model.eval()``, or with statistics recomputed once at the point when
 asked; all training data or a fixed ``samples`` subset) and stored with its
@@ -37,9 +37,10 @@ from landscape.engine.forward import Forward
 from landscape.curvature.objective import ModelObjective
 from landscape.engine.precision import precision_scope
 from landscape.engine.weights import ParamSelector
+from landscape.results.metrics import METRICS
 from landscape.results.store import normalize_inputs, read_matching_sidecar
 
-__all__ = ["SharpnessSettings", "SharpnessResult", "METRICS", "DEFAULT_METRICS", "compute_sharpness",
+__all__ = ["SharpnessSettings", "SharpnessResult", "SHARPNESS_METRICS", "DEFAULT_METRICS", "compute_sharpness",
            "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
 
 FORMAT = "swa-landscape-sharpness/1"
@@ -144,7 +145,7 @@ def _lanczos(o: ModelObjective, s: SharpnessSettings, seed: int):
     return _spectrum().top_eigenvalues_lanczos(_op(o), k=s.top_k, tol=s.lanczos_tol, seed=seed)
 
 
-METRICS: dict[str, MetricFn] = {
+SHARPNESS_METRICS: dict[str, MetricFn] = {  # each sharpness metric: how it is computed
     "hessian_top_eigenvalues": lambda o, s, seed: {"hessian_top_eigenvalues": _lanczos(o, s, seed).to_json()},
     "hessian_top_eigenvalues_power": lambda o, s, seed: {
         "hessian_top_eigenvalues_power": _spectrum().top_eigenvalues_power(
@@ -194,7 +195,7 @@ def parse_metrics(names: Optional[str | Sequence[str]]) -> tuple[str, ...]:
     Raises:
         UserError: no metric at all (``[]``, ``""``), an unknown name, or something other than strings.
     """
-    choices = f"choose from {', '.join(METRICS)} or 'all'"
+    choices = f"choose from {', '.join(SHARPNESS_METRICS)} or 'all'"
     if names is None:
         return DEFAULT_METRICS
     if isinstance(names, str):
@@ -205,8 +206,8 @@ def parse_metrics(names: Optional[str | Sequence[str]]) -> tuple[str, ...]:
     if not flat:
         raise UserError(f"{arg('metrics')}: no metric given; {choices}")
     if flat == ["all"]:
-        return tuple(METRICS)
-    unknown = [n for n in flat if n not in METRICS]
+        return tuple(SHARPNESS_METRICS)
+    unknown = [n for n in flat if n not in SHARPNESS_METRICS]
     if unknown:
         raise UserError(f"unknown metric(s) {', '.join(unknown)}; {choices}")
     return tuple(dict.fromkeys(flat))
@@ -463,7 +464,7 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
                         res.vectors[ckpt.label] = PointEigenvectors.of(eig, obj.space)
                         entry["metrics"][name] = eig.to_json()
                     else:
-                        entry["metrics"].update(METRICS[name](obj, settings, seed))
+                        entry["metrics"].update(SHARPNESS_METRICS[name](obj, settings, seed))
                 except ValueError as exc:  # an estimator refusing its settings (they name the argument)
                     raise UserError(f"{name}: {exc}") from None
                 entry["seconds"][name] = time.perf_counter() - t0
@@ -507,7 +508,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     """``sharpness.md``: one column per checkpoint, one row per metric, then the notes."""
     labels = [lab for lab in doc["labels"] if lab in doc["results"]]
     lines = ["# Sharpness", "", "| metric | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+    for key in METRICS:
         lines.append(f"| {key} | " + " | ".join(_fmt(doc["results"][lab].get(key)) for lab in labels) + " |")
     rows: list[str] = []
     for lab in labels:

@@ -1,4 +1,4 @@
-"""How big a landscape computation is, checked before any work.
+"""How big a landscape computation is, checked before any work, and the memory each purpose may take.
 
 A grid, a line or a set of rays is refused when it has more than ``max_points``
 points (default :data:`DEFAULT_MAX_POINTS`, override with ``--max-points``) or when
@@ -8,6 +8,14 @@ file, forward passes.
 Memory counted: the result arrays (four float64 metrics and a done flag per point),
 the coordinates (``points × directions`` float64) and the direction matrix
 (``directions × parameters`` float32).
+
+Every memory fraction of the engine is defined here, one per purpose:
+
+* :data:`RESULT_MEMORY_FRACTION` bounds a computation's arrays (:func:`check_budget`);
+* :data:`BN_BATCH_MEMORY_FRACTION` bounds one BatchNorm batch's activations
+  (:func:`landscape.engine.probe.bn_batch_size`);
+* :data:`CACHE_FRACTION` bounds the batches of a data source kept on the device
+  (:mod:`landscape.engine.data`).
 """
 
 from __future__ import annotations
@@ -18,10 +26,17 @@ import os
 from landscape.engine.checks import arg, arg_value
 from swa.errors import UserError
 
-__all__ = ["DEFAULT_MAX_POINTS", "check_budget", "free_memory", "human_bytes"]
+__all__ = ["DEFAULT_MAX_POINTS", "RESULT_MEMORY_FRACTION", "BN_BATCH_MEMORY_FRACTION", "CACHE_FRACTION",
+           "check_budget", "free_memory", "human_bytes"]
 
 DEFAULT_MAX_POINTS = 1_000_000
-MEMORY_FRACTION = 0.5  # of the machine's physical memory
+# Of the machine's physical memory: what a computation's result arrays, coordinates and directions may take.
+RESULT_MEMORY_FRACTION = 0.5
+# Of the device's free memory: what the activations of one batch of the BatchNorm statistics pass may take.
+BN_BATCH_MEMORY_FRACTION = 0.25
+# Of the device's free memory (available physical memory on a CPU): what a data source's batches, read once
+# and kept on the device, may take.
+CACHE_FRACTION = 0.25
 
 
 def human_bytes(n: float) -> str:
@@ -80,6 +95,6 @@ def check_budget(command: str, points: int, *, directions: int, parameters: int,
                         f"{arg_value('max_points', points)} to run it anyway")
     memory = result_bytes + points * directions * 8 + directions * parameters * 4
     available = _physical_memory()
-    if available and memory > MEMORY_FRACTION * available:
+    if available and memory > RESULT_MEMORY_FRACTION * available:
         raise UserError(f"{command}: {size} need about {human_bytes(memory)} of memory; this machine has "
                         f"{human_bytes(available)}: use fewer points or directions")

@@ -6,9 +6,9 @@
 * ``(x, y)``: two tensors of the same length, put on the device once and cut into batches there;
 * any re-iterable of batches: a ``DataLoader`` or a list yielding ``(x, y)`` pairs, dicts, or
   whatever a ``forward_fn`` takes. It is read once and its batches are kept on the device when they
-  fit in :data:`CACHE_FRACTION` of the device's free memory, so every point sees the same batches
-  (random augmentation is drawn once: the landscape is of one fixed loss function) and no loader
-  runs per point; otherwise it is read again at every pass, each batch moved to the device as it
+  fit in :data:`~landscape.engine.budget.CACHE_FRACTION` of the device's free memory, so every point
+  sees the same batches (random augmentation is drawn once: the landscape is of one fixed loss
+  function) and no loader runs per point; otherwise it is read again at every pass, each batch moved to the device as it
   comes. A one-shot iterator or generator is refused: it would be empty after one pass;
 * ``{"train": ..., "test": ...}`` of either form; ``test`` is optional (its metrics are then NaN).
 
@@ -40,14 +40,11 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import torch
 
-from swa.bn import map_tensors, to_device
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
-from swa.devices import to_device as move
-from landscape.engine.budget import free_memory
+from swa.devices import map_tensors, to_device
+from landscape.engine.budget import CACHE_FRACTION, free_memory
 
-__all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "CACHE_FRACTION", "tensor_bytes"]
-
-CACHE_FRACTION = 0.25  # of the device's free memory (physical memory on CPU) that cached batches may take
+__all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "tensor_bytes"]
 
 
 def tensor_bytes(t: torch.Tensor) -> bytes:
@@ -62,7 +59,7 @@ def place(batch: Any, device: torch.device, memory_format: torch.memory_format =
         return to_device(batch, device)
 
     def one(t: torch.Tensor) -> torch.Tensor:
-        t = move(t, device)
+        t = to_device(t, device)
         if not t.is_floating_point():
             return t
         return (t.to(dtype) if dtype is not None else t).contiguous(

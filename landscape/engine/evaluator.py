@@ -34,11 +34,11 @@ from landscape.engine.precision import precision_scope
 from landscape.engine.probe import (DEFAULT_BATCH_SIZE, OutOfMemory, activation_bytes_per_sample, bn_batch_size,
                               probe_batch_size, probe_samples, release_memory, synchronize)
 from landscape.engine.weights import ParamSpace
+from landscape.results.metrics import METRICS
 from swa.errors import UserError
 
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 VMAP_MAX_SECONDS = 0.05  # try vmapping chunks only where one point's probe pass is cheaper than this
 
 

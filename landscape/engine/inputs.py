@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key, unwrap_model, unwrap_state_dict
 from swa.data import DataSpec, TensorData, load_data
+from swa.devices import on_cpu
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
 from swa.rundir import Run, open_run
@@ -144,21 +145,19 @@ def check_checkpoints(loaded: Sequence[Checkpoint], model: nn.Module) -> None:
         check_finite(ckpt.state, f"{where} ({ckpt.label})")
 
 
-def on_cpu(state: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
-    """A copy of ``state`` whose tensors are detached and on the CPU (a tensor already there is kept, not copied).
+def state_on_cpu(state: Mapping[str, Any], source: str = "checkpoint") -> dict[str, Any]:
+    """A copy of ``state`` whose tensors are detached and on the CPU (:func:`swa.devices.on_cpu`: a tensor
+    already there is kept, not copied).
 
     Raises:
         CheckpointError: a tensor on the ``meta`` device, which holds no values (names it and ``source``).
     """
-    out = {}
     for name, value in state.items():
-        if isinstance(value, torch.Tensor):
-            if value.device.type == "meta":
-                raise CheckpointError(f"{source}: {name} is on the meta device (it holds no values); give a state "
-                                      "with its tensors materialized")
-            value = value.detach().to("cpu")
-        out[name] = value
-    return out
+        if isinstance(value, torch.Tensor) and value.device.type == "meta":
+            raise CheckpointError(f"{source}: {name} is on the meta device (it holds no values); give a state "
+                                  "with its tensors materialized")
+    return {name: value.detach() if isinstance(value, torch.Tensor) else value
+            for name, value in on_cpu(dict(state)).items()}
 
 
 def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model: nn.Module,
@@ -191,7 +190,7 @@ def as_checkpoints(points: Sequence[Any], labels: Optional[Sequence[str]], model
         if not isinstance(point, Mapping):
             raise TypeError(f"point {i} is a {type(point).__name__}; give a state dict, a model or a file path")
         source = f"point {i} ({label})"
-        state = on_cpu(unwrap_state_dict(point, source=source), source)
+        state = state_on_cpu(unwrap_state_dict(point, source=source), source)
         loaded.append(Checkpoint(path=None, label=label, state=state, digest=state_digest(state)))
     check_checkpoints(loaded, model)
     return loaded

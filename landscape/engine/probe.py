@@ -10,8 +10,9 @@ smallest does, the probe halves it until a batch fits (:data:`MIN_BATCH_SIZE`).
 
 BatchNorm statistics want the opposite: as few batches as possible, since exact statistics
 over several batches take about L/2 passes for L BatchNorm layers and one batch takes one.
-:func:`bn_batch_size` is the largest batch whose activations fit in :data:`MEMORY_FRACTION`
-of the device's free memory, estimated from the activation sizes of a two-sample forward.
+:func:`bn_batch_size` is the largest batch whose activations fit in
+:data:`~landscape.engine.budget.BN_BATCH_MEMORY_FRACTION` of the device's free memory, estimated from the
+activation sizes of a two-sample forward.
 """
 
 from __future__ import annotations
@@ -23,16 +24,15 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from landscape.engine.budget import free_memory as free_bytes
+from landscape.engine.budget import BN_BATCH_MEMORY_FRACTION, free_memory as free_bytes
 from swa.errors import UserError
 
-__all__ = ["CANDIDATES", "DEFAULT_BATCH_SIZE", "MEMORY_FRACTION", "MIN_BATCH_SIZE",
+__all__ = ["CANDIDATES", "DEFAULT_BATCH_SIZE", "MIN_BATCH_SIZE",
            "OutOfMemory", "device_name", "probe_batch_size", "probe_samples", "release_memory", "bn_batch_size",
            "activation_bytes_per_sample", "synchronize"]
 
 CANDIDATES = {"cpu": (64, 128, 256, 512, 1024, 2048), "cuda": (256, 512, 1024, 2048, 4096, 8192)}
 DEFAULT_BATCH_SIZE = 2048  # where no probe ran (and for the size estimate before one)
-MEMORY_FRACTION = 0.25
 MIN_BATCH_SIZE = 1  # the halving after an out-of-memory error stops here
 OutOfMemory = torch.cuda.OutOfMemoryError  # torch.OutOfMemoryError; defined in CPU builds too
 
@@ -144,8 +144,9 @@ def activation_bytes_per_sample(model: nn.Module, call: Callable[[], Any]) -> in
 
 
 def bn_batch_size(samples: int, per_sample: int, device: torch.device) -> int:
-    """The largest batch (at most ``samples``) whose activations take at most MEMORY_FRACTION of free memory."""
-    budget = MEMORY_FRACTION * free_bytes(device)
+    """The largest batch (at most ``samples``) whose activations take at most BN_BATCH_MEMORY_FRACTION of free
+    memory."""
+    budget = BN_BATCH_MEMORY_FRACTION * free_bytes(device)
     if budget <= 0:
         return samples
     return int(max(2, min(samples, budget // (2 * per_sample))))

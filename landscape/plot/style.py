@@ -20,7 +20,7 @@ import numpy as np
 
 from swa.errors import UserError
 
-__all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "METRICS",
+__all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "PLOT_METRICS",
            "metric", "extra_metric", "available_metrics", "choose_metrics", "loss_name_of", "WIDTHS", "new_figure",
            "style_context", "save_figure", "FORMATS", "title_of", "CMAP", "halo"]
 
@@ -143,7 +143,7 @@ def _pct(a: np.ndarray) -> np.ndarray:
     return 100.0 * a
 
 
-METRICS = {m.name: m for m in (
+PLOT_METRICS = {m.name: m for m in (  # what a figure can draw, from the stored METRICS
     Metric("train_loss", "train loss", "train_loss", _ident, True, "loss"),
     Metric("test_loss", "test loss", "test_loss", _ident, True, "loss"),
     Metric("train_err", "train error (%)", "train_acc", _err, True, "error"),
@@ -164,18 +164,18 @@ def extra_metric(name: str) -> Metric:
 
 
 def metric(name: str, values: Optional[dict[str, np.ndarray]] = None) -> Metric:
-    """The metric ``name``: a built-in one (:data:`METRICS`) or, where ``values`` holds it (or, without
+    """The metric ``name``: a built-in one (:data:`PLOT_METRICS`) or, where ``values`` holds it (or, without
     ``values``, where the name has its form), a ``forward_fn``'s own ``train_<name>``/``test_<name>``.
 
     Raises:
         UserError: anything else, listing the valid names.
     """
-    if name in METRICS:
-        return METRICS[name]
+    if name in PLOT_METRICS:
+        return PLOT_METRICS[name]
     if _EXTRA.fullmatch(name) and (values is None or name in values):
         return extra_metric(name)
-    extras = [k for k in (values or {}) if k not in METRICS and _EXTRA.fullmatch(k)]
-    raise UserError(f"unknown --metric {name!r}; choose from {', '.join([*METRICS, *extras])}")
+    extras = [k for k in (values or {}) if k not in PLOT_METRICS and _EXTRA.fullmatch(k)]
+    raise UserError(f"unknown --metric {name!r}; choose from {', '.join([*PLOT_METRICS, *extras])}")
 
 
 def _named(m: Metric, loss_name: Optional[str]) -> Metric:
@@ -226,7 +226,7 @@ def choose_metrics(names: Optional[Sequence[str]], values: dict[str, np.ndarray]
         return chosen
     chosen = available_metrics(default, values, loss_name)
     if len(chosen) < len(default) and "test_loss" not in default:
-        chosen.append(_named(METRICS["test_loss"], loss_name))
+        chosen.append(_named(PLOT_METRICS["test_loss"], loss_name))
     return chosen
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from landscape.results.metrics import METRICS
 from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt, lit
 
 __all__ = ["build_sections"]
@@ -121,11 +122,9 @@ def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
 def _extras_table(data: Any) -> Optional[Table]:
     """A ``forward_fn``'s own metrics of a result (``train_<name>``, ``test_<name>``): their range over the
     computed points, and how to draw them."""
-    from landscape.results.read import VALUE_KEYS
-
     rows = []
     for key, values in data.values.items():
-        if key in VALUE_KEYS:
+        if key in METRICS:
             continue
         finite = values[data.done & np.isfinite(values)]
         rows.append([key, fmt(float(finite.min())) if finite.size else "–",

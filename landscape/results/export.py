@@ -37,13 +37,13 @@ import numpy as np
 
 from swa.errors import UserError
 from swa.io import CREATOR, TEXT_MARKER, atomic_path, check_replaceable
+from landscape.results.metrics import METRICS
 from landscape.results.read import PlaneData
 
 __all__ = ["FORMATS", "export_plane", "default_output"]
 
 FORMATS = ("h5", "vtp", "mc-npz")
 SUFFIX = {"h5": ".h5", "vtp": ".vtp", "mc-npz": "_mc.npz"}
-METRIC_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 
 def default_output(data: PlaneData, fmt: str, metric: str = "train_loss") -> Path:
@@ -98,7 +98,7 @@ def _h5(data: PlaneData, out: Path, **_) -> None:
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f["xcoordinates"] = data.alphas
         f["ycoordinates"] = data.betas
-        for key in METRIC_KEYS:
+        for key in METRICS:
             if key in data.values:
                 values = _masked(data, key)
                 f[key] = (values * 100.0 if key.endswith("_acc") else values).T
@@ -152,7 +152,7 @@ def _vtp(data: PlaneData, out: Path, *, metric: str, log: bool, zmax: Optional[f
         return base64.b64encode(np.uint32(len(raw)).astype("<u4").tobytes() + raw).decode("ascii")
 
     arrays = []
-    for key in METRIC_KEYS:
+    for key in METRICS:
         if key in data.values:
             arrays.append(f'<DataArray type="Float64" Name="{escape(key)}" format="binary">'
                           f"{numbers(_masked(data, key))}</DataArray>")

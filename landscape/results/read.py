@@ -18,11 +18,11 @@ import numpy as np
 
 from swa.errors import UserError
 from swa.validate import check, finite_array, increasing_axis, label, load_npz, need, read_json
+from landscape.results.metrics import METRICS
 
 __all__ = ["PlaneData", "LineData", "RaysData", "SharpnessData", "RunData", "Marked", "read_result",
-           "find_results", "KINDS", "VALUE_KEYS"]
+           "find_results", "KINDS"]
 
-VALUE_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc")
 KINDS = ("plane", "interp", "rays", "sharpness", "run")
 RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "sharpness.json": "sharpness",
                 "study.json": "study"}
@@ -120,7 +120,7 @@ def _extra_keys(arrays: dict[str, np.ndarray], side: dict[str, Any], path: Path,
         if missing:
             raise UserError(f"{path} lacks the arrays of the extra metrics its sidecar lists: {', '.join(missing)}")
         return keys
-    return [k for k in arrays if k not in VALUE_KEYS and (k.startswith("train_") or k.startswith("test_"))
+    return [k for k in arrays if k not in METRICS and (k.startswith("train_") or k.startswith("test_"))
             and k.split("_", 1)[1].isidentifier() and np.shape(arrays[k]) == shape]
 
 
@@ -128,7 +128,7 @@ def _values(arrays: dict[str, np.ndarray], shape: tuple[int, ...], path: Path,
             side: Optional[dict[str, Any]] = None) -> dict[str, np.ndarray]:
     """The metric arrays (the four, then a ``forward_fn``'s extra ones, :func:`_extra_keys`), each of ``shape``
     and numeric (NaN and inf allowed: a diverged point)."""
-    keys = [*VALUE_KEYS, *_extra_keys(arrays, side or {}, path, shape)]
+    keys = [*METRICS, *_extra_keys(arrays, side or {}, path, shape)]
     return {key: finite_array(arrays, key, path, shape=shape, finite=False) for key in keys}
 
 
@@ -258,7 +258,7 @@ def read_plane(path: Path) -> PlaneData:
     """A checked ``plane.npz`` (at least 2 × 2 increasing coordinates; values, done, anchors and
     projected points of matching shapes) and its sidecar."""
     arrays = load_npz(path)
-    _need(arrays, ("alphas", "betas", *VALUE_KEYS), path, "plane")
+    _need(arrays, ("alphas", "betas", *METRICS), path, "plane")
     alphas = increasing_axis(arrays, "alphas", path, min_size=2)
     betas = increasing_axis(arrays, "betas", path, min_size=2)
     shape = (len(alphas), len(betas))
@@ -293,7 +293,7 @@ def read_plane(path: Path) -> PlaneData:
 def read_line(path: Path) -> LineData:
     """A checked ``interp.npz`` (increasing ``t``; values, done and distances of its shape) and its sidecar."""
     arrays = load_npz(path)
-    _need(arrays, ("t", *VALUE_KEYS), path, "interp")
+    _need(arrays, ("t", *METRICS), path, "interp")
     t = increasing_axis(arrays, "t", path)
     side = _sidecar(path)
     values = _values(arrays, t.shape, path, side)
@@ -315,7 +315,7 @@ def read_rays(path: Path) -> RaysData:
     """A checked ``rays.npz`` (increasing ``distances``; values and done of shape (points, rays, steps);
     widths of shape (points, rays)) and its sidecar."""
     arrays = load_npz(path)
-    _need(arrays, ("distances", *VALUE_KEYS), path, "rays")
+    _need(arrays, ("distances", *METRICS), path, "rays")
     distances = increasing_axis(arrays, "distances", path)
     shape = tuple(np.shape(arrays["train_loss"]))
     if len(shape) != 3 or shape[-1] != len(distances) or 0 in shape:
@@ -389,7 +389,7 @@ def read_sharpness(path: Path) -> SharpnessData:
         need(entry, "sha256", (str,), path, f"{where}.", default=None)
         for key in ("hvps", "samples"):
             need(entry, key, (int, type(None)), path, f"{where}.", default=None, low=0)
-        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        for key in METRICS:
             need(entry, key, (float, type(None)), path, f"{where}.", default=None, finite=False)
         for name, seconds in need(entry, "seconds", (dict,), path, f"{where}.", default={}).items():
             check(seconds, (float,), path, f"{where}.seconds[{name!r}]", low=0)
