@@ -26,9 +26,8 @@ import torch.nn as nn
 from landscape.engine.checks import check_int, check_number
 from landscape.engine.data import EvalData
 from landscape.geometry.directions import random_directions
-from landscape.geometry.rays import ray_width, width_summary
+from landscape.geometry.rays import ray_distances, ray_family, ray_width, width_summary
 from landscape.engine.task import Budget, Task, budget_for, run_task, space_of
-from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
@@ -93,11 +92,7 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
     check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
     if budget is not None:
         budget("rays", len(points) * directions * steps, directions)
-    distances = np.linspace(0.0, max_distance, steps)
-    coords = np.zeros((directions, steps, directions))
-    for j in range(directions):
-        coords[j, :, j] = distances
-    coords = coords.reshape(-1, directions)
+    distances = ray_distances(max_distance, steps)
     families = []
     for ckpt in points:
         base = space.params_of(ckpt.state)
@@ -106,8 +101,7 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
                                      include_bn_and_bias=include_bn_and_bias)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        families.append(AffineFamily(base, dirs, coords, space.buffers_of(ckpt.state), None,
-                                     space.frozen_of(ckpt.state)))
+        families.append(ray_family(base, dirs, distances, space.buffers_of(ckpt.state), space.frozen_of(ckpt.state)))
     return Task(
         "rays", (len(points), directions, steps), families, bn, directions=directions,
         checks=[CheckPoint(p.label, p.state, (0.0,) * directions, family=i) for i, p in enumerate(points)],

@@ -19,27 +19,36 @@ every product is one backward pass through it, H·v = ∇_w (g(w)·v) (reverse o
 reverse, as PyHessian does): no forward pass per product, and no tracing cost
 (``torch.func.linearize`` took 2.8 s to set up on the digits CNN; BENCHMARKS.md).
 
+The objective is a :class:`~landscape.engine.session.Session` (the engine's private model copy,
+data placement, sample subset, precision and BatchNorm recompute, shared with the grid
+:class:`~landscape.engine.evaluator.Evaluator`) in float ``dtype``, contiguous layout, fp32.
+:meth:`ModelObjective.value` is the session's per-sample mean (``split_means``) over the
+objective's samples, and :meth:`ModelObjective.values` evaluates many points of an
+:class:`~landscape.engine.evaluator.AffineFamily` (the ray width's K·S ray points) the same way,
+point by point, so that each equals ``value`` at that point bitwise.
+
 Every sharpness measure is written against this small interface (``value``,
-``value_and_grad``, ``hvp``, ``num_params``, ``point``), so the closed-form tests
-can use any model whose loss is known analytically.
+``value_and_grad``, ``hvp``, ``num_params``, ``point``; ``values`` where a measure evaluates
+a family of points, else it loops over ``value``), so the closed-form tests can use any model
+whose loss is known analytically.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from typing import Any, Callable, Optional, TypeVar
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.func import grad, jvp
 
-from swa.bn import update_bn_exact
-from swa.precision import precision_scope
 from landscape.engine.data import as_eval_data
-from landscape.engine.forward import Applied, Forward, split_metrics
+from landscape.engine.evaluator import AffineFamily
+from landscape.engine.forward import Forward
 from landscape.engine.probe import MIN_BATCH_SIZE, OutOfMemory, release_memory
+from landscape.engine.session import Session
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
@@ -48,8 +57,9 @@ __all__ = ["ModelObjective"]
 T = TypeVar("T")
 
 
-class ModelObjective:
-    """Training loss of ``model`` around the point ``state`` (see the module docstring).
+class ModelObjective(Session):
+    """Training loss of ``model`` around the point ``state`` (see the module docstring): a
+    :class:`~landscape.engine.session.Session` on ``samples`` training points, in ``dtype``.
 
     Args:
         model: the architecture (not modified; a copy is used).
@@ -81,25 +91,16 @@ class ModelObjective:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         data = as_eval_data(data)
-        self.device = torch.device(device)
         self.dtype = dtype
         self.forward = forward or Forward(task=data.task)
-        self.space = ParamSpace.of(model, params, trainable_only)
-        self.model = copy.deepcopy(model).to(self.device, dtype=dtype)
+        # fp32: as the Hessian-vector products (landscape.curvature.hessian); BatchNorm over all training inputs
+        super().__init__(model, data, self.forward, ParamSpace.of(model, params, trainable_only), device=device,
+                         dtype=dtype, samples=samples, seed=seed, precision="fp32")
         self.model.load_state_dict(state)
         self.model.eval()
-        self.model.requires_grad_(False)
-        self.applied = Applied(self.model, self.forward)
-        self.train = data.train.subset(samples, seed).placed(self.device, dtype=dtype)
-        self.test = None if data.test is None else data.test.placed(self.device, dtype=dtype)
         self.batch_size = batch_size
-        if bn_recompute:
-            bn_data = self.train if samples is None else data.train.placed(self.device, dtype=dtype)
-            with precision_scope(self.device, "fp32"):  # as the Hessian-vector products (landscape.curvature.hessian)
-                self._retrying(lambda: update_bn_exact(self.model, bn_data.batches(self.batch_size),
-                                                       device=self.device,
-                                                       call=lambda batch: self.forward.run(self.model, batch)),
-                               bn_data)
+        if bn_recompute:  # at the state's own weights, exactly
+            self._retrying(lambda: self.recompute_bn(None, self.batch_size, "exact"), self.bn_data)
         self.model.eval()
         current = self.model.state_dict()
         self.point = self.space.params_of(current, dtype=dtype).to(self.device)
@@ -146,7 +147,7 @@ class ModelObjective:
         return self.train.batches(self.batch_size)
 
     def _weights(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {**self.frozen, **self.space.split(w)}
+        return self.weights(w, self.frozen)
 
     def _batch_out(self, w: torch.Tensor, batch: Any):
         with torch.no_grad():
@@ -158,10 +159,25 @@ class ModelObjective:
     # ------------------------------------------------------------- interface
     @torch.no_grad()
     def value(self, w: Optional[torch.Tensor] = None) -> float:
-        """L(w) (at the point if ``w`` is None)."""
+        """L(w) (at the point if ``w`` is None): the session's per-sample mean over the objective's samples."""
         w = self.point if w is None else w.to(self.device, self.dtype)
-        total = self._retrying(lambda: sum(float(self._batch_sum(w, batch)) for batch in self._batches()))
-        return total / self.num_samples
+        return self._retrying(lambda: self.means(self.train, self._weights(w), self.batch_size).loss)
+
+    def values(self, family: AffineFamily, rows: Optional[np.ndarray] = None, chunk: int = 16) -> np.ndarray:
+        """L at the family's points ``rows`` (all by default), in the rows' order: the parameters of ``chunk``
+        points at a time built on the device (:meth:`AffineFamily.weights`; the family's buffers and frozen
+        parameters are not used: the objective's own stay), each point's loss as :meth:`value` computes it."""
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        rows = np.arange(len(family)) if rows is None else np.asarray(rows, dtype=np.int64)
+        family = family.to(self.device)
+        out = np.empty(len(rows))
+        for start in range(0, len(rows), chunk):
+            with torch.no_grad():
+                params, _ = family.weights(rows[start:start + chunk])
+            for i, p in enumerate(params):
+                out[start + i] = self.value(p)
+        return out
 
     def value_and_grad(self, w: Optional[torch.Tensor] = None) -> tuple[float, torch.Tensor]:
         """L(w) and ∇L(w)."""
@@ -226,9 +242,9 @@ class ModelObjective:
         out: dict[str, Optional[float]] = {}
         weights = self._weights(self.point)
         for split_name, split in (("train", self.train), ("test", self.test)):
-            loss, acc = (float("nan"), float("nan")) if split is None else self._retrying(
-                lambda split=split: split_metrics(lambda batch: self.applied.call(weights, batch),
-                                                  split.batches(self.batch_size)), split)
+            means = None if split is None else self._retrying(
+                lambda split=split: self.means(split, weights, self.batch_size), split)
+            loss, acc = (float("nan"), float("nan")) if means is None else (means.loss, means.acc)
             out[f"{split_name}_loss"] = None if math.isnan(loss) and split is None else loss
             out[f"{split_name}_acc"] = None if math.isnan(acc) else acc
         return out

@@ -6,9 +6,11 @@ coordinate rows ``c`` (buffers alike when they follow the weights), and the *fro
 parameters outside the space, which every point of the family keeps. The weights of a
 chunk of points are built on the device from the family (never through CPU copies), so
 memory is bounded by the chunk. Each point is evaluated with
-``torch.func.functional_call`` on a private copy of the model (the caller's model is
-never changed): BatchNorm buffers come from the BN strategy (``landscape.engine.bn``), and
-every batch goes through the one loss definition (``landscape.engine.forward``), in eval mode.
+``torch.func.functional_call`` on the private copy of the model that the evaluator's
+:class:`~landscape.engine.session.Session` holds (the caller's model is never changed), with the
+session's data placement, precision and BatchNorm recompute: BatchNorm buffers come from the BN
+strategy (``landscape.engine.bn``), and every batch goes through the one loss definition
+(``landscape.engine.forward``), in eval mode.
 
 Losses are per-sample means; accuracy is a fraction (NaN when not counted, or with no
 test split). A diverged point yields inf/NaN values, which are returned as they are.
@@ -18,7 +20,6 @@ A ``forward_fn``'s extra metrics (``landscape.engine.forward``) follow the four,
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -26,13 +27,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from swa.bn import update_bn_exact
 from landscape.engine.bn import bn_strategy
 from landscape.engine.data import EvalData
-from landscape.engine.forward import Applied, Forward, SplitMeans, split_means
+from landscape.engine.forward import Forward, SplitMeans
 from landscape.engine.precision import precision_scope
 from landscape.engine.probe import (DEFAULT_BATCH_SIZE, OutOfMemory, activation_bytes_per_sample, bn_batch_size,
                               probe_batch_size, probe_samples, release_memory, synchronize)
+from landscape.engine.session import Session
 from landscape.engine.weights import ParamSpace
 from landscape.results.metrics import METRICS
 from swa.errors import UserError
@@ -97,8 +98,9 @@ def _combine(base: torch.Tensor, directions: torch.Tensor, coords: np.ndarray) -
     return out
 
 
-class Evaluator:
-    """Evaluates a model at points of weight space on train and test data (see the module docstring).
+class Evaluator(Session):
+    """Evaluates a model at points of weight space on train and test data (see the module docstring); a
+    :class:`~landscape.engine.session.Session` on all training samples, channels-last for image data.
 
     Args:
         model: the architecture (copied; the copy's integer buffers are used, the caller's model is untouched).
@@ -126,57 +128,24 @@ class Evaluator:
         for name, value in (("batch_size", batch_size), ("bn_batch_size", bn_batch_size)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        self.device = torch.device(device)
         self.strategy = bn_strategy(bn)
-        self.space = space
-        self.bn_pass, self.batch_size, self.precision = bn_pass, batch_size, precision
+        super().__init__(model, data, forward, space, device=device, bn_samples=bn_samples, seed=seed,
+                         memory_format=torch.channels_last if data.image_like else torch.contiguous_format,
+                         precision=precision)
+        self.bn_pass, self.batch_size = bn_pass, batch_size
         self.bn_batch_size = bn_batch_size
         self.probe_seconds: dict[int, float] = {}
         self.vmap = False  # evaluate a chunk in one vmapped call (chosen by tune() where it measures faster)
         self.extras: tuple[str, ...] = ()  # a forward_fn's extra metric names (find_extras)
-        fmt = torch.channels_last if data.image_like else torch.contiguous_format
-        self.memory_format = fmt
-        self.model = copy.deepcopy(model).to(self.device, memory_format=fmt).eval()
-        self.model.requires_grad_(False)
-        self.applied = Applied(self.model, forward)
-        self.train = data.train.placed(self.device, fmt)
-        self.test = None if data.test is None else data.test.placed(self.device, fmt)
-        subset = data.train.subset(bn_samples, seed)
-        self.bn_data = self.train if subset is data.train else subset.placed(self.device, fmt)
-        self._channels_last = {n for n, s in zip(space.param_names, space.param_shapes) if len(s) == 4} \
-            if fmt == torch.channels_last else set()
 
     @property
     def bn(self) -> str:
         return self.strategy.name
 
-    def _weights(self, params: torch.Tensor, frozen: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        weights = dict(frozen)
-        for name, value in self.space.split(params).items():
-            weights[name] = value.contiguous(memory_format=torch.channels_last) if name in self._channels_last \
-                else value
-        return weights
-
-    def buffer_weights(self, buffers: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The flat float-buffer vector as named buffers (none for a model without them)."""
-        return self.space.split(buffers, "buffers") if buffers.numel() else {}
-
-    def recompute_bn(self, weights: dict[str, torch.Tensor]) -> None:
-        """Set the private model's BatchNorm statistics to those of the forward at ``weights``."""
-        size = self.bn_batch_size or (len(self.bn_data) if self.bn_data.is_tensors else 1)
-        with precision_scope(self.device, self.precision):
-            update_bn_exact(self.model, self.bn_data.batches(size), mode=self.bn_pass, device=self.device,
-                            call=lambda batch: self.applied.call(weights, batch, run_only=True))
-
     def _metrics(self, split, weights: dict[str, torch.Tensor], batch_size: Optional[int] = None) -> SplitMeans:
         if split is None:
             return SplitMeans(float("nan"), float("nan"), {e: float("nan") for e in self.extras})
-
-        def step(batch: Any):
-            with precision_scope(self.device, self.precision):
-                return self.applied.call(weights, batch, extras=True)
-
-        means = split_means(step, split.batches(batch_size or self.batch_size or DEFAULT_BATCH_SIZE))
+        means = self.means(split, weights, batch_size or self.batch_size or DEFAULT_BATCH_SIZE, extras=True)
         if tuple(sorted(means.extras)) != tuple(sorted(self.extras)):
             raise UserError(f"forward_fn returned extra metrics ({', '.join(sorted(means.extras)) or 'none'}) here "
                             f"but ({', '.join(self.extras) or 'none'}) at the first point: every batch must return "
@@ -191,7 +160,7 @@ class Evaluator:
             return self.extras
         family = family.to(self.device)
         params, buffers = family.weights(np.array([0]))
-        weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
+        weights = {**self.weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
         batch = next(iter(self.train.batches(self.batch_size or DEFAULT_BATCH_SIZE)))
         self.model.eval()
         with precision_scope(self.device, self.precision):
@@ -204,7 +173,7 @@ class Evaluator:
         chunks of ``chunk`` points (the runner's) are evaluated in one vmapped call; returns the choices."""
         family = family.to(self.device)
         params, buffers = family.weights(np.array([0]))
-        weights = {**self._weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
+        weights = {**self.weights(params[0], family.frozen), **self.buffer_weights(buffers[0])}
         if self.batch_size is None and self.train.is_tensors:
             probe = self.train.head(probe_samples(self.device))
             self.batch_size, self.probe_seconds = probe_batch_size(
@@ -260,9 +229,10 @@ class Evaluator:
                        frozen: Optional[dict[str, torch.Tensor]] = None) -> np.ndarray:
         """``[train_loss, train_acc, test_loss, test_acc]`` at one point (accuracies NaN when not counted), then the
         extra metrics in :func:`landscape.results.store.extra_metric_names` order."""
-        weights = self._weights(params, frozen or {})
-        if self.strategy.recomputes:
-            self.recompute_bn(weights)  # into the private model, whose buffers the forward then uses
+        weights = self.weights(params, frozen or {})
+        if self.strategy.recomputes:  # into the private model, whose buffers the forward then uses
+            size = self.bn_batch_size or (len(self.bn_data) if self.bn_data.is_tensors else 1)
+            self.recompute_bn(weights, size, self.bn_pass)
         else:
             weights.update(self.buffer_weights(buffers))
         self.model.eval()

@@ -4,14 +4,41 @@
 
 refined by linear interpolation between the two bracketing steps; a ray that stays below the threshold up to
 the last distance is censored (width = inf). The one implementation, used by ``rays`` (batched through the
-engine) and by the ``ray_width`` sharpness measure.
+engine) and by the ``ray_width`` sharpness measure; so are the ray points both evaluate, :func:`ray_family`:
+the distances s = linspace(0, max_distance, steps) (:func:`ray_distances`) and the K·S points w + s_i·d_j.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Optional
 
-__all__ = ["ray_width", "width_summary"]
+import numpy as np
+import torch
+
+from landscape.engine.evaluator import AffineFamily
+
+__all__ = ["ray_distances", "ray_family", "ray_width", "width_summary"]
+
+
+def ray_distances(max_distance: float, steps: int) -> np.ndarray:
+    """The distances along every ray: s = linspace(0, ``max_distance``, ``steps``), float64, s_0 = 0."""
+    return np.linspace(0.0, max_distance, steps)
+
+
+def ray_family(base: torch.Tensor, directions: torch.Tensor, distances: np.ndarray,
+               buffer_base: Optional[torch.Tensor] = None,
+               frozen: Optional[dict[str, torch.Tensor]] = None) -> AffineFamily:
+    """The K·S points w + s_i·d_j of the rays ``directions`` (K, P) from ``base`` w (P,) at ``distances`` (S,),
+    as an :class:`~landscape.engine.evaluator.AffineFamily`: row j·S + i holds the coordinates s_i·e_j, so that
+    the points are built on the device a chunk at a time (one fused multiply-add per element,
+    :meth:`AffineFamily.weights`). ``buffer_base`` (B,): every point's buffers (none by default); ``frozen``:
+    the parameters outside the space."""
+    k, steps = directions.shape[0], len(distances)
+    coords = np.zeros((k, steps, k))
+    for j in range(k):
+        coords[j, :, j] = distances
+    buffers = base.new_zeros(0) if buffer_base is None else buffer_base
+    return AffineFamily(base, directions, coords.reshape(-1, k), buffers, None, dict(frozen or {}))
 
 
 def ray_width(distances: np.ndarray, losses: np.ndarray, delta: float) -> np.ndarray:

@@ -8,7 +8,8 @@ from typing import ClassVar, Optional
 import numpy as np
 import torch
 
-from landscape.geometry.rays import ray_width, width_summary
+from landscape.engine.evaluator import AffineFamily
+from landscape.geometry.rays import ray_distances, ray_family, ray_width, width_summary
 from landscape.curvature.measures._common import _SEED_MAX, _check_obj, _generator, _int, _real, _Result, _setting
 
 __all__ = ["RayWidth", "ray_width_metric"]
@@ -47,6 +48,16 @@ def _unit_directions(obj, k: int, seed: int) -> torch.Tensor:
     return (d / d.norm(dim=1, keepdim=True)).to(obj.device)
 
 
+def _losses(obj, family: AffineFamily, rows: np.ndarray) -> np.ndarray:
+    """L at the family's points ``rows``: ``obj.values`` (a model objective: through the engine's session), else
+    ``obj.value`` point by point (an objective with no ``values``, e.g. an analytic one)."""
+    if hasattr(obj, "values"):
+        return obj.values(family, rows)
+    with torch.no_grad():
+        params, _ = family.weights(rows)
+    return np.array([obj.value(p) for p in params], dtype=np.float64)
+
+
 def ray_width_metric(obj, directions: int = 10, max_distance: float = 20.0, steps: int = 21, delta: float = 0.1,
                      seed: int = 0) -> RayWidth:
     """Width of the basin along random unit rays (Izmailov et al. 2018, "Averaging Weights Leads to Wider
@@ -54,8 +65,10 @@ def ray_width_metric(obj, directions: int = 10, max_distance: float = 20.0, step
 
         width(d) = min { s : L(w + s d) > L(w) + δ },   ‖d‖₂ = 1,
 
-    on the grid s ∈ linspace(0, max_distance, steps), linearly interpolated between the bracketing
-    steps (:func:`landscape.geometry.rays.ray_width`); rays that never cross are censored. Summary
+    on the grid s ∈ linspace(0, max_distance, steps) (the points of :func:`landscape.geometry.rays.ray_family`,
+    as the ``rays`` computation's, evaluated in one call of ``obj.values`` where the objective has it),
+    linearly interpolated between the bracketing steps (:func:`landscape.geometry.rays.ray_width`); rays
+    that never cross are censored. Summary
     (:func:`landscape.geometry.rays.width_summary`): mean ± std (ddof=1) over the uncensored rays. Directions
     are :func:`landscape.geometry.directions.random_directions` (``normalization="unit"``) when ``obj`` has a
     ``space``, else seeded Gaussians; both are renormalized to unit norm in ``obj.dtype``. Near a
@@ -86,12 +99,12 @@ def ray_width_metric(obj, directions: int = 10, max_distance: float = 20.0, step
     w = obj.point.detach()
     f0 = obj.value(w)
     dirs = _unit_directions(obj, directions, seed)
-    distances = np.linspace(0.0, max_distance, steps)
+    distances = ray_distances(max_distance, steps)
+    family = ray_family(w, dirs, distances)
     losses = np.empty((directions, steps))
-    losses[:, 0] = f0
-    for j in range(directions):
-        for i in range(1, steps):
-            losses[j, i] = obj.value(w + float(distances[i]) * dirs[j])
+    losses[:, 0] = f0  # s = 0 is the point itself
+    rows = np.arange(directions * steps).reshape(directions, steps)[:, 1:]
+    losses[:, 1:] = _losses(obj, family, rows.ravel()).reshape(directions, steps - 1)
     widths = ray_width(distances, losses, delta)
     summary = width_summary(widths)
     return RayWidth(value=summary["mean"], std=summary["std"], censored=summary["censored"],
