@@ -235,11 +235,11 @@ def test_hessian_products_and_directions_run_in_full_fp32(monkeypatch):
 
 
 def test_objective_bn_recompute_runs_in_full_fp32(monkeypatch):
-    import landscape.curvature.objective
+    import landscape.engine.session
 
     seen = []
-    real = landscape.curvature.objective.update_bn_exact
-    monkeypatch.setattr(landscape.curvature.objective, "update_bn_exact",
+    real = landscape.engine.session.update_bn_exact
+    monkeypatch.setattr(landscape.engine.session, "update_bn_exact",
                         lambda *a, **k: seen.append(tf32_state()) or real(*a, **k))
     before = _tf32_everywhere()
     _objective()
