@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
+import json
 import re
 import shlex
 from typing import Any, Mapping, Optional
@@ -26,6 +27,8 @@ __all__ = ["ALIASES", "flag_table", "to_flags"]
 ALIASES: Mapping[str, Mapping[str, str]] = {
     "*": {"include_bn_and_bias": "--include-bn-bias", "pca_center": "--center", "output": "--out"},
     "plane": {"center": "--around"},
+    "plot": {"formats": "--format", "metrics": "--metric"},  # landscape.plot.PlotOptions
+    "export": {"fmt": "--format"},  # landscape.results.export.export_plane
 }
 
 _NAMED = re.compile(r"`([a-z_][a-z0-9_]*)(?:=([^`]*))?`")
@@ -72,10 +75,13 @@ def _with_value(action: argparse.Action, value: str) -> str:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError):  # a placeholder (NAME) or an expression: as written
         return f"{option} {value}"
-    if action.nargs == 0:  # a switch: name=True is --flag (name=False is --no-flag for a store_false)
+    if action.nargs == 0:  # a switch: name=True is --flag (name=False is --no-flag for a store_false;
+        # the other value: no --flag)
         if parsed is action.const:
             return option
-        return f"without {option}"
+        return f"no {option}"
+    if isinstance(parsed, dict):  # JSON options (--data-kwargs)
+        return f"{option} {shlex.quote(json.dumps(parsed))}"
     if isinstance(parsed, str):
         return f"{option} {_shell_word(parsed)}"
     if isinstance(parsed, (list, tuple)) and parsed and all(isinstance(v, str) for v in parsed):
