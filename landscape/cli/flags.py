@@ -41,25 +41,28 @@ def _long_option(action: argparse.Action) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def flag_table() -> dict[str, dict[str, argparse.Action]]:
-    """``{subcommand: {python name: argparse action}}`` of the console script; ``"*"`` holds the names of all
-    subcommands together (the first subcommand that has a name wins). Each action's ``dest`` maps to the
-    action; :data:`ALIASES` adds the Python names spelled otherwise, as the action owning that option."""
+def flag_table() -> dict[str, dict[str, tuple[argparse.Action, ...]]]:
+    """``{subcommand: {python name: its argparse actions}}`` of the console script; ``"*"`` holds the names of
+    all subcommands together (the first subcommand that has a name wins). Each ``dest`` maps to the actions
+    that set it, in the parser's order (two for a pair of switches such as ``--log``/``--linear``);
+    :data:`ALIASES` adds the Python names spelled otherwise, as the action owning that option."""
     from landscape.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    table: dict[str, dict[str, argparse.Action]] = {"*": {}}
+    table: dict[str, dict[str, tuple[argparse.Action, ...]]] = {"*": {}}
     for command, subparser in sub.choices.items():
-        by_option = {s: a for a in subparser._actions for s in a.option_strings}
-        names = {a.dest: a for a in subparser._actions if a.option_strings and a.dest != "help"}
+        names: dict[str, tuple[argparse.Action, ...]] = {}
+        for action in subparser._actions:
+            if action.option_strings and action.dest != "help":
+                names[action.dest] = names.get(action.dest, ()) + (action,)
         for alias_scope in ("*", command):
             for name, option in ALIASES.get(alias_scope, {}).items():
-                if option in by_option:
-                    names[name] = by_option[option]
+                if option in subparser._option_string_actions:
+                    names[name] = (subparser._option_string_actions[option],)
         table[command] = names
-        for name, action in names.items():
-            table["*"].setdefault(name, action)
+        for name, actions in names.items():
+            table["*"].setdefault(name, actions)
     return table
 
 
@@ -68,18 +71,16 @@ def _shell_word(value: Any) -> str:
     return text if _PLAIN.fullmatch(text) else shlex.quote(text)
 
 
-def _with_value(action: argparse.Action, value: str) -> str:
+def _with_value(actions: tuple[argparse.Action, ...], value: str) -> str:
     """``--flag value`` for ``name=value`` (``value`` as Python wrote it)."""
-    option = _long_option(action)
+    option = _long_option(actions[0])
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError):  # a placeholder (NAME) or an expression: as written
         return f"{option} {value}"
-    if action.nargs == 0:  # a switch: name=True is --flag (name=False is --no-flag for a store_false;
-        # the other value: no --flag)
-        if parsed is action.const:
-            return option
-        return f"no {option}"
+    if all(a.nargs == 0 for a in actions):  # switches: name=True is --flag, name=False --no-flag (store_false)
+        chosen = [a for a in actions if a.const is parsed]
+        return _long_option(chosen[0]) if chosen else f"no {option}"
     if isinstance(parsed, dict):  # JSON options (--data-kwargs)
         return f"{option} {shlex.quote(json.dumps(parsed))}"
     if isinstance(parsed, str):
@@ -98,9 +99,9 @@ def to_flags(message: str, command: Optional[str] = None) -> str:
 
     def rewrite(match: re.Match) -> str:
         name, value = match.group(1), match.group(2)
-        action = names.get(name) or table["*"].get(name)
-        if action is None:
+        actions = names.get(name) or table["*"].get(name)
+        if not actions:
             return match.group(0)
-        return _long_option(action) if value is None else _with_value(action, value)
+        return _long_option(actions[0]) if value is None else _with_value(actions, value)
 
     return _NAMED.sub(rewrite, message)
