@@ -40,7 +40,6 @@ value and what is allowed.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -50,7 +49,7 @@ import torch.nn as nn
 from landscape.engine.budget import DEFAULT_MAX_POINTS
 from landscape.engine.data import EvalData, as_eval_data
 from landscape.engine.forward import Forward
-from landscape.engine.checks import check_int, python_names
+from landscape.engine.checks import check_int
 from landscape.geometry.grid import as_axis, check_grid, check_margin
 from landscape.engine.inputs import as_checkpoints
 from landscape.compute.line import DEFAULT_T, InterpResult, check_t, evaluate_line
@@ -64,15 +63,6 @@ from swa.errors import UserError
 from landscape.engine.weights import ParamSpace
 
 __all__ = ["plane", "interpolate", "rays", "sharpness"]
-
-
-def _api(fn: Callable) -> Callable:
-    """Run ``fn`` with errors naming arguments as the API spells them (``max_distance``, not ``--max-distance``)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with python_names():
-            return fn(*args, **kwargs)
-    return wrapper
 
 
 def _about(model: nn.Module, data: EvalData, forward: Forward) -> dict[str, Any]:
@@ -112,7 +102,6 @@ def _settings(bn, bn_samples, bn_pass, batch_size, chunk, device, precision, see
                         overwrite=overwrite, self_check=self_check)
 
 
-@_api
 def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = None, *, center: Any = None,
           directions: Any = None, grid: Optional[int] = None, x: Any = None, y: Any = None, margin: float = 0.2,
           trajectory: Sequence[Any] = (), marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None,
@@ -210,7 +199,6 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
                     f"{type(directions).__name__}")
 
 
-@_api
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
                 labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
                 forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,
@@ -234,7 +222,6 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
                          trainable_only=trainable_only, log=log)
 
 
-@_api
 def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int = 10, max_distance: float = 20.0,
          steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
          labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
@@ -261,7 +248,6 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
                          include_bn_and_bias=include_bn_and_bias, log=log)
 
 
-@_api
 def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
               labels: Optional[Sequence[str]] = None, loss_fn: Optional[Callable] = None,
               forward_fn: Optional[Callable] = None, task: Optional[str] = None, params: Any = None,

@@ -25,13 +25,13 @@ RENAMED_FIELDS = {"bn_update": "bn_pass"}
 
 def _choice(name: str, value: str, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        raise ConfigError(f"`{name}={value!r}` is not one of {', '.join(allowed)}")
 
 
 def _finite(name: str, value: float, low: float, *, strict: bool = False) -> None:
     ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)
     if not ok:
-        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} {low}, got {value!r}")
+        raise ConfigError(f"`{name}` must be a finite number {'>' if strict else '>='} {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -96,71 +96,71 @@ class TrainConfig:
     eval_freq: int = 1
 
     def __post_init__(self) -> None:
-        _choice("--optimizer", self.optimizer, OPTIMIZERS)
-        _choice("--method", self.method, METHODS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("method", self.method, METHODS)
         check_device_name(self.device)
-        _choice("--precision", self.precision, PRECISIONS)
-        _choice("--bn-pass", self.bn_pass, BN_PASSES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("bn_pass", self.bn_pass, BN_PASSES)
         if not isinstance(self.deterministic, bool):
-            raise ConfigError(f"deterministic must be True or False, got {self.deterministic!r}")
+            raise ConfigError(f"`deterministic` must be True or False, got {self.deterministic!r}")
         for name in ("epochs", "batch_size", "cycle", "eval_batch_size", "eval_freq"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        _finite("--lr", self.lr, 0, strict=True)
-        _finite("--lr-gamma", self.lr_gamma, 0, strict=True)
-        _finite("--weight-decay", self.weight_decay, 0)
+                raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
+        _finite("lr", self.lr, 0, strict=True)
+        _finite("lr_gamma", self.lr_gamma, 0, strict=True)
+        _finite("weight_decay", self.weight_decay, 0)
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
-            raise ConfigError(f"--momentum must be in [0, 1), got {self.momentum!r}")
+            raise ConfigError(f"`momentum` must be in [0, 1), got {self.momentum!r}")
         # Fill the defaults that depend on other settings.
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
         if self.lr_min is None:
             set_("lr_min", 0.01 * self.lr)
-        _finite("--lr-min", self.lr_min, 0)
+        _finite("lr_min", self.lr_min, 0)
         if self.lr_min > self.lr:
-            raise ConfigError(f"--lr-min {self.lr_min} must not exceed --lr {self.lr}")
+            raise ConfigError(f"`lr_min={self.lr_min!r}` must not exceed `lr={self.lr!r}`")
         if self.swa_lr is None:
             set_("swa_lr", 0.5 * self.lr)
-        _finite("--swa-lr", self.swa_lr, 0, strict=True)
+        _finite("swa_lr", self.swa_lr, 0, strict=True)
         if self.lr_schedule is None:
             set_("lr_schedule", "cosine" if self.method == "sgd" else "swa")
-        _choice("--lr-schedule", self.lr_schedule, tuple(SCHEDULES))
+        _choice("lr_schedule", self.lr_schedule, tuple(SCHEDULES))
         if self.lr_milestones is None:
             set_("lr_milestones", (max(1, self.epochs // 2), max(1, (3 * self.epochs) // 4)))
         set_("lr_milestones", tuple(int(m) for m in self.lr_milestones))
         if any(m < 1 for m in self.lr_milestones):
-            raise ConfigError(f"--lr-milestones must be positive epochs, got {list(self.lr_milestones)}")
+            raise ConfigError(f"`lr_milestones` must be positive epochs, got {list(self.lr_milestones)}")
         if self.train_only is not None:
             set_("train_only", tuple(str(p) for p in self.train_only))
             if not self.train_only or any(not p for p in self.train_only):
-                raise ConfigError(f"--train-only needs parameter-name prefixes like fc. or layer4,fc, got "
+                raise ConfigError(f"`train_only` needs parameter-name prefixes like fc. or layer4,fc, got "
                                   f"{list(self.train_only)}")
         averaging = self.method in ("swa", "pswa")
         if self.swa_start is None and averaging:
             set_("swa_start", int(round(0.75 * self.epochs)))
         if self.swa_start is not None:
             if not isinstance(self.swa_start, int) or self.swa_start < 0:
-                raise ConfigError(f"--swa-start must be an integer >= 0, got {self.swa_start!r}")
+                raise ConfigError(f"`swa_start` must be an integer >= 0, got {self.swa_start!r}")
             if self.swa_start + self.cycle > self.epochs:
                 raise ConfigError(
-                    f"--swa-start {self.swa_start} is past the last epoch: the first point is collected after "
-                    f"epoch swa-start + cycle = {self.swa_start + self.cycle} but --epochs is {self.epochs}")
+                    f"`swa_start={self.swa_start!r}` is past the last epoch: the first point is collected after "
+                    f"epoch swa-start + cycle = {self.swa_start + self.cycle} but `epochs` is {self.epochs}")
             if self.lr_schedule == "cyclic" and self.swa_start % self.cycle:
-                raise ConfigError(f"with --lr-schedule cyclic, --swa-start ({self.swa_start}) must be a multiple "
-                                  f"of --cycle ({self.cycle}) so that points are collected at cycle ends")
+                raise ConfigError(f"with `lr_schedule='cyclic'`, `swa_start` ({self.swa_start}) must be a multiple "
+                                  f"of `cycle` ({self.cycle}) so that points are collected at cycle ends")
         if self.method == "pswa":
             if self.pswa_period is None:
                 set_("pswa_period", min(10, self.epochs - self.swa_start))
             if not isinstance(self.pswa_period, int) or self.pswa_period < 1:
-                raise ConfigError(f"--pswa-period must be a positive integer, got {self.pswa_period!r}")
+                raise ConfigError(f"`pswa_period` must be a positive integer, got {self.pswa_period!r}")
             if self.pswa_period % self.cycle:
-                raise ConfigError(f"--pswa-period ({self.pswa_period}) must be a multiple of --cycle ({self.cycle})")
+                raise ConfigError(f"`pswa_period` ({self.pswa_period}) must be a multiple of `cycle` ({self.cycle})")
             if (self.epochs - self.swa_start) % self.pswa_period:
                 raise ConfigError(
-                    f"PSWA needs whole periods: --epochs {self.epochs} minus --swa-start {self.swa_start} must be "
-                    f"a multiple of --pswa-period {self.pswa_period}")
+                    f"PSWA needs whole periods: `epochs={self.epochs!r}` minus `swa_start={self.swa_start!r}` must be "
+                    f"a multiple of `pswa_period={self.pswa_period!r}`")
         elif self.pswa_period is not None:
-            raise ConfigError("--pswa-period applies to --method pswa only")
+            raise ConfigError("`pswa_period` applies to `method='pswa'` only")
 
     @property
     def averaging(self) -> bool:

@@ -21,7 +21,7 @@ DEVICE_NAMES = ("auto", "cpu", "cuda", "cuda:N")  # what --help and error messag
 _CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]*)")
 
 
-def check_device_name(name: str, flag: Optional[str] = "--device") -> str:
+def check_device_name(name: str, flag: Optional[str] = "`device`") -> str:
     """``name`` if it is a device this toolkit takes (see the module docstring), without looking at the hardware.
 
     Raises:
@@ -49,12 +49,12 @@ def resolve_device(name: str) -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} was asked for but no CUDA device is available; use --device cpu")
+        raise ConfigError(f"`device={name!r}` was asked for but no CUDA device is available; use `device='cpu'`")
     device = torch.device(name)
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise ConfigError(f"--device {name}: this machine shows {count} GPU{'s' if count != 1 else ''} "
-                          f"(cuda:0 to cuda:{count - 1}); pick one of those or --device cuda")
+        raise ConfigError(f"`device={name!r}`: this machine shows {count} GPU{'s' if count != 1 else ''} "
+                          f"(cuda:0 to cuda:{count - 1}); pick one of those or `device='cuda'`")
     return device
 
 

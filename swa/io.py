@@ -184,7 +184,7 @@ def check_replaceable(path: str | os.PathLike, kind: str, overwrite: bool = Fals
     if path.is_symlink():
         if not overwrite:
             raise UserError(f"{path} is a symbolic link, which swa-landscape does not write through; "
-                            "pass --overwrite to replace it (the link, not its target)")
+                            "pass `overwrite=True` to replace it (the link, not its target)")
         return
     if not path.exists():
         return
@@ -192,7 +192,7 @@ def check_replaceable(path: str | os.PathLike, kind: str, overwrite: bool = Fals
         raise UserError(f"{path} is a directory; it cannot be replaced by a {kind} file")
     if not overwrite and our_kind(path) != kind:
         raise UserError(f"{path} exists and was not written by swa-landscape as a {kind} file; "
-                        "pass --overwrite to replace it")
+                        "pass `overwrite=True` to replace it")
 
 
 def remove_orphans(directory: str | os.PathLike) -> list[Path]:

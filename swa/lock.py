@@ -42,7 +42,7 @@ def output_lock(directory: str | os.PathLike) -> Iterator[Path]:
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise UserError(f"--out {directory} is a file; give a directory")
+        raise UserError(f"`out={str(directory)!r}` is a file; give a directory")
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
@@ -97,7 +97,7 @@ def _acquire(path: Path, directory: Path) -> int:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise BusyError(f"{directory} is being written by another process (PID {holder}); wait for it to finish "
-                            "or use another --out") from None
+                            "or use another `out`") from None
         except BaseException:
             os.close(fd)
             raise

@@ -246,8 +246,8 @@ class Run:
         if self.checkpoint("final") is None:
             done, total = self.manifest.get("epochs_done", "?"), self.manifest.get("config", {}).get("epochs", "?")
             raise UserError(f"{self.path} is not finished ({done} of {total} epochs, status "
-                            f"{self.manifest.get('status', '?')}); finish it with: swa-landscape train --resume "
-                            f"--out {self.path}")
+                            f"{self.manifest.get('status', '?')}); finish it first (train with `resume=True` "
+                            f"and `out={str(self.path)!r}`)")
         points = [(str(self.checkpoint("final")), "SGD final")]
         if self.checkpoint("swa") is not None:
             points.append((str(self.checkpoint("swa")), self.config.method.upper()))
@@ -261,7 +261,7 @@ class Run:
         """
         traj = self.trajectory
         if len(traj) < 3:
-            raise UserError(f"{self.path} has {len(traj)} trajectory points; a plane needs 3 (or pass --points)")
+            raise UserError(f"{self.path} has {len(traj)} trajectory points; a plane needs 3 (or pass `points`)")
         return [(p["path"], f"epoch {p['epoch']}") for p in (traj[0], traj[len(traj) // 2], traj[-1])]
 
     def load_data(self) -> TensorData:

@@ -130,6 +130,6 @@ def build_schedule(name: str, *, lr: float, lr_min: float, swa_lr: float, horizo
         epochs, iters_per_epoch: length of the run.
     """
     if name not in SCHEDULES:
-        raise ConfigError(f"unknown --lr-schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+        raise ConfigError(f"unknown `lr_schedule={name!r}`; choose one of {', '.join(SCHEDULES)}")
     return SCHEDULES[name](lr=lr, lr_min=lr_min, swa_lr=swa_lr, horizon=horizon, cycle=cycle, gamma=gamma,
                            milestones=milestones, epochs=epochs, iters_per_epoch=iters_per_epoch)

@@ -80,7 +80,7 @@ def trainable_parameters(model: nn.Module, prefixes: Optional[tuple[str, ...]]) 
     unmatched = [pre for pre in prefixes if not any(n.startswith(pre) for n, _ in named)]
     if unmatched:
         names = sorted({n.split(".")[0] for n, _ in named})
-        raise ConfigError(f"--train-only {','.join(unmatched)} matches no parameter; top-level names: "
+        raise ConfigError(f"`train_only`: {', '.join(unmatched)} matches no parameter; top-level names: "
                           f"{', '.join(names[:12])}")
     kept = []
     for name, p in named:
@@ -266,7 +266,7 @@ class Trainer:
             seen += xb.shape[0]
         loss_value = float(total_loss) / seen
         if not math.isfinite(loss_value):
-            raise UserError(f"training diverged at epoch {self.epoch + 1} (loss {loss_value}); lower --lr "
+            raise UserError(f"training diverged at epoch {self.epoch + 1} (loss {loss_value}); lower `lr` "
                             f"(now {cfg.lr}) or check the data")
         return {"loss": loss_value, "acc": float(correct) / seen if data.task == CLASSIFICATION else None}
 
@@ -414,10 +414,11 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             raise UserError(f"cannot read resume state {out / STATE}: {exc}") from None
     else:
         if config is None:
-            raise ValueError("config is required unless resume=True")
+            raise ValueError("`config` is required unless `resume=True`")
         config = config.with_changes(out=str(out))
         if (out / MANIFEST).exists() and not overwrite:
-            raise UserError(f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it")
+            raise UserError(f"{out} already holds a run; pass `resume=True` to continue it or `overwrite=True` to "
+                            "replace it")
     data = load_data(config.data)
     trainer = Trainer(config, data, progress=progress)
     if log is None:
@@ -446,8 +447,8 @@ def train(config: Optional[TrainConfig] = None, *, out: Optional[str | Path] = N
             if NONDETERMINISTIC_OP not in str(exc):
                 raise
             op = " ".join(str(exc).split(NONDETERMINISTIC_OP)[0].split()[-1:]) or "an operation"
-            raise UserError(f"--deterministic: {op} of this model has no deterministic implementation on "
-                            f"{trainer.device}; train without --deterministic (a resumed run is then not bitwise "
+            raise UserError(f"`deterministic=True`: {op} of this model has no deterministic implementation on "
+                            f"{trainer.device}; train without `deterministic=True` (a resumed run is then not bitwise "
                             "identical)") from None
     return TrainResult(out=out, final=final, swa=swa_path, metrics=trainer.metrics,
                        trajectory=trainer.trajectory, seconds=time.perf_counter() - started,

@@ -40,14 +40,14 @@ def _num_params(model):
 
 # ------------------------------------------------------------------ axes and grids: one validator
 @pytest.mark.parametrize("value,match", [
-    ((1, 1, 3), r"x \(1, 1, 3\): min must be below max"),
+    ((1, 1, 3), r"`x` \(1, 1, 3\): min must be below max"),
     ((2, 1, 3), r"min must be below max"),
-    ((0, math.nan, 3), r"x \(0, nan, 3\): min and max must be finite"),
+    ((0, math.nan, 3), r"`x` \(0, nan, 3\): min and max must be finite"),
     ((-math.inf, 1, 3), r"finite"),
-    ((0, 1, 1), r"x \(0, 1, 1\): needs at least 2 points"),
+    ((0, 1, 1), r"`x` \(0, 1, 1\): needs at least 2 points"),
     ((0, 1, 2.5), r"points must be an integer"),
-    ((0, 1), r"x must be \(min, max, points\)"),
-    ("0:1:3", r"x must be \(min, max, points\)"),
+    ((0, 1), r"`x` must be \(min, max, points\)"),
+    ("0:1:3", r"`x` must be \(min, max, points\)"),
 ])
 def test_plane_axes_are_checked(small, value, match):
     model, states, data = small
@@ -58,7 +58,7 @@ def test_plane_axes_are_checked(small, value, match):
 @pytest.mark.parametrize("grid", [0, 1, -5, 2.5, "5", True])
 def test_plane_grid_is_checked(small, grid):
     model, states, data = small
-    match = rf"^grid must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
+    match = rf"^`grid` must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
     with pytest.raises(ValueError, match=match):
         landscape.plane(model, states, data, grid=grid, **QUIET)
     with pytest.raises(ValueError, match=match):  # around a point: the same check
@@ -68,7 +68,7 @@ def test_plane_grid_is_checked(small, grid):
 @pytest.mark.parametrize("margin", [-0.1, math.nan, math.inf, "0.2"])
 def test_plane_margin_is_checked(small, margin):
     model, states, data = small
-    with pytest.raises(ValueError, match=r"margin must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"`margin` must be a finite number >= 0"):
         landscape.plane(model, states, data, grid=3, margin=margin, **QUIET)
 
 
@@ -86,10 +86,10 @@ def test_axis_checks_itself_and_cli_and_api_share_it():
 
 
 @pytest.mark.parametrize("t,match", [
-    ([0.0, math.nan], r"t must be a non-empty 1-D array of finite numbers"),
-    ([], r"t must be a non-empty 1-D array"),
-    ([[0.0, 1.0], [2.0, 3.0]], r"t must be a non-empty 1-D array"),
-    ("abc", r"t must be a non-empty 1-D array"),
+    ([0.0, math.nan], r"`t` must be a non-empty 1-D array of finite numbers"),
+    ([], r"`t` must be a non-empty 1-D array"),
+    ([[0.0, 1.0], [2.0, 3.0]], r"`t` must be a non-empty 1-D array"),
+    ("abc", r"`t` must be a non-empty 1-D array"),
     (Axis(0, 1, 2), None),
 ])
 def test_interpolate_t_is_checked(small, t, match):
@@ -102,15 +102,15 @@ def test_interpolate_t_is_checked(small, t, match):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"directions": 0}, r"directions must be at least 1, got 0"),
-    ({"directions": 2.5}, r"directions must be an integer >= 1, got 2.5"),
-    ({"directions": "random"}, r"directions must be an integer >= 1, got 'random'"),
-    ({"steps": 1}, r"steps must be at least 2, got 1"),
-    ({"steps": 3.0}, r"steps must be an integer >= 2, got 3.0"),
-    ({"max_distance": math.nan}, r"max_distance must be a finite number > 0, got nan"),
-    ({"max_distance": -1.0}, r"max_distance must be a finite number > 0, got -1.0"),
-    ({"delta": 0.0}, r"delta must be a finite number > 0, got 0.0"),
-    ({"delta": math.inf}, r"delta must be a finite number > 0, got inf"),
+    ({"directions": 0}, r"`directions` must be at least 1, got 0"),
+    ({"directions": 2.5}, r"`directions` must be an integer >= 1, got 2.5"),
+    ({"directions": "random"}, r"`directions` must be an integer >= 1, got 'random'"),
+    ({"steps": 1}, r"`steps` must be at least 2, got 1"),
+    ({"steps": 3.0}, r"`steps` must be an integer >= 2, got 3.0"),
+    ({"max_distance": math.nan}, r"`max_distance` must be a finite number > 0, got nan"),
+    ({"max_distance": -1.0}, r"`max_distance` must be a finite number > 0, got -1.0"),
+    ({"delta": 0.0}, r"`delta` must be a finite number > 0, got 0.0"),
+    ({"delta": math.inf}, r"`delta` must be a finite number > 0, got inf"),
 ])
 def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
     model, states, data = small
@@ -121,9 +121,9 @@ def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
 
 def test_settings_name_the_api_argument(small):
     model, states, data = small
-    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+    with pytest.raises(ValueError, match=r"^`batch_size` must be a positive integer, got 0$"):
         landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], batch_size=0, **QUIET)
-    with pytest.raises(ValueError, match=r"^max_points must be a positive integer, got -1$"):
+    with pytest.raises(ValueError, match=r"^`max_points` must be a positive integer, got -1$"):
         landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], max_points=-1, **QUIET)
 
 

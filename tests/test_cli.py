@@ -202,8 +202,8 @@ def test_an_unfinished_run_says_how_to_finish_it(small_config, capsys):
         train(cfg, progress=False, on_epoch_end=stop)
     code, _, err = cli(capsys, "interp", "--run", cfg.out, "--out", str(cfg.out) + "-i", "--device", "cpu")
     assert code == 2
-    assert f"is not finished (1 of 3 epochs, status running); finish it with: swa-landscape train --resume " \
-           f"--out {cfg.out}" in err
+    assert f"is not finished (1 of 3 epochs, status running); finish it first (train with --resume and " \
+           f"--out {cfg.out})" in err
 
 
 @pytest.mark.parametrize("command,advice", [

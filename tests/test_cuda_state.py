@@ -378,8 +378,8 @@ def test_an_op_without_a_deterministic_implementation_is_one_line(tmp_path, monk
         return real(out, *args, **kwargs)
 
     monkeypatch.setattr(swa.trainer, "batch_loss", with_put)
-    with pytest.raises(UserError, match=r"^--deterministic: put_ of this model has no deterministic implementation "
-                                         r"on cpu; train without --deterministic") as caught:
+    with pytest.raises(UserError, match=r"^`deterministic=True`: put_ of this model has no deterministic implementation "
+                                         r"on cpu; train without `deterministic=True`") as caught:
         swa.trainer.train(toy_config(tmp_path / "run", deterministic=True), progress=False)
     assert "\n" not in str(caught.value) and not torch.are_deterministic_algorithms_enabled()
 

@@ -39,9 +39,9 @@ def test_spec_json_round_trip():
 def test_parse_data_kwargs():
     assert parse_data_kwargs(None) == {} and parse_data_kwargs("") == {}
     assert parse_data_kwargs('{"n_train": 10}') == {"n_train": 10}
-    with pytest.raises(DataError, match="--data-kwargs is not valid JSON"):
+    with pytest.raises(DataError, match="`data_kwargs` is not valid JSON"):
         parse_data_kwargs("{n_train: 10}")
-    with pytest.raises(DataError, match="--data-kwargs must be a JSON object"):
+    with pytest.raises(DataError, match="`data_kwargs` must be a JSON object"):
         parse_data_kwargs("[1, 2]")
 
 

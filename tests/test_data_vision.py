@@ -98,7 +98,7 @@ def test_svhn_ten_means_zero(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_missing_files_say_how_to_get_them(name, tmp_path):
-    with pytest.raises(DataError, match="--download") as err:
+    with pytest.raises(DataError, match="`download=True`") as err:
         load_data(DataSpec(name, root=str(tmp_path)))
     message = str(err.value)
     assert "\n" not in message and str(tmp_path) in message and FIRST_FILE[name] in message
@@ -107,16 +107,16 @@ def test_missing_files_say_how_to_get_them(name, tmp_path):
 def test_one_missing_cifar_batch_is_named(tmp_path):
     write_set("cifar10", tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
-    with pytest.raises(DataError, match=r"data_batch_3 is missing .*--download.*cifar-10-batches-py/"):
+    with pytest.raises(DataError, match=r"data_batch_3 is missing .*`download=True`.*cifar-10-batches-py/"):
         load_data(DataSpec("cifar10", root=str(tmp_path)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_root_none_or_absent(name, tmp_path):
-    with pytest.raises(DataError, match="--data-root"):
+    with pytest.raises(DataError, match="`data_root=DIR`"):
         load_data(DataSpec(name))
     absent = tmp_path / "nowhere"
-    with pytest.raises(DataError, match=f"{re.escape(str(absent))}.*--download"):
+    with pytest.raises(DataError, match=f"{re.escape(str(absent))}.*`download=True`"):
         load_data(DataSpec(name, root=str(absent)))
 
 

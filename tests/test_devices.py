@@ -24,7 +24,7 @@ def test_device_names_taken(name):
 
 @pytest.mark.parametrize("name", ["gpu", "CUDA", "cuda:", "cuda:-1", "cuda:01", "cuda:1.0", "cuda:0 ", "mps", "", None])
 def test_other_names_refused(name):
-    with pytest.raises(ConfigError, match=r"^--device .* is not one of auto, cpu, cuda, cuda:N"):
+    with pytest.raises(ConfigError, match=r"^`device` .* is not one of auto, cpu, cuda, cuda:N"):
         check_device_name(name)
 
 
@@ -32,14 +32,14 @@ def test_resolve_cuda_index(two_gpus):
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
     assert resolve_device("cuda") == torch.device("cuda")
     assert resolve_device("auto") == torch.device("cuda")
-    with pytest.raises(ConfigError, match=r"^--device cuda:2: this machine shows 2 GPUs \(cuda:0 to cuda:1\)"):
+    with pytest.raises(ConfigError, match=r"^`device='cuda:2'`: this machine shows 2 GPUs \(cuda:0 to cuda:1\)"):
         resolve_device("cuda:2")
 
 
 def test_resolve_cuda_index_without_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="--device cuda:0 was asked for but no CUDA device is available"):
+    with pytest.raises(ConfigError, match="`device='cuda:0'` was asked for but no CUDA device is available"):
         resolve_device("cuda:0")
 
 

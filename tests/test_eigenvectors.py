@@ -130,9 +130,9 @@ def test_without_the_option_nothing_extra(problem, computed, tmp_path):
 
 def test_refused_and_saved_from_memory(problem, tmp_path):
     net, states, data = problem
-    with pytest.raises(ValueError, match="eigenvectors keeps the eigenvectors of the metric hessian_top_eigenvalues"):
+    with pytest.raises(ValueError, match="`eigenvectors` keeps the eigenvectors of the metric hessian_top_eigenvalues"):
         landscape.sharpness(net, states, data, metrics="hessian_trace", eigenvectors=True, **QUIET)
-    with pytest.raises(ValueError, match="eigenvectors must be True or False"):
+    with pytest.raises(ValueError, match="`eigenvectors` must be True or False"):
         landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", eigenvectors="yes", **QUIET)
     res = landscape.sharpness(net, states[:1], data, metrics="hessian_top_eigenvalues", top_k=1, eigenvectors=True,
                               **QUIET)

@@ -256,5 +256,5 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
     assert sizes == [2048, 16]
     np.testing.assert_allclose(small.directions.about["eigenvalues"], default.directions.about["eigenvalues"],
                                rtol=1e-5)
-    with pytest.raises(UserError, match=r"^hessian_batch_size must be at least 1, got 0$"):
+    with pytest.raises(UserError, match=r"^`hessian_batch_size` must be at least 1, got 0$"):
         landscape.plane(model, hessian_batch_size=0, **kwargs)

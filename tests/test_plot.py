@@ -487,7 +487,7 @@ def test_labels_need_one_kind_and_the_right_count(tmp_path):
 def test_parse_vmax():
     assert draw_mod.parse_vmax(["5"]) == {"*": 5.0}
     assert draw_mod.parse_vmax(["train_loss=5", "test_err=40"]) == {"train_loss": 5.0, "test_err": 40.0}
-    for bad, match in (("x", "V or METRIC=V"), ("nope=3", "unknown --metric"), ("inf", "finite")):
+    for bad, match in (("x", "V or METRIC=V"), ("nope=3", "`metrics`: unknown metric 'nope'"), ("inf", "finite")):
         with pytest.raises(UserError, match=match):
             draw_mod.parse_vmax([bad])
 

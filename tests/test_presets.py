@@ -89,7 +89,7 @@ def test_li2018_around_a_point_and_refusals(mlp_problem):
     assert (choice.x_axis.lo, choice.x_axis.hi, choice.x_axis.n) == (-1.0, 1.0, 51)
     with pytest.raises(UserError, match="around one checkpoint"):
         landscape.plane(net, states, data, like="li2018", progress=False)
-    with pytest.raises(UserError, match="sets --bn fixed"):
+    with pytest.raises(UserError, match="sets `bn='fixed'`"):
         landscape.plane(net, data=data, center=states[0], like="li2018", bn="recompute", progress=False)
     with pytest.raises(UserError, match="like must be one of"):
         landscape.plane(net, states, data, like="goodfellow2015", progress=False)

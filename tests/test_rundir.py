@@ -117,7 +117,7 @@ def test_a_config_that_makes_no_trainconfig_is_named():
 
     doc = _manifest()
     for key, value, match in (("lr", "fast", r"m\.json: config"), ("epochs", 10 ** 7, r"config\.epochs must be"),
-                              ("momentum", 3.0, r"m\.json: config: --momentum")):
+                              ("momentum", 3.0, r"m\.json: config: `momentum`")):
         with pytest.raises(UserError, match=match):
             check_manifest({**doc, "config": {**doc["config"], key: value}}, "m.json")
     with pytest.raises(UserError, match=r"not a run manifest: it holds a list"):

@@ -69,5 +69,5 @@ def test_panel_grid():
     assert panel_grid(7, "double") == (3, 3, WIDTHS["double"])
     assert panel_grid(1, "single") == (1, 1, WIDTHS["single"])
     assert panel_grid(3, "single") == (2, 2, WIDTHS["single"])
-    with pytest.raises(UserError, match="unknown --width 'wide'"):
+    with pytest.raises(UserError, match="unknown `width='wide'`"):
         panel_grid(1, "wide")

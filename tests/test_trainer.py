@@ -43,13 +43,13 @@ def test_sgd_with_swa_start_saves_points_without_averaging(small_config):
 
 
 @pytest.mark.parametrize("changes,message", [
-    (dict(method="swa", lr_schedule="cyclic", cycle=2, swa_start=1, epochs=6), r"multiple of --cycle"),
-    (dict(method="pswa", cycle=2, pswa_period=3, swa_start=0, epochs=6), r"--pswa-period \(3\) must be a multiple"),
-    (dict(method="swa", pswa_period=3), r"--pswa-period applies to --method pswa only"),
-    (dict(lr_min=1.0, lr=0.1), r"--lr-min 1.0 must not exceed --lr 0.1"),
-    (dict(epochs=0), r"--epochs must be a positive integer"),
-    (dict(optimizer="lbfgs"), r"--optimizer 'lbfgs' is not one of sgd, adam"),
-    (dict(weight_decay=float("nan")), r"--weight-decay must be a finite number"),
+    (dict(method="swa", lr_schedule="cyclic", cycle=2, swa_start=1, epochs=6), r"multiple of `cycle`"),
+    (dict(method="pswa", cycle=2, pswa_period=3, swa_start=0, epochs=6), r"^`pswa_period` \(3\) must be a multiple"),
+    (dict(method="swa", pswa_period=3), r"^`pswa_period` applies to `method='pswa'` only"),
+    (dict(lr_min=1.0, lr=0.1), r"^`lr_min=1.0` must not exceed `lr=0.1`"),
+    (dict(epochs=0), r"^`epochs` must be a positive integer"),
+    (dict(optimizer="lbfgs"), r"^`optimizer='lbfgs'` is not one of sgd, adam"),
+    (dict(weight_decay=float("nan")), r"^`weight_decay` must be a finite number"),
 ])
 def test_config_validation(small_config, changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -99,9 +99,9 @@ def test_train_only_updates_the_named_parameters_and_nothing_else(small_config, 
 
 
 def test_train_only_names_the_prefix_that_matches_nothing(small_config):
-    with pytest.raises(ConfigError, match=r"--train-only fcc\. matches no parameter; top-level names: "):
+    with pytest.raises(ConfigError, match=r"^`train_only`: fcc\. matches no parameter; top-level names: "):
         train(small_config(epochs=1, train_only=("fcc.",)), progress=False)
-    with pytest.raises(ConfigError, match="--train-only needs parameter-name prefixes"):
+    with pytest.raises(ConfigError, match="^`train_only` needs parameter-name prefixes"):
         small_config(train_only=())
 
 

@@ -115,7 +115,7 @@ def test_check_replaceable(tmp_path):
     check_replaceable(missing, "png", overwrite=False)
     foreign = tmp_path / "plane.png"
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
-    with pytest.raises(UserError, match="plane.png.*pass --overwrite to replace it"):
+    with pytest.raises(UserError, match="plane.png.*pass `overwrite=True` to replace it"):
         check_replaceable(foreign, "png", overwrite=False)
     check_replaceable(foreign, "png", overwrite=True)
     folder = tmp_path / "dir.png"

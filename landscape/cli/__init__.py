@@ -1,7 +1,8 @@
 """The ``swa-landscape`` console script: a thin dispatcher over one module per subcommand.
 
 Each subcommand module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-User errors (:class:`swa.errors.UserError`) become one line on stderr and exit code 2.
+User errors (:class:`swa.errors.UserError`) become one line on stderr and exit code 2, the arguments the
+library names in Python words written as this script's flags (:func:`landscape.cli.flags.to_flags`).
 A command holds the lock of its ``--out`` directory while it runs (:mod:`swa.lock`).
 """
 
@@ -11,6 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from landscape.cli.common import OneLineParser, fail
+from landscape.cli.flags import to_flags
 
 __all__ = ["main", "build_parser"]
 
@@ -75,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with _writer_lock(args):
             return int(args.handler(args) or 0)
     except UserError as exc:
-        fail(str(exc))
+        fail(to_flags(str(exc), args.command))
     except KeyboardInterrupt:
         fail(f"interrupted; finished work is saved ({_how_to_resume(args)})", code=130)
     except OSError as exc:  # disk full, permission denied, --out is a file, ...

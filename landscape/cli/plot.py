@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import add_common
+from landscape.cli.flags import to_flags
 
 __all__ = ["add_parser", "run", "add_plot_flags", "add_math_labels", "draw_after", "DRAWING_FAILED"]
 
@@ -60,7 +61,7 @@ def draw_after(args: argparse.Namespace, files: dict) -> None:
         why = " ".join(f"{type(exc).__name__}: {exc}".split())
         why = why if len(why) <= 160 else why[:157] + "..."
         if isinstance(exc, UserError):  # our own message says what to do: keep it whole
-            why = " ".join(str(exc).split())
+            why = " ".join(to_flags(str(exc), args.command).split())
         retry = " ".join(["swa-landscape plot", *map(str, saved), "--out", str(out)]
                          + ["--html"] * bool(html) + ["--math-labels"] * bool(math) + ["--overwrite"] * overwrite)
         fail(f"results saved to {', '.join(map(str, saved))}; drawing the figure failed ({why}): "

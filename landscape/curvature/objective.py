@@ -136,7 +136,7 @@ class ModelObjective(Session):
                 size = min(self.batch_size, len(split))
                 if size <= MIN_BATCH_SIZE:
                     raise UserError(f"out of memory on {self.device} even at batch size {size}: free the device "
-                                    "or use fewer samples, a smaller model, or --device cpu") from None
+                                    "or use fewer samples, a smaller model, or `device='cpu'`") from None
             self._retained, self._retain_tried = None, False  # a kept graph is of the old batch size
             release_memory(self.device)
             warnings.warn(f"out of memory on {self.device} at batch size {size}: retrying at {size // 2}",

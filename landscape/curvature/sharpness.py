@@ -310,8 +310,8 @@ class SharpnessResult:
         """
         label = self._label(point)
         if label not in self.vectors:
-            raise KeyError(f"no eigenvectors at point {label!r}: pass eigenvectors=True (command line: "
-                           f"--eigenvectors) with the metric hessian_top_eigenvalues")
+            raise KeyError(f"no eigenvectors at point {label!r}: pass `eigenvectors=True` with the metric "
+                           f"hessian_top_eigenvalues")
         return self.vectors[label]
 
     def save(self, out: str | Path, overwrite: bool = False) -> Path:

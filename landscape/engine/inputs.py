@@ -96,9 +96,9 @@ def load_context(run_dir: Optional[str], model_spec: Optional[ModelSpec], data_s
         model_spec = model_spec or config.model
         data_spec = data_spec or config.data
     if data_spec is None:
-        raise UserError("say which data to evaluate on: --data NAME (or --run RUN_DIR)")
+        raise UserError("say which data to evaluate on: `data=NAME` (or `run=RUN_DIR`)")
     if model_spec is None:
-        raise UserError("say which model the checkpoints belong to: --model NAME (or --run RUN_DIR)")
+        raise UserError("say which model the checkpoints belong to: `model=NAME` (or `run=RUN_DIR`)")
     data = load_data(data_spec)
     model = build_model(model_spec, num_outputs=data.num_outputs, input_shape=data.input_shape)
     return Context(model=model, data=data, model_spec=model_spec, data_spec=data_spec, run=run)
@@ -113,7 +113,7 @@ def load_checkpoints(paths: Sequence[str], labels: Optional[Sequence[str]], mode
             or one with NaN/inf values (names the tensors).
     """
     if labels is not None and len(labels) != len(paths):
-        raise UserError(f"--labels gives {len(labels)} labels for {len(paths)} checkpoints")
+        raise UserError(f"`labels` gives {len(labels)} labels for {len(paths)} checkpoints")
     loaded = []
     for i, spec in enumerate(paths):
         state = load_state_dict(spec)

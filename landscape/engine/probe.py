@@ -106,7 +106,7 @@ def probe_batch_size(run: Callable[[int], Any], samples: int, device: torch.devi
         bs //= 2
     if not timings:
         raise UserError(f"out of memory on {device} even at batch size {MIN_BATCH_SIZE}: free the device or use a "
-                        "smaller model, fewer samples, or --device cpu")
+                        "smaller model, fewer samples, or `device='cpu'`")
     return min(timings, key=timings.get), timings
 
 

@@ -109,7 +109,7 @@ class PlaneChoice:
 
 
 def _clash(flag: str, given: Any, wanted: Any, name: str) -> UserError:
-    return UserError(f"--like {name} sets {flag} {wanted}, but {flag} {given} was given; drop one of them")
+    return UserError(f"`like={name!r}` sets `{flag}={wanted!r}`, but `{flag}={given!r}` was given; drop one of them")
 
 
 def plane_preset(like: Optional[str], *, around: bool, bn: Optional[str], grid: Optional[int], margin: float,
@@ -130,12 +130,11 @@ def plane_preset(like: Optional[str], *, around: bool, bn: Optional[str], grid: 
         return choice
     p = preset(like)
     if p.kind == "around" and not around:
-        raise UserError(f"--like {p.name} is a plane around one checkpoint: give --around CKPT")
+        raise UserError(f"`like={p.name!r}` is a plane around one checkpoint: give `center=CKPT`")
     if p.kind == "through" and around:
-        raise UserError(f"--like {p.name} is a plane through three checkpoints: drop --around/--directions/"
-                        "--load-directions")
+        raise UserError(f"`like={p.name!r}` is a plane through three checkpoints: drop `center` and `directions`")
     if bn is not None and bn != p.bn:
-        raise _clash("--bn", bn, p.bn, p.name)
+        raise _clash("bn", bn, p.bn, p.name)
     choice.bn = p.bn
     record = p.to_json()
     points = p.grid if grid is None else grid  # the resolution may differ from the paper's (recorded); the range not
@@ -143,7 +142,7 @@ def plane_preset(like: Optional[str], *, around: bool, bn: Optional[str], grid: 
         record.update(grid=points, deviations={"grid": points})
     if p.axis is not None:
         want = Axis(p.axis[0], p.axis[1], points)
-        for flag, given in (("--x", x_axis), ("--y", y_axis)):
+        for flag, given in (("x", x_axis), ("y", y_axis)):
             if given is not None and (given.lo, given.hi) != (want.lo, want.hi):
                 raise _clash(flag, f"{given.lo:g}:{given.hi:g}", f"{want.lo:g}:{want.hi:g}", p.name)
         choice.x_axis = x_axis or want
@@ -151,11 +150,11 @@ def plane_preset(like: Optional[str], *, around: bool, bn: Optional[str], grid: 
     choice.grid = points
     if p.directions is not None:
         if directions is not None and directions != p.directions:
-            raise _clash("--directions", directions, p.directions, p.name)
+            raise _clash("directions", directions, p.directions, p.name)
         if normalization != p.normalization:
-            raise _clash("--normalization", normalization, p.normalization, p.name)
+            raise _clash("normalization", normalization, p.normalization, p.name)
         if include_bn_and_bias != p.include_bn_and_bias:
-            raise _clash("--include-bn-bias", include_bn_and_bias, p.include_bn_and_bias, p.name)
+            raise _clash("include_bn_and_bias", include_bn_and_bias, p.include_bn_and_bias, p.name)
         choice.directions = p.directions
     choice.units, choice.x_towards_last, choice.record = p.units, p.x_towards_last, record
     return choice

@@ -95,7 +95,7 @@ def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = 
     from swa.errors import UserError
 
     if labels and len(labels) != len(runs):
-        raise UserError(f"--labels gives {len(labels)} labels for {len(runs)} runs")
+        raise UserError(f"`labels` gives {len(labels)} labels for {len(runs)} runs")
     names = list(labels) if labels else [r.label for r in runs]
     styles = series_styles(names, [r.method for r in runs])
     has_acc = any(len(column(r, "test_acc")[0]) and np.isfinite(column(r, "test_acc")[1]).any() for r in runs)

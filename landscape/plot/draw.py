@@ -66,9 +66,9 @@ def parse_vmax(items: Optional[Sequence[str]]) -> dict[str, float]:
         try:
             value = float(text)
         except ValueError:
-            raise UserError(f"--vmax takes V or METRIC=V, got {item!r}") from None
+            raise UserError(f"`vmax` takes V or METRIC=V, got {item!r}") from None
         if not math.isfinite(value):
-            raise UserError(f"--vmax must be finite, got {item!r}")
+            raise UserError(f"`vmax` must be finite, got {item!r}")
         if name:
             metric(name)  # an unknown name lists the valid ones
         out[name or "*"] = value
@@ -100,7 +100,7 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     out = Path(out)
     kinds = [k for k, v in results.items() if v]
     if options.labels and len(kinds) > 1:
-        raise UserError(f"--labels needs results of one kind; got {', '.join(kinds)}")
+        raise UserError(f"`labels` needs results of one kind; got {', '.join(kinds)}")
     written: list[Path] = []
     metrics, labels, width, math = options.metrics, options.labels, options.width, options.math_labels
 
@@ -121,7 +121,7 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
     if results.get("interp"):
         lines = results["interp"]
         if labels and len(labels) != len(lines):
-            raise UserError(f"--labels gives {len(labels)} labels for {len(lines)} lines")
+            raise UserError(f"`labels` gives {len(labels)} labels for {len(lines)} lines")
         static(line.line_figure(lines, metrics=metrics, log=options.log, labels=labels, width=width,
                                 math_labels=math), "interp")
         if options.html:

@@ -44,7 +44,7 @@ def ray_band(values: np.ndarray, band: str = "minmax") -> RayBand:
     if band not in BANDS:
         from swa.errors import UserError
 
-        raise UserError(f"unknown --band {band!r}; choose from {', '.join(BANDS)}")
+        raise UserError(f"unknown `band={band!r}`; choose from {', '.join(BANDS)}")
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
     count = ok.sum(axis=0)
@@ -76,7 +76,7 @@ def ray_series(rays: Sequence[RaysData], labels: Optional[Sequence[str]] = None)
         if len(labels) != len(series):
             from swa.errors import UserError
 
-            raise UserError(f"--labels gives {len(labels)} labels for {len(series)} ray origins")
+            raise UserError(f"`labels` gives {len(labels)} labels for {len(series)} ray origins")
         for s, lab in zip(series, labels):
             s.label = lab
     elif len(set(names)) < len(names):

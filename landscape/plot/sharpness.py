@@ -72,7 +72,7 @@ def merge_sharpness(docs: Sequence[SharpnessData], labels: Optional[Sequence[str
     sources = [d.path.parent.name for d in docs for _ in d.labels]
     if labels:
         if len(labels) != len(entries):
-            raise UserError(f"--labels gives {len(labels)} labels for {len(entries)} checkpoints")
+            raise UserError(f"`labels` gives {len(labels)} labels for {len(entries)} checkpoints")
         for e, lab in zip(entries, labels):
             e.label = lab
     elif len({e.label for e in entries}) < len(entries):
@@ -111,7 +111,7 @@ def panel_grid(panels: int, width: str) -> tuple[int, int, float]:
     mostly empty panel slots.
     """
     if width not in WIDTHS:
-        raise UserError(f"unknown --width {width!r}; choose from {', '.join(WIDTHS)}")
+        raise UserError(f"unknown `width={width!r}`; choose from {', '.join(WIDTHS)}")
     full = 3 if width == "double" else 2
     panels = max(1, panels)
     cols = -(-panels // -(-panels // full))

@@ -175,7 +175,7 @@ def metric(name: str, values: Optional[dict[str, np.ndarray]] = None) -> Metric:
     if _EXTRA.fullmatch(name) and (values is None or name in values):
         return extra_metric(name)
     extras = [k for k in (values or {}) if k not in PLOT_METRICS and _EXTRA.fullmatch(k)]
-    raise UserError(f"unknown --metric {name!r}; choose from {', '.join([*PLOT_METRICS, *extras])}")
+    raise UserError(f"`metrics`: unknown metric {name!r}; choose from {', '.join([*PLOT_METRICS, *extras])}")
 
 
 def _named(m: Metric, loss_name: Optional[str]) -> Metric:
@@ -245,7 +245,7 @@ def new_figure(width: str, height: float):
     from matplotlib.figure import Figure
 
     if width not in WIDTHS:
-        raise UserError(f"unknown --width {width!r}; choose from {', '.join(WIDTHS)}")
+        raise UserError(f"unknown `width={width!r}`; choose from {', '.join(WIDTHS)}")
     fig = Figure(figsize=(WIDTHS[width], height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -265,7 +265,7 @@ def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = D
 
     for fmt in formats:
         if fmt not in FORMATS:
-            raise UserError(f"unknown --format {fmt!r}; choose from {', '.join(FORMATS)}")
+            raise UserError(f"`formats`: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     targets = [(fmt, Path(f"{stem}.{fmt}")) for fmt in formats]
     for fmt, path in targets:
         check_replaceable(path, fmt, overwrite)

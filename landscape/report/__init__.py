@@ -48,7 +48,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
     html_path, md_path, figures = out / "report.html", out / "report.md", out / "figures"
     if figures.is_symlink():  # writing through it would put files outside --out
         raise UserError(f"{figures} is a symbolic link; the report writes only inside {out}: remove the link or "
-                        "choose another --out")
+                        "choose another `out`")
     check_replaceable(html_path, "html", overwrite)  # before drawing anything
     check_replaceable(md_path, "md", overwrite)
     results = find_results(paths)

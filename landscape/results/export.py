@@ -72,17 +72,17 @@ def export_plane(data: PlaneData, fmt: str, out: Optional[Path] = None, *, metri
             or a file at ``out`` that is not our own ``fmt`` export (without ``overwrite``).
     """
     if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise UserError(f"`fmt` must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if metric not in data.values:
-        raise UserError(f"--metric {metric!r} is not in {data.path} (it has {', '.join(data.values)})")
+        raise UserError(f"`metric={metric!r}` is not in {data.path} (it has {', '.join(data.values)})")
     if zmax is not None and not np.isfinite(zmax):
-        raise UserError(f"--zmax must be a finite number, got {zmax}")
+        raise UserError(f"`zmax` must be a finite number, got {zmax!r}")
     out = Path(out) if out is not None else default_output(data, fmt, metric)
     if out.exists() and data.path.exists() and out.resolve() in (data.path.resolve(),
                                                                  data.path.with_suffix(".json").resolve()):
-        raise UserError(f"--out {out} is the result being exported; choose another file")
+        raise UserError(f"`out={str(out)!r}` is the result being exported; choose another file")
     if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file name")
+        raise UserError(f"`out={str(out)!r}` is a directory; give a file name")
     check_replaceable(out, fmt, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     {"h5": _h5, "vtp": _vtp, "mc-npz": _mc_npz}[fmt](data, out, metric=metric, log=log, zmax=zmax)
@@ -133,7 +133,7 @@ def _vtp(data: PlaneData, out: Path, *, metric: str, log: bool, zmax: Optional[f
     finite = np.isfinite(z)
     if log:
         if (z[finite] <= 0).any():
-            raise UserError(f"--log needs positive values; {metric} has values <= 0")
+            raise UserError(f"`log=True` needs positive values; {metric} has values <= 0")
         z = np.where(finite, np.log10(np.where(finite, z, 1.0)), np.nan)
     if zmax is not None:
         z = np.minimum(z, zmax)

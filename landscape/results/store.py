@@ -49,14 +49,14 @@ def read_matching_sidecar(path: Path, inputs: dict[str, Any], what: str) -> dict
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text
-        raise UserError(f"cannot read {path} ({exc}); pass --overwrite to start afresh") from None
+        raise UserError(f"cannot read {path} ({exc}); pass `overwrite=True` to start afresh") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("inputs", {}), dict):
-        raise UserError(f"cannot read {path} (not a results sidecar); pass --overwrite to start afresh")
+        raise UserError(f"cannot read {path} (not a results sidecar); pass `overwrite=True` to start afresh")
     stored = meta.get("inputs", {})
     if stored != inputs:
         changed = sorted(k for k in set(stored) | set(inputs) if stored.get(k) != inputs.get(k))
         raise StaleResultsError(f"{path.parent} holds {what} results of other inputs (differs in: "
-                        f"{', '.join(changed) or 'format'}); use another --out or pass --overwrite")
+                        f"{', '.join(changed) or 'format'}); use another `out` or pass `overwrite=True`")
     return meta
 
 
@@ -115,9 +115,9 @@ class ResultStore:
                 self.done = np.array(f["done"], dtype=bool)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise UserError(f"cannot read {self.npz} ({reason}); pass --overwrite to start afresh") from None
+            raise UserError(f"cannot read {self.npz} ({reason}); pass `overwrite=True` to start afresh") from None
         if self.done.shape != self.shape:
-            raise UserError(f"{self.npz} has shape {self.done.shape}, expected {self.shape}; pass --overwrite")
+            raise UserError(f"{self.npz} has shape {self.done.shape}, expected {self.shape}; pass `overwrite=True`")
         self.seconds_before = float(meta.get("timings", {}).get("compute_seconds", 0.0))
         self.resumed = int(self.done.sum())
 

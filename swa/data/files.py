@@ -97,7 +97,7 @@ def _fix_layout(path: Path, spec: DataSpec, arrays: dict[str, torch.Tensor]) -> 
             arrays[key] = x.permute(0, 3, 1, 2).contiguous()
         elif _is_channel_last(x):
             raise DataError(f"{path}: {key!r} has shape {tuple(x.shape)}, channel-last (N, H, W, C) images; models "
-                            f"take (N, C, H, W): pass --data-kwargs '{{\"layout\": \"nhwc\"}}' to convert, or store "
+                            f"take (N, C, H, W): pass `data_kwargs={{'layout': 'nhwc'}}` to convert, or store "
                             f"x.transpose(0, 3, 1, 2)")
 
 
@@ -118,8 +118,9 @@ def _fix_scale(path: Path, spec: DataSpec, arrays: dict[str, torch.Tensor]) -> N
         integer = not x.dtype.is_floating_point and x.dtype != torch.bool
         if integer and (x.dtype == torch.uint8 or x.dim() >= 3) and x.numel():
             raise DataError(f"{path}: {key!r} holds {str(x.dtype).replace('torch.', '')} values "
-                            f"{int(x.min())}..{int(x.max())}, which would be used as they are: pass --data-kwargs "
-                            f"'{{\"scale\": 255}}' to divide them by 255 (or {{\"scale\": 1}} to keep them)")
+                            f"{int(x.min())}..{int(x.max())}, which would be used as they are: pass "
+                            f"`data_kwargs={{'scale': 255}}` to divide them by 255 (or `data_kwargs={{'scale': 1}}` "
+                            "to keep them)")
 
 
 def _is_one_hot(y: torch.Tensor) -> bool:
@@ -146,8 +147,8 @@ def _fix_targets(path: Path, spec: DataSpec, arrays: dict[str, torch.Tensor]) ->
             arrays[key] = y.argmax(dim=1)
         elif targets is None and y.dtype.is_floating_point and _is_one_hot(y):
             raise DataError(f"{path}: {key!r} is one-hot, shape {tuple(y.shape)}, and float y means regression: store "
-                            f"class indices (integers 0..C-1) or pass --data-kwargs '{{\"targets\": \"onehot\"}}' to "
-                            f"convert (or {{\"targets\": \"regression\"}} to keep it)")
+                            f"class indices (integers 0..C-1) or pass `data_kwargs={{'targets': 'onehot'}}` to "
+                            f"convert (or `data_kwargs={{'targets': 'regression'}}` to keep it)")
 
 
 def _note_carve_out(path: Path, spec: DataSpec, carved) -> None:

@@ -141,9 +141,9 @@ def parse_data_kwargs(text: Optional[str]) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"--data-kwargs is not valid JSON ({exc.msg}): {text!r}") from None
+        raise DataError(f"`data_kwargs` is not valid JSON ({exc.msg}): {text!r}") from None
     if not isinstance(value, dict):
-        raise DataError(f"--data-kwargs must be a JSON object, got {text!r}")
+        raise DataError(f"`data_kwargs` must be a JSON object, got {text!r}")
     return value
 
 

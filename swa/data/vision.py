@@ -170,14 +170,14 @@ _SVHN = _ImageSet(
 
 def _root(spec: DataSpec, s: _ImageSet) -> Path:
     if spec.root is None:
-        raise DataError(f"{s.title} is read from disk: pass --data-root DIR (a directory holding {s.holds}), "
-                        f"and --download to fetch it there")
+        raise DataError(f"{s.title} is read from disk: pass `data_root=DIR` (a directory holding {s.holds}), "
+                        f"and `download=True` to fetch it there")
     return Path(spec.root).expanduser()
 
 
 def _how_to_get(s: _ImageSet, root: Path) -> str:
-    return (f"pass --download to fetch {s.title} into {root}, "
-            f"or --data-root DIR pointing at a directory holding {s.holds}")
+    return (f"pass `download=True` to fetch {s.title} into {root}, "
+            f"or `data_root=DIR` pointing at a directory holding {s.holds}")
 
 
 def _download(s: _ImageSet, root: Path) -> None:

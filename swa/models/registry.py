@@ -63,9 +63,9 @@ def parse_model_kwargs(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"--model-kwargs is not valid JSON ({exc.msg}): {text!r}") from None
+        raise ModelError(f"`model_kwargs` is not valid JSON ({exc.msg}): {text!r}") from None
     if not isinstance(value, dict):
-        raise ModelError(f"--model-kwargs must be a JSON object, got {text!r}")
+        raise ModelError(f"`model_kwargs` must be a JSON object, got {text!r}")
     return value
 
 
