@@ -22,6 +22,7 @@ from typing import Any, Iterator, Optional
 import torch
 
 from swa.devices import on_cpu
+from swa.errors import UserError
 
 __all__ = ["atomic_path", "save_torch", "is_device_error", "write_json", "write_text", "write_jsonl",
            "CREATOR", "FIGURE_METADATA", "HTML_MARKER", "TEXT_MARKER", "our_kind", "check_replaceable", "remove_orphans"]
@@ -178,8 +179,6 @@ def check_replaceable(path: str | os.PathLike, kind: str, overwrite: bool = Fals
     Raises:
         UserError: a foreign file or a link without ``overwrite``, or a directory at ``path``.
     """
-    from swa.errors import UserError
-
     path = Path(path)
     if path.is_symlink():
         if not overwrite:

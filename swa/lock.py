@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from swa.errors import UserError
+from swa.io import remove_orphans
 
 __all__ = ["LOCK_NAME", "output_lock", "BusyError"]
 
@@ -38,8 +39,6 @@ def output_lock(directory: str | os.PathLike) -> Iterator[Path]:
     Raises:
         BusyError: another process holds it (the message names its PID).
     """
-    from swa.io import remove_orphans
-
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"`out={str(directory)!r}` is a file; give a directory")

@@ -28,6 +28,10 @@ from swa.data import TensorData, load_data
 from swa.errors import UserError
 from swa.validate import check, describe, need, read_json, read_json_lines
 from swa.models import build_model
+import numpy
+import torch
+from dataclasses import replace
+from swa.config import TrainConfig
 
 __all__ = ["MANIFEST", "METRICS_FILE", "STATE", "FORMAT", "versions", "read_manifest", "check_manifest",
            "manifest_config", "read_metrics", "Run", "open_run",
@@ -42,9 +46,7 @@ MAX_EPOCHS = 10 ** 6  # a manifest asking for more is corrupt, not ambitious
 
 def versions() -> dict[str, str]:
     """Versions of Python and of the libraries that shape the numbers."""
-    import numpy
     import sklearn
-    import torch
 
     try:
         from importlib.metadata import version
@@ -70,8 +72,6 @@ def _file_fields(config) -> dict[str, tuple[str, str]]:
 
 
 def _with_paths(config, paths: dict[str, str]):
-    from dataclasses import replace
-
     model, data = config.model, config.data
     if "model" in paths:
         model = replace(model, name=paths["model"])
@@ -166,8 +166,6 @@ def _relative(rel: str, path: Any, field: str) -> None:
 def manifest_config(manifest: dict[str, Any], path: Any = MANIFEST):
     """The :class:`~swa.config.TrainConfig` of a manifest's ``config``; :class:`UserError` naming the file
     if it does not make one."""
-    from swa.config import TrainConfig
-
     cfg = manifest.get("config")
     try:
         check(cfg, (dict,), path, "config")

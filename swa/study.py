@@ -29,6 +29,8 @@ from typing import Callable, Optional
 from swa.config import TrainConfig
 from swa.data import DataSpec
 from swa.models import ModelSpec
+from swa.rundir import MANIFEST, portable_paths, read_manifest, open_run
+from swa.trainer import train
 
 __all__ = ["METHODS", "RATES", "StudySpec", "pretrain_config", "tuning_configs", "method_config", "train_or_reuse",
            "reported_checkpoint"]
@@ -122,9 +124,6 @@ def method_config(spec: StudySpec, method: str, seed: int, rate: float) -> Train
 def train_or_reuse(config: TrainConfig, *, progress: bool = False,
                    log: Callable[[str], None] = lambda _: None) -> Path:
     """Train ``config`` unless its run directory already holds it finished (resumed if interrupted)."""
-    from swa.rundir import MANIFEST, portable_paths, read_manifest
-    from swa.trainer import train
-
     run_dir = Path(config.out)
     if (run_dir / MANIFEST).exists():
         manifest = read_manifest(run_dir)
@@ -140,7 +139,5 @@ def train_or_reuse(config: TrainConfig, *, progress: bool = False,
 
 def reported_checkpoint(run_dir: Path) -> Optional[Path]:
     """The model a method reports: the BN-updated average for SWA/PSWA, the final iterate otherwise."""
-    from swa.rundir import open_run
-
     run = open_run(run_dir)
     return run.checkpoint("swa") or run.checkpoint("final")

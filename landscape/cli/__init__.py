@@ -11,25 +11,11 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from landscape.cli.common import OneLineParser, fail
+from landscape.cli.common import fail
 from landscape.cli.flags import to_flags
+from landscape.cli.parser import SUBCOMMANDS, build_parser
 
-__all__ = ["main", "build_parser"]
-
-SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "report", "demo")
-
-
-def build_parser() -> OneLineParser:
-    import importlib
-
-    parser = OneLineParser(prog="swa-landscape", description=(
-        "Train SGD/SWA/PSWA trajectories and look at the loss landscape around them."))
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    sub.required = True
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"landscape.cli.{name}").add_parser(sub)
-    return parser
-
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 # Flags whose values may start with '-' (``--x -0.5:1.5:21``), which argparse would take for an option.
 _RANGE_FLAGS = ("--x", "--y", "--t")

@@ -21,6 +21,8 @@ import re
 import shlex
 from typing import Any, Mapping, Optional
 
+from landscape.cli.parser import build_parser
+
 __all__ = ["ALIASES", "flag_table", "to_flags"]
 
 # Python names (the API's, the library's) whose flag is spelled otherwise, per subcommand ("*": every one).
@@ -46,8 +48,6 @@ def flag_table() -> dict[str, dict[str, tuple[argparse.Action, ...]]]:
     all subcommands together (the first subcommand that has a name wins). Each ``dest`` maps to the actions
     that set it, in the parser's order (two for a pair of switches such as ``--log``/``--linear``);
     :data:`ALIASES` adds the Python names spelled otherwise, as the action owning that option."""
-    from landscape.cli import build_parser
-
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     table: dict[str, dict[str, tuple[argparse.Action, ...]]] = {"*": {}}

@@ -25,6 +25,7 @@ import os
 
 from landscape.engine.checks import arg, arg_value
 from swa.errors import UserError
+import torch
 
 __all__ = ["DEFAULT_MAX_POINTS", "RESULT_MEMORY_FRACTION", "BN_BATCH_MEMORY_FRACTION", "CACHE_FRACTION",
            "check_budget", "free_memory", "human_bytes"]
@@ -59,8 +60,6 @@ def free_memory(device) -> int:
     but unallocated (``memory_reserved - memory_allocated``, which it reuses before asking the device), else
     available physical memory (0 if unknown)."""
     if device.type == "cuda":
-        import torch
-
         cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return torch.cuda.mem_get_info(device)[0] + max(0, cached)
     try:

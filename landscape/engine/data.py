@@ -43,6 +43,7 @@ import torch
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
 from swa.devices import map_tensors, to_device
 from landscape.engine.budget import CACHE_FRACTION, free_memory
+from torch.utils.data import DataLoader, IterableDataset, Subset
 
 __all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "tensor_bytes"]
 
@@ -202,8 +203,6 @@ def _batch_len(batch: Any) -> int:
 
 def _map_style_loader(source: Iterable) -> Any:
     """``source`` if it is a ``DataLoader`` with a batch size over a dataset with a length, else ``None``."""
-    from torch.utils.data import DataLoader, IterableDataset
-
     if isinstance(source, DataLoader) and source.batch_size is not None \
             and not isinstance(source.dataset, IterableDataset) and hasattr(source.dataset, "__len__"):
         return source
@@ -212,8 +211,6 @@ def _map_style_loader(source: Iterable) -> Any:
 
 def _source_subset(source: Iterable, n: int, seed: int) -> Optional[Iterable]:
     """``n`` samples of a source by the rule of the module docstring; ``None`` if it has no more than ``n``."""
-    from torch.utils.data import DataLoader, Subset
-
     if _map_style_loader(source) is not None:
         total = len(source.dataset)
         if n >= total:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 import torch.distributed as dist
+from swa.devices import resolve_device
 
 __all__ = ["Dist", "setup", "process_group", "rank_device", "in_process_group"]
 
@@ -126,8 +127,6 @@ def in_process_group(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def joined(*args: Any, **kwargs: Any) -> T:
-        from swa.devices import resolve_device
-
         settings = signature.bind(*args, **kwargs).arguments["settings"]
         with process_group(resolve_device(settings.device)):
             return fn(*args, **kwargs)

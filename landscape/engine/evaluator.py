@@ -37,6 +37,8 @@ from landscape.engine.session import Session
 from landscape.engine.weights import ParamSpace
 from landscape.results.metrics import METRICS
 from swa.errors import UserError
+import time
+import warnings
 
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
@@ -194,9 +196,6 @@ class Evaluator(Session):
         """Time ``points`` points of the family (a chunk as the runner cuts it) one by one and as one vmapped
         chunk, on the probe samples; True if vmap wins. False when vmap fails (a module without a batching
         rule) or runs out of memory (the cache is freed)."""
-        import time
-        import warnings
-
         rows = np.arange(min(points, len(family)))
         full = self.train, self.test
         self.train, self.test = self.train.head(probe_samples(self.device)), None

@@ -18,6 +18,9 @@ import numpy as np
 from landscape.plot._common import finish_labels, legend_below, panel_note, plural
 from landscape.results.read import RunData
 from landscape.plot.style import new_figure, series_styles, style_context, title_of
+from swa.config import TrainConfig
+from swa.errors import UserError
+from swa.schedules import build_schedule
 
 __all__ = ["curves_figure", "lr_curve", "averaging_window", "column"]
 
@@ -33,10 +36,6 @@ def column(run: RunData, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def lr_curve(run: RunData) -> tuple[np.ndarray, np.ndarray]:
     """``(epoch, lr)`` per iteration: iteration ``i`` (0-based) at epoch ``i / iters_per_epoch``."""
-    from swa.config import TrainConfig
-    from swa.errors import UserError
-    from swa.schedules import build_schedule
-
     ipe = run.manifest.get("iters_per_epoch")
     try:
         cfg = TrainConfig.from_json(run.config)
@@ -92,7 +91,6 @@ def curves_figure(runs: Sequence[RunData], *, labels: Optional[Sequence[str]] = 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from swa.errors import UserError
 
     if labels and len(labels) != len(runs):
         raise UserError(f"`labels` gives {len(labels)} labels for {len(runs)} runs")

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from swa.errors import UserError
+from landscape.plot.style import metric, save_figure, title_of
+from landscape.plot import curves, html, line, pages, plane, rays, sharpness, surface
+from landscape.plot._common import clean_text
+from landscape.results.read import find_results
 
 __all__ = ["PlotOptions", "draw", "draw_paths", "parse_vmax"]
 
@@ -58,8 +62,6 @@ class PlotOptions:
 
 def parse_vmax(items: Optional[Sequence[str]]) -> dict[str, float]:
     """``["5"]`` → every metric at 5; ``["train_loss=5", "test_err=40"]`` → per metric."""
-    from landscape.plot.style import metric
-
     out: dict[str, float] = {}
     for item in items or []:
         name, _, text = item.rpartition("=")
@@ -93,10 +95,6 @@ def _stems(items: Sequence[Any], base: str) -> list[str]:
 def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
     """Draw every figure ``results`` (kind → data, as :func:`~landscape.results.read.find_results` returns)
     calls for into ``out``; return the files written, in order."""
-    from landscape.plot import curves, html, line, pages, plane, rays, sharpness, surface
-    from landscape.plot._common import clean_text
-    from landscape.plot.style import save_figure, title_of
-
     out = Path(out)
     kinds = [k for k, v in results.items() if v]
     if options.labels and len(kinds) > 1:
@@ -150,6 +148,4 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
 
 def draw_paths(paths: Sequence[str | Path], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
     """:func:`draw` of everything :func:`~landscape.results.read.find_results` finds under ``paths``."""
-    from landscape.results.read import find_results
-
     return draw(find_results(paths), out, options)

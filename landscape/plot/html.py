@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from swa.io import HTML_MARKER, check_replaceable, write_text
 
 __all__ = ["write_page", "network_references", "page_html", "PLOTLY_CONFIG"]
 
@@ -36,8 +37,6 @@ def network_references(html: str) -> list[str]:
 
 def page_html(fig, title: str) -> str:
     """The page: plotly.js inlined once, the figure, a ``<title>``, the generator marker (``swa.io.HTML_MARKER``)."""
-    from swa.io import HTML_MARKER
-
     html = fig.to_html(include_plotlyjs=True, full_html=True, config=PLOTLY_CONFIG, include_mathjax=False)
     safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return html.replace("<head>", f"<head><meta charset=\"utf-8\" />{HTML_MARKER}<title>{safe}</title>", 1)
@@ -48,8 +47,6 @@ def write_page(fig, path: Path, title: str, *, overwrite: bool = False) -> Path:
 
     A file already there is replaced only if it is a page of ours, or with ``overwrite``.
     """
-    from swa.io import check_replaceable, write_text
-
     check_replaceable(path, "html", overwrite)
     html = page_html(fig, title)
     refs = network_references(html)

@@ -19,6 +19,7 @@ import numpy as np
 from landscape.plot._common import finish_labels, legend_below, line_top, panel_note, plural
 from landscape.results.read import RaysData
 from landscape.plot.style import choose_metrics, loss_name_of, new_figure, series_styles, style_context, title_of
+from swa.errors import UserError
 
 __all__ = ["rays_figure", "ray_band", "RayBand", "BANDS", "ray_series"]
 
@@ -42,8 +43,6 @@ def ray_band(values: np.ndarray, band: str = "minmax") -> RayBand:
     A step without a finite value is NaN.
     """
     if band not in BANDS:
-        from swa.errors import UserError
-
         raise UserError(f"unknown `band={band!r}`; choose from {', '.join(BANDS)}")
     v = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(v)
@@ -74,8 +73,6 @@ def ray_series(rays: Sequence[RaysData], labels: Optional[Sequence[str]] = None)
     names = [s.label for s in series]
     if labels:
         if len(labels) != len(series):
-            from swa.errors import UserError
-
             raise UserError(f"`labels` gives {len(labels)} labels for {len(series)} ray origins")
         for s, lab in zip(series, labels):
             s.label = lab

@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from swa.errors import UserError
+from swa.io import FIGURE_METADATA, atomic_path, check_replaceable
 
 __all__ = ["METHOD_COLORS", "OTHER_COLORS", "method_of", "SeriesStyle", "series_styles", "Metric", "PLOT_METRICS",
            "metric", "extra_metric", "available_metrics", "choose_metrics", "loss_name_of", "WIDTHS", "new_figure",
@@ -261,8 +262,6 @@ def save_figure(fig, stem: Path, formats: Sequence[str] = ("png",), dpi: int = D
     Raises:
         UserError: an unknown format, or a target that is someone else's file or a symbolic link.
     """
-    from swa.io import FIGURE_METADATA, atomic_path, check_replaceable
-
     for fmt in formats:
         if fmt not in FORMATS:
             raise UserError(f"`formats`: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -20,6 +20,7 @@ from landscape.plot._common import clean_plotly
 from landscape.plot.plane import default_vmax, off_plane_label
 from landscape.results.read import PlaneData
 from landscape.plot.style import Metric, available_metrics, loss_name_of, series_styles, title_of
+from swa.errors import UserError
 
 __all__ = ["plane_page", "surface_values", "on_surface", "hidden_markers", "choose_eye", "candidate_eyes",
            "DEFAULT_EYE"]
@@ -161,7 +162,6 @@ def plane_page(data: PlaneData, *, metrics: Optional[Sequence[str]] = None,
     """
     import plotly.graph_objects as go
 
-    from swa.errors import UserError
 
     chosen: list[Metric] = available_metrics(metrics or ["train_loss", "test_loss", "test_err"], data.values,
                                              loss_name_of(data.sidecar))

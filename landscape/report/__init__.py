@@ -12,6 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
+from landscape.plot.html import network_references
+from landscape.results.read import find_results
+from landscape.report.render import render_html, render_markdown
+from landscape.report.sections import build_sections
+from swa.errors import UserError
+from swa.io import HTML_MARKER, TEXT_MARKER, check_replaceable, write_text
+from swa.rundir import versions
 
 __all__ = ["build_report", "ReportFiles"]
 
@@ -36,14 +43,6 @@ def build_report(paths: Sequence[str | Path], out: str | Path, *, title: Optiona
         UserError: a path that does not exist or holds no run or result, an unreadable result; a file in the
             way that we did not write (without ``overwrite``); ``out/figures`` a symbolic link.
     """
-    from landscape.plot.html import network_references
-    from landscape.results.read import find_results
-    from landscape.report.render import render_html, render_markdown
-    from landscape.report.sections import build_sections
-    from swa.errors import UserError
-    from swa.io import HTML_MARKER, TEXT_MARKER, check_replaceable, write_text
-    from swa.rundir import versions
-
     out = Path(out)
     html_path, md_path, figures = out / "report.html", out / "report.md", out / "figures"
     if figures.is_symlink():  # writing through it would put files outside --out

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
+from landscape.plot._common import clean_text
 
 __all__ = ["Text", "Table", "Figure", "Interactive", "Provenance", "Section", "Block", "fmt", "lit", "spans"]
 
@@ -25,8 +26,6 @@ __all__ = ["Text", "Table", "Figure", "Interactive", "Provenance", "Section", "B
 def lit(text: Any) -> str:
     r"""``text`` as markup-light that shows it as typed: on one line, without control characters,
     ``\``, ``*`` and `````` escaped."""
-    from landscape.plot._common import clean_text
-
     return re.sub(r"([\\*`])", r"\\\1", clean_text(text))
 
 

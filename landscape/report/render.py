@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from landscape.plot._common import clean_text
 from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, spans
+from landscape.plot.html import PLOTLY_CONFIG
 
 __all__ = ["render_html", "render_markdown", "MAX_LIVE_SURFACES"]
 
@@ -178,8 +179,6 @@ def render_html(sections: Sequence[Section], *, title: str, sources: Sequence[st
     script = f"<script>{get_plotlyjs()}</script>" if needs_plotly else ""
     lazy = ""
     if needs_plotly:
-        from landscape.plot.html import PLOTLY_CONFIG
-
         lazy = f"<script>{_LAZY_JS % {'max': MAX_LIVE_SURFACES, 'config': json.dumps(PLOTLY_CONFIG)}}</script>"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_h(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style>{script}'

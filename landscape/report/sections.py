@@ -16,6 +16,14 @@ import numpy as np
 
 from landscape.results.metrics import METRICS
 from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt, lit
+from landscape.plot.style import save_figure, loss_name_of, title_of
+from landscape.plot.curves import curves_figure
+from landscape.plot.plane import plane_figure
+from landscape.plot.surface import plane_page
+from landscape.plot.line import line_figure
+from landscape.plot.rays import rays_figure
+from landscape.plot.sharpness import SPECTRUM, merge_sharpness, sharpness_figure, sharpness_rows, spectrum_figure
+from landscape.study.table import study_header, study_rows, study_sentences
 
 __all__ = ["build_sections"]
 
@@ -47,7 +55,6 @@ class _Figures:
     def save(self, fig, stem: str) -> Path:
         import matplotlib.pyplot as plt
 
-        from landscape.plot.style import save_figure
 
         unique, k = stem, 2
         while unique in self.used:
@@ -85,8 +92,6 @@ def _versions(side: dict[str, Any]) -> str:
 
 def result_provenance(side: dict[str, Any], source: Path) -> Provenance:
     """How a landscape result was made, from its sidecar."""
-    from landscape.plot.style import loss_name_of, title_of
-
     inputs = side.get("inputs") or {}
     settings = side.get("settings") or {}
     facts = [("file", str(source)), ("what", title_of(side) or "–"), ("command", str(inputs.get("command", "–")))]
@@ -182,8 +187,6 @@ def _runs(runs) -> list[Section]:
 
 
 def _curves(runs, figs: _Figures) -> Section:
-    from landscape.plot.curves import curves_figure
-
     s = Section("curves", "Training curves")
     s.blocks.append(Figure(figs.save(curves_figure(runs, math_labels=figs.math), "curves"),
                            "Test accuracy and loss of the SGD iterate and of the average, and the learning rate; "
@@ -192,9 +195,6 @@ def _curves(runs, figs: _Figures) -> Section:
 
 
 def _planes(planes, figs: _Figures) -> Section:
-    from landscape.plot.plane import plane_figure
-    from landscape.plot.surface import plane_page
-
     s = Section("planes", "Planes", intro="Loss and test error on planes in weight space: through three checkpoints "
                 "(the SWA paper's Fig. 1), or around one along random, PCA or Hessian directions (Li et al. 2018).")
     for data in planes:
@@ -218,8 +218,6 @@ def _planes(planes, figs: _Figures) -> Section:
 
 
 def _lines(lines, figs: _Figures) -> Section:
-    from landscape.plot.line import line_figure
-
     s = Section("lines", "Lines", intro="Loss and error along lines: between two checkpoints and past both ends "
                 "(the SWA paper's Fig. 5), or through one checkpoint along a direction. Lines that start at the "
                 "same checkpoint are overlaid (e.g. from a pretrained model to each fine-tuned one).")
@@ -251,8 +249,6 @@ def _lines(lines, figs: _Figures) -> Section:
 
 
 def _rays(ray_sets, figs: _Figures) -> Section:
-    from landscape.plot.rays import rays_figure
-
     s = Section("rays", "Rays", intro="Loss along random rays from each point (the SWA paper's Fig. 4) and the "
                 "basin width: the distance where the train loss first rises by δ.")
     for data in ray_sets:
@@ -292,8 +288,6 @@ def _metric_value(entry: Any) -> str:
 
 
 def _sharpness(docs, figs: _Figures) -> list[Section]:
-    from landscape.plot.sharpness import SPECTRUM, merge_sharpness, sharpness_figure, sharpness_rows, spectrum_figure
-
     out = []
     entries = merge_sharpness(docs)
     rows_names = sharpness_rows(entries)
@@ -331,8 +325,6 @@ def _sharpness_provenance(d) -> Provenance:
 
 
 def _study(studies) -> Section:
-    from landscape.study.table import study_header, study_rows, study_sentences
-
     s = Section("study", "Study over seeds", intro="Test metrics of each method's reported model (the final iterate "
                 "for SGD, the BN-updated average for SWA/PSWA) as mean ± std over seeds, and the paired difference "
                 "with the study's SGD baseline (in the fine-tuning study, SGD at its tuned constant rate), with a "

@@ -19,6 +19,7 @@ import numpy as np
 from swa.errors import UserError
 from swa.validate import check, finite_array, increasing_axis, label, load_npz, need, read_json
 from landscape.results.metrics import METRICS
+from swa.rundir import read_manifest, read_metrics
 
 __all__ = ["PlaneData", "LineData", "RaysData", "SharpnessData", "RunData", "Marked", "read_result",
            "find_results", "KINDS"]
@@ -463,8 +464,6 @@ _MAX_ITERATIONS = 10 ** 7
 def read_run(path: Path) -> RunData:
     """A run directory's checked manifest (``swa.rundir.read_manifest``) and per-epoch records
     (``swa.rundir.read_metrics``)."""
-    from swa.rundir import read_manifest, read_metrics
-
     manifest = read_manifest(path)
     records = read_metrics(path, epochs=manifest["config"].get("epochs"))
     if not records:

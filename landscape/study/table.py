@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 from landscape.plot._common import plural
 from landscape.results.read import STUDY_FORMAT
 from landscape.study.stats import paired_difference, summarize, verdict
+from landscape.study.stats import Paired
 
 __all__ = ["summarize_study", "study_rows", "study_header", "study_sentences", "study_markdown", "BASELINE"]
 
@@ -88,8 +89,6 @@ def study_rows(study: Mapping[str, Any]) -> list[list[str]]:
 
 
 def study_sentences(study: Mapping[str, Any]) -> list[str]:
-    from landscape.study.stats import Paired
-
     base = study["methods"][study["baseline"]]["label"]
     out = []
     for e in study["methods"].values():

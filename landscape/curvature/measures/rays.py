@@ -11,6 +11,7 @@ import torch
 from landscape.engine.evaluator import AffineFamily
 from landscape.geometry.rays import ray_distances, ray_family, ray_width, width_summary
 from landscape.curvature.measures._common import _SEED_MAX, _check_obj, _generator, _int, _real, _Result, _setting
+from landscape.geometry.directions import random_directions
 
 __all__ = ["RayWidth", "ray_width_metric"]
 
@@ -39,8 +40,6 @@ class RayWidth(_Result):
 
 def _unit_directions(obj, k: int, seed: int) -> torch.Tensor:
     if hasattr(obj, "space"):
-        from landscape.geometry.directions import random_directions
-
         d = random_directions(obj.space, obj.point.detach().float().cpu(), k, normalization="unit", seed=seed)
         d = d.to(obj.dtype)
     else:
