@@ -26,7 +26,7 @@ from landscape.geometry.grid import Axis, GeometryError, Line
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
 from landscape.engine.self_check import CheckPoint, describe_check
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSelector, ParamSpace
 
@@ -127,7 +127,7 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
 
 
 def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Checkpoint, end: Checkpoint,
-                  settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
+                  settings: Settings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
                   params: ParamSelector = None, trainable_only: bool = False,
                   log: Callable[[str], None] = print) -> InterpResult:
     """Evaluate ``start + t·(end − start)`` at every ``t``, into ``out`` or in memory.
@@ -145,7 +145,7 @@ def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Che
                         stats=run.stats)
 
 
-def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: EvalSettings, *,
+def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: Settings, *,
                    t_axis: Axis = DEFAULT_T, params: ParamSelector = None,
                    log: Callable[[str], None] = print) -> InterpResult:
     """:func:`evaluate_line` on a command's model and data (``ctx``), into ``out``."""
