@@ -306,7 +306,7 @@ def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
     (lambda tr: tr, {"bn": "fixed"}, TypeError,  # a keyword of the former API: its new form, in one error
      r"^interpolate\(\) no longer takes bn=: pass settings=landscape.Settings\(bn='fixed'\)$"),
     (lambda tr: tr, {"loss_fn": F.mse_loss, "seed": 1}, TypeError,
-     r"pass settings=landscape.Settings\(seed=1\), loss=landscape.Loss\(fn=...\)$"),
+     r"no longer takes loss_fn=, seed=: pass loss=landscape.Loss\(fn=...\), settings=landscape.Settings\(seed=1\)$"),
 ])
 def test_bad_input_is_one_clear_error(setup, data, kwargs, exc, match):
     ctx, _, states, train, _ = setup

@@ -86,13 +86,13 @@ def test_lambda_gets_a_fallback_name_and_one_hint(problem):
     res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=lambda o, y: smoothed_ce(o, y),
                                 log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
     assert res.sidecar["inputs"]["loss"] == {"task": "classification", "loss": CUSTOM_LOSS}
-    hints = [line for line in logs if "loss_name" in line]
+    hints = [line for line in logs if "Loss(..., name=" in line]
     assert len(hints) == 1 and "lambda" in hints[0]
     logs.clear()
     named = landscape.interpolate(model, states[0], states[1], data, t=[0, 1],
                                   loss=landscape.Loss(name="smoothed", fn=lambda o, y: smoothed_ce(o, y)),
                                   log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
-    assert named.sidecar["inputs"]["loss"]["loss"] == "smoothed" and not any("loss_name" in m for m in logs)
+    assert named.sidecar["inputs"]["loss"]["loss"] == "smoothed" and not any("Loss(..., name=" in m for m in logs)
     assert named["train_loss"] == pytest.approx(res["train_loss"], rel=1e-6)  # a label, not another loss
 
 

@@ -107,9 +107,9 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
     end_state.update({k: v.to(center.state[k].dtype).clone() for k, v in space.split(w_c + d).items()})
     end = Checkpoint(None, f"center + d ({info['kind']})", end_state, state_digest(end_state))
     t = t if t is not None else Axis(-half, half, 41)
-    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings), end_is_checkpoint=False)
-    task.inputs["direction"] = {k: v for k, v in info.items() if k in ("kind", "seed", "normalization",
-                                                                       "include_bn_and_bias", "tol")}
+    key = {k: v for k, v in info.items() if k in ("kind", "seed", "normalization", "include_bn_and_bias", "tol")}
+    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings), end_is_checkpoint=False,
+                     direction=key)
     task.sidecar.update(direction=info, axis=axis_label,
                         units="t: multiples of the direction d; distance: Euclidean, in parameter space")
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)

@@ -137,7 +137,7 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     task = Task(
         "plane", (len(alphas), len(betas)), [family], bn, directions=2,
         inputs={"anchors": [a.digest for a in anchors], "trajectory": [c.digest for c, _ in projected],
-                "x": x_axis.to_json(), "y": y_axis.to_json()},
+                "x": x_axis.to_json(), "y": y_axis.to_json(), **({"units": units} if units == "relative" else {})},
         extra={"alphas": alphas, "betas": betas, "anchors": anchor_xy, "trajectory": traj_xy,
                "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
         sidecar={"anchors": [a.to_json() for a in anchors], "projections": projections,
@@ -151,7 +151,6 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
                   f"orthogonal to it, {scale[1]:.4g} (Garipov et al. 2018)",
             axes={"x": f"α  (× ‖{second} − {first}‖)", "y": f"β  (× ‖v‖, v towards {third})"},
             scale=[float(s) for s in scale])
-        task.inputs["units"] = units
     if preset is not None:
         task.sidecar["preset"] = preset
     return task, plane, projections

@@ -46,7 +46,7 @@ from landscape.engine.probe import DEFAULT_BATCH_SIZE, device_name, probe_sample
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["Task", "Outcome", "run_task", "space_of", "budget_for", "Budget"]
+__all__ = ["Task", "Outcome", "run_task", "resume_key", "space_of", "budget_for", "Budget"]
 
 
 @dataclass
@@ -115,6 +115,21 @@ def budget_for(space: ParamSpace, data: EvalData, settings: Settings) -> Budget:
         batch_size=settings.batch_size or DEFAULT_BATCH_SIZE, max_points=settings.max_points)
 
 
+def resume_key(task: Task, *, about: dict[str, Any], settings: Settings, model: nn.Module, data: EvalData,
+               space: ParamSpace) -> dict[str, Any]:
+    """The resume key of ``task`` (the sidecar's ``inputs``), built here only: the command, ``about`` (model,
+    data and loss descriptions), the settings that change the numbers (:meth:`Settings.inputs`), the task's
+    own ``inputs`` (its points, axes, directions: what its geometry module described), the sample subset
+    when the data were cut to one (``samples=`` / ``--samples``, :meth:`EvalData.sampled`) and the parameter
+    selection when there is one. A re-run whose key equals the stored one resumes."""
+    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
+    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
+        inputs["sample"] = data.sample
+    if space.selection is not None:
+        inputs["params"] = space.selection
+    return inputs
+
+
 def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,
              settings: Settings, *, about: dict[str, Any], out: Optional[str | Path] = None,
              log: Callable[[str], None] = print) -> Outcome:
@@ -123,11 +138,7 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
     Raises:
         StaleResultsError: results of other inputs in ``out`` (unless ``settings.overwrite``).
     """
-    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
-    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
-        inputs["sample"] = data.sample
-    if space.selection is not None:
-        inputs["params"] = space.selection
+    inputs = resume_key(task, about=about, settings=settings, model=model, data=data, space=space)
     sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
     store = ResultStore(out, task.name, task.shape, METRICS, inputs, task.extra, sidecar,
                         overwrite=settings.overwrite)
