@@ -72,7 +72,7 @@ __all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Gri
 
 Log = Callable[[str], None]
 
-# The former API's keywords, by the object that now holds them: (keyword of the call, class, its field).
+# The former API's keywords and their field in the object that now holds them (settings=, loss=, grid=, directions=).
 _LOSS_FIELDS = {"loss_fn": "fn", "forward_fn": "forward_fn", "task": "task", "loss_name": "name"}
 _GRID_FIELDS = {"x": "x", "y": "y", "margin": "margin"}
 _DIRECTION_FIELDS = ("normalization", "include_bn_and_bias", "orthogonal", "pca_center", "hessian_samples",

@@ -38,8 +38,8 @@ class Settings:
             ``bn`` choices: :data:`landscape.engine.bn.BN_STRATEGIES`.
         batch_size, chunk: evaluation batch size (``None``: the fastest of a short timed probe,
             ``landscape.engine.probe``); points per saved chunk.
-        precision, device, seed: ``fp32``/``tf32``/``bf16`` (``landscape.engine.precision``); ``auto``/``cpu``/``cuda``/``cuda:N``
-            (``swa.devices``); seed of random choices.
+        precision, device, seed: ``fp32``/``tf32``/``bf16`` (``landscape.engine.precision``);
+            ``auto``/``cpu``/``cuda``/``cuda:N`` (``swa.devices``); seed of random choices.
         overwrite: replace results of other inputs in the output directory. It is here, not beside ``out``,
             because the result store obeys it together with the other settings and every sidecar records it in
             ``settings`` (results written before keep resuming).
