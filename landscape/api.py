@@ -83,15 +83,15 @@ def _moved(name: str, kwargs: dict[str, Any]) -> Optional[str]:
     """The new form of the former keywords in ``kwargs`` (``settings=landscape.Settings(bn='fixed')``), or None."""
     groups: dict[str, list[str]] = {}
     for key, value in kwargs.items():
-        shown = "..." if callable(value) else repr(value)
+        shown = "..." if callable(value) else None  # repr'd only for a former keyword (points may be large)
         if key in SETTINGS_FIELDS:
-            groups.setdefault("settings=landscape.Settings", []).append(f"{key}={shown}")
+            groups.setdefault("settings=landscape.Settings", []).append(f"{key}={shown or repr(value)}")
         elif key in _LOSS_FIELDS:
-            groups.setdefault("loss=landscape.Loss", []).append(f"{_LOSS_FIELDS[key]}={shown}")
+            groups.setdefault("loss=landscape.Loss", []).append(f"{_LOSS_FIELDS[key]}={shown or repr(value)}")
         elif key in _GRID_FIELDS and name == "plane":
-            groups.setdefault("grid=landscape.Grid", []).append(f"{key}={shown}")
+            groups.setdefault("grid=landscape.Grid", []).append(f"{key}={shown or repr(value)}")
         elif key in _DIRECTION_FIELDS and name == "plane":
-            groups.setdefault("directions=landscape.Directions", []).append(f"{key}={shown}")
+            groups.setdefault("directions=landscape.Directions", []).append(f"{key}={shown or repr(value)}")
     if not groups:
         return None
     return ", ".join(f"{group}({', '.join(fields)})" for group, fields in groups.items())
