@@ -2,8 +2,9 @@
 space (planes, lines, random rays), measures sharpness, and writes resumable result files.
 
 The Python API is :func:`plane`, :func:`interpolate`, :func:`rays` and :func:`sharpness`
-(``landscape.api``); the console script lives in ``landscape.cli``. The library never imports the
-trainer.
+(``landscape.api``), with what they take grouped in :class:`Settings` (how points are evaluated),
+:class:`Loss`, :class:`Grid` and :class:`Directions`; the console script lives in ``landscape.cli``. The
+library never imports the trainer.
 """
 
 import importlib
@@ -15,7 +16,9 @@ _EXPORTS = {
     "Axis": "landscape.geometry.grid", "parse_axis": "landscape.geometry.grid", "random_directions": "landscape.geometry.directions",
     "orthogonalize": "landscape.geometry.directions", "NORMALIZATIONS": "landscape.geometry.directions",
     "AffineFamily": "landscape.engine.evaluator", "Evaluator": "landscape.engine.evaluator", "ResultStore": "landscape.results.store",
-    "EvalSettings": "landscape.engine.settings", "load_context": "landscape.engine.inputs", "load_checkpoints": "landscape.engine.inputs",
+    "Settings": "landscape.engine.settings", "Loss": "landscape.engine.settings", "Grid": "landscape.compute.options",
+    "Directions": "landscape.compute.options", "load_context": "landscape.engine.inputs",
+    "load_checkpoints": "landscape.engine.inputs",
     "compute_plane": "landscape.compute.plane", "compute_interp": "landscape.compute.line", "compute_rays": "landscape.compute.rays",
     "ray_width": "landscape.geometry.rays", "ModelObjective": "landscape.curvature.objective", "HessianOperator": "landscape.curvature.hessian",
     "DenseOperator": "landscape.curvature.hessian", "top_eigenvalues_lanczos": "landscape.curvature.spectrum",

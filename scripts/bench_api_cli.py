@@ -154,7 +154,8 @@ def worker(mode: str, work: Path, grid: int, out: Path) -> None:
                 "test": DataLoader(TensorDataset(x_test, y_test), batch_size=128)}
     else:
         data = {"train": (x, y), "test": (x_test, y_test)}
-    landscape.plane(resnet_bn(), states, data, grid=grid, out=out, progress=False, overwrite=True)
+    landscape.plane(resnet_bn(), states, data, grid=grid, out=out,
+                    settings=landscape.Settings(progress=False, overwrite=True))
 
 
 def run_one(mode: str, work: Path, grid: int, info: dict) -> dict:

@@ -244,8 +244,9 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
     data = {"train": (x[:n_train], y[:n_train]), "test": (x[n_train:], y[n_train:])}
     t0 = clock(device)
     # The self-check's two evaluations per anchor are left out: the other implementations do no such check.
-    landscape.plane(model, states, data, grid=steps, bn=bn, device=device, progress=False, log=lambda _: None,
-                    self_check=False)
+    landscape.plane(model, states, data, grid=steps,
+                    settings=landscape.Settings(bn=bn, device=device, progress=False, self_check=False),
+                    log=lambda _: None)
     api = clock(device) - t0
     if not with_cli:
         return api, None

@@ -63,12 +63,14 @@ for seed in (0, 1, 2):
     torch.manual_seed(seed)
     model = build_model(ModelSpec("cnn_small", {"width": 16}), num_outputs=10, input_shape=(1, 8, 8))
     states.append({k: v.clone() for k, v in model.state_dict().items()})
-quiet = dict(progress=False, self_check=False, log=lambda _: None)
-landscape.plane(model, states, data, grid=2, bn="recompute", device="cuda", **quiet)  # CUDA context, kernels
+quiet = dict(progress=False, self_check=False, bn="recompute")
+landscape.plane(model, states, data, grid=2, settings=landscape.Settings(device="cuda", **quiet),
+                log=lambda _: None)  # CUDA context, kernels
 rows, planes = [], {}
 for device in ("cuda", "cpu"):
     t0 = time.perf_counter()
-    planes[device] = landscape.plane(model, states, data, grid=21, bn="recompute", device=device, **quiet)
+    planes[device] = landscape.plane(model, states, data, grid=21, settings=landscape.Settings(device=device, **quiet),
+                                     log=lambda _: None)
     rows.append((f"plane 21×21, cnn_small width 16, digits, BN recomputed, {device}", time.perf_counter() - t0))
 diff = max(float(np.max(np.abs(planes["cuda"].store.values[m] - planes["cpu"].store.values[m])
                         / np.abs(planes["cpu"].store.values[m]))) for m in ("train_loss", "test_loss"))

@@ -103,7 +103,7 @@ def _study(per_seed: dict, seeds: list, task: str, out: Path, model: str, note: 
 
 def main(argv=None) -> int:
     from landscape.report import build_report
-    from landscape.engine.settings import EvalSettings
+    from landscape.engine.settings import Settings
     from landscape.study.run import checkpoint_metrics
     from landscape.study.table import study_markdown, study_sentences
     from swa.data import DataSpec
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     root = smoke_root(out, "cifar100", n_train=32, n_test=16) if args.smoke else str(Path(args.data_root).expanduser())
     data = DataSpec("cifar100", root=root, download=args.download and not args.smoke, augment=True)
     seeds = list(range(1 if args.smoke else args.seeds))
-    settings = EvalSettings(device=device, seed=0, progress=not args.quiet)
+    settings = Settings(device=device, seed=0, progress=not args.quiet)
     report_inputs: list[Path] = []
 
     per_seed: dict[str, list] = {}

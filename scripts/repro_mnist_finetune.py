@@ -104,6 +104,7 @@ def init_weights(source: str, arch: str, out: Path) -> str | None:
 
 def main(argv=None) -> int:
     from landscape.report import build_report
+    from landscape.engine.settings import Settings
     from landscape.study.run import run_study, study_landscape
     from landscape.study.table import study_markdown
     from swa.data import DataSpec
@@ -128,8 +129,9 @@ def main(argv=None) -> int:
     title = "MNIST fine-tuning study: ResNet-50, SGD vs SWA vs PSWA" + (" (smoke)" if args.smoke else "")
     study = run_study(spec, seeds, title=title, say=say, extra={"weights": None if args.smoke else args.weights})
     say(study_markdown(study))
-    landscape = study_landscape(spec, seeds[0], grid=args.grid or (3 if args.smoke else 21), device=spec.device,
-                                quiet=args.quiet, line_points=5 if args.smoke else 41,
+    landscape = study_landscape(spec, seeds[0], grid=args.grid or (3 if args.smoke else 21),
+                                settings=Settings(device=spec.device, progress=not args.quiet),
+                                line_points=5 if args.smoke else 41,
                                 rays=(2, 3, 10.0) if args.smoke else (10, 21, 50.0), sharpness=not args.smoke)
     files = build_report([out / "study.json", out / f"seed-{seeds[0]}", landscape], out / "report", title=title,
                          progress=lambda k: None, overwrite=True)  # rebuilt from OUT's results: ours to replace

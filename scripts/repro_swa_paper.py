@@ -185,7 +185,7 @@ def _label(model: str, network) -> str:
 
 
 def main(argv=None) -> int:
-    from landscape.engine.settings import EvalSettings
+    from landscape.engine.settings import Settings
     from landscape.study.run import checkpoint_metrics
     from landscape.study.table import study_markdown, summarize_study
     from swa.data import DataSpec
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     grid = args.grid or (3 if args.smoke else 31)
     line, rays = (5, (2, 3, 5.0)) if args.smoke else (41, (10, 21, 50.0))
     seeds = list(range(1 if args.smoke else args.seeds))
-    settings = EvalSettings(device=device, seed=0, progress=not args.quiet)
+    settings = Settings(device=device, seed=0, progress=not args.quiet)
     rows, report_inputs = [], []
     for model, recipe in recipes.items():
         network = ModelSpec(*SMOKE_NETWORK[model]) if args.smoke else ModelSpec(model)

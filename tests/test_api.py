@@ -23,7 +23,8 @@ from landscape.engine.weights import ParamSpace
 from conftest import ROOT, cli, one_batch_bn_reference
 
 LAST = r"^classifier\."  # cnn_small's last layer
-QUIET = dict(progress=False, device="cpu", log=lambda _: None)
+EVAL = dict(progress=False, device="cpu")
+QUIET = dict(log=lambda _: None)
 
 
 # ------------------------------------------------------------------ the slow reference
@@ -119,8 +120,9 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow  # over 1 s: not in make test-fast
 def test_plane_with_dataloaders_equals_cli_file_and_slow_loop(setup, tmp_path, capsys):
     ctx, paths, states, train, test = setup
-    res = landscape.plane(ctx.model, states, _loaders(train, test), x=(-0.3, 1.4, 3), y=(-0.2, 0.9, 2),
-                          bn="recompute", bn_pass="exact", **QUIET)  # whole-set statistics from 300-batches
+    res = landscape.plane(ctx.model, states, _loaders(train, test),  # whole-set statistics from 300-batches
+                          grid=landscape.Grid(x=(-0.3, 1.4, 3), y=(-0.2, 0.9, 2)),
+                          settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"), **QUIET)
     code, _, err = cli(capsys, "plane", "--run", str(ctx.run.path), "--points", *paths, "--x", "-0.3:1.4:3",
                        "--y", "-0.2:0.9:2", "--bn", "recompute", "--out", str(tmp_path / "cli"), "--no-plot",
                        "--quiet", "--device", "cpu")
@@ -147,8 +149,9 @@ def test_dict_batches_through_forward_fn_equal_slow_loop(setup):
     ctx, _, states, train, test = setup
     dicts = lambda x, y: [{"pixels": x[i:i + 256], "label": y[i:i + 256]} for i in range(0, len(x), 256)]  # noqa
     t = np.array([-0.5, 0.0, 0.4, 1.0, 1.5])
-    res = landscape.interpolate(ctx.model, states[0], states[2], {"train": dicts(*train), "test": dicts(*test)},
-                                t=t, forward_fn=_forward_dict, bn="recompute", bn_pass="exact", **QUIET)
+    res = landscape.interpolate(ctx.model, states[0], states[2], {"train": dicts(*train), "test": dicts(*test)}, t=t,
+                                loss=landscape.Loss(forward_fn=_forward_dict),
+                                settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"), **QUIET)
     names = ParamSpace.of(ctx.model).param_names
     shapes = ParamSpace.of(ctx.model).param_shapes
     a, b = _flat(names, states[0]), _flat(names, states[2])
@@ -163,7 +166,7 @@ def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     ctx, _, states, train, test = setup
     smooth = lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1)  # noqa: E731
     res = landscape.rays(ctx.model, [states[1]], (train[0], train[1]), directions=2, max_distance=2.0, steps=3,
-                         loss_fn=smooth, bn="fixed", seed=4, **QUIET)
+                         loss=smooth, settings=landscape.Settings(**EVAL, bn="fixed", seed=4), **QUIET)
     space = ParamSpace.of(ctx.model)
     base = _flat(space.param_names, states[1])
     dirs = random_directions(space, base.float(), 2, normalization="unit", seed=4).double()
@@ -177,7 +180,7 @@ def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     assert np.all(np.abs(got[..., 1] - want[..., 1]) <= 1.01 / 1347)
     assert np.isnan(got[..., 2:]).all()  # no test split: NaN, not made up
     plain = landscape.rays(ctx.model, [states[1]], (train[0], train[1]), directions=2, max_distance=2.0, steps=3,
-                           bn="fixed", seed=4, **QUIET)
+                           settings=landscape.Settings(**EVAL, bn="fixed", seed=4), **QUIET)
     assert np.all(plain["train_loss"] < res["train_loss"])  # label smoothing raises the loss of a confident net
 
 
@@ -195,8 +198,10 @@ def test_params_subset_moves_only_the_last_layer(setup, tmp_path, capsys):
         out = model(x)
         return F.cross_entropy(out, y), (out.argmax(1) == y).sum(), len(out)
 
-    res = landscape.plane(ctx.model, states, {"train": train, "test": test}, x=(-0.5, 1.5, 3), y=(-0.5, 1.0, 2),
-                          params=LAST, forward_fn=recording, bn="recompute", **QUIET)
+    res = landscape.plane(ctx.model, states, {"train": train, "test": test},
+                          grid=landscape.Grid(x=(-0.5, 1.5, 3), y=(-0.5, 1.0, 2)), params=LAST,
+                          loss=landscape.Loss(forward_fn=recording),
+                          settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
     assert seen and all(seen)
     want = _plane_reference(ctx.model, states, space.param_names, space.param_shapes, res.alphas, res.betas,
                             train, test)
@@ -230,10 +235,13 @@ def test_callers_model_is_untouched(setup):
     model.features[0].weight.requires_grad_(False)  # a frozen layer stays frozen
     before = _snapshot(model)
     data = {"train": train, "test": test}
-    landscape.plane(model, states, data, grid=2, bn="recompute", **QUIET)
-    landscape.interpolate(model, states[0], states[2], data, t=[0.0, 0.5], bn="interpolate", **QUIET)
-    landscape.rays(model, [model], data, directions=1, steps=2, max_distance=1.0, trainable_only=True, **QUIET)
-    landscape.sharpness(model, [states[2]], data, metrics=["hessian_trace"], trace_matvecs=3, **QUIET)
+    landscape.plane(model, states, data, grid=2, settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
+    landscape.interpolate(model, states[0], states[2], data, t=[0.0, 0.5],
+                          settings=landscape.Settings(**EVAL, bn="interpolate"), **QUIET)
+    landscape.rays(model, [model], data, directions=1, steps=2, max_distance=1.0, trainable_only=True, **QUIET,
+                   settings=landscape.Settings(**EVAL))
+    landscape.sharpness(model, [states[2]], data, metrics=["hessian_trace"], trace_matvecs=3, **QUIET,
+                        settings=landscape.Settings(**EVAL))
     after = _snapshot(model)
     assert before[1] == after[1] and before[2] == after[2]
     for name, value in before[0].items():
@@ -244,16 +252,20 @@ def test_callers_model_is_untouched(setup):
 def test_in_memory_points_are_keyed_by_their_tensors(setup, tmp_path):
     ctx, _, states, train, test = setup
     data = {"train": train, "test": test}
-    first = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET)
+    first = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+                                  settings=landscape.Settings(**EVAL))
     assert first.stats["computed"] == 2 and (tmp_path / "interp.npz").exists()
-    again = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET)
+    again = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+                                  settings=landscape.Settings(**EVAL))
     assert again.stats == {**again.stats, "computed": 0, "skipped": 2}
     np.testing.assert_array_equal(again["train_loss"], first["train_loss"])
     nudged = {k: v.clone() for k, v in states[1].items()}
     nudged["classifier.bias"][0] += 1e-6  # one value changed: other inputs, refused rather than reused
     with pytest.raises(StaleResultsError, match="differs in: to"):
-        landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], out=tmp_path, **QUIET)
-    other = landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], **QUIET)
+        landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+                              settings=landscape.Settings(**EVAL))
+    other = landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], **QUIET,
+                                  settings=landscape.Settings(**EVAL))
     with pytest.raises(StaleResultsError):
         other.save(tmp_path)
     other.save(tmp_path, overwrite=True)
@@ -272,9 +284,10 @@ def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
 
     cli_value = json.loads((tmp_path / "sharpness.json").read_text())["results"]["end"]["metrics"]
     dicts = [{"pixels": train[0][i:i + 500], "label": train[1][i:i + 500]} for i in range(0, len(train[0]), 500)]
-    for data, kwargs in (({"train": train, "test": test}, {}), ({"train": dicts}, {"forward_fn": _forward_dict})):
+    for data, kwargs in (({"train": train, "test": test}, {}),
+                         ({"train": dicts}, {"loss": landscape.Loss(forward_fn=_forward_dict)})):
         res = landscape.sharpness(ctx.model, [paths[2]], data, metrics=["hessian_top_eigenvalues"], top_k=2,
-                                  labels=["end"], **QUIET, **kwargs)
+                                  labels=["end"], **QUIET, **kwargs, settings=landscape.Settings(**EVAL))
         np.testing.assert_allclose(res["end"]["metrics"]["hessian_top_eigenvalues"]["value"],
                                    cli_value["hessian_top_eigenvalues"]["value"], rtol=1e-4)
     assert res["end"]["test_loss"] is None and res.json_path is None
@@ -289,13 +302,17 @@ def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
     (lambda tr: {"train": tr, "valid": tr}, {}, ValueError, "key 'train'"),
     (lambda tr: tr, {"params": "^nothing"}, ValueError, "selects no parameter"),
     (lambda tr: tr, {"params": "(["}, ValueError, "not a regular expression"),
-    (lambda tr: tr, {"loss_fn": F.mse_loss, "forward_fn": _forward_dict}, ValueError, "not both"),
-    (lambda tr: tr, {"bn": "sometimes"}, ValueError, "bn"),
+    (lambda tr: tr, {"loss": landscape.Loss(fn=F.mse_loss, forward_fn=_forward_dict)}, ValueError, "not both"),
+    (lambda tr: tr, {"bn": "fixed"}, TypeError,  # a keyword of the former API: its new form, in one error
+     r"^interpolate\(\) no longer takes bn=: pass settings=landscape.Settings\(bn='fixed'\)$"),
+    (lambda tr: tr, {"loss_fn": F.mse_loss, "seed": 1}, TypeError,
+     r"no longer takes loss_fn=, seed=: pass loss=landscape.Loss\(fn=...\), settings=landscape.Settings\(seed=1\)$"),
 ])
 def test_bad_input_is_one_clear_error(setup, data, kwargs, exc, match):
     ctx, _, states, train, _ = setup
     with pytest.raises(exc, match=match):
-        landscape.interpolate(ctx.model, states[0], states[1], data(train), t=[0.0, 1.0], **QUIET, **kwargs)
+        landscape.interpolate(ctx.model, states[0], states[1], data(train), t=[0.0, 1.0], **QUIET, **kwargs,
+                              settings=landscape.Settings(**EVAL))
 
 
 def test_bn_choices_come_from_the_registry(capsys):
@@ -325,8 +342,8 @@ def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
     ctx, _, states, train, _ = setup
     noisy = _Noisy(*train)
     loader = DataLoader(noisy, batch_size=400)
-    res = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5, 0.5], bn="recompute",
-                                **QUIET)
+    res = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5, 0.5],
+                                settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
     # one fixed loss function: the same point gives the same value, however the augmentation draws
     assert len(set(res["train_loss"].tolist())) == 1
     assert noisy.reads == 400 + len(train[0])  # its first batch to find the task, then once into the cache
@@ -334,5 +351,6 @@ def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
 
     monkeypatch.setattr(data_module, "CACHE_FRACTION", 0.0)  # nothing fits: read at every pass
     noisy.reads = 0
-    streamed = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5], bn="fixed", **QUIET)
+    streamed = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5],
+                                     settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
     assert noisy.reads >= 2 * len(train[0]) and streamed["train_loss"][0] != streamed["train_loss"][1]

@@ -17,7 +17,8 @@ from swa.errors import UserError
 
 from tiny_mlp import build
 
-QUIET = dict(progress=False, device="cpu", log=lambda _: None)
+EVAL = dict(progress=False, device="cpu")
+QUIET = dict(log=lambda _: None)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,8 @@ def _num_params(model):
 def test_plane_axes_are_checked(small, value, match):
     model, states, data = small
     with pytest.raises(ValueError, match=match):
-        landscape.plane(model, states, data, x=value, y=(0, 1, 3), **QUIET)
+        landscape.plane(model, states, data, grid=landscape.Grid(x=value, y=(0, 1, 3)), **QUIET,
+                        settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("grid", [0, 1, -5, 2.5, "5", True])
@@ -60,16 +62,17 @@ def test_plane_grid_is_checked(small, grid):
     model, states, data = small
     match = rf"^`grid` must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
     with pytest.raises(ValueError, match=match):
-        landscape.plane(model, states, data, grid=grid, **QUIET)
+        landscape.plane(model, states, data, grid=grid, **QUIET, settings=landscape.Settings(**EVAL))
     with pytest.raises(ValueError, match=match):  # around a point: the same check
-        landscape.plane(model, data=data, center=states[0], grid=grid, **QUIET)
+        landscape.plane(model, data=data, center=states[0], grid=grid, **QUIET, settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("margin", [-0.1, math.nan, math.inf, "0.2"])
 def test_plane_margin_is_checked(small, margin):
     model, states, data = small
     with pytest.raises(ValueError, match=r"`margin` must be a finite number >= 0"):
-        landscape.plane(model, states, data, grid=3, margin=margin, **QUIET)
+        landscape.plane(model, states, data, grid=landscape.Grid(points=3, margin=margin), **QUIET,
+                        settings=landscape.Settings(**EVAL))
 
 
 def test_axis_checks_itself_and_cli_and_api_share_it():
@@ -95,10 +98,11 @@ def test_axis_checks_itself_and_cli_and_api_share_it():
 def test_interpolate_t_is_checked(small, t, match):
     model, states, data = small
     if match is None:  # an Axis is fine
-        assert len(landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET).t) == 2
+        assert len(landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET,
+                                         settings=landscape.Settings(**EVAL)).t) == 2
         return
     with pytest.raises(ValueError, match=match):
-        landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET)
+        landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET, settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -115,16 +119,37 @@ def test_interpolate_t_is_checked(small, t, match):
 def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
     model, states, data = small
     with pytest.raises(ValueError, match=match) as exc:
-        landscape.rays(model, [states[0]], data, **QUIET, **kwargs)
+        landscape.rays(model, [states[0]], data, **QUIET, **kwargs, settings=landscape.Settings(**EVAL))
     assert "--" not in str(exc.value)  # the API's spelling, not the command line's
 
 
-def test_settings_name_the_api_argument(small):
-    model, states, data = small
+def test_settings_name_the_api_argument():
+    """``landscape.Settings`` is checked when built, naming the Python argument wherever it is built."""
     with pytest.raises(ValueError, match=r"^`batch_size` must be a positive integer, got 0$"):
-        landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], batch_size=0, **QUIET)
+        landscape.Settings(batch_size=0)
     with pytest.raises(ValueError, match=r"^`max_points` must be a positive integer, got -1$"):
-        landscape.interpolate(model, states[0], states[1], data, t=[0.0, 1.0], max_points=-1, **QUIET)
+        landscape.Settings(max_points=-1)
+
+
+def test_former_keywords_name_their_new_form(small):
+    """A keyword of the former API is one TypeError that names its new form, before any work."""
+    model, states, data = small
+    with pytest.raises(TypeError, match=r"^plane\(\) no longer takes bn=, x=, hessian_samples=, task=: pass "
+                       r"settings=landscape.Settings\(bn='fixed'\), grid=landscape.Grid\(x=\(0, 1, 2\)\), "
+                       r"directions=landscape.Directions\(hessian_samples=8\), "
+                       r"loss=landscape.Loss\(task='classification'\)$"):
+        landscape.plane(model, states, data, bn="fixed", x=(0, 1, 2), hessian_samples=8, task="classification")
+    with pytest.raises(TypeError, match=r"^sharpness\(\) no longer takes samples=: pass "
+                       r"settings=landscape.Settings\(samples=10\)$"):
+        landscape.sharpness(model, states[:1], data, samples=10)
+
+
+def test_sharpness_refuses_settings_that_do_not_apply(small):
+    model, states, data = small
+    with pytest.raises(ValueError, match=r"^bn must be 'fixed' .* or 'recompute' for sharpness, got 'interpolate'$"):
+        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(bn="interpolate"), **QUIET)
+    with pytest.raises(ValueError, match=r"^chunk, precision do\(es\) not apply to sharpness"):
+        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(chunk=2, precision="bf16"), **QUIET)
 
 
 # ------------------------------------------------------------------ degenerate planes
@@ -163,7 +188,8 @@ def test_zero_or_parallel_directions_are_refused(small, tmp_path, kind, match, f
     if form == "file":
         torch.save(_as_dict(model, d), given)
     with pytest.raises(ValueError, match=match) as exc:
-        landscape.plane(model, data=data, center=states[0], directions=given, grid=3, **QUIET)
+        landscape.plane(model, data=data, center=states[0], directions=given, grid=3, **QUIET,
+                        settings=landscape.Settings(**EVAL))
     assert len(str(exc.value).splitlines()) == 1
     if form == "file":
         assert "dirs.pt" in str(exc.value)
@@ -184,12 +210,15 @@ def test_check_direction_pair():
 def test_coincident_and_collinear_anchors_are_refused_naming_the_points(small):
     model, states, data = small
     with pytest.raises(GeometryError, match=r"p0 and p1 hold the same weights"):
-        landscape.plane(model, [states[0], states[0], states[1]], data, grid=3, **QUIET)
+        landscape.plane(model, [states[0], states[0], states[1]], data, grid=3, **QUIET,
+                        settings=landscape.Settings(**EVAL))
     with pytest.raises(GeometryError, match=r"a and c hold the same weights"):
-        landscape.plane(model, [states[0], states[1], states[0]], data, grid=3, labels=["a", "b", "c"], **QUIET)
+        landscape.plane(model, [states[0], states[1], states[0]], data, grid=3, labels=["a", "b", "c"], **QUIET,
+                        settings=landscape.Settings(**EVAL))
     mid = {k: (states[0][k] + states[1][k]) / 2 if v.dtype.is_floating_point else v for k, v in states[0].items()}
     with pytest.raises(GeometryError, match=r"p0, p1 and p2 are collinear"):
-        landscape.plane(model, [states[0], states[1], mid], data, grid=3, **QUIET)
+        landscape.plane(model, [states[0], states[1], mid], data, grid=3, **QUIET,
+                        settings=landscape.Settings(**EVAL))
 
 
 # ------------------------------------------------------------------ sharpness
@@ -208,9 +237,9 @@ def test_parse_metrics_takes_a_string_and_refuses_nothing():
 def test_sharpness_api_metrics_and_result_mapping(small):
     model, states, data = small
     with pytest.raises(ValueError, match=r"no metric given"):
-        landscape.sharpness(model, [states[0]], data, metrics=[], **QUIET)
-    res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3,
-                              **QUIET)
+        landscape.sharpness(model, [states[0]], data, metrics=[], **QUIET, settings=landscape.Settings(**EVAL))
+    res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3, **QUIET,
+                              settings=landscape.Settings(**EVAL))
     assert "point 0" in res and "point 1" in res and "nothing" not in res and 0 not in res
     assert list(res) == ["point 0", "point 1"] == list(res.keys()) and len(res) == 2
     assert set(res["point 0"]["metrics"]) == {"hessian_trace"}

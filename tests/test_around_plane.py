@@ -25,7 +25,8 @@ from landscape.engine.weights import ParamSpace
 
 from conftest import cli, one_batch_bn_reference
 
-QUIET = dict(progress=False, device="cpu", log=lambda _: None, batch_size=2048)
+EVAL = dict(progress=False, device="cpu", batch_size=2048)
+QUIET = dict(log=lambda _: None)
 F64 = torch.float64
 
 
@@ -85,7 +86,8 @@ def test_random_directions_have_the_filter_norms_of_the_center(setup):
 def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     ctx, states, train, test = setup
     res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
-                          x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2), seed=7, bn="recompute", **QUIET)
+                          grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
+                          settings=landscape.Settings(**EVAL, seed=7, bn="recompute"), **QUIET)
     space = ParamSpace.of(ctx.model)
     center = space.params_of(states[-1]).double()
     d = res.directions.directions.double()
@@ -95,7 +97,8 @@ def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     np.testing.assert_allclose(got[..., [0, 2]], want[..., [0, 2]], rtol=1e-5)
     assert np.all(np.abs(got[..., [1, 3]] - want[..., [1, 3]]) <= 1.01 / 450)
     again = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
-                            x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2), seed=7, bn="recompute", **QUIET)
+                            grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
+                            settings=landscape.Settings(**EVAL, seed=7, bn="recompute"), **QUIET)
     np.testing.assert_array_equal(again["train_loss"], res["train_loss"])
     # The directions file: shaped like the parameters, weights_only-loadable, and it reproduces the plane.
     res.save(tmp_path / "a")
@@ -103,8 +106,9 @@ def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     assert set(doc) == {"x", "y"} and list(doc["x"]) == list(space.param_names)
     assert all(doc["x"][n].shape == s for n, s in zip(space.param_names, space.param_shapes))
     loaded = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1],
-                             directions=tmp_path / "a" / "directions.pt", x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2),
-                             bn="recompute", **QUIET)
+                             directions=tmp_path / "a" / "directions.pt",
+                             grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
+                             settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
     np.testing.assert_array_equal(loaded["train_loss"], res["train_loss"])
 
 
@@ -169,7 +173,7 @@ def test_hessian_plane_through_the_api(setup):
     loss at the center, recorded with their eigenvalues, and the center is the plane's lowest point of them."""
     ctx, states, train, test = setup
     res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="hessian",
-                          grid=5, bn="fixed", **QUIET)
+                          grid=5, settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
     lam = res.directions.about["eigenvalues"]
     assert lam[0] >= lam[1] > 0
     d = res.directions.directions.double()
@@ -281,14 +285,14 @@ def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
     from landscape.engine.data import as_eval_data
     from landscape.engine.forward import Forward
     from landscape.engine.inputs import as_checkpoints
-    from landscape.engine.settings import EvalSettings
+    from landscape.engine.settings import Settings
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 6, generator=g), torch.randint(0, 3, (300,), generator=g)
     net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
     data = as_eval_data((x, y))
     center = as_checkpoints([net.state_dict()], None, net, ["w"])[0]
-    settings = EvalSettings(device="cpu", progress=False, batch_size=300)
+    settings = Settings(device="cpu", progress=False, batch_size=300)
     h = 0.02
     res = evaluate_around_line(net, data, Forward(task=data.task), center, settings, about={}, direction="hessian",
                                t=[-h, 0.0, h], log=lambda _: None)
@@ -324,7 +328,8 @@ def test_plot_draws_all_three_plane_kinds(setup, tmp_path, capsys):
     data = {"train": train, "test": test}
     for kind, extra in (("random", {"center": states[-1]}), ("pca", {"trajectory": states}),
                         ("hessian", {"center": states[-1]})):
-        res = landscape.plane(ctx.model, data=data, directions=kind, grid=3, **extra, **QUIET)
+        res = landscape.plane(ctx.model, data=data, directions=kind, grid=3, **extra, **QUIET,
+                              settings=landscape.Settings(**EVAL))
         res.save(tmp_path / kind)
         code, out, err = cli(capsys, "plot", str(tmp_path / kind), "--out", str(tmp_path / kind / "fig"), "--html")
         assert code == 0, err

@@ -50,9 +50,10 @@ def test_plane_on_cuda_is_the_cpu_plane(digits):
     import landscape
 
     model, states = _cnn_states()
-    kwargs = dict(grid=5, bn="recompute", progress=False, self_check=False, log=lambda _: None)
-    cpu = landscape.plane(model, states, digits, device="cpu", **kwargs)
-    gpu = landscape.plane(model, states, digits, device="cuda", **kwargs)
+    kwargs_eval = dict(bn="recompute", progress=False, self_check=False)
+    kwargs = dict(grid=5, log=lambda _: None)
+    cpu = landscape.plane(model, states, digits, settings=landscape.Settings(**kwargs_eval, device="cpu"), **kwargs)
+    gpu = landscape.plane(model, states, digits, settings=landscape.Settings(**kwargs_eval, device="cuda"), **kwargs)
     for m in ("train_loss", "test_loss"):
         np.testing.assert_allclose(gpu.store.values[m], cpu.store.values[m], rtol=1e-5, err_msg=m)
     assert np.abs(gpu.store.values["test_acc"] - cpu.store.values["test_acc"]).max() <= 2 / 450
@@ -65,9 +66,12 @@ def test_in_memory_cuda_states_with_a_trajectory(digits):
 
     model, states = _cnn_states((0, 1, 2, 3))
     on_gpu = [{k: v.cuda() for k, v in s.items()} for s in states]
-    kwargs = dict(directions="random", grid=3, progress=False, self_check=False, log=lambda _: None)
-    cpu = landscape.plane(model, data=digits, center=states[0], trajectory=states[1:], device="cpu", **kwargs)
-    gpu = landscape.plane(model, data=digits, center=on_gpu[0], trajectory=on_gpu[1:], device="cuda", **kwargs)
+    kwargs_eval = dict(progress=False, self_check=False)
+    kwargs = dict(directions="random", grid=3, log=lambda _: None)
+    cpu = landscape.plane(model, data=digits, center=states[0], trajectory=states[1:],
+                          settings=landscape.Settings(**kwargs_eval, device="cpu"), **kwargs)
+    gpu = landscape.plane(model, data=digits, center=on_gpu[0], trajectory=on_gpu[1:],
+                          settings=landscape.Settings(**kwargs_eval, device="cuda"), **kwargs)
     for a, b in zip(gpu.projections, cpu.projections):
         assert (a["x"], a["y"], a["distance"]) == pytest.approx((b["x"], b["y"], b["distance"]), rel=1e-5)
     np.testing.assert_allclose(gpu.store.values["train_loss"], cpu.store.values["train_loss"], rtol=1e-5)

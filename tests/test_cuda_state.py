@@ -96,14 +96,16 @@ def test_plane_projects_states_from_another_device(directions):
     CPU states (through three points; around a center with random and PCA directions)."""
     model, states = _mlp_states(5)
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    common = dict(data=(x, y), grid=3, device="cpu", progress=False, log=lambda _m: None, self_check=False,
-                  batch_size=20)
+    common_eval = dict(device="cpu", progress=False, self_check=False, batch_size=20)
+    common = dict(data=(x, y), grid=3, log=lambda _m: None)
 
     def run(to):
         s = [to(st) for st in states]
         if directions is None:
-            return landscape.plane(model, points=s[:3], trajectory=s, marked=s[3:], **common)
-        return landscape.plane(model, center=s[-1], directions=directions, trajectory=s, marked=s[:1], **common)
+            return landscape.plane(model, points=s[:3], trajectory=s, marked=s[3:], **common,
+                                   settings=landscape.Settings(**common_eval))
+        return landscape.plane(model, center=s[-1], directions=directions, trajectory=s, marked=s[:1], **common,
+                               settings=landscape.Settings(**common_eval))
 
     got, expected = run(on_gpu), run(lambda st: st)
     assert len(got.projections) == len(expected.projections) == 5 + (2 if directions is None else 1)
@@ -410,10 +412,12 @@ def test_gpu_states_give_the_cpu_plane():
     """States and a model on the GPU, with a trajectory: the plane on the GPU equals the one from CPU states."""
     model, states = _mlp_states(5)
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    common = dict(data=(x, y), grid=3, progress=False, log=lambda _m: None, batch_size=20)
+    common_eval = dict(progress=False, batch_size=20)
+    common = dict(data=(x, y), grid=3, log=lambda _m: None)
     gpu = [{k: v.cuda() for k, v in s.items()} for s in states]
-    got = landscape.plane(model.cuda(), points=gpu[:3], trajectory=gpu, marked=gpu[3:], device="cuda", **common)
-    expected = landscape.plane(model.cpu(), points=states[:3], trajectory=states, marked=states[3:], device="cpu",
-                               **common)
+    got = landscape.plane(model.cuda(), points=gpu[:3], trajectory=gpu, marked=gpu[3:],
+                          settings=landscape.Settings(**common_eval, device="cuda"), **common)
+    expected = landscape.plane(model.cpu(), points=states[:3], trajectory=states, marked=states[3:],
+                               settings=landscape.Settings(**common_eval, device="cpu"), **common)
     assert [(p["x"], p["y"]) for p in got.projections] == [(p["x"], p["y"]) for p in expected.projections]
     np.testing.assert_allclose(got.store.values["train_loss"], expected.store.values["train_loss"], rtol=1e-5)

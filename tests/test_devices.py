@@ -52,11 +52,11 @@ def test_train_config_takes_cuda_index(tmp_path):
 
 
 def test_eval_settings_take_cuda_index():
-    from landscape.engine.settings import EvalSettings
+    from landscape.engine.settings import Settings
 
-    assert EvalSettings(device="cuda:1").device == "cuda:1"
+    assert Settings(device="cuda:1").device == "cuda:1"
     with pytest.raises(ConfigError, match="'gpu' is not one of auto, cpu, cuda, cuda:N"):
-        EvalSettings(device="gpu")
+        Settings(device="gpu")
 
 
 def test_cli_past_the_last_gpu_is_one_line(capsys, tmp_path, two_gpus):

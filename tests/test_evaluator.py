@@ -13,7 +13,8 @@ from landscape.geometry.directions import random_directions
 from landscape.geometry.grid import Axis
 from landscape.engine.inputs import load_checkpoints, load_context
 from landscape.compute.line import compute_interp
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
+from landscape.compute.options import Grid
 from landscape.compute.plane import compute_plane
 from landscape.compute.rays import compute_rays
 from landscape.engine.weights import ParamSpace
@@ -83,8 +84,8 @@ def test_plane_matches_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (plane)."""
     ctx, (a, b, c) = setup
     template = copy.deepcopy(ctx.model)
-    res = compute_plane(ctx, [a, b, c], tmp_path, EvalSettings(bn=bn, device="cpu", progress=False, chunk=2),
-                        x_axis=Axis(-0.3, 1.4, 3), y_axis=Axis(-0.2, 0.9, 2), log=lambda _: None)
+    res = compute_plane(ctx, [a, b, c], tmp_path, Settings(bn=bn, device="cpu", progress=False, chunk=2),
+                        grid=Grid(x=Axis(-0.3, 1.4, 3), y=Axis(-0.2, 0.9, 2)), log=lambda _: None)
     p0, p1, p2 = (_flat(template, k.state) for k in (a, b, c))
     u = (p1 - p0) / (p1 - p0).norm()
     v = (p2 - p0) - torch.dot(p2 - p0, u) * u
@@ -113,7 +114,7 @@ def test_line_matches_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (line) and 2 (t = 0 and t = 1 reproduce the endpoints)."""
     ctx, (a, b, _) = setup
     template = copy.deepcopy(ctx.model)
-    res = compute_interp(ctx, a, b, tmp_path, EvalSettings(bn=bn, device="cpu", progress=False),
+    res = compute_interp(ctx, a, b, tmp_path, Settings(bn=bn, device="cpu", progress=False),
                          t_axis=Axis(-0.5, 1.5, 5), log=lambda _: None)
     pa, pb = _flat(template, a.state), _flat(template, b.state)
     ba, bb = _float_buffers(template, a.state), _float_buffers(template, b.state)
@@ -137,7 +138,7 @@ def test_rays_match_slow_reference(setup, tmp_path, bn):
     """Acceptance 1 (rays); `interpolate` equals `fixed` for rays (a random direction has no buffer part)."""
     ctx, (a, b, _) = setup
     template = copy.deepcopy(ctx.model)
-    res = compute_rays(ctx, [a, b], tmp_path, EvalSettings(bn=bn, device="cpu", progress=False, seed=3),
+    res = compute_rays(ctx, [a, b], tmp_path, Settings(bn=bn, device="cpu", progress=False, seed=3),
                        directions=2, max_distance=3.0, steps=3, delta=0.05, log=lambda _: None)
     space = ParamSpace.of(template)
     want = np.zeros((2, 2, 3, 4))
@@ -155,7 +156,7 @@ def test_rays_match_slow_reference(setup, tmp_path, bn):
 def test_overflow_far_away_is_stored_not_fatal(setup, tmp_path):
     """Far from the solution losses overflow: they are kept as inf/NaN and the run completes."""
     ctx, (a, b, _) = setup
-    res = compute_interp(ctx, a, b, tmp_path, EvalSettings(bn="fixed", device="cpu", progress=False),
+    res = compute_interp(ctx, a, b, tmp_path, Settings(bn="fixed", device="cpu", progress=False),
                          t_axis=Axis(0.0, 1e30, 3), log=lambda _: None)
     loss = res.store.values["train_loss"]
     assert res.store.done.all()
@@ -184,7 +185,7 @@ def test_bn_samples_caps_the_data_used_for_recompute(setup, tmp_path):
     ctx, (a, b, _) = setup
     axis = Axis(0.0, 1.0, 3)
     run = lambda name, **kw: _values(compute_interp(  # noqa: E731  (a fixed batch size: fresh runs compared bitwise)
-        ctx, a, b, tmp_path / name, EvalSettings(bn="recompute", device="cpu", progress=False, batch_size=2048, **kw),
+        ctx, a, b, tmp_path / name, Settings(bn="recompute", device="cpu", progress=False, batch_size=2048, **kw),
         t_axis=axis,
         log=lambda _: None).store)
     full = run("full")

@@ -18,7 +18,8 @@ from landscape.results.read import read_result
 
 from conftest import cli
 
-QUIET = dict(progress=False, device="cpu", log=lambda _: None)
+EVAL = dict(progress=False, device="cpu")
+QUIET = dict(log=lambda _: None)
 
 
 def _net(seed: int) -> nn.Module:
@@ -77,7 +78,8 @@ def _check_point(res_values, model, flat, data):
 
 def test_plane_records_extra_metric_as_slow_loop(problem):
     model, states, data = problem
-    res = landscape.plane(model, states, data, grid=3, forward_fn=confidence_forward, **QUIET)
+    res = landscape.plane(model, states, data, grid=3, loss=landscape.Loss(forward_fn=confidence_forward), **QUIET,
+                          settings=landscape.Settings(**EVAL))
     assert res.keys() == ("train_loss", "train_acc", "test_loss", "test_acc", "train_conf", "test_conf")
     assert res.sidecar["extra_metrics"] == ["conf"] and res.sidecar["self_check"]["ok"]
     p0, p1, p2 = (_flat(model, s) for s in states)
@@ -97,14 +99,16 @@ def test_plane_records_extra_metric_as_slow_loop(problem):
 def test_line_and_rays_record_extra_metric(problem):
     model, states, data = problem
     t = [-0.5, 0.0, 0.5, 1.0]
-    line = landscape.interpolate(model, states[0], states[1], data, t=t, forward_fn=confidence_forward,
-                                 self_check=False, **QUIET)
+    line = landscape.interpolate(model, states[0], states[1], data, t=t,
+                                 loss=landscape.Loss(forward_fn=confidence_forward),
+                                 settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
     a, b = _flat(model, states[0]), _flat(model, states[1])
     for k, tk in enumerate(t):
         _check_point([line[m][k] for m in ("train_loss", "train_conf", "test_loss", "test_conf")], model,
                      a + tk * (b - a), data)
-    rays = landscape.rays(model, states[:2], data, directions=2, steps=3, forward_fn=confidence_forward,
-                          self_check=False, **QUIET)
+    rays = landscape.rays(model, states[:2], data, directions=2, steps=3,
+                          loss=landscape.Loss(forward_fn=confidence_forward),
+                          settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
     assert rays["train_conf"].shape == rays["train_loss"].shape == (2, 2, 3)
     for k in range(2):  # distance 0 is the point itself, on every ray
         _check_point([rays[m][k, 0, 0] for m in ("train_loss", "train_conf", "test_loss", "test_conf")], model,
@@ -119,9 +123,11 @@ def test_saved_reloaded_drawn_and_reported(problem, tmp_path, capsys, monkeypatc
     from landscape.report.sections import _extras_table, result_provenance
 
     model, states, data = problem
-    kw = dict(forward_fn=confidence_forward, self_check=False, **QUIET)
-    landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw)
-    res = landscape.plane(model, states, data, grid=3, **kw)
+    kw_eval = dict(self_check=False, **EVAL)
+    kw = dict(**QUIET, loss=landscape.Loss(forward_fn=confidence_forward))
+    landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw,
+                          settings=landscape.Settings(**kw_eval))
+    res = landscape.plane(model, states, data, grid=3, **kw, settings=landscape.Settings(**kw_eval))
     res.save(tmp_path / "plane")
     with np.load(tmp_path / "plane" / "plane.npz") as f:
         np.testing.assert_array_equal(f["test_conf"], res["test_conf"])
@@ -152,8 +158,9 @@ def test_saved_reloaded_drawn_and_reported(problem, tmp_path, capsys, monkeypatc
 
 def test_resume_fills_extra_metrics_and_refuses_other_keys(problem, tmp_path):
     model, states, data = problem
-    kw = dict(t=[0, 0.5, 1], forward_fn=confidence_forward, self_check=False, out=tmp_path, **QUIET)
-    first = landscape.interpolate(model, states[0], states[1], data, **kw)
+    kw_eval = dict(self_check=False, **EVAL)
+    kw = dict(t=[0, 0.5, 1], out=tmp_path, **QUIET, loss=landscape.Loss(forward_fn=confidence_forward))
+    first = landscape.interpolate(model, states[0], states[1], data, **kw, settings=landscape.Settings(**kw_eval))
     npz = tmp_path / "interp.npz"
     with np.load(npz) as f:
         arrays = dict(f)
@@ -161,7 +168,7 @@ def test_resume_fills_extra_metrics_and_refuses_other_keys(problem, tmp_path):
     for key in ("train_loss", "train_conf", "test_conf"):
         arrays[key][1:] = np.nan
     np.savez(npz, **arrays)
-    again = landscape.interpolate(model, states[0], states[1], data, **kw)
+    again = landscape.interpolate(model, states[0], states[1], data, **kw, settings=landscape.Settings(**kw_eval))
     assert again.stats["skipped"] == 1 and again.stats["computed"] == 2
     for m in first.keys():
         np.testing.assert_allclose(again[m], first[m], rtol=1e-12)
@@ -174,7 +181,9 @@ def test_resume_fills_extra_metrics_and_refuses_other_keys(problem, tmp_path):
 
     entropy_forward.__name__ = "confidence_forward"
     with pytest.raises(ValueError, match=r"extra metrics \(entropy\) but .* holds points computed with \(conf\)"):
-        landscape.interpolate(model, states[0], states[1], data, **{**kw, "forward_fn": entropy_forward})
+        landscape.interpolate(model, states[0], states[1], data,
+                              **{**kw, "loss": landscape.Loss(forward_fn=entropy_forward)},
+                              settings=landscape.Settings(**kw_eval))
 
 
 def _forward_returning(extras):
@@ -199,8 +208,9 @@ def _forward_returning(extras):
 def test_bad_extras_are_one_clear_error(problem, extras, message):
     model, states, data = problem
     with pytest.raises(ValueError, match=message) as info:
-        landscape.interpolate(model, states[0], states[1], data, t=[0, 1], forward_fn=_forward_returning(extras),
-                              self_check=False, **QUIET)
+        landscape.interpolate(model, states[0], states[1], data, t=[0, 1],
+                              loss=landscape.Loss(forward_fn=_forward_returning(extras)),
+                              settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
     assert "\n" not in str(info.value)
 
 
@@ -211,8 +221,8 @@ def test_non_finite_extra_at_a_diverged_point_is_kept(problem):
         x, y = batch
         return torch.tensor(float("inf")), None, len(y), {"conf": torch.tensor(float("nan"))}
 
-    res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], forward_fn=diverged, self_check=False,
-                                **QUIET)
+    res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=landscape.Loss(forward_fn=diverged),
+                                settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
     assert np.isinf(res["train_loss"]).all() and np.isnan(res["train_conf"]).all()
 
 

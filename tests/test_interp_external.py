@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from landscape.geometry.grid import Axis
 from landscape.engine.inputs import load_checkpoints, load_context
 from landscape.compute.line import compute_interp
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from swa.data import DataSpec
 from swa.models import ModelSpec, build_model
 
@@ -34,7 +34,7 @@ def test_interp_matches_loss_landscapes_linear_interpolation(tmp_path, data_name
         paths.append(str(path))
     a, b = load_checkpoints(paths, None, ctx.model)
     steps = 10
-    res = compute_interp(ctx, a, b, tmp_path / "out", EvalSettings(device="cpu", progress=False),
+    res = compute_interp(ctx, a, b, tmp_path / "out", Settings(device="cpu", progress=False),
                          t_axis=Axis(1 / steps, 1.0, steps), log=lambda _: None)
     start, end = copy.deepcopy(ctx.model), copy.deepcopy(ctx.model)
     start.load_state_dict(a.state)

@@ -18,7 +18,8 @@ from landscape.plot.style import choose_metrics, loss_name_of, title_of
 
 from conftest import cli
 
-QUIET = dict(progress=False, device="cpu", batch_size=2048, self_check=False)  # no probe, no self-check: seconds
+EVAL = dict(progress=False, device="cpu", batch_size=2048, self_check=False)
+QUIET = dict()  # no probe, no self-check: seconds
 
 
 def _net(seed: int) -> nn.Module:
@@ -75,22 +76,23 @@ def test_default_and_forward_fn_names():
 def test_bad_loss_name_is_one_error_naming_it(problem, bad):
     model, states, data = problem
     with pytest.raises(ValueError, match=r"^loss_name must be a non-empty string"):
-        landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss_name=bad, log=lambda _: None,
-                              **QUIET)
+        landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=landscape.Loss(name=bad),
+                              log=lambda _: None, **QUIET, settings=landscape.Settings(**EVAL))
 
 
 def test_lambda_gets_a_fallback_name_and_one_hint(problem):
     model, states, data = problem
     logs: list[str] = []
-    res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss_fn=lambda o, y: smoothed_ce(o, y),
-                                log=logs.append, **QUIET)
+    res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=lambda o, y: smoothed_ce(o, y),
+                                log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
     assert res.sidecar["inputs"]["loss"] == {"task": "classification", "loss": CUSTOM_LOSS}
-    hints = [line for line in logs if "loss_name" in line]
+    hints = [line for line in logs if "Loss(..., name=" in line]
     assert len(hints) == 1 and "lambda" in hints[0]
     logs.clear()
-    named = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss_name="smoothed",
-                                  loss_fn=lambda o, y: smoothed_ce(o, y), log=logs.append, **QUIET)
-    assert named.sidecar["inputs"]["loss"]["loss"] == "smoothed" and not any("loss_name" in m for m in logs)
+    named = landscape.interpolate(model, states[0], states[1], data, t=[0, 1],
+                                  loss=landscape.Loss(name="smoothed", fn=lambda o, y: smoothed_ce(o, y)),
+                                  log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
+    assert named.sidecar["inputs"]["loss"]["loss"] == "smoothed" and not any("Loss(..., name=" in m for m in logs)
     assert named["train_loss"] == pytest.approx(res["train_loss"], rel=1e-6)  # a label, not another loss
 
 
@@ -150,10 +152,13 @@ def _capture_figures(monkeypatch) -> dict:
 @pytest.mark.slow  # over 1 s: not in make test-fast
 def test_api_figures_carry_title_and_loss_name(problem, tmp_path, capsys, monkeypatch):
     model, states, data = problem
-    kw = dict(loss_fn=smoothed_ce, log=lambda _: None, **QUIET)
-    landscape.plane(model, states, data, grid=3, out=tmp_path / "plane", **kw)
-    landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw)
-    landscape.rays(model, states[:1], data, directions=2, steps=3, out=tmp_path / "rays", **kw)
+    kw_eval = dict(**EVAL)
+    kw = dict(log=lambda _: None, **QUIET, loss=smoothed_ce)
+    landscape.plane(model, states, data, grid=3, out=tmp_path / "plane", **kw, settings=landscape.Settings(**kw_eval))
+    landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw,
+                          settings=landscape.Settings(**kw_eval))
+    landscape.rays(model, states[:1], data, directions=2, steps=3, out=tmp_path / "rays", **kw,
+                   settings=landscape.Settings(**kw_eval))
     title = "Sequential · 1,347 + 450 samples · loss smoothed_ce"  # no BatchNorm: no BN mode to state
     figures = _capture_figures(monkeypatch)
     code, out, err = cli(capsys, "plot", str(tmp_path / "plane"), str(tmp_path / "line"), str(tmp_path / "rays"),
@@ -175,8 +180,8 @@ def test_pages_and_report_name_the_loss(problem, tmp_path):
     from landscape.report.sections import result_provenance
 
     model, states, data = problem
-    landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss_fn=nn.CrossEntropyLoss(label_smoothing=.1),
-                          out=tmp_path, log=lambda _: None, **QUIET)
+    landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=nn.CrossEntropyLoss(label_smoothing=.1),
+                          out=tmp_path, log=lambda _: None, **QUIET, settings=landscape.Settings(**EVAL))
     _, line = read_result(tmp_path / "interp.npz")
     fig = line_page([line])
     assert fig.layout.title.text.endswith("Sequential · 1,347 + 450 samples · loss CrossEntropyLoss")

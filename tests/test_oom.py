@@ -249,12 +249,13 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
     model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
     g = torch.Generator().manual_seed(1)
     data = {"train": (torch.randn(100, 5, generator=g), torch.randint(0, 3, (100,), generator=g))}
-    kwargs = dict(data=data, center=model.state_dict(), directions="hessian", grid=2, device="cpu", progress=False,
-                  self_check=False, log=lambda _: None)
-    default = landscape.plane(model, **kwargs)
-    small = landscape.plane(model, hessian_batch_size=16, **kwargs)
+    kwargs_eval = dict(device="cpu", progress=False, self_check=False)
+    kwargs = dict(data=data, center=model.state_dict(), grid=2, log=lambda _: None,
+                  settings=landscape.Settings(**kwargs_eval))
+    default = landscape.plane(model, directions="hessian", **kwargs)
+    small = landscape.plane(model, directions=landscape.Directions("hessian", hessian_batch_size=16), **kwargs)
     assert sizes == [2048, 16]
     np.testing.assert_allclose(small.directions.about["eigenvalues"], default.directions.about["eigenvalues"],
                                rtol=1e-5)
     with pytest.raises(UserError, match=r"^`hessian_batch_size` must be at least 1, got 0$"):
-        landscape.plane(model, hessian_batch_size=0, **kwargs)
+        landscape.Directions("hessian", hessian_batch_size=0)

@@ -11,7 +11,8 @@ import landscape
 from landscape.engine.inputs import load_context
 from landscape.engine.precision import PRECISIONS, precision_scope
 
-QUIET = dict(progress=False, log=lambda _: None, batch_size=2048)
+EVAL = dict(progress=False, batch_size=2048)
+QUIET = dict(log=lambda _: None)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -25,8 +26,8 @@ def setup(tiny_run):
 
 def _plane(setup, device, precision, bn):
     model, states, data = setup
-    res = landscape.plane(model, states, data, x=(-0.5, 1.5, 3), y=(-0.5, 1.5, 3), bn=bn, device=device,
-                          precision=precision, **QUIET)
+    res = landscape.plane(model, states, data, grid=landscape.Grid(x=(-0.5, 1.5, 3), y=(-0.5, 1.5, 3)),
+                          settings=landscape.Settings(**EVAL, bn=bn, device=device, precision=precision), **QUIET)
     return np.stack([res["train_loss"], res["test_loss"]])
 
 

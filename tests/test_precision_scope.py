@@ -255,8 +255,9 @@ def test_sharpness_runs_in_full_fp32(monkeypatch):
     monkeypatch.setattr(ModelObjective, "value", lambda self, w=None: seen.append(tf32_state()) or real_value(self, w))
     model, data, _ = _objective()
     before = _tf32_everywhere()
-    res = landscape.sharpness(model, [model.state_dict()], data, metrics="average", device="cpu", progress=False,
-                              log=lambda _m: None, mc_samples=2)
+    res = landscape.sharpness(model, [model.state_dict()], data, metrics="average",
+                              settings=landscape.Settings(device="cpu", progress=False), log=lambda _m: None,
+                              mc_samples=2)
     assert len(res) == 1
     assert seen and all(s == FULL_FP32 for s in seen)
     assert tf32_state() == before

@@ -46,7 +46,7 @@ def _loss_at(net, template, flat, data):
 
 def test_garipov2018_is_their_plane_in_their_units(mlp_problem):
     net, states, data = mlp_problem
-    res = landscape.plane(net, states, data, like="garipov2018", grid=5, progress=False)
+    res = landscape.plane(net, states, data, like="garipov2018", grid=5, settings=landscape.Settings(progress=False))
     # dnn-mode-connectivity's plane.py: u = w2 − w0, v = (w1 − w0) ⟂ u; p = w0 + α·dx·û + β·dy·v̂.
     w0, w1, w2 = (_flat(s) for s in states)
     u = w2 - w0
@@ -75,7 +75,8 @@ def test_garipov2018_is_their_plane_in_their_units(mlp_problem):
 
 def test_li2018_around_a_point_and_refusals(mlp_problem):
     net, states, data = mlp_problem
-    res = landscape.plane(net, data=data, center=states[0], like="li2018", grid=3, progress=False)
+    res = landscape.plane(net, data=data, center=states[0], like="li2018", grid=3,
+                          settings=landscape.Settings(progress=False))
     side = res.sidecar
     assert side["preset"]["name"] == "li2018" and side["bn_mode"] == "fixed"
     np.testing.assert_allclose(res.alphas, [-1, 0, 1])
@@ -88,11 +89,12 @@ def test_li2018_around_a_point_and_refusals(mlp_problem):
                           directions=None, normalization="filter", include_bn_and_bias=False)
     assert (choice.x_axis.lo, choice.x_axis.hi, choice.x_axis.n) == (-1.0, 1.0, 51)
     with pytest.raises(UserError, match="around one checkpoint"):
-        landscape.plane(net, states, data, like="li2018", progress=False)
+        landscape.plane(net, states, data, like="li2018", settings=landscape.Settings(progress=False))
     with pytest.raises(UserError, match="sets `bn='fixed'`"):
-        landscape.plane(net, data=data, center=states[0], like="li2018", bn="recompute", progress=False)
+        landscape.plane(net, data=data, center=states[0], like="li2018",
+                        settings=landscape.Settings(bn="recompute", progress=False))
     with pytest.raises(UserError, match="like must be one of"):
-        landscape.plane(net, states, data, like="goodfellow2015", progress=False)
+        landscape.plane(net, states, data, like="goodfellow2015", settings=landscape.Settings(progress=False))
 
 
 def test_cli_izmailov2018_records_the_preset(tiny_run, tmp_path, capsys):

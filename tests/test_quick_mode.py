@@ -106,8 +106,10 @@ def test_values_equal_a_slow_loop_over_exactly_that_subset(form, tmp_path):
                 "test": DataLoader(TensorDataset(xt, yt), batch_size=200)}
     lines = []
     t = [0.0, 0.5, 1.0]
-    res = landscape.interpolate(net, states[0], states[1], data, t=t, samples=48, seed=5, device="cpu",
-                                progress=False, self_check=False, out=tmp_path, log=lines.append)
+    res = landscape.interpolate(net, states[0], states[1], data, t=t,
+                                settings=landscape.Settings(samples=48, seed=5, device="cpu", progress=False,
+                                                            self_check=False),
+                                out=tmp_path, log=lines.append)
     r, rt = _rows(120, 48, 5), _rows(60, 48, 5)
     ref = _slow_line(net, states, t, x[r], y[r], xt[rt], yt[rt])
     got = np.stack([res["train_loss"], res["train_acc"], res["test_loss"], res["test_acc"]], axis=1)
@@ -121,17 +123,21 @@ def test_values_equal_a_slow_loop_over_exactly_that_subset(form, tmp_path):
 
 def test_resume_needs_the_same_subset(tmp_path):
     net, states, data = small_bn_problem()
-    kw = dict(t=[0.0, 1.0], device="cpu", progress=False, self_check=False, out=tmp_path)
-    first = landscape.interpolate(net, states[0], states[1], data, samples=30, **kw)
+    kw_eval = dict(device="cpu", progress=False, self_check=False)
+    kw = dict(t=[0.0, 1.0], out=tmp_path)
+    first = landscape.interpolate(net, states[0], states[1], data, settings=landscape.Settings(**kw_eval, samples=30),
+                                  **kw)
     lines = []
-    again = landscape.interpolate(net, states[0], states[1], data, samples=30, log=lines.append, **kw)
+    again = landscape.interpolate(net, states[0], states[1], data, settings=landscape.Settings(**kw_eval, samples=30),
+                                  log=lines.append, **kw)
     assert any(line.startswith("resuming") and "2 of 2 points already done" in line for line in lines)
     np.testing.assert_array_equal(again["train_loss"], first["train_loss"])
     for other in (dict(samples=31), dict(samples=None), dict(samples=30, seed=1)):
         with pytest.raises(StaleResultsError):
-            landscape.interpolate(net, states[0], states[1], data, **{**kw, **other})
+            landscape.interpolate(net, states[0], states[1], data, settings=landscape.Settings(**{**kw_eval, **other}),
+                                  **kw)
     with pytest.raises(ValueError, match="samples"):
-        landscape.plane(net, states, data, grid=2, samples=0)
+        landscape.plane(net, states, data, grid=2, settings=landscape.Settings(samples=0))
 
 
 def _cli_files(tmp_path):
@@ -164,8 +170,10 @@ def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
     with np.load(data) as f:
         tensors = {"train": (torch.from_numpy(f["x"]), torch.from_numpy(f["y"])),
                    "test": (torch.from_numpy(f["x_test"]), torch.from_numpy(f["y_test"]))}
-    api = landscape.interpolate(model, torch.load(a), torch.load(b), tensors, t=[0, 0.5, 1], samples=40, seed=2,
-                                device="cpu", progress=False, self_check=False, log=lambda _: None)
+    api = landscape.interpolate(model, torch.load(a), torch.load(b), tensors, t=[0, 0.5, 1],
+                                settings=landscape.Settings(samples=40, seed=2, device="cpu", progress=False,
+                                                            self_check=False),
+                                log=lambda _: None)
     with np.load(tmp_path / "q" / "interp.npz") as f:
         np.testing.assert_allclose(f["train_loss"], api["train_loss"], rtol=1e-6)
         np.testing.assert_allclose(f["test_loss"], api["test_loss"], rtol=1e-6)
@@ -177,10 +185,12 @@ def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
 
 def test_plane_and_rays_take_samples_too(capsys, tmp_path):
     net, states, data = small_bn_problem()
-    kw = dict(samples=30, seed=1, device="cpu", progress=False, self_check=False, log=lambda _: None)
+    kw_eval = dict(samples=30, seed=1, device="cpu", progress=False, self_check=False)
+    kw = dict(log=lambda _: None)
     want = {"samples": 30, "seed": 1, "train": [30, 120], "test": [30, 60]}
-    plane = landscape.plane(net, states, data, grid=2, **kw)
-    rays = landscape.rays(net, [states[0]], data, directions=2, steps=3, max_distance=1.0, **kw)
+    plane = landscape.plane(net, states, data, grid=2, **kw, settings=landscape.Settings(**kw_eval))
+    rays = landscape.rays(net, [states[0]], data, directions=2, steps=3, max_distance=1.0, **kw,
+                          settings=landscape.Settings(**kw_eval))
     assert plane.sidecar["inputs"]["sample"] == want and rays.sidecar["inputs"]["sample"] == want
     npz, points = _cli_files(tmp_path)
     code, out, err = cli(capsys, "plane", "--model", "mlp", "--data", npz, "--points", *points, "--grid", "2",

@@ -53,7 +53,7 @@ def _slow_metrics(net: nn.Module, state: dict, data: dict, bn: str) -> list[floa
 @pytest.mark.parametrize("bn", ["fixed", "recompute", "interpolate"])
 def test_plane_records_its_anchors_against_a_plain_pass(problem, bn):
     net, states, data = problem
-    res = landscape.plane(net, states, data, grid=3, bn=bn, progress=False)
+    res = landscape.plane(net, states, data, grid=3, settings=landscape.Settings(bn=bn, progress=False))
     check = res.sidecar["self_check"]
     assert check["ok"] and check["max_rel_diff"] <= TOLERANCE
     assert [p["label"] for p in check["points"]] == ["p0", "p1", "p2"]
@@ -67,7 +67,7 @@ def test_plane_records_its_anchors_against_a_plain_pass(problem, bn):
 
 def test_fixed_bn_checks_other_anchors_with_the_first_points_buffers(problem):
     net, states, data = problem
-    res = landscape.plane(net, states, data, grid=3, bn="fixed", progress=False)
+    res = landscape.plane(net, states, data, grid=3, settings=landscape.Settings(bn="fixed", progress=False))
     ref = res.sidecar["self_check"]["points"][1]["reference"]
     mixed = {**states[1], **{k: v for k, v in states[0].items() if "running" in k}}
     np.testing.assert_allclose(ref["train_loss"], _slow_metrics(net, mixed, data, "fixed")[0], rtol=1e-5)
@@ -75,18 +75,20 @@ def test_fixed_bn_checks_other_anchors_with_the_first_points_buffers(problem):
 
 def test_line_rays_and_planes_around_one_point_check_themselves(problem, tmp_path):
     net, states, data = problem
-    line = landscape.interpolate(net, states[0], states[1], data, t=(0.0, 1.0, 3), bn="fixed", progress=False,
-                                 out=tmp_path / "line")
+    line = landscape.interpolate(net, states[0], states[1], data, t=(0.0, 1.0, 3),
+                                 settings=landscape.Settings(bn="fixed", progress=False), out=tmp_path / "line")
     check = json.loads((tmp_path / "line" / "interp.json").read_text())["self_check"]
     assert [p["coords"] for p in check["points"]] == [[0.0], [1.0]] and check["ok"]
     # The engine's value at t = 0 is the grid's own first value.
     assert check["points"][0]["engine"]["train_loss"] == pytest.approx(line["train_loss"][0], rel=1e-6)
-    rays = landscape.rays(net, states[:2], data, directions=2, steps=3, progress=False)
+    rays = landscape.rays(net, states[:2], data, directions=2, steps=3, settings=landscape.Settings(progress=False))
     assert [p["label"] for p in rays.sidecar["self_check"]["points"]] == ["point 0", "point 1"]
-    around = landscape.plane(net, data=data, center=states[2], directions="random", grid=3, progress=False)
+    around = landscape.plane(net, data=data, center=states[2], directions="random", grid=3,
+                             settings=landscape.Settings(progress=False))
     assert around.sidecar["self_check"]["points"][0]["coords"] == [0.0, 0.0]
-    pca = landscape.plane(net, data=data, directions="pca", trajectory=states, pca_center="mean", grid=3,
-                          progress=False)
+    pca = landscape.plane(net, data=data, trajectory=states,
+                          directions=landscape.Directions("pca", pca_center="mean"), grid=3,
+                          settings=landscape.Settings(progress=False))
     assert pca.sidecar["self_check"]["ok"]  # the trajectory's mean, not a checkpoint
 
 
@@ -102,7 +104,7 @@ def test_a_model_that_differs_between_passes_warns_with_a_cause(problem, capsys)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), _Noisy(), nn.ReLU(), nn.Linear(8, 3))
     sd = [{k: v + 0.1 * torch.randn_like(v) for k, v in net.state_dict().items()} for _ in range(3)]
-    res = landscape.plane(net, sd, data, grid=2, progress=False)
+    res = landscape.plane(net, sd, data, grid=2, settings=landscape.Settings(progress=False))
     check = res.sidecar["self_check"]
     assert not check["ok"] and check["max_rel_diff"] > TOLERANCE
     err = capsys.readouterr().err
@@ -112,8 +114,8 @@ def test_a_model_that_differs_between_passes_warns_with_a_cause(problem, capsys)
 
 def test_a_bn_subset_is_named_as_the_cause(problem, capsys):
     net, states, data = problem
-    res = landscape.interpolate(net, states[0], states[1], data, t=(0.0, 1.0, 2), bn="recompute", bn_samples=10,
-                                progress=False)
+    res = landscape.interpolate(net, states[0], states[1], data, t=(0.0, 1.0, 2),
+                                settings=landscape.Settings(bn="recompute", bn_samples=10, progress=False))
     assert not res.sidecar["self_check"]["ok"]
     assert "--bn-samples" in capsys.readouterr().err
 
@@ -141,6 +143,6 @@ def test_the_check_can_be_left_out_to_time_the_engine(problem, capsys):
     net = nn.Sequential(nn.Linear(4, 8), _Noisy(), nn.ReLU(), nn.Linear(8, 3))  # would fail the check
     start = dict(net.state_dict())
     res = landscape.interpolate(net, start, {k: v + 1 for k, v in start.items()}, data, t=(0.0, 1.0, 2),
-                                progress=False, self_check=False)
+                                settings=landscape.Settings(progress=False, self_check=False))
     assert res.sidecar["self_check"] == {"skipped": True}
     assert "self-check" not in capsys.readouterr().err and "self-check" not in res.summary_line()

@@ -1,11 +1,11 @@
-"""EvalSettings checks its choices at the boundary; the demo recomputes only for stale results (issue 9.4)."""
+"""Settings checks its choices at the boundary; the demo recomputes only for stale results (issue 9.4)."""
 
 from __future__ import annotations
 
 import pytest
 
 from landscape.study.run import _reuse_or_redo
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from landscape.results.store import StaleResultsError
 from swa.errors import UserError
 
@@ -14,7 +14,7 @@ from swa.errors import UserError
                                          ("max_points", 0), ("chunk", 0)])
 def test_settings_refuse_unknown_choices(field, value):
     with pytest.raises(UserError, match=f"^`{field}`"):  # the Python name: the console script maps it
-        EvalSettings(**{field: value})
+        Settings(**{field: value})
 
 
 def test_demo_redoes_only_stale_results():

@@ -14,7 +14,7 @@ from landscape.engine import probe as tuning
 from landscape.geometry.grid import Axis
 from landscape.engine.inputs import load_checkpoints, load_context
 from landscape.compute.line import compute_interp
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 
 
 def test_probe_keeps_the_fastest_and_skips_sizes_beyond_the_samples():
@@ -55,9 +55,9 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
     ctx, (a, b) = setup
     axis = Axis(-0.5, 1.5, 5)
     settings = dict(bn="recompute", device="cpu", progress=False, chunk=2)
-    fixed = compute_interp(ctx, a, b, tmp_path / "fixed", EvalSettings(batch_size=2048, **settings), t_axis=axis,
+    fixed = compute_interp(ctx, a, b, tmp_path / "fixed", Settings(batch_size=2048, **settings), t_axis=axis,
                            log=lambda _: None)
-    probed = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
+    probed = compute_interp(ctx, a, b, tmp_path / "probed", Settings(**settings), t_axis=axis,
                             log=lambda _: None)
     for m in ("train_loss", "test_loss"):
         np.testing.assert_allclose(probed.store.values[m], fixed.store.values[m], rtol=1e-6)
@@ -72,7 +72,7 @@ def test_probed_batch_gives_the_values_of_a_fixed_one_and_is_reused_on_resume(se
     import landscape.engine.evaluator
 
     monkeypatch.setattr(landscape.engine.evaluator, "probe_batch_size", lambda *a, **k: pytest.fail("probed again on resume"))
-    again = compute_interp(ctx, a, b, tmp_path / "probed", EvalSettings(**settings), t_axis=axis,
+    again = compute_interp(ctx, a, b, tmp_path / "probed", Settings(**settings), t_axis=axis,
                            log=lambda _: None)
     assert again.stats["computed"] == 3
     np.testing.assert_array_equal(again.store.values["train_loss"], probed.store.values["train_loss"])
@@ -153,7 +153,7 @@ def test_resume_on_another_device_probes_again(setup, tmp_path, monkeypatch):
     ctx, (a, b) = setup
     monkeypatch.setitem(tuning.CANDIDATES, "cpu", (512, 2048))  # a shorter probe
     axis = Axis(-0.5, 1.5, 3)
-    settings = EvalSettings(bn="recompute", device="cpu", progress=False, chunk=1)
+    settings = Settings(bn="recompute", device="cpu", progress=False, chunk=1)
     first = compute_interp(ctx, a, b, tmp_path, settings, t_axis=axis, log=lambda _: None)
     side = tmp_path / "interp.json"
     meta = json.loads(side.read_text())

@@ -20,7 +20,7 @@ from landscape.engine.data import as_eval_data
 from landscape.engine.distributed import process_group
 from landscape.engine.forward import Forward
 from landscape.engine.inputs import Checkpoint, state_digest
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from swa.errors import UserError
 
 built = []
@@ -48,11 +48,11 @@ def main(out: str) -> None:
     data = {"train": (torch.randn(64, 5, generator=g), torch.randint(0, 3, (64,), generator=g))}
     state = {k: v.clone() for k, v in model.state_dict().items()}
     quiet = lambda line: print(f"rank {rank}: {line}")  # noqa: E731
-    plane = landscape.plane(model, data=data, center=state, directions="hessian", grid=3, device="cpu",
-                            progress=False, self_check=False, log=quiet)
+    plane = landscape.plane(model, data=data, center=state, directions="hessian", grid=3,
+                            settings=landscape.Settings(device="cpu", progress=False, self_check=False), log=quiet)
     center = Checkpoint(None, "center", state, state_digest(state))
     evaluate_around_line(model, as_eval_data(data), Forward(task="classification"), center,
-                         EvalSettings(device="cpu", progress=False, self_check=False), about={}, direction="hessian",
+                         Settings(device="cpu", progress=False, self_check=False), about={}, direction="hessian",
                          t=None, log=quiet)
     d = plane.directions.directions
     record = {"objectives": built, "plane": hashlib.sha256(d.contiguous().numpy().tobytes()).hexdigest(),

@@ -178,12 +178,14 @@ def load_eval_context(args: argparse.Namespace):
 
 
 def settings_from_args(args: argparse.Namespace):
-    from landscape.engine.settings import EvalSettings
+    """The :class:`landscape.Settings` of the evaluation flags: what the Python API takes as ``settings=``.
+    A command without a flag (``sharpness`` has no ``--chunk``) gets the setting's default."""
+    from landscape.engine.settings import Settings
 
-    return EvalSettings(bn=args.bn, bn_samples=args.bn_samples, bn_pass=args.bn_pass, batch_size=args.batch_size,
-                        chunk=args.chunk, precision=args.precision, device=args.device or "auto",
-                        seed=args.seed or 0, overwrite=args.overwrite, progress=not args.quiet,
-                        max_points=args.max_points, self_check=args.self_check)
+    given = {name: getattr(args, name) for name in ("bn", "bn_samples", "bn_pass", "batch_size", "chunk",
+                                                    "precision", "max_points", "self_check", "samples", "overwrite")
+             if getattr(args, name, None) is not None}
+    return Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet, **given)
 
 
 def around_checkpoint(ctx, around: str, labels):

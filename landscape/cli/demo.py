@@ -57,6 +57,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape.study.run import run_study, study_landscape
+    from landscape.engine.settings import Settings
     from landscape.study.table import study_markdown
     from swa.study import StudySpec
 
@@ -68,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     seeds = [(args.seed or 0) + i for i in range(args.seeds)]
     study = run_study(spec, seeds, title=f"Fine-tuning study on {args.data}", say=say)
     print(study_markdown(study))
-    landscape = study_landscape(spec, seeds[0], grid=args.grid, device=args.device or "auto",
-                                eval_seed=args.seed or 0, quiet=args.quiet, samples=args.samples)
+    settings = Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
+                        samples=args.samples)  # the landscape's evaluation, as the Python API takes it
+    landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings)
     if not args.no_plot:
         from landscape.report import build_report
 

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_around(args, ctx, settings, t_axis) -> int:
     from landscape.compute.around_line import evaluate_around_line
+    from landscape.compute.options import Directions
     from landscape.cli.common import around_checkpoint
     from landscape.engine.forward import Forward
     from swa.errors import UserError
@@ -80,11 +81,11 @@ def _run_around(args, ctx, settings, t_axis) -> int:
         raise UserError("--from/--to give a line between two checkpoints; --around a line through one: "
                         "give one or the other")
     center = around_checkpoint(ctx, args.around, args.labels)
+    direction = Directions(args.direction, normalization=args.normalization, include_bn_and_bias=args.include_bn_bias,
+                           hessian_batch_size=args.hessian_batch_size)
     result = evaluate_around_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
-                                  about=ctx.to_json(), direction=args.direction, out=args.out, t=t_axis,
-                                  params=args.params, normalization=args.normalization,
-                                  include_bn_and_bias=args.include_bn_bias,
-                                  hessian_batch_size=args.hessian_batch_size)
+                                  about=ctx.to_json(), direction=direction, out=args.out, t=t_axis,
+                                  params=args.params)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"interp": [result.store.npz]})

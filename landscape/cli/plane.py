@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import load_eval_context
     from landscape.geometry.grid import check_grid, check_margin, parse_axis
     from landscape.engine.inputs import load_checkpoints
+    from landscape.compute.options import Grid
     from landscape.compute.plane import compute_plane
     from landscape.geometry.presets import plane_preset
     from swa.checkpoint import split_key
@@ -92,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
                           include_bn_and_bias=args.include_bn_bias)
     args.bn, args.grid, x_axis, y_axis = choice.bn, choice.grid, choice.x_axis, choice.y_axis
     settings = settings_from_args(args)
+    grid = Grid(args.grid, x_axis, y_axis, args.margin)  # what the Python API takes as grid=
     ctx = load_eval_context(args)
     if around:
-        return _run_around(args, ctx, settings, x_axis, y_axis, choice.record)
+        return _run_around(args, ctx, settings, grid, choice.record)
     paths, labels = args.points, args.labels
     if paths is None:
         if ctx.run is None:
@@ -110,16 +112,16 @@ def run(args: argparse.Namespace) -> int:
     if choice.x_towards_last:  # Garipov et al.: x from the first point to the last, y towards the middle one
         anchors = [anchors[0], anchors[2], anchors[1]]
     result = compute_plane(ctx, anchors, args.out, settings, trajectory=_load(traj, ctx), marked=_load(marks, ctx),
-                           x_axis=x_axis, y_axis=y_axis, grid=21 if args.grid is None else args.grid, margin=args.margin,
-                           params=args.params, units=choice.units, preset=choice.record)
+                           grid=grid, params=args.params, units=choice.units, preset=choice.record)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})
     return 0
 
 
-def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
+def _run_around(args, ctx, settings, grid, preset=None) -> int:
     from landscape.compute.around_plane import evaluate_around
+    from landscape.compute.options import Directions
     from landscape.cli.common import around_checkpoint
     from landscape.engine.forward import Forward
     from swa.checkpoint import split_key
@@ -147,14 +149,13 @@ def _run_around(args, ctx, settings, x_axis, y_axis, preset=None) -> int:
         directions = Path(args.load_directions)  # loaded and checked against the model there
         if center is None:
             raise UserError("--load-directions needs --around CKPT (the center of the plane)")
+    options = Directions(directions, normalization=args.normalization, include_bn_and_bias=args.include_bn_bias,
+                         orthogonal=args.orthogonal, pca_center=args.center, hessian_samples=args.hessian_samples,
+                         hessian_batch_size=args.hessian_batch_size)  # what the Python API takes as directions=
     result = evaluate_around(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
-                             about=ctx.to_json(), directions=directions, out=args.out, params=args.params,
-                             trajectory=_load(traj, ctx), marked=_load(marks, ctx), x_axis=x_axis, y_axis=y_axis,
-                             grid=args.grid, margin=args.margin, normalization=args.normalization,
-                             include_bn_and_bias=args.include_bn_bias, orthogonal=args.orthogonal,
-                             pca_center=args.center, hessian_samples=args.hessian_samples,
-                             hessian_batch_size=args.hessian_batch_size,
-                             save_copy=args.save_directions, preset=preset)
+                             about=ctx.to_json(), directions=options, grid=grid, out=args.out, params=args.params,
+                             trajectory=_load(traj, ctx), marked=_load(marks, ctx), save_copy=args.save_directions,
+                             preset=preset)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})

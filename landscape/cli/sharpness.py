@@ -81,9 +81,9 @@ def _run_points(run_dirs):
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.cli.common import landscape_specs
+    from landscape.cli.common import landscape_specs, settings_from_args
     from landscape.engine.inputs import load_checkpoints, load_context
-    from landscape.curvature.sharpness import SharpnessSettings, check_eigenvectors, compute_sharpness, parse_metrics
+    from landscape.curvature.sharpness import check_eigenvectors, compute_sharpness, parse_metrics, sharpness_settings
     from swa.errors import UserError
 
     if args.out is None:
@@ -96,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     if args.trace_matvecs < 3:  # checked before any work
         raise UserError(f"--trace-matvecs must be at least 3 (Hutch++ splits it in three), got {args.trace_matvecs}")
-    settings = SharpnessSettings(
-        top_k=args.top_k, trace_matvecs=args.trace_matvecs, eps=tuple(args.eps), subspace_dim=args.subspace_dim,
-        rho_average=args.rho_average, rho_worst_l2=args.rho_worst_l2, rho_worst_linf=args.rho_worst_linf,
-        pac_target=args.pac_target, directions=args.directions, max_distance=args.max_distance, delta=args.delta,
-        samples=args.samples, bn_recompute=args.bn == "recompute", batch_size=args.batch_size)
+    evaluation = settings_from_args(args)  # what the Python API takes as settings=
+    settings = sharpness_settings(
+        evaluation, top_k=args.top_k, trace_matvecs=args.trace_matvecs, eps=tuple(args.eps),
+        subspace_dim=args.subspace_dim, rho_average=args.rho_average, rho_worst_l2=args.rho_worst_l2,
+        rho_worst_linf=args.rho_worst_linf, pac_target=args.pac_target, directions=args.directions,
+        max_distance=args.max_distance, delta=args.delta)
     run_dir, paths, labels = None, args.points, args.labels
     if args.run:
         run_dir, run_paths, run_labels = _run_points(args.run)
@@ -112,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     points = load_checkpoints(paths, labels, ctx.model)
     if len({p.label for p in points}) != len(points):
         raise UserError("checkpoint labels must be distinct; pass --labels")
-    result = compute_sharpness(ctx, points, args.out, settings, metrics=metrics, seed=args.seed or 0,
-                               device=args.device or "auto", overwrite=args.overwrite, progress=not args.quiet,
+    result = compute_sharpness(ctx, points, args.out, settings, evaluation=evaluation, metrics=metrics,
                                params=args.params, eigenvectors=args.eigenvectors)
     print(result.summary_line())
     draw_after(args, {"sharpness": [result.json_path]})

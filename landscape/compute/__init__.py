@@ -18,6 +18,8 @@ _EXPORTS = {
     "RaysResult": "landscape.compute.rays",
     "evaluate_around": "landscape.compute.around_plane",
     "evaluate_around_line": "landscape.compute.around_line",
+    "Grid": "landscape.compute.options",
+    "Directions": "landscape.compute.options",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -26,7 +26,6 @@ import torch.nn as nn
 
 from swa.devices import resolve_device
 from swa.errors import UserError
-from landscape.engine.checks import check_int
 from landscape.engine.data import EvalData
 from landscape.geometry.directions import random_directions, sign_fixed
 from landscape.engine.distributed import in_process_group, setup
@@ -35,7 +34,8 @@ from landscape.engine.forward import Forward
 from landscape.geometry.grid import Axis
 from landscape.engine.inputs import Checkpoint, state_digest
 from landscape.compute.line import InterpResult, line_task
-from landscape.engine.settings import EvalSettings
+from landscape.compute.options import Directions
+from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector
 
 __all__ = ["LINE_DIRECTIONS", "evaluate_around_line"]
@@ -45,23 +45,26 @@ LINE_DIRECTIONS = ("random", "hessian")
 
 @in_process_group
 def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint,
-                         settings: EvalSettings, *, about: dict, direction: str = "random",
+                         settings: Settings, *, about: dict, direction: Directions | str = Directions(),
                          out: Optional[str | Path] = None, t: Optional[Axis] = None, params: ParamSelector = None,
-                         trainable_only: bool = False, normalization: str = "filter",
-                         include_bn_and_bias: bool = False, hessian_samples: Optional[int] = None,
-                         hessian_tol: float = 1e-4, hessian_batch_size: int = 2048, log: Callable[[str], None] = print) -> InterpResult:
+                         trainable_only: bool = False, log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy on w_c + t·d (see the module docstring).
 
-    ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``: training samples of the Hessian (all),
-    Lanczos' tolerance, and the batch size of the Hessian's sums (halved on out-of-memory). Under ``torchrun``
+    ``direction``: a :class:`~landscape.compute.options.Directions` of kind ``random`` (its ``normalization``,
+    ``include_bn_and_bias``) or ``hessian`` (its ``hessian_samples``, ``hessian_tol``, ``hessian_batch_size``:
+    training samples of the Hessian (all), Lanczos' tolerance, and the batch size of the Hessian's sums (halved
+    on out-of-memory)); ``orthogonal`` and ``pca_center`` do not apply to a line. Under ``torchrun``
     the call is in one process group: the Hessian direction is computed on rank 0 and broadcast.
 
     Raises:
         UserError: an unknown direction, or ``--bn interpolate`` (there is no second checkpoint).
     """
+    options = direction if isinstance(direction, Directions) else Directions(direction)
+    direction = options.kind
     if direction not in LINE_DIRECTIONS:
         raise UserError(f"--direction must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
-    check_int(hessian_batch_size, "hessian_batch_size", 1)
+    normalization, include_bn_and_bias = options.normalization, options.include_bn_and_bias
+    hessian_samples, hessian_tol = options.hessian_samples, options.hessian_tol
     space = space_of(model, params, trainable_only)
     if direction == "hessian" and settings.bn is None:  # the function whose curvature is measured (eval mode)
         settings = replace(settings, bn="fixed")
@@ -87,7 +90,7 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
             log("direction: top Hessian eigenvector (Lanczos)")
             obj = ModelObjective(model, data, center.state, device=group.device,
                                  samples=hessian_samples, seed=settings.seed, bn_recompute=bn == "recompute",
-                                 batch_size=hessian_batch_size, forward=forward,
+                                 batch_size=options.hessian_batch_size, forward=forward,
                                  params=lambda name, _: name in set(space.param_names))
             eig = top_eigenvalues_lanczos(HessianOperator(obj), k=1, tol=hessian_tol, seed=settings.seed)
             d = torch.from_numpy(np.ascontiguousarray(eig.vectors[:, 0])).float()
@@ -104,9 +107,9 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
     end_state.update({k: v.to(center.state[k].dtype).clone() for k, v in space.split(w_c + d).items()})
     end = Checkpoint(None, f"center + d ({info['kind']})", end_state, state_digest(end_state))
     t = t if t is not None else Axis(-half, half, 41)
-    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings), end_is_checkpoint=False)
-    task.inputs["direction"] = {k: v for k, v in info.items() if k in ("kind", "seed", "normalization",
-                                                                       "include_bn_and_bias", "tol")}
+    key = {k: v for k, v in info.items() if k in ("kind", "seed", "normalization", "include_bn_and_bias", "tol")}
+    task = line_task(space, center, end, bn, t, budget=budget_for(space, data, settings), end_is_checkpoint=False,
+                     direction=key)
     task.sidecar.update(direction=info, axis=axis_label,
                         units="t: multiples of the direction d; distance: Euclidean, in parameter space")
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -37,18 +37,19 @@ from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.compute.plane import PlaneResult
 from landscape.engine.bn import bn_strategy
-from landscape.engine.checks import arg, check_int
+from landscape.engine.checks import arg
 from landscape.engine.data import EvalData
 from landscape.engine.distributed import in_process_group, setup
 from landscape.engine.task import Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
-from landscape.geometry.grid import Axis, check_direction_pair, check_grid, check_margin, default_plane_axes
+from landscape.geometry.grid import Axis, check_direction_pair, default_plane_axes
 from landscape.engine.inputs import Checkpoint
 from landscape.engine.self_check import CheckPoint
 from landscape.compute.directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
                                         loaded_provenance, pca_plane, random_plane, save_directions)
-from landscape.engine.settings import EvalSettings
+from landscape.compute.options import Directions, Grid
+from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector, ParamSpace
 
 __all__ = ["evaluate_around", "DirectionRequest"]
@@ -101,15 +102,12 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
 
 
 @in_process_group
-def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint, settings: EvalSettings,
-                    *, about: dict, directions: str | Path | torch.Tensor = "random",
-                    out: Optional[str | Path] = None,
-                    params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
-                    marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
-                    grid: Optional[int] = None, margin: float = 0.2, normalization: str = "filter",
-                    include_bn_and_bias: bool = False, orthogonal: bool = False, pca_center: str = "last",
-                    hessian_samples: Optional[int] = None, hessian_tol: float = 1e-4,
-                    hessian_batch_size: int = 2048, save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
+def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Optional[Checkpoint],
+                    settings: Settings, *, about: dict, directions: Directions | Any = Directions(),
+                    grid: Grid | int | None = None,
+                    out: Optional[str | Path] = None, params: ParamSelector = None, trainable_only: bool = False,
+                    trajectory: Sequence[Checkpoint] = (), marked: Sequence[Checkpoint] = (),
+                    save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
                     log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
@@ -117,17 +115,15 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         model, data, forward, settings, about, out, params, trainable_only: as for ``evaluate_plane``.
         center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
             trajectory point is used when ``center`` is ``None``).
-        directions: ``random``, ``pca``, ``hessian``, a directions file (a ``Path``: loaded, and the axes
-            labelled as the plane that wrote it, ``landscape.compute.directions.loaded_provenance``, the file
-            recorded) or a (2, P) tensor.
+        directions: a :class:`~landscape.compute.options.Directions`: its ``kind`` ``random``, ``pca``,
+            ``hessian``, a directions file (a ``Path``: loaded, and the axes labelled as the plane that wrote it,
+            ``landscape.compute.directions.loaded_provenance``, the file recorded) or a (2, P) tensor, and the
+            options of each kind.
+            A kind alone stands for ``Directions(kind)``.
+        grid: a :class:`~landscape.compute.options.Grid` (``points`` ``None``: 51 on CUDA, 21 on a CPU), or its
+            points per axis.
         trajectory: points drawn as a path (for ``pca``, the points whose components span the plane).
         marked: more checkpoints to project and mark.
-        grid: points per axis of the default grid (None: 51 on CUDA, 21 on a CPU).
-        normalization, include_bn_and_bias, orthogonal: for ``random`` (``landscape.compute.directions``).
-        pca_center: ``last`` or ``mean`` (for ``pca``).
-        hessian_samples, hessian_tol: training samples of the Hessian (all) and Lanczos' tolerance.
-        hessian_batch_size: batch size of the Hessian's sums (halved on out-of-memory; the directions do not
-            depend on it beyond rounding, so a resumed run does not compare it).
 
     Under ``torchrun`` the whole call is in one process group (``landscape.engine.distributed.in_process_group``):
     Hessian directions are computed once, on rank 0 (on its own GPU), and broadcast to the other ranks.
@@ -138,33 +134,30 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
             checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
             StaleResultsError as ``run_task``.
     """
-    check_grid(grid)
-    check_margin(margin)
-    check_int(hessian_batch_size, "hessian_batch_size", 1)
+    options = directions if isinstance(directions, Directions) else Directions(directions)
+    kind, grid = options.kind, Grid.of(grid)
     space = space_of(model, params, trainable_only)
-    directions_file = directions if isinstance(directions, Path) else None
+    directions_file = kind if isinstance(kind, Path) else None
     if directions_file is not None:
-        directions = load_directions(directions_file, space)
-    if isinstance(directions, str) and directions == "hessian" and settings.bn is None:
+        kind = load_directions(directions_file, space)
+    if isinstance(kind, str) and kind == "hessian" and settings.bn is None:
         settings = replace(settings, bn="fixed")  # the function whose curvature is measured (eval mode)
     bn = settings.resolved_bn(model)
     if bn_strategy(bn).follows_weights:
         raise UserError(f"--bn {bn} interpolates the statistics of three checkpoints; a plane around one "
                         "checkpoint takes --bn recompute or --bn fixed")
     device = resolve_device(settings.device)
-    grid = grid or (51 if device.type == "cuda" else 21)
-    if isinstance(directions, str) and directions == "pca":
-        if pca_center == "mean" and center is not None:
+    points = grid.points or (51 if device.type == "cuda" else 21)
+    if isinstance(kind, str) and kind == "pca":
+        if options.pca_center == "mean" and center is not None:
             raise UserError("a PCA plane centred on the trajectory's mean takes no --around checkpoint")
-        if pca_center == "last" and center is None and len(trajectory):
+        if options.pca_center == "last" and center is None and len(trajectory):
             center = trajectory[-1]
-    request = _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
-                       hessian_samples, hessian_tol, center, trajectory)
-    dirs = _directions(model, data, forward, space, settings, center, trajectory, directions, request, out,
-                       normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples, hessian_tol,
-                       hessian_batch_size, log,
-                       source=f"{arg('directions', '--load-directions')} {directions_file}" if directions_file
-                       else "directions")
+    options = replace(options, kind=kind)
+    request = _request(options, settings, bn, center, trajectory)
+    source = f"{arg('directions', '--load-directions')} {directions_file}" if directions_file else "directions"
+    dirs = _directions(_Problem(model, data, forward, space, settings, log), center, trajectory, options,
+                       request, out, source)
     if dirs.kind == "loaded" and directions_file is not None:
         labels, source = loaded_provenance(directions_file)
         dirs = replace(dirs, labels=labels, about={**dirs.about, **source})
@@ -184,11 +177,12 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         x, y, dist = _project(dirs.directions, w_c, space.params_of(ckpt.state))
         projections.append({"label": ckpt.label, "path": ckpt.path, "x": x, "y": y, "distance": dist,
                             "kind": "checkpoint"})
+    x_axis, y_axis = grid.x, grid.y
     if (x_axis is None) != (y_axis is None):
         raise UserError("give both --x and --y, or neither (then --grid sets the grid)")
     if x_axis is None:
         x_axis, y_axis = _default_axes(dirs, [(p["x"], p["y"]) for p in projections if p["kind"] == "trajectory"],
-                                       grid, margin)
+                                       points, grid.margin)
     budget_for(space, data, settings)("plane", x_axis.n * y_axis.n, 2)
     alphas, betas = x_axis.values(), y_axis.values()
     coords = np.stack(np.meshgrid(alphas, betas, indexing="ij"), axis=-1).reshape(-1, 2)
@@ -205,7 +199,8 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         sidecar={"anchors": [{**(center.to_json() if center is not None else {"path": None}), "label": label}],
                  "projections": projections, "directions": dirs.to_json(), "directions_request": request,
                  "axes": {"x": dirs.labels[0], "y": dirs.labels[1]},
-                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": margin}, "units": dirs.units},
+                 "grid": {"x": x_axis.to_json(), "y": y_axis.to_json(), "margin": grid.margin},
+                 "units": dirs.units},
         checks=[CheckPoint(label, state, (0.0, 0.0), params=None if center is not None else w_c)])
     if out is not None and (settings.overwrite or _stored_directions(out) in (None, task.inputs["directions"])):
         Path(out).mkdir(parents=True, exist_ok=True)  # (other directions' results: run_task refuses them, untouched)
@@ -219,54 +214,73 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                        projections=projections, stats=run.stats, directions=dirs, space=space)
 
 
-def _request(directions, settings, bn, normalization, include_bn_and_bias, orthogonal, pca_center,
-             hessian_samples, hessian_tol, center, trajectory) -> dict[str, Any]:
-    if isinstance(directions, torch.Tensor):
-        return {"kind": "loaded", "sha256": _digest(directions)}
-    if directions not in DIRECTION_KINDS:
-        raise UserError(f"--directions must be one of {', '.join(DIRECTION_KINDS)}, got {directions!r}")
-    req: dict[str, Any] = {"kind": directions, "center": None if center is None else center.digest}
-    if directions == "random":
-        req.update(seed=settings.seed, normalization=normalization, include_bn_and_bias=include_bn_and_bias,
-                   orthogonal=orthogonal)
-    elif directions == "pca":
-        req.update(pca_center=pca_center, trajectory=[c.digest for c in trajectory])
+def _request(options: Directions, settings: Settings, bn: str, center: Optional[Checkpoint],
+             trajectory: Sequence[Checkpoint]) -> dict[str, Any]:
+    """What decides the directions, as the sidecar's ``directions_request`` records it (a resumed run with the
+    same request reuses ``directions.pt``)."""
+    kind = options.kind
+    if isinstance(kind, torch.Tensor):
+        return {"kind": "loaded", "sha256": _digest(kind)}
+    if kind not in DIRECTION_KINDS:
+        raise UserError(f"--directions must be one of {', '.join(DIRECTION_KINDS)}, got {kind!r}")
+    req: dict[str, Any] = {"kind": kind, "center": None if center is None else center.digest}
+    if kind == "random":
+        req.update(seed=settings.seed, normalization=options.normalization,
+                   include_bn_and_bias=options.include_bn_and_bias, orthogonal=options.orthogonal)
+    elif kind == "pca":
+        req.update(pca_center=options.pca_center, trajectory=[c.digest for c in trajectory])
     else:
-        req.update(seed=settings.seed, samples=hessian_samples, tol=hessian_tol, bn=bn)
+        req.update(seed=settings.seed, samples=options.hessian_samples, tol=options.hessian_tol, bn=bn)
     return req
 
 
-def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings, center, trajectory, directions,
-                request, out, normalization, include_bn_and_bias, orthogonal, pca_center, hessian_samples,
-                hessian_tol, hessian_batch_size, log, source: str = "directions") -> PlaneDirections:
-    if isinstance(directions, torch.Tensor):
-        d = directions.detach().float().cpu()
+@dataclass(frozen=True)
+class _Problem:
+    """What the directions are computed on: model, data, loss, space, settings, and where to say what happens."""
+
+    model: nn.Module
+    data: EvalData
+    forward: Forward
+    space: ParamSpace
+    settings: Settings
+    log: Callable[[str], None]
+
+
+def _directions(problem: _Problem, center: Optional[Checkpoint], trajectory: Sequence[Checkpoint],
+                options: Directions, request: dict[str, Any], out: Optional[str | Path],
+                source: str = "directions") -> PlaneDirections:
+    """The plane's directions: given, reused from an earlier run of the same ``request`` in ``out``, or drawn /
+    computed as ``options`` says."""
+    space, settings, log, kind = problem.space, problem.settings, problem.log, options.kind
+    if isinstance(kind, torch.Tensor):
+        d = kind.detach().float().cpu()
         if d.shape != (2, space.num_params):
             raise UserError(f"directions must have shape (2, {space.num_params}), got {tuple(d.shape)}")
         check_direction_pair(d, source)
         labels = ("direction 1 (given)", "direction 2 (given)")
         return PlaneDirections(d, "loaded", "multiples of the directions", labels, {"sha256": request["sha256"]})
-    if directions != "pca" and center is None:
-        raise UserError(f"--directions {directions} needs --around CKPT")
+    if kind != "pca" and center is None:
+        raise UserError(f"--directions {kind} needs --around CKPT")
     found = _previous(out, request)
     if found is not None:  # a resumed run: the very same directions, not drawn or computed again
         file, meta = found
         d = load_directions(file, space)
         center_vec = None
-        if directions == "pca" and meta.get("center") == "mean":
+        if kind == "pca" and meta.get("center") == "mean":
             center_vec = torch.stack([space.params_of(c.state).double() for c in trajectory]).mean(0).float()
         traj = None
-        if directions == "pca":
+        if kind == "pca":
             traj = np.array([[p["x"], p["y"], p["distance"]] for p in _saved_projections(out)
                              if p.get("kind") == "trajectory"]).reshape(-1, 3)
         about = {k: v for k, v in meta.items() if k not in ("kind", "units", "labels")}
         log(f"directions: reusing {file}")
         return PlaneDirections(d, meta["kind"], meta["units"], tuple(meta["labels"]), about, center_vec, traj)
-    if directions == "random":
-        return random_plane(space, space.params_of(center.state), seed=settings.seed, normalization=normalization,
-                            include_bn_and_bias=include_bn_and_bias, orthogonal=orthogonal)
-    if directions == "pca":
-        dirs = pca_plane([space.params_of(c.state) for c in trajectory], center=pca_center)
+    if kind == "random":
+        return random_plane(space, space.params_of(center.state), seed=settings.seed,
+                            normalization=options.normalization, include_bn_and_bias=options.include_bn_and_bias,
+                            orthogonal=options.orthogonal)
+    if kind == "pca":
+        dirs = pca_plane([space.params_of(c.state) for c in trajectory], center=options.pca_center)
         if center is not None and center is not trajectory[-1]:  # --around CKPT: coordinates relative to it
             dirs.center = space.params_of(center.state)
             dirs.trajectory = np.array([_project(dirs.directions, dirs.center, space.params_of(c.state))
@@ -278,11 +292,12 @@ def _directions(model, data, forward, space: ParamSpace, settings: EvalSettings,
 
     def compute() -> tuple[torch.Tensor, PlaneDirections]:  # on rank 0 only, then broadcast
         log("directions: top two Hessian eigenvectors (Lanczos)")
-        obj = ModelObjective(model, data, center.state, device=group.device, samples=hessian_samples,
-                             seed=settings.seed, bn_recompute=settings.resolved_bn(model) == "recompute",
-                             batch_size=hessian_batch_size, forward=forward,
+        obj = ModelObjective(problem.model, problem.data, center.state, device=group.device,
+                             samples=options.hessian_samples, seed=settings.seed,
+                             bn_recompute=settings.resolved_bn(problem.model) == "recompute",
+                             batch_size=options.hessian_batch_size, forward=problem.forward,
                              params=space.param_names and _exact_names(space))
-        dirs = hessian_plane(obj, tol=hessian_tol, seed=settings.seed)
+        dirs = hessian_plane(obj, tol=options.hessian_tol, seed=settings.seed)
         return dirs.directions, replace(dirs, directions=None)
 
     d, dirs = group.from_main(compute)

@@ -26,7 +26,7 @@ from landscape.geometry.grid import Axis, GeometryError, Line
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
 from landscape.engine.self_check import CheckPoint, describe_check
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSelector, ParamSpace
 
@@ -97,8 +97,11 @@ def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
 
 
 def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t: Axis | Any = DEFAULT_T,
-              budget: Optional[Budget] = None, end_is_checkpoint: bool = True) -> Task:
-    """The line ``start + t·(end − start)`` as a task (see :func:`evaluate_line`).
+              budget: Optional[Budget] = None, end_is_checkpoint: bool = True,
+              direction: Optional[dict[str, Any]] = None) -> Task:
+    """The line ``start + t·(end − start)`` as a task (see :func:`evaluate_line`). ``direction``: what chose
+    ``end − start`` when it is a direction rather than a second checkpoint (``landscape.compute.around_line``),
+    part of the task's inputs.
 
     Raises:
         GeometryError: the two checkpoints hold the same weights (in the space).
@@ -117,7 +120,8 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
     family = AffineFamily(line.start, line.direction[None], values[:, None], b0, buffer_dirs,
                           space.frozen_of(start.state))
     return Task("interp", (len(values),), [family], bn, directions=1,
-                inputs={"from": start.digest, "to": end.digest, "t": t_json},
+                inputs={"from": start.digest, "to": end.digest, "t": t_json,
+                        **({} if direction is None else {"direction": direction})},
                 checks=[CheckPoint(start.label, start.state, (0.0,))]
                 + ([CheckPoint(end.label, end.state, (1.0,))] if end_is_checkpoint else []),
                 extra={"t": values, "distance": values * line.length},
@@ -127,7 +131,7 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
 
 
 def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Checkpoint, end: Checkpoint,
-                  settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
+                  settings: Settings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
                   params: ParamSelector = None, trainable_only: bool = False,
                   log: Callable[[str], None] = print) -> InterpResult:
     """Evaluate ``start + t·(end − start)`` at every ``t``, into ``out`` or in memory.
@@ -145,7 +149,7 @@ def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Che
                         stats=run.stats)
 
 
-def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: EvalSettings, *,
+def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: Settings, *,
                    t_axis: Axis = DEFAULT_T, params: ParamSelector = None,
                    log: Callable[[str], None] = print) -> InterpResult:
     """:func:`evaluate_line` on a command's model and data (``ctx``), into ``out``."""

@@ -28,7 +28,8 @@ from landscape.geometry.grid import Axis, Plane, check_grid, check_margin, defau
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
 from landscape.engine.self_check import CheckPoint, describe_check
-from landscape.engine.settings import EvalSettings
+from landscape.compute.options import Grid
+from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSpace, ParamSelector
 
@@ -136,7 +137,7 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     task = Task(
         "plane", (len(alphas), len(betas)), [family], bn, directions=2,
         inputs={"anchors": [a.digest for a in anchors], "trajectory": [c.digest for c, _ in projected],
-                "x": x_axis.to_json(), "y": y_axis.to_json()},
+                "x": x_axis.to_json(), "y": y_axis.to_json(), **({"units": units} if units == "relative" else {})},
         extra={"alphas": alphas, "betas": betas, "anchors": anchor_xy, "trajectory": traj_xy,
                "trajectory_distance": np.array([p["distance"] for p in projections], dtype=np.float64)},
         sidecar={"anchors": [a.to_json() for a in anchors], "projections": projections,
@@ -150,18 +151,16 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
                   f"orthogonal to it, {scale[1]:.4g} (Garipov et al. 2018)",
             axes={"x": f"α  (× ‖{second} − {first}‖)", "y": f"β  (× ‖v‖, v towards {third})"},
             scale=[float(s) for s in scale])
-        task.inputs["units"] = units
     if preset is not None:
         task.sidecar["preset"] = preset
     return task, plane, projections
 
 
 def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: Sequence[Checkpoint],
-                   settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None,
+                   settings: Settings, *, about: dict, out: Optional[str | Path] = None,
                    params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
-                   marked: Sequence[Checkpoint] = (), x_axis: Optional[Axis] = None, y_axis: Optional[Axis] = None,
-                   grid: int = 21, margin: float = 0.2, units: str = "euclidean", preset: Optional[dict] = None,
-                   log: Callable[[str], None] = print) -> PlaneResult:
+                   marked: Sequence[Checkpoint] = (), grid: Grid | int | None = None, units: str = "euclidean",
+                   preset: Optional[dict] = None, log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane through ``anchors`` (three checkpoints), into ``out`` or in memory.
 
     Args:
@@ -174,23 +173,24 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
         marked: more checkpoints to project (the final SGD iterate, the average: a figure marks each).
             Coordinates and distances of both are stored, trajectory first; each projection's
             ``kind`` (``trajectory`` or ``checkpoint``) is in the sidecar.
-        x_axis, y_axis: explicit grid axes; default: the bounding box of anchors and projected
-            trajectory widened by ``margin`` of its extent, ``grid`` points per axis.
+        grid: a :class:`~landscape.compute.options.Grid`: explicit axes ``x``, ``y``; default: the bounding box
+            of anchors and projected trajectory widened by ``margin`` of its extent, ``points`` (21) per axis.
         units, preset: see :func:`plane_task`.
 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
     """
-    space = space_of(model, params, trainable_only)
+    space, grid = space_of(model, params, trainable_only), Grid.of(grid)
     task, plane, projections = plane_task(space, anchors, settings.resolved_bn(model), trajectory=trajectory,
-                                          marked=marked, x_axis=x_axis, y_axis=y_axis, grid=grid, margin=margin,
+                                          marked=marked, x_axis=grid.x, y_axis=grid.y,
+                                          grid=21 if grid.points is None else grid.points, margin=grid.margin,
                                           budget=budget_for(space, data, settings), units=units, preset=preset)
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
     return PlaneResult(store=run.store, is_main=run.is_main, plane=plane, alphas=task.extra["alphas"],
                        betas=task.extra["betas"], projections=projections, stats=run.stats)
 
 
-def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
+def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, settings: Settings, *,
                   params: ParamSelector = None, log: Callable[[str], None] = print, **kwargs) -> PlaneResult:
     """:func:`evaluate_plane` on a command's model and data (``ctx``), into ``out``."""
     return evaluate_plane(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), anchors, settings,

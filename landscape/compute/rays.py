@@ -32,7 +32,7 @@ from landscape.engine.forward import Forward
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
 from landscape.engine.self_check import CheckPoint, describe_check
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
@@ -114,7 +114,7 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
 
 
 def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Sequence[Checkpoint],
-                  settings: EvalSettings, *, about: dict, out: Optional[str | Path] = None,
+                  settings: Settings, *, about: dict, out: Optional[str | Path] = None,
                   params: ParamSelector = None, trainable_only: bool = False, delta: float = 0.1,
                   log: Callable[[str], None] = print, **ray_args) -> RaysResult:
     """Loss along random rays from each of ``points`` (see :func:`rays_task`), into ``out`` or in memory,
@@ -133,7 +133,7 @@ def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Se
                       labels=[p.label for p in points], stats=run.stats)
 
 
-def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: EvalSettings, *,
+def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: Settings, *,
                  params: ParamSelector = None, log: Callable[[str], None] = print, **kwargs) -> RaysResult:
     """:func:`evaluate_rays` on a command's model and data (``ctx``), into ``out``."""
     return evaluate_rays(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), points, settings,

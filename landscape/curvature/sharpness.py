@@ -36,12 +36,13 @@ from landscape.engine.inputs import Checkpoint, Context
 from landscape.engine.forward import Forward
 from landscape.curvature.objective import ModelObjective
 from landscape.engine.precision import precision_scope
+from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector
 from landscape.results.metrics import METRICS
 from landscape.results.store import normalize_inputs, read_matching_sidecar
 
-__all__ = ["SharpnessSettings", "SharpnessResult", "SHARPNESS_METRICS", "DEFAULT_METRICS", "compute_sharpness",
-           "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
+__all__ = ["SharpnessSettings", "sharpness_settings", "SharpnessResult", "SHARPNESS_METRICS", "DEFAULT_METRICS",
+           "compute_sharpness", "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
 
 FORMAT = "swa-landscape-sharpness/1"
 BN_FIXED = "checkpoint statistics (eval mode), as PyHessian"
@@ -371,26 +372,50 @@ def _finite_point(ckpt: Checkpoint, obj: ModelObjective) -> None:
 
 
 def compute_sharpness(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: SharpnessSettings, *,
-                      metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0, device: str = "auto",
-                      overwrite: bool = False, progress: bool = True, params: ParamSelector = None,
-                      eigenvectors: bool = False, log: Callable[[str], None] = print) -> SharpnessResult:
+                      evaluation: Settings = Settings(), metrics: Sequence[str] = DEFAULT_METRICS,
+                      params: ParamSelector = None, eigenvectors: bool = False,
+                      log: Callable[[str], None] = print) -> SharpnessResult:
     """:func:`measure_sharpness` on a command's model and data (``ctx``), into ``out``."""
-    return measure_sharpness(ctx.model, ctx.data, points, settings, about=ctx.to_json(), out=out, metrics=metrics,
-                             seed=seed, device=device, overwrite=overwrite, progress=progress, params=params,
-                             eigenvectors=eigenvectors, log=log)
+    return measure_sharpness(ctx.model, ctx.data, points, settings, evaluation=evaluation, about=ctx.to_json(),
+                             out=out, metrics=metrics, params=params, eigenvectors=eigenvectors, log=log)
+
+
+_NOT_FOR_SHARPNESS = ("bn_samples", "bn_pass", "chunk", "precision", "max_points", "self_check")
+
+
+def sharpness_settings(evaluation: Settings, **metric_settings: Any) -> SharpnessSettings:
+    """The :class:`SharpnessSettings` of ``evaluation`` (its ``samples``, ``bn`` and ``batch_size``, 2048 when
+    ``None``) and ``metric_settings`` (``top_k=3``, ...): what the Python API and the command line both measure with.
+
+    Raises:
+        UserError: ``bn`` other than ``fixed``/``recompute`` (``interpolate`` needs three checkpoints; sharpness
+            measures one), or an evaluation setting sharpness does not use (``chunk``, ``precision``, ...) set
+            to other than its default.
+    """
+    if evaluation.bn not in (None, "fixed", "recompute"):
+        raise UserError(f"{arg('bn')} must be 'fixed' (the default: the checkpoint's statistics, as PyHessian) or "
+                        f"'recompute' for sharpness, got {evaluation.bn!r}")
+    default = Settings()
+    unused = [name for name in _NOT_FOR_SHARPNESS if getattr(evaluation, name) != getattr(default, name)]
+    if unused:
+        raise UserError(f"{', '.join(arg(name) for name in unused)} do(es) not apply to sharpness (its Hessian "
+                        "sums run in fp32 on the points' own batches); leave them at their defaults")
+    return SharpnessSettings(**{"samples": evaluation.samples, "bn_recompute": evaluation.bn == "recompute",
+                                "batch_size": evaluation.batch_size or 2048, **metric_settings})
 
 
 def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint], settings: SharpnessSettings, *,
-                      about: dict[str, Any], out: Optional[str | Path] = None, metrics: Sequence[str] = DEFAULT_METRICS,
-                      seed: int = 0, device: str = "auto", forward: Optional[Forward] = None,
-                      params: ParamSelector = None, trainable_only: bool = False, overwrite: bool = False,
-                      progress: bool = True, eigenvectors: bool = False,
+                      evaluation: Settings = Settings(), about: dict[str, Any], out: Optional[str | Path] = None,
+                      metrics: Sequence[str] = DEFAULT_METRICS, forward: Optional[Forward] = None,
+                      params: ParamSelector = None, trainable_only: bool = False, eigenvectors: bool = False,
                       log: Callable[[str], None] = print) -> SharpnessResult:
     """Compute ``metrics`` at every checkpoint, on the training loss of ``model`` there
     (:class:`~landscape.curvature.objective.ModelObjective` with ``settings``' samples, BN and batch size, the
     ``forward`` loss definition and the ``params``/``trainable_only`` space); into ``out`` (resumable:
     ``sharpness.json`` and ``sharpness.md`` after every metric) or in memory.
 
+    ``evaluation``: the :class:`~landscape.engine.settings.Settings` whose ``seed``, ``device``, ``overwrite`` and
+    ``progress`` apply (its samples, BN and batch size are in ``settings``, :func:`sharpness_settings`).
     Every metric of every checkpoint draws its randomness from ``seed``, so results are reproducible
     and checkpoints are compared on the same random draws.
 
@@ -406,6 +431,7 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
     from landscape.engine.task import space_of
 
     check_eigenvectors(eigenvectors, metrics)
+    seed, device, overwrite, progress = evaluation.seed, evaluation.device, evaluation.overwrite, evaluation.progress
     started = time.perf_counter()
     space = space_of(model, params, trainable_only)  # a selection that matches nothing is refused before any work
     dev = resolve_device(device)

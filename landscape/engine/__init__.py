@@ -11,7 +11,8 @@ evaluation settings (:mod:`~landscape.engine.settings`), the batched evaluator, 
 from landscape._exports import lazy_exports
 
 _EXPORTS = {
-    "EvalSettings": "landscape.engine.settings",
+    "Settings": "landscape.engine.settings",
+    "Loss": "landscape.engine.settings",
     "Evaluator": "landscape.engine.evaluator",
     "AffineFamily": "landscape.engine.evaluator",
     "Forward": "landscape.engine.forward",

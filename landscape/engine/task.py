@@ -40,13 +40,13 @@ from landscape.engine.forward import Forward
 from landscape.engine import progress as progress_lines
 from landscape.engine.loop import run_points
 from landscape.engine.self_check import CheckPoint, self_check
-from landscape.engine.settings import EvalSettings
+from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.probe import DEFAULT_BATCH_SIZE, device_name, probe_samples
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["Task", "Outcome", "run_task", "space_of", "budget_for", "Budget"]
+__all__ = ["Task", "Outcome", "run_task", "resume_key", "space_of", "budget_for", "Budget"]
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _samples(data: EvalData) -> int:
 Budget = Callable[[str, int, int], None]
 
 
-def budget_for(space: ParamSpace, data: EvalData, settings: EvalSettings) -> Budget:
+def budget_for(space: ParamSpace, data: EvalData, settings: Settings) -> Budget:
     """``budget(command, points, directions)``: refuses too large a computation before its arrays exist
     (``landscape.engine.budget.check_budget``); the geometry calls it as soon as it knows the size."""
     return lambda command, points, directions: check_budget(
@@ -115,19 +115,30 @@ def budget_for(space: ParamSpace, data: EvalData, settings: EvalSettings) -> Bud
         batch_size=settings.batch_size or DEFAULT_BATCH_SIZE, max_points=settings.max_points)
 
 
+def resume_key(task: Task, *, about: dict[str, Any], settings: Settings, model: nn.Module, data: EvalData,
+               space: ParamSpace) -> dict[str, Any]:
+    """The resume key of ``task`` (the sidecar's ``inputs``), built here only: the command, ``about`` (model,
+    data and loss descriptions), the settings that change the numbers (:meth:`Settings.inputs`), the task's
+    own ``inputs`` (its points, axes, directions: what its geometry module described), the sample subset
+    when the data were cut to one (``samples=`` / ``--samples``, :meth:`EvalData.sampled`) and the parameter
+    selection when there is one. A re-run whose key equals the stored one resumes."""
+    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
+    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
+        inputs["sample"] = data.sample
+    if space.selection is not None:
+        inputs["params"] = space.selection
+    return inputs
+
+
 def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,
-             settings: EvalSettings, *, about: dict[str, Any], out: Optional[str | Path] = None,
+             settings: Settings, *, about: dict[str, Any], out: Optional[str | Path] = None,
              log: Callable[[str], None] = print) -> Outcome:
     """Evaluate every pending point of ``task``; ``about`` describes model and data for the resume key.
 
     Raises:
         StaleResultsError: results of other inputs in ``out`` (unless ``settings.overwrite``).
     """
-    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
-    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
-        inputs["sample"] = data.sample
-    if space.selection is not None:
-        inputs["params"] = space.selection
+    inputs = resume_key(task, about=about, settings=settings, model=model, data=data, space=space)
     sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
     store = ResultStore(out, task.name, task.shape, METRICS, inputs, task.extra, sidecar,
                         overwrite=settings.overwrite)
@@ -171,7 +182,7 @@ def _cached_choice(previous: Any, device) -> dict:
 
 
 def _check_store(store: ResultStore, task: Task, evaluator: Evaluator, model: nn.Module, forward: Forward,
-                 settings: EvalSettings, fresh: bool) -> None:
+                 settings: Settings, fresh: bool) -> None:
     """Record the self-check in the sidecar: computed when points were computed now (or the file has none),
     else the one found when resuming a finished result."""
     previous = store.previous.get("self_check")
@@ -209,7 +220,7 @@ def _note_cost(name: str, points: int, evaluator: Evaluator, cached_probe: Optio
                                      seconds_per_point=per_point, world=world))
 
 
-def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: EvalSettings, log: Callable[[str], None]) -> None:
+def _note_bn_cost(model: nn.Module, evaluator: Evaluator, settings: Settings, log: Callable[[str], None]) -> None:
     n_bn = sum(isinstance(m, _BatchNorm) for m in model.modules())
     data = evaluator.bn_data
     if evaluator.bn == "recompute" and settings.bn_pass == "exact" and n_bn > 8 and data.is_tensors \

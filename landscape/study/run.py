@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from landscape.engine.settings import Settings
+
 __all__ = ["run_study", "study_landscape", "checkpoint_metrics"]
 
 Say = Callable[[str], None]
@@ -89,9 +91,8 @@ def _reuse_or_redo(compute):
         return compute(True)
 
 
-def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_seed: int = 0, quiet: bool = False,
-                    line_points: int = 41, rays: tuple[int, int, float] = (6, 11, 10.0),
-                    sharpness: bool = True, samples: Optional[int] = None) -> Path:
+def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] = None, line_points: int = 41,
+                    rays: tuple[int, int, float] = (6, 11, 10.0), sharpness: bool = True) -> Path:
     """The landscape of seed ``seed``'s runs, each result resumed or reused; returns ``OUT/landscape``.
 
     The line from the pretrained model to each fine-tuned one past both ends (the MNIST fine-tuning
@@ -101,26 +102,27 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     from SGD and SWA (Fig. 4); random filter-normalized planes around SGD and
     SWA on the same directions (Li et al.); the PCA plane of the constant-rate trajectory; and,
     with ``sharpness``, the top Hessian eigenvalue, trace and adaptive sharpness of SGD and SWA.
-    ``samples``: evaluate everything on a fixed random subset of that many training (and test) samples
-    drawn from ``eval_seed`` (``--samples``; a quick look), else on all of them.
+    ``settings``: a :class:`~landscape.engine.settings.Settings` (its ``device``, ``seed``, ``progress``, which
+    also says whether to print progress lines, and ``samples``: evaluate everything on a fixed random subset of
+    that many training (and test) samples drawn from ``seed`` (``--samples``; a quick look), else on all of them).
     """
+    from landscape.compute.options import Directions, Grid
     from landscape.compute.plane import compute_plane
     from landscape.compute.around_plane import evaluate_around
     from landscape.engine.forward import Forward
     from landscape.geometry.grid import Axis
     from landscape.engine.inputs import load_checkpoints, load_context
     from landscape.compute.line import compute_interp
-    from landscape.curvature.sharpness import SharpnessSettings, compute_sharpness
+    from landscape.curvature.sharpness import compute_sharpness, sharpness_settings
     from landscape.compute.rays import compute_rays
-    from landscape.engine.settings import EvalSettings
     from swa.study import LABELS, METHODS, reported_checkpoint
 
-    say = (lambda _: None) if quiet else print
+    settings = settings or Settings()
+    say = print if settings.progress else (lambda _: None)
     runs = {m: Path(spec.out) / f"seed-{seed}" / m for m in METHODS}
     out = Path(spec.out) / "landscape"
     ctx = load_context(str(runs["swa-cyclic"]), None, None)
-    ctx.use_samples(samples, eval_seed, log=say)
-    settings = EvalSettings(device=device, seed=eval_seed, progress=not quiet)
+    ctx.use_samples(settings.samples, settings.seed, log=say)
     load = lambda path, label: load_checkpoints([str(path)], [label], ctx.model)[0]  # noqa: E731
     pre = load(Path(spec.out) / "pretrain" / "final.pt", LABELS["pretrained"])
     tuned = {m: load(reported_checkpoint(runs[m]), LABELS[m]) for m in METHODS}
@@ -144,7 +146,7 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
         anchors = load_checkpoints(*map(list, zip(*run_ctx.run.plane_anchors())), ctx.model)
         ends = load_checkpoints(*map(list, zip(*run_ctx.run.end_points())), ctx.model)
         again(lambda s, a=anchors, t=trajectory(run_ctx), e=ends, m=m: compute_plane(
-            ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=grid, log=say))
+            ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=Grid(grid), log=say))
     again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=t_axis, log=say))  # Fig. 5
     again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=rays[0], steps=rays[1],
                                  max_distance=rays[2], log=say))
@@ -152,17 +154,18 @@ def study_landscape(spec, seed: int, *, grid: int, device: str = "auto", eval_se
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
         shared = "random" if name == "random-sgd" else out / "random-sgd" / "directions.pt"
         again(lambda s, c=center, d=shared, n=name: evaluate_around(
-            ctx.model, data, forward, c, s, about=ctx.to_json(), directions=d, out=out / n, grid=grid,
-            x_axis=None, y_axis=None, log=say))
+            ctx.model, data, forward, c, s, about=ctx.to_json(), directions=Directions(d), out=out / n,
+            grid=Grid(grid), log=say))
     traj = trajectory(load_context(str(runs["swa-const"]), None, None))
-    again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(), directions="pca",
-                                    trajectory=traj, marked=[tuned["swa-const"]], out=out / "pca", grid=grid,
-                                    log=say))
+    again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(),
+                                    directions=Directions("pca"), trajectory=traj, marked=[tuned["swa-const"]],
+                                    out=out / "pca", grid=Grid(grid), log=say))
     if sharpness:  # BN recomputed at the point, as the study's planes and lines (and its earlier results) have it
+        measured = replace(settings, bn="recompute")
         sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(
-            ctx, [sgd, swa], out / "sharpness", SharpnessSettings(top_k=1, bn_recompute=True, samples=samples),
-            metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average"), seed=eval_seed,
-            device=device, overwrite=overwrite, progress=not quiet))
-        if not quiet:
+            ctx, [sgd, swa], out / "sharpness", sharpness_settings(measured, top_k=1),
+            evaluation=replace(measured, overwrite=overwrite),
+            metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average")))
+        if settings.progress:
             print(sharp.md_path.read_text().split("\n\nTraining loss")[0])
     return out

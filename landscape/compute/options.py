@@ -1,0 +1,93 @@
+"""What a caller chooses about a plane's geometry: its grid (:class:`Grid`) and its directions (:class:`Directions`).
+
+Both are small frozen dataclasses, checked when built, that the Python API takes (``grid=``, ``directions=``)
+and the command line builds from its flags (``landscape.cli.plane``), so that both hand
+:func:`landscape.compute.plane.evaluate_plane` and :func:`landscape.compute.around_plane.evaluate_around` the
+same objects. The line through one point (``landscape.compute.around_line``) takes :class:`Directions` too
+(``kind`` ``random`` or ``hessian``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from landscape.compute.directions import PCA_CENTERS
+from landscape.engine.checks import arg, check_int
+from landscape.geometry.directions import NORMALIZATIONS
+from landscape.geometry.grid import Axis, as_axis, check_grid, check_margin
+from swa.errors import UserError
+
+__all__ = ["Grid", "Directions"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The grid of a plane: ``landscape.Grid(points=31)`` or ``landscape.Grid(x=(-1, 1, 41), y=(-0.5, 0.5, 21))``.
+
+    Args:
+        points: points per axis of the default grid (``None``: 21 through three points; around one point 51
+            on CUDA and 21 on a CPU).
+        x, y: explicit axes, ``(min, max, points)`` or an :class:`~landscape.geometry.grid.Axis`; both or
+            neither.
+        margin: the default grid's margin around the anchors and projected points, as a fraction >= 0 of their
+            extent (0.2).
+
+    Raises:
+        UserError: fewer than 2 points, a bad axis or a negative margin (checked when built).
+    """
+
+    points: Optional[int] = None
+    x: Optional[Axis] = None
+    y: Optional[Axis] = None
+    margin: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", check_grid(self.points, "points"))
+        object.__setattr__(self, "x", as_axis(self.x, "x"))
+        object.__setattr__(self, "y", as_axis(self.y, "y"))
+        object.__setattr__(self, "margin", check_margin(self.margin))
+
+    @classmethod
+    def of(cls, value: Any) -> "Grid":
+        """``grid=`` as the API takes it: a :class:`Grid`, points per axis (an int), or ``None`` (the default)."""
+        return value if isinstance(value, Grid) else cls(points=check_grid(value))  # named grid=, as given
+
+
+@dataclass(frozen=True)
+class Directions:
+    """The directions of a plane around one point: ``landscape.Directions("hessian", hessian_samples=512)``.
+
+    Args:
+        kind: ``random`` (drawn from the settings' ``seed``), ``pca`` (of the trajectory), ``hessian`` (the
+            top eigenvectors at the center), or given: a ``Path`` of a directions file or a (2, P) tensor (the
+            API also takes a ``{"x": {name: tensor}, "y": ...}`` dict or a path string).
+        normalization, include_bn_and_bias, orthogonal: for ``random``: ``filter`` (Li et al.), ``layer``,
+            ``unit`` or ``none``; also move biases and BatchNorm parameters; make the second direction
+            orthogonal to the first (its norm kept).
+        pca_center: for ``pca``: ``last`` (the last trajectory point) or ``mean``.
+        hessian_samples, hessian_tol, hessian_batch_size: for ``hessian``: the Hessian's training samples
+            (``None``: all), Lanczos' tolerance, the batch size of its sums (halved on out-of-memory; the
+            directions do not depend on it beyond rounding, so a resumed run does not compare it).
+
+    Raises:
+        UserError: an unknown normalization or PCA center, or a batch size below 1 (checked when built).
+    """
+
+    kind: Any = "random"
+    normalization: str = "filter"
+    include_bn_and_bias: bool = False
+    orthogonal: bool = False
+    pca_center: str = "last"
+    hessian_samples: Optional[int] = None
+    hessian_tol: float = 1e-4
+    hessian_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got "
+                            f"{self.normalization!r}")
+        if self.pca_center not in PCA_CENTERS:
+            raise UserError(f"{arg('pca_center', '--center')} must be one of {', '.join(PCA_CENTERS)}, got "
+                            f"{self.pca_center!r}")
+        check_int(self.hessian_batch_size, "hessian_batch_size", 1)
