@@ -146,9 +146,9 @@ def test_former_keywords_name_their_new_form(small):
 
 def test_sharpness_refuses_settings_that_do_not_apply(small):
     model, states, data = small
-    with pytest.raises(ValueError, match=r"^bn must be 'fixed' .* or 'recompute' for sharpness, got 'interpolate'$"):
+    with pytest.raises(ValueError, match=r"^`bn` must be 'fixed' .* or 'recompute' for sharpness, got 'interpolate'$"):
         landscape.sharpness(model, states[:1], data, settings=landscape.Settings(bn="interpolate"), **QUIET)
-    with pytest.raises(ValueError, match=r"^chunk, precision do\(es\) not apply to sharpness"):
+    with pytest.raises(ValueError, match=r"^`chunk`, `precision` do\(es\) not apply to sharpness"):
         landscape.sharpness(model, states[:1], data, settings=landscape.Settings(chunk=2, precision="bf16"), **QUIET)
 
 

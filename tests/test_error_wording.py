@@ -21,8 +21,7 @@ FLAG = re.compile(r"(?<![\w-])--[a-z]")
 # Files whose messages still name flags, to be reworded when the concurrent signature rewrite of these files
 # lands (issue 22's report lists each message and its Python wording). Empty this as they are converted: a file
 # listed here that no longer names a flag fails too, so the list cannot go stale.
-PENDING = {"landscape/compute/around_line.py", "landscape/compute/around_plane.py", "landscape/compute/directions.py",
-           "landscape/compute/plane.py"}
+PENDING: set[str] = set()  # files whose messages still name flags (none)
 
 
 def _flag_raises(source: str) -> list[int]:

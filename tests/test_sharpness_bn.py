@@ -81,6 +81,6 @@ def test_recompute_when_asked_changes_the_hessian_and_is_recorded(bn_net, tmp_pa
 
 def test_other_bn_modes_are_refused(bn_net):
     model, state, x, y = bn_net
-    with pytest.raises(ValueError, match="bn must be 'fixed'.*'interpolate'"):
+    with pytest.raises(ValueError, match="`bn` must be 'fixed'.*'interpolate'"):
         landscape.sharpness(model, [state], (x, y), metrics=["hessian_trace"], trace_matvecs=3,
                             settings=landscape.Settings(**EVAL, bn="interpolate"), **QUIET)

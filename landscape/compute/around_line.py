@@ -57,12 +57,12 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
     the call is in one process group: the Hessian direction is computed on rank 0 and broadcast.
 
     Raises:
-        UserError: an unknown direction, or ``--bn interpolate`` (there is no second checkpoint).
+        UserError: an unknown direction, or ``bn='interpolate'`` (there is no second checkpoint).
     """
     options = direction if isinstance(direction, Directions) else Directions(direction)
     direction = options.kind
     if direction not in LINE_DIRECTIONS:
-        raise UserError(f"--direction must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
+        raise UserError(f"`direction` must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
     normalization, include_bn_and_bias = options.normalization, options.include_bn_and_bias
     hessian_samples, hessian_tol = options.hessian_samples, options.hessian_tol
     space = space_of(model, params, trainable_only)
@@ -70,7 +70,8 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
         settings = replace(settings, bn="fixed")
     bn = settings.resolved_bn(model)
     if bn == "interpolate":
-        raise UserError("--bn interpolate needs two checkpoints; a line through one takes --bn recompute or fixed")
+        raise UserError("`bn='interpolate'` needs two checkpoints; a line through one takes `bn='recompute'` or "
+                        "`bn='fixed'`")
     w_c = space.params_of(center.state)
     if direction == "random":
         d = random_directions(space, w_c, 1, normalization=normalization, seed=settings.seed,

@@ -144,13 +144,14 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         settings = replace(settings, bn="fixed")  # the function whose curvature is measured (eval mode)
     bn = settings.resolved_bn(model)
     if bn_strategy(bn).follows_weights:
-        raise UserError(f"--bn {bn} interpolates the statistics of three checkpoints; a plane around one "
-                        "checkpoint takes --bn recompute or --bn fixed")
+        raise UserError(f"`bn={bn!r}` interpolates the statistics of three checkpoints; a plane around one "
+                        "checkpoint takes `bn='recompute'` or `bn='fixed'`")
     device = resolve_device(settings.device)
     points = grid.points or (51 if device.type == "cuda" else 21)
     if isinstance(kind, str) and kind == "pca":
         if options.pca_center == "mean" and center is not None:
-            raise UserError("a PCA plane centred on the trajectory's mean takes no --around checkpoint")
+            raise UserError("a PCA plane centred on the trajectory's mean (`pca_center='mean'`) takes no `center` "
+                            "checkpoint")
         if options.pca_center == "last" and center is None and len(trajectory):
             center = trajectory[-1]
     options = replace(options, kind=kind)
@@ -179,7 +180,7 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
                             "kind": "checkpoint"})
     x_axis, y_axis = grid.x, grid.y
     if (x_axis is None) != (y_axis is None):
-        raise UserError("give both --x and --y, or neither (then --grid sets the grid)")
+        raise UserError("give both `x` and `y`, or neither (then `grid` sets the grid)")
     if x_axis is None:
         x_axis, y_axis = _default_axes(dirs, [(p["x"], p["y"]) for p in projections if p["kind"] == "trajectory"],
                                        points, grid.margin)
@@ -222,7 +223,7 @@ def _request(options: Directions, settings: Settings, bn: str, center: Optional[
     if isinstance(kind, torch.Tensor):
         return {"kind": "loaded", "sha256": _digest(kind)}
     if kind not in DIRECTION_KINDS:
-        raise UserError(f"--directions must be one of {', '.join(DIRECTION_KINDS)}, got {kind!r}")
+        raise UserError(f"`directions` must be one of {', '.join(DIRECTION_KINDS)}, got {kind!r}")
     req: dict[str, Any] = {"kind": kind, "center": None if center is None else center.digest}
     if kind == "random":
         req.update(seed=settings.seed, normalization=options.normalization,
@@ -260,7 +261,7 @@ def _directions(problem: _Problem, center: Optional[Checkpoint], trajectory: Seq
         labels = ("direction 1 (given)", "direction 2 (given)")
         return PlaneDirections(d, "loaded", "multiples of the directions", labels, {"sha256": request["sha256"]})
     if kind != "pca" and center is None:
-        raise UserError(f"--directions {kind} needs --around CKPT")
+        raise UserError(f"`directions={kind!r}` needs `center=CKPT`")
     found = _previous(out, request)
     if found is not None:  # a resumed run: the very same directions, not drawn or computed again
         file, meta = found

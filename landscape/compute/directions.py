@@ -88,7 +88,7 @@ def pca_plane(trajectory: Sequence[torch.Tensor], center: str = "last") -> Plane
         UserError: fewer than three points, an unknown ``center``, or points spanning less than a plane.
     """
     if center not in PCA_CENTERS:
-        raise UserError(f"--center must be one of {', '.join(PCA_CENTERS)}, got {center!r}")
+        raise UserError(f"`pca_center` must be one of {', '.join(PCA_CENTERS)}, got {center!r}")
     if len(trajectory) < 3:
         raise UserError(f"a PCA plane needs at least 3 trajectory points, got {len(trajectory)}")
     X = torch.stack([t.detach().float().cpu() for t in trajectory])  # (T, P)
@@ -155,10 +155,10 @@ def load_directions(path: str | Path, space: ParamSpace) -> torch.Tensor:
     try:
         doc = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"--load-directions {path}: no such file") from None
+        raise UserError(f"`load_directions` {path}: no such file") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise UserError(f"--load-directions {path}: not a directions file ({type(exc).__name__}: {exc})") from None
-    return directions_from_dict(doc, space, f"--load-directions {path}")
+        raise UserError(f"`load_directions` {path}: not a directions file ({type(exc).__name__}: {exc})") from None
+    return directions_from_dict(doc, space, f"`load_directions` {path}")
 
 
 def loaded_provenance(path: str | Path) -> tuple[tuple[str, str], dict[str, Any]]:

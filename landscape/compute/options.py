@@ -88,6 +88,6 @@ class Directions:
             raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got "
                             f"{self.normalization!r}")
         if self.pca_center not in PCA_CENTERS:
-            raise UserError(f"{arg('pca_center', '--center')} must be one of {', '.join(PCA_CENTERS)}, got "
+            raise UserError(f"{arg('pca_center')} must be one of {', '.join(PCA_CENTERS)}, got "
                             f"{self.pca_center!r}")
         check_int(self.hessian_batch_size, "hessian_batch_size", 1)

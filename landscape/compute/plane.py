@@ -103,7 +103,7 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     if len(anchors) != 3:
         raise UserError(f"a plane needs three points, got {len(anchors)}")
     if (x_axis is None) != (y_axis is None):
-        raise UserError("give both --x and --y, or neither (then --grid and --margin set the grid)")
+        raise UserError("give both `x` and `y`, or neither (then `grid` and `margin` set the grid)")
     check_grid(grid)
     check_margin(margin)
     p0, p1, p2 = (space.params_of(a.state) for a in anchors)
