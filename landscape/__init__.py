@@ -16,7 +16,7 @@ _EXPORTS = {
     "Axis": "landscape.geometry.grid", "parse_axis": "landscape.geometry.grid", "random_directions": "landscape.geometry.directions",
     "orthogonalize": "landscape.geometry.directions", "NORMALIZATIONS": "landscape.geometry.directions",
     "AffineFamily": "landscape.engine.evaluator", "Evaluator": "landscape.engine.evaluator", "ResultStore": "landscape.results.store",
-    "Settings": "landscape.engine.settings", "Loss": "landscape.engine.settings", "Grid": "landscape.compute.options",
+    "Settings": "landscape.engine.settings", "Params": "landscape.engine.weights", "Loss": "landscape.engine.settings", "Grid": "landscape.compute.options",
     "Directions": "landscape.compute.options", "load_context": "landscape.engine.inputs",
     "load_checkpoints": "landscape.engine.inputs",
     "compute_plane": "landscape.compute.plane", "compute_interp": "landscape.compute.line", "compute_rays": "landscape.compute.rays",

@@ -32,8 +32,9 @@ What belongs together is passed together, as a small frozen dataclass checked wh
   axes, ``margin``), or just the points per axis; its ``directions`` around one point: a
   :class:`~landscape.compute.options.Directions` (``kind`` and the options of each kind), or just the kind.
 
-Other keywords: ``params`` (a name regex or ``fn(name, tensor) -> bool``) and ``trainable_only``: which
-parameters span the space (the others keep each point's own values); ``out``: compute into a directory
+Other keywords: ``params``, which parameters span the space (the others keep each point's own values): a name
+regex, ``fn(name, tensor) -> bool``, or :class:`~landscape.engine.weights.Params` (``match`` and
+``trainable_only``); ``out``: compute into a directory
 instead of memory (saved as it goes; a repeated call with the same inputs resumes); ``log``: where lines go.
 
 A keyword of the former API (``bn="fixed"``, ``loss_fn=...``, ``x=...``, ``hessian_samples=...``) raises one
@@ -65,9 +66,11 @@ from landscape.compute.rays import RaysResult, check_ray_args, evaluate_rays
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
 from swa.checkpoint import unwrap_model
-from landscape.engine.weights import ParamSpace
+from landscape.engine.weights import Params, ParamSpace
+from landscape.compute.around_plane import evaluate_around
+from landscape.compute.directions import directions_from_dict
 
-__all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions"]
+__all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions", "Params"]
 
 Log = Callable[[str], None]
 
@@ -85,6 +88,8 @@ def _moved(name: str, kwargs: dict[str, Any]) -> Optional[str]:
         shown = "..." if callable(value) else None  # repr'd only for a former keyword (points may be large)
         if key in SETTINGS_FIELDS:
             groups.setdefault("settings=landscape.Settings", []).append(f"{key}={shown or repr(value)}")
+        elif key == "trainable_only":
+            groups.setdefault("params=landscape.Params", []).append(f"trainable_only={value!r}")
         elif key in _LOSS_FIELDS:
             groups.setdefault("loss=landscape.Loss", []).append(f"{_LOSS_FIELDS[key]}={shown or repr(value)}")
         elif key in _GRID_FIELDS and name == "plane":
@@ -167,7 +172,7 @@ def _directions(directions: Any) -> Directions:
 def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = None, *, center: Any = None,
           directions: Any = None, grid: Grid | int | None = None, trajectory: Sequence[Any] = (),
           marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
-          trainable_only: bool = False, settings: Optional[Settings] = None, out: Optional[str | Path] = None,
+          settings: Optional[Settings] = None, out: Optional[str | Path] = None,
           like: Optional[str] = None, log: Log = print) -> PlaneResult:
     """Loss and accuracy on a plane: through three points, or around one point along two directions.
 
@@ -214,13 +219,12 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
         if points is not None:
             raise ValueError("give points (a plane through three points) or center/directions (a plane around "
                              "one point), not both")
-        from landscape.compute.around_plane import evaluate_around
 
-        space = ParamSpace.of(model, params, trainable_only)
+        space = ParamSpace.of(model, params)
         options = replace(options, kind=_given_directions(options.kind, space))
         center_ckpt = as_checkpoints([center], labels, model, ["center"])[0] if center is not None else None
         return evaluate_around(model, data, forward, center_ckpt, settings, about=_about(model, data, forward),
-                               directions=options, grid=grid, out=out, params=params, trainable_only=trainable_only,
+                               directions=options, grid=grid, out=out, params=params,
                                trajectory=traj, marked=marks, preset=choice.record, log=log)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
@@ -228,15 +232,13 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     if choice.x_towards_last and len(anchors) == 3:  # Garipov et al.: x from the first point to the last
         anchors = [anchors[0], anchors[2], anchors[1]]
     return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
-                          params=params, trainable_only=trainable_only, trajectory=traj, marked=marks,
+                          params=params, trajectory=traj, marked=marks,
                           grid=grid, units=choice.units, preset=choice.record, log=log)
 
 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:
     """A kind name as is; a directions file as a ``Path`` (``evaluate_around`` loads it and labels its axes);
     a dict or (2, P) tensor as the (2, P) tensor."""
-    from landscape.compute.directions import directions_from_dict
-
     if isinstance(directions, str) and directions in ("random", "pca", "hessian"):
         return directions
     if isinstance(directions, torch.Tensor):
@@ -252,7 +254,7 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
 @_api
 def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
                 labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
-                trainable_only: bool = False, settings: Optional[Settings] = None, out: Optional[str | Path] = None,
+                settings: Optional[Settings] = None, out: Optional[str | Path] = None,
                 log: Log = print) -> InterpResult:
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
     41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.compute.line.InterpResult`."""
@@ -260,13 +262,13 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     model, data, forward = _setup(model, data, loss, settings, log)
     a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
     return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
-                         t=t, params=params, trainable_only=trainable_only, log=log)
+                         t=t, params=params, log=log)
 
 
 @_api
 def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int = 10, max_distance: float = 20.0,
          steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
-         labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None, trainable_only: bool = False,
+         labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
          settings: Optional[Settings] = None, out: Optional[str | Path] = None, log: Log = print) -> RaysResult:
     """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
     for every point (drawn with the settings' ``seed``), normalized per ``normalization`` (``unit``, ``filter``,
@@ -277,7 +279,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
     model, data, forward = _setup(model, data, loss, settings, log)
     ckpts = as_checkpoints(points, labels, model)
     return evaluate_rays(model, data, forward, ckpts, settings, about=_about(model, data, forward), out=out,
-                         params=params, trainable_only=trainable_only, delta=delta, directions=directions,
+                         params=params, delta=delta, directions=directions,
                          max_distance=max_distance, steps=steps, normalization=normalization,
                          include_bn_and_bias=include_bn_and_bias, log=log)
 
@@ -285,7 +287,7 @@ def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int 
 @_api
 def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
               labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
-              trainable_only: bool = False, settings: Optional[Settings] = None, out: Optional[str | Path] = None,
+              settings: Optional[Settings] = None, out: Optional[str | Path] = None,
               eigenvectors: bool = False, log: Log = print, **metric_settings: Any) -> SharpnessResult:
     """Sharpness ``metrics`` (names from ``landscape.curvature.sharpness.METRICS``, a list or one comma-separated
     string; ``"all"`` for all; at least one) at each point, on the
@@ -308,5 +310,5 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
     return measure_sharpness(model, data, ckpts, measured, evaluation=settings, about=_about(model, data, forward),
-                             out=out, metrics=names, forward=forward, params=params, trainable_only=trainable_only,
+                             out=out, metrics=names, forward=forward, params=params,
                              eigenvectors=eigenvectors, log=log)

@@ -12,6 +12,7 @@ lock file (see :func:`output_lock` for why that is safe).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from pathlib import Path
 from typing import Iterator
@@ -86,8 +87,6 @@ def _acquire(path: Path, directory: Path) -> int:
     Retries when the file it locked was unlinked by the previous holder in the meantime (a lock on a
     file nobody else can open any more would exclude nobody).
     """
-    import fcntl
-
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         try:

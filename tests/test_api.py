@@ -238,7 +238,7 @@ def test_callers_model_is_untouched(setup):
     landscape.plane(model, states, data, grid=2, settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
     landscape.interpolate(model, states[0], states[2], data, t=[0.0, 0.5],
                           settings=landscape.Settings(**EVAL, bn="interpolate"), **QUIET)
-    landscape.rays(model, [model], data, directions=1, steps=2, max_distance=1.0, trainable_only=True, **QUIET,
+    landscape.rays(model, [model], data, directions=1, steps=2, max_distance=1.0, params=landscape.Params(trainable_only=True), **QUIET,
                    settings=landscape.Settings(**EVAL))
     landscape.sharpness(model, [states[2]], data, metrics=["hessian_trace"], trace_matvecs=3, **QUIET,
                         settings=landscape.Settings(**EVAL))

@@ -235,6 +235,7 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
     """``hessian_batch_size`` reaches the Hessian objective of a Hessian plane (item 6); the eigenvalues are
     those of the default batch size up to rounding, and a bad value is one clear error."""
     import landscape
+    import landscape.compute.around_plane as around_plane
     import landscape.curvature.objective as objective
 
     sizes = []
@@ -244,7 +245,7 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
             sizes.append(kwargs["batch_size"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(objective, "ModelObjective", Spy)
+    monkeypatch.setattr(around_plane, "ModelObjective", Spy)  # where the Hessian plane builds its objective
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
     g = torch.Generator().manual_seed(1)

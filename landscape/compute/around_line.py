@@ -37,6 +37,9 @@ from landscape.compute.line import InterpResult, line_task
 from landscape.compute.options import Directions
 from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector
+from landscape.curvature.hessian import HessianOperator
+from landscape.curvature.objective import ModelObjective
+from landscape.curvature.spectrum import top_eigenvalues_lanczos
 
 __all__ = ["LINE_DIRECTIONS", "evaluate_around_line"]
 
@@ -47,7 +50,7 @@ LINE_DIRECTIONS = ("random", "hessian")
 def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint,
                          settings: Settings, *, about: dict, direction: Directions | str = Directions(),
                          out: Optional[str | Path] = None, t: Optional[Axis] = None, params: ParamSelector = None,
-                         trainable_only: bool = False, log: Callable[[str], None] = print) -> InterpResult:
+                         log: Callable[[str], None] = print) -> InterpResult:
     """Loss and accuracy on w_c + t·d (see the module docstring).
 
     ``direction``: a :class:`~landscape.compute.options.Directions` of kind ``random`` (its ``normalization``,
@@ -65,7 +68,7 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
         raise UserError(f"`direction` must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
     normalization, include_bn_and_bias = options.normalization, options.include_bn_and_bias
     hessian_samples, hessian_tol = options.hessian_samples, options.hessian_tol
-    space = space_of(model, params, trainable_only)
+    space = space_of(model, params)
     if direction == "hessian" and settings.bn is None:  # the function whose curvature is measured (eval mode)
         settings = replace(settings, bn="fixed")
     bn = settings.resolved_bn(model)
@@ -81,10 +84,6 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
                 "include_bn_and_bias": include_bn_and_bias}
         axis_label, half = f"t  (center + t·d, d {what} random)", 1.0
     else:
-        from landscape.curvature.hessian import HessianOperator
-        from landscape.curvature.objective import ModelObjective
-        from landscape.curvature.spectrum import top_eigenvalues_lanczos
-
         group = setup(resolve_device(settings.device))  # the group the call joined: this rank and its device
 
         def compute() -> tuple[torch.Tensor, dict]:  # on rank 0 only, then broadcast

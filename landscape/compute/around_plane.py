@@ -51,6 +51,7 @@ from landscape.compute.directions import (DIRECTION_KINDS, PlaneDirections, hess
 from landscape.compute.options import Directions, Grid
 from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector, ParamSpace
+from landscape.curvature.objective import ModelObjective
 
 __all__ = ["evaluate_around", "DirectionRequest"]
 
@@ -105,14 +106,14 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
 def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Optional[Checkpoint],
                     settings: Settings, *, about: dict, directions: Directions | Any = Directions(),
                     grid: Grid | int | None = None,
-                    out: Optional[str | Path] = None, params: ParamSelector = None, trainable_only: bool = False,
+                    out: Optional[str | Path] = None, params: ParamSelector = None,
                     trajectory: Sequence[Checkpoint] = (), marked: Sequence[Checkpoint] = (),
                     save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
                     log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
     Args:
-        model, data, forward, settings, about, out, params, trainable_only: as for ``evaluate_plane``.
+        model, data, forward, settings, about, out, params: as for ``evaluate_plane``.
         center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
             trajectory point is used when ``center`` is ``None``).
         directions: a :class:`~landscape.compute.options.Directions`: its ``kind`` ``random``, ``pca``,
@@ -136,7 +137,7 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
     """
     options = directions if isinstance(directions, Directions) else Directions(directions)
     kind, grid = options.kind, Grid.of(grid)
-    space = space_of(model, params, trainable_only)
+    space = space_of(model, params)
     directions_file = kind if isinstance(kind, Path) else None
     if directions_file is not None:
         kind = load_directions(directions_file, space)
@@ -287,7 +288,6 @@ def _directions(problem: _Problem, center: Optional[Checkpoint], trajectory: Seq
             dirs.trajectory = np.array([_project(dirs.directions, dirs.center, space.params_of(c.state))
                                         for c in trajectory])
         return dirs
-    from landscape.curvature.objective import ModelObjective
 
     group = setup(resolve_device(settings.device))  # the group evaluate_around joined: this rank and its device
 

@@ -35,6 +35,8 @@ from swa.io import save_torch
 from swa.validate import check, read_json
 from landscape.geometry.directions import random_directions, sign_fixed
 from landscape.engine.weights import ParamSpace
+from landscape.curvature.hessian import HessianOperator
+from landscape.curvature.spectrum import top_eigenvalues_lanczos
 
 __all__ = ["DIRECTION_KINDS", "PCA_CENTERS", "PlaneDirections", "random_plane", "pca_plane", "hessian_plane",
            "save_directions", "load_directions", "directions_from_dict"]
@@ -126,9 +128,6 @@ def pca_plane(trajectory: Sequence[torch.Tensor], center: str = "last") -> Plane
 
 def hessian_plane(objective: Any, *, tol: float = 1e-4, seed: int = 0) -> PlaneDirections:
     """The top two Hessian eigenvectors of ``objective`` (a ``ModelObjective`` at the center) by Lanczos."""
-    from landscape.curvature.hessian import HessianOperator
-    from landscape.curvature.spectrum import top_eigenvalues_lanczos
-
     eig = top_eigenvalues_lanczos(HessianOperator(objective), k=2, tol=tol, seed=seed)
     vecs = torch.from_numpy(np.ascontiguousarray(eig.vectors.T))  # (2, P), unit rows
     d = torch.stack([sign_fixed(v) for v in vecs]).float()

@@ -132,7 +132,7 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
 
 def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Checkpoint, end: Checkpoint,
                   settings: Settings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
-                  params: ParamSelector = None, trainable_only: bool = False,
+                  params: ParamSelector = None,
                   log: Callable[[str], None] = print) -> InterpResult:
     """Evaluate ``start + t·(end − start)`` at every ``t``, into ``out`` or in memory.
 
@@ -142,7 +142,7 @@ def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Che
     Raises:
         GeometryError: the two checkpoints are identical.
     """
-    space = space_of(model, params, trainable_only)
+    space = space_of(model, params)
     task = line_task(space, start, end, settings.resolved_bn(model), t, budget=budget_for(space, data, settings))
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
     return InterpResult(store=run.store, is_main=run.is_main, t=task.extra["t"], length=task.sidecar["length"],

@@ -32,6 +32,7 @@ from landscape.compute.options import Grid
 from landscape.engine.settings import Settings
 from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSpace, ParamSelector
+from landscape.compute.directions import save_directions
 
 __all__ = ["compute_plane", "evaluate_plane", "plane_task", "PlaneResult", "plane_buffer_directions"]
 
@@ -59,8 +60,6 @@ class PlaneResult(Result):
 
     def save_directions(self, path: str | Path) -> Path:
         """Write the directions of a plane around one point as a directions file (``{"x": ..., "y": ...}``)."""
-        from landscape.compute.directions import save_directions
-
         if self.directions is None:
             raise ValueError("a plane through three points has no directions file (its û, v̂ follow from them)")
         return save_directions(path, self.space, self.directions.directions)
@@ -158,7 +157,7 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
 
 def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: Sequence[Checkpoint],
                    settings: Settings, *, about: dict, out: Optional[str | Path] = None,
-                   params: ParamSelector = None, trainable_only: bool = False, trajectory: Sequence[Checkpoint] = (),
+                   params: ParamSelector = None, trajectory: Sequence[Checkpoint] = (),
                    marked: Sequence[Checkpoint] = (), grid: Grid | int | None = None, units: str = "euclidean",
                    preset: Optional[dict] = None, log: Callable[[str], None] = print) -> PlaneResult:
     """Loss and accuracy on the plane through ``anchors`` (three checkpoints), into ``out`` or in memory.
@@ -168,7 +167,7 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
         anchors: p0, p1, p2.
         settings: BN mode, batch size, device, ...
         about: model and data descriptions (part of the resume key).
-        params, trainable_only: which parameters span the space (``ParamSpace.of``); the others keep p0's values.
+        params: which parameters span the space (``ParamSpace.of``: a regex, a predicate or ``Params``); the others keep p0's values.
         trajectory: checkpoints to project onto the plane, in order (a figure joins them by a line).
         marked: more checkpoints to project (the final SGD iterate, the average: a figure marks each).
             Coordinates and distances of both are stored, trajectory first; each projection's
@@ -180,7 +179,7 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
     """
-    space, grid = space_of(model, params, trainable_only), Grid.of(grid)
+    space, grid = space_of(model, params), Grid.of(grid)
     task, plane, projections = plane_task(space, anchors, settings.resolved_bn(model), trajectory=trajectory,
                                           marked=marked, x_axis=grid.x, y_axis=grid.y,
                                           grid=21 if grid.points is None else grid.points, margin=grid.margin,

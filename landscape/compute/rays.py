@@ -115,11 +115,11 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
 
 def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Sequence[Checkpoint],
                   settings: Settings, *, about: dict, out: Optional[str | Path] = None,
-                  params: ParamSelector = None, trainable_only: bool = False, delta: float = 0.1,
+                  params: ParamSelector = None, delta: float = 0.1,
                   log: Callable[[str], None] = print, **ray_args) -> RaysResult:
     """Loss along random rays from each of ``points`` (see :func:`rays_task`), into ``out`` or in memory,
     with the width of each ray at rise ``delta`` (:func:`landscape.geometry.rays.ray_width`)."""
-    space = space_of(model, params, trainable_only)
+    space = space_of(model, params)
     task = rays_task(space, points, settings.resolved_bn(model), delta=delta, seed=settings.seed,
                      budget=budget_for(space, data, settings), **ray_args)
     run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)

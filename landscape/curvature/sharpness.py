@@ -40,6 +40,9 @@ from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector
 from landscape.results.metrics import METRICS
 from landscape.results.store import normalize_inputs, read_matching_sidecar
+from landscape.curvature import spectrum, measures as sharpness
+from landscape.curvature.hessian import HessianOperator
+from landscape.engine.task import space_of
 
 __all__ = ["SharpnessSettings", "sharpness_settings", "SharpnessResult", "SHARPNESS_METRICS", "DEFAULT_METRICS",
            "compute_sharpness", "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
@@ -116,20 +119,14 @@ class SharpnessSettings:
 
 
 def _spectrum():
-    from landscape.curvature import spectrum
-
     return spectrum
 
 
 def _sharp():
-    from landscape.curvature import measures as sharpness
-
     return sharpness
 
 
 def _op(obj):
-    from landscape.curvature.hessian import HessianOperator
-
     return HessianOperator(obj)
 
 
@@ -407,11 +404,11 @@ def sharpness_settings(evaluation: Settings, **metric_settings: Any) -> Sharpnes
 def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint], settings: SharpnessSettings, *,
                       evaluation: Settings = Settings(), about: dict[str, Any], out: Optional[str | Path] = None,
                       metrics: Sequence[str] = DEFAULT_METRICS, forward: Optional[Forward] = None,
-                      params: ParamSelector = None, trainable_only: bool = False, eigenvectors: bool = False,
+                      params: ParamSelector = None, eigenvectors: bool = False,
                       log: Callable[[str], None] = print) -> SharpnessResult:
     """Compute ``metrics`` at every checkpoint, on the training loss of ``model`` there
     (:class:`~landscape.curvature.objective.ModelObjective` with ``settings``' samples, BN and batch size, the
-    ``forward`` loss definition and the ``params``/``trainable_only`` space); into ``out`` (resumable:
+    ``forward`` loss definition and the ``params`` space); into ``out`` (resumable:
     ``sharpness.json`` and ``sharpness.md`` after every metric) or in memory.
 
     ``evaluation``: the :class:`~landscape.engine.settings.Settings` whose ``seed``, ``device``, ``overwrite`` and
@@ -428,12 +425,10 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
         UserError: non-finite weights or loss at a checkpoint; results of other inputs in ``out``
             (without ``overwrite``); ``eigenvectors`` without the metric ``hessian_top_eigenvalues``.
     """
-    from landscape.engine.task import space_of
-
     check_eigenvectors(eigenvectors, metrics)
     seed, device, overwrite, progress = evaluation.seed, evaluation.device, evaluation.overwrite, evaluation.progress
     started = time.perf_counter()
-    space = space_of(model, params, trainable_only)  # a selection that matches nothing is refused before any work
+    space = space_of(model, params)  # a selection that matches nothing is refused before any work
     dev = resolve_device(device)
     json_path = md_path = None
     if out is not None:
@@ -473,7 +468,7 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
                 continue
             obj = ModelObjective(model, data, ckpt.state, device=dev, samples=settings.samples, seed=seed,
                                  bn_recompute=settings.bn_recompute, batch_size=settings.batch_size, forward=forward,
-                                 params=params, trainable_only=trainable_only)
+                                 params=params)
             _finite_point(ckpt, obj)
             obj.on_hvp = bar.update
             entry.update(obj.metrics())

@@ -88,10 +88,10 @@ class Outcome:
     is_main: bool  # False on the other ranks under torchrun: they hold partial values
 
 
-def space_of(model: nn.Module, params: ParamSelector = None, trainable_only: bool = False) -> ParamSpace:
+def space_of(model: nn.Module, params: ParamSelector = None) -> ParamSpace:
     """:meth:`ParamSpace.of`, with a selection that matches nothing reported as a :class:`UserError`."""
     try:
-        return ParamSpace.of(model, params, trainable_only)
+        return ParamSpace.of(model, params)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 

@@ -25,10 +25,21 @@ from typing import Callable, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ["ParamSpace", "ParamSelector"]
+__all__ = ["ParamSpace", "ParamSelector", "Params"]
 
-#: Which parameters span the space: ``None`` (all), a regex searched in each name, or ``fn(name, tensor) -> bool``.
-ParamSelector = Union[None, str, Callable[[str, torch.Tensor], bool]]
+
+@dataclass(frozen=True)
+class Params:
+    """Which parameters span the space: ``match`` (``None``: all; a regex searched in each name; or
+    ``fn(name, tensor) -> bool``) and, with ``trainable_only``, only those with ``requires_grad`` (a frozen
+    backbone left out). ``params=`` takes one, or just its ``match``."""
+
+    match: Union[None, str, Callable[[str, torch.Tensor], bool]] = None
+    trainable_only: bool = False
+
+
+#: ``params=``: a :class:`Params`, or its ``match`` alone (``None``: all parameters).
+ParamSelector = Union[None, str, Callable[[str, torch.Tensor], bool], Params]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class ParamSpace:
         Raises:
             ValueError: a bad regex, or a selection that matches no parameter (the message shows some names).
         """
+        if isinstance(params, Params):
+            params, trainable_only = params.match, params.trainable_only or trainable_only
         named = list(model.named_parameters())
         keep = _selector(params)
         chosen = [(n, p) for n, p in named if keep(n, p) and (p.requires_grad or not trainable_only)]

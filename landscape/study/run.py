@@ -15,6 +15,23 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from landscape.engine.settings import Settings
+from swa.evaluation import evaluate
+from swa.rundir import open_run
+from landscape.study.table import study_markdown, summarize_study
+from swa.io import write_json, write_text
+from swa.study import (
+    LABELS, METHODS, method_config, pretrain_config, reported_checkpoint, train_or_reuse, tuning_configs,
+)
+from landscape.results.store import StaleResultsError
+from landscape.compute.options import Directions, Grid
+from landscape.compute.plane import compute_plane
+from landscape.compute.around_plane import evaluate_around
+from landscape.engine.forward import Forward
+from landscape.geometry.grid import Axis
+from landscape.engine.inputs import load_checkpoints, load_context
+from landscape.compute.line import compute_interp
+from landscape.curvature.sharpness import compute_sharpness, sharpness_settings
+from landscape.compute.rays import compute_rays
 
 __all__ = ["run_study", "study_landscape", "checkpoint_metrics"]
 
@@ -23,9 +40,6 @@ Say = Callable[[str], None]
 
 def checkpoint_metrics(run_dir: Path, checkpoint: Path) -> dict[str, Any]:
     """Train and test loss (and accuracy) of ``checkpoint`` in eval mode on the full sets of ``run_dir``'s data."""
-    from swa.evaluation import evaluate
-    from swa.rundir import open_run
-
     run = open_run(run_dir)
     data = run.load_data()
     model = run.build_model(checkpoint)
@@ -42,11 +56,6 @@ def run_study(spec, seeds: Sequence[int], *, title: str, say: Say = print,
     SGD's constant rate η is the one of ``spec.rates`` whose seed-0 run ends with the lowest training
     loss (the test set is never used for a choice); with a single rate it is taken as given.
     """
-    from landscape.study.table import study_markdown, summarize_study
-    from swa.io import write_json, write_text
-    from swa.study import LABELS, METHODS, method_config, pretrain_config, reported_checkpoint, train_or_reuse, \
-        tuning_configs
-
     out = Path(spec.out)
     pre_dir = train_or_reuse(pretrain_config(spec), log=say)
     say(f"study: pretrained with Adam ({spec.pretrain_epochs} epochs) -> {pre_dir}")
@@ -83,8 +92,6 @@ def run_study(spec, seeds: Sequence[int], *, title: str, say: Say = print,
 
 def _reuse_or_redo(compute):
     """Resume or reuse earlier results; recompute from scratch if they came from other inputs."""
-    from landscape.results.store import StaleResultsError
-
     try:
         return compute(False)
     except StaleResultsError:
@@ -106,17 +113,6 @@ def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] 
     also says whether to print progress lines, and ``samples``: evaluate everything on a fixed random subset of
     that many training (and test) samples drawn from ``seed`` (``--samples``; a quick look), else on all of them).
     """
-    from landscape.compute.options import Directions, Grid
-    from landscape.compute.plane import compute_plane
-    from landscape.compute.around_plane import evaluate_around
-    from landscape.engine.forward import Forward
-    from landscape.geometry.grid import Axis
-    from landscape.engine.inputs import load_checkpoints, load_context
-    from landscape.compute.line import compute_interp
-    from landscape.curvature.sharpness import compute_sharpness, sharpness_settings
-    from landscape.compute.rays import compute_rays
-    from swa.study import LABELS, METHODS, reported_checkpoint
-
     settings = settings or Settings()
     say = print if settings.progress else (lambda _: None)
     runs = {m: Path(spec.out) / f"seed-{seed}" / m for m in METHODS}
