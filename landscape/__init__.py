@@ -3,11 +3,13 @@ space (planes, lines, random rays), measures sharpness, and writes resumable res
 
 The Python API is :func:`plane`, :func:`interpolate`, :func:`rays` and :func:`sharpness`
 (``landscape.api``), with what they take grouped in :class:`Settings` (how points are evaluated),
-:class:`Loss`, :class:`Grid` and :class:`Directions`; the console script lives in ``landscape.cli``. The
-library never imports the trainer.
+:class:`Loss`, :class:`Grid` and :class:`Directions`; the console script lives in ``landscape.cli``. Below
+``landscape.study`` the library never reaches the trainer. The layers, bottom to top: ``results``, ``engine``,
+``geometry``, ``curvature``, ``compute``, ``plot``, ``api``, ``study``, ``report``, ``cli``
+(``tests/test_architecture.py``).
 """
 
-import importlib
+from landscape._exports import lazy_exports
 
 _EXPORTS = {
     "plane": "landscape.api", "interpolate": "landscape.api", "rays": "landscape.api", "sharpness": "landscape.api",
@@ -30,14 +32,4 @@ _EXPORTS = {
     "compute_sharpness": "landscape.curvature.sharpness",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'landscape' has no attribute {name!r}")
-
-
-def __dir__():
-    """The lazily imported exports as well as what the package module already holds (``dir(landscape)``)."""
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -36,12 +36,12 @@ for name in ("numpy", "scipy", "matplotlib", "sklearn", "tqdm", "torchvision", "
 EOF
 } 2>&1 | tee "$OUT/env.txt"
 
-timeout 180 "$PY" -m pytest -q -p no:cacheprovider -n 0 -rs tests/test_cuda.py tests/test_oom.py tests/test_benchlib.py \
+timeout 180 "$PY" -m pytest -q -p no:cacheprovider -n 0 -rs tests/test_cuda.py tests/engine/test_oom.py tests/bench_repro/test_benchlib.py \
   2>&1 | tee "$OUT/cuda_tests.txt"
 step "cuda tests" "${PIPESTATUS[0]}"
 
-timeout 100 "$PY" -m pytest -q -p no:cacheprovider -n 0 -rs -m cuda tests/test_cuda_state.py tests/test_precision.py \
-  tests/test_data_vision.py 2>&1 | tee -a "$OUT/cuda_tests.txt"   # the tests marked cuda in other files
+timeout 100 "$PY" -m pytest -q -p no:cacheprovider -n 0 -rs -m cuda tests/swa/test_cuda_state.py tests/engine/test_precision.py \
+  tests/swa/test_data_vision.py 2>&1 | tee -a "$OUT/cuda_tests.txt"   # the tests marked cuda in other files
 step "other cuda-marked tests" "${PIPESTATUS[0]}"
 
 timeout 120 "$PY" - <<'EOF' 2>&1 | tee "$OUT/timing.md"

@@ -46,8 +46,8 @@ Run (GPU; finished runs and results are reused, interrupted ones resumed)::
 the IDX format and runs the whole protocol for 3 epochs per method with 3×3 planes, with the small
 CNN (its ``classifier`` trained alone in pretraining) in ResNet-50's place: a ResNet evaluates a
 plane point in 0.5 s on a CPU, too slow for a test. The ResNet-50 itself, its ImageNet weights'
-loading (:func:`init_weights`) and gray inputs are tested in ``tests/test_models.py`` and
-``tests/test_repro.py``.
+loading (:func:`init_weights`) and gray inputs are tested in ``tests/swa/test_models.py`` and
+``tests/bench_repro/test_repro.py``.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ RECIPES = {
 SMOKE = {name: Recipe(budget=4, lr=r.lr, weight_decay=r.weight_decay, swa_start=3, swa_lr=r.swa_lr, plane_epochs=3,
                       plane_cycle=1, batch_size=16, eval_freq=1) for name, r in RECIPES.items()}
 #: --smoke trains PreResNet-20 in PreResNet-164's place (same code, 1/8 of the depth) and VGG-16 at 1/8
-#: of its width; the full networks' construction and parameter counts are tested in tests/test_models.py
+#: of its width; the full networks' construction and parameter counts are tested in tests/swa/test_models.py
 SMOKE_NETWORK = {"preresnet164": ("preresnet20", {}), "vgg16_bn": ("vgg16_bn", {"width": 64})}
 EXPECTED = {
     "vgg16_bn": {"sgd": "72.55 ± 0.10", "swa-1": "73.91 ± 0.12", "swa-1.25": "74.17 ± 0.15", "swa-1.5": "74.27 ± 0.25"},

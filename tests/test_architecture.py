@@ -254,7 +254,7 @@ def test_no_function_takes_too_many_parameters():
 
 def test_tests_share_fixtures_through_conftest_not_imports():
     wrong = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("*.py"))
-             if re.search(r"^\s*(from conftest import|import conftest)", p.read_text(), re.M)]
+             if re.search(r"^\s*(from (tests\.)?conftest import|import (tests\.)?conftest)", p.read_text(), re.M)]
     assert not wrong, f"tests that import conftest (use its fixtures): {wrong}"
 
 

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 import landscape
 import landscape.compute.around_line as around_line
+import landscape.compute.around_plane as around_plane
 import landscape.curvature.objective as objective
 from landscape.compute.around_line import evaluate_around_line
 from landscape.engine.data import as_eval_data
@@ -38,6 +39,7 @@ def main(out: str) -> None:
     # (a group destroyed and joined again in one process can meet the old rendezvous keys).
     dist.init_process_group("gloo")
     objective.ModelObjective = CountedObjective
+    around_plane.ModelObjective = around_line.ModelObjective = CountedObjective  # where they build it
     ends = []
     line_task = around_line.line_task
     around_line.line_task = lambda space, center, end, *a, **k: ends.append(end.digest) or line_task(

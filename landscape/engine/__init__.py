@@ -12,6 +12,7 @@ from landscape._exports import lazy_exports
 
 _EXPORTS = {
     "Settings": "landscape.engine.settings",
+    "Session": "landscape.engine.session",
     "Loss": "landscape.engine.settings",
     "Evaluator": "landscape.engine.evaluator",
     "AffineFamily": "landscape.engine.evaluator",

@@ -118,7 +118,7 @@ def process_group(device: torch.device) -> Iterator[Dist]:
 
 
 def in_process_group(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorate a computation that takes ``settings`` (an ``EvalSettings``): it runs inside
+    """Decorate a computation that takes ``settings`` (an ``Settings``): it runs inside
     :func:`process_group` of ``settings.device``, so that what it computes before its points (directions on
     rank 0, :meth:`Dist.from_main`) and the points themselves (``landscape.engine.task.run_task``, whose own
     ``process_group`` finds the group joined) share one group. Inside, :func:`setup` gives this rank's

@@ -40,7 +40,7 @@ from swa.bn import update_bn_exact
 if TYPE_CHECKING:  # pragma: no cover
     from landscape.engine.evaluator import Evaluator
     from landscape.engine.forward import Forward
-    from landscape.engine.settings import EvalSettings
+    from landscape.engine.settings import Settings
 
 __all__ = ["CheckPoint", "TOLERANCE", "self_check", "describe_check"]
 
@@ -107,7 +107,7 @@ def _rel(engine: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(same, 0.0, diff)
 
 
-def likely_causes(settings: "EvalSettings", evaluator: "Evaluator") -> list[str]:
+def likely_causes(settings: "Settings", evaluator: "Evaluator") -> list[str]:
     """What differs between the engine and the plain pass, most likely first."""
     causes = []
     if settings.precision != "fp32":
@@ -124,7 +124,7 @@ def likely_causes(settings: "EvalSettings", evaluator: "Evaluator") -> list[str]
 
 
 def self_check(points: list[CheckPoint], families: list[AffineFamily], evaluator: "Evaluator", model: nn.Module,
-               forward: "Forward", settings: "EvalSettings", warn: Optional[Callable[[str], None]] = None,
+               forward: "Forward", settings: "Settings", warn: Optional[Callable[[str], None]] = None,
                computed: Optional[Callable[[int, tuple[float, ...]], Optional[np.ndarray]]] = None) -> dict[str, Any]:
     """Evaluate each check point by the engine and by a plain pass; the sidecar's ``self_check`` entry.
 

@@ -24,7 +24,7 @@ from landscape.engine.checks import arg, check_int
 from landscape.engine.forward import Forward
 from landscape.engine.precision import PRECISIONS
 
-__all__ = ["Settings", "EvalSettings", "Loss", "PRECISIONS", "SETTINGS_FIELDS"]
+__all__ = ["Settings", "Loss", "PRECISIONS", "SETTINGS_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,6 @@ class Settings:
                 "bn_pass": self.bn_pass if bn == "recompute" else None, "precision": self.precision,
                 "seed": self.seed}
 
-
-EvalSettings = Settings  # the former name (self_check and distributed still annotate with it)
 
 SETTINGS_FIELDS = tuple(Settings.__dataclass_fields__)
 

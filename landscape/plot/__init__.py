@@ -9,7 +9,7 @@ plane) and :mod:`~landscape.plot.pages` (line and rays) (interactive).
 :func:`draw_paths` is what ``swa-landscape plot`` runs.
 """
 
-import importlib
+from landscape._exports import lazy_exports
 
 _EXPORTS = {
     "PlotOptions": "landscape.plot.draw", "draw": "landscape.plot.draw", "draw_paths": "landscape.plot.draw",
@@ -21,9 +21,4 @@ _EXPORTS = {
     "save_figure": "landscape.plot.style", "write_page": "landscape.plot.html",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'landscape.plot' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
