@@ -9,10 +9,12 @@ import re
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 
 import landscape
 from landscape.geometry.grid import Axis, GeometryError, check_direction_pair, check_grid, parse_axis
 from landscape.curvature.sharpness import DEFAULT_METRICS, parse_metrics
+from landscape.engine.weights import ParamSpace
 from swa.errors import UserError
 
 from tiny_mlp import build
@@ -142,6 +144,21 @@ def test_former_keywords_name_their_new_form(small):
     with pytest.raises(TypeError, match=r"^sharpness\(\) no longer takes samples=: pass "
                        r"settings=landscape.Settings\(samples=10\)$"):
         landscape.sharpness(model, states[:1], data, samples=10)
+    with pytest.raises(TypeError, match=r"^rays\(\) no longer takes trainable_only=: pass "
+                       r"params=landscape.Params\(trainable_only=True\)$"):
+        landscape.rays(model, states[:1], data, trainable_only=True)
+
+
+def test_params_choose_the_space_by_name_and_by_requires_grad():
+    """``landscape.Params``: ``match`` and ``trainable_only`` together select exactly the names a plain loop over
+    ``named_parameters`` keeps; ``params=`` given just a regex is ``Params(match=regex)``."""
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Linear(2, 2))
+    net[0].weight.requires_grad_(False)
+    want = [n for n, p in net.named_parameters() if p.requires_grad and ("0." in n or "2." in n)]
+    space = ParamSpace.of(net, landscape.Params(match=r"^[02]\.", trainable_only=True))
+    assert list(space.param_names) == want == ["0.bias", "2.weight", "2.bias"]
+    assert ParamSpace.of(net, r"^[02]\.").param_names == ParamSpace.of(net, landscape.Params(r"^[02]\.")).param_names
+    assert space.describe()["selection"] == "'^[02]\\\\.' (trainable only)"
 
 
 def test_sharpness_refuses_settings_that_do_not_apply(small):
