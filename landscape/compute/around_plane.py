@@ -131,7 +131,7 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
         save_copy: also write the directions file here.
 
     Raises:
-        UserError: a bad kind, too few trajectory points for PCA, ``--bn interpolate`` (it needs three
+        UserError: a bad kind, too few trajectory points for PCA, ``bn="interpolate"`` (it needs three
             checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
             StaleResultsError as ``run_task``.
     """
