@@ -65,6 +65,7 @@ from landscape.compute.plane import PlaneResult, evaluate_plane
 from landscape.compute.rays import RaysResult, check_ray_args, evaluate_rays
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
+from landscape.engine.task import Job
 from swa.checkpoint import unwrap_model
 from landscape.engine.weights import Params, ParamSpace
 from landscape.compute.around_plane import evaluate_around
@@ -212,6 +213,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
     settings = replace(settings, bn=choice.bn)
     grid = Grid(choice.grid, choice.x_axis, choice.y_axis, grid.margin)
     model, data, forward = _setup(model, data, loss, settings, log)
+    job = Job(model, data, forward, settings, _about(model, data, forward), params, log)
     traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
         if len(trajectory) else []
     marks = as_checkpoints(marked, None, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
@@ -219,21 +221,18 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
         if points is not None:
             raise ValueError("give points (a plane through three points) or center/directions (a plane around "
                              "one point), not both")
-
         space = ParamSpace.of(model, params)
         options = replace(options, kind=_given_directions(options.kind, space))
         center_ckpt = as_checkpoints([center], labels, model, ["center"])[0] if center is not None else None
-        return evaluate_around(model, data, forward, center_ckpt, settings, about=_about(model, data, forward),
-                               directions=options, grid=grid, out=out, params=params,
-                               trajectory=traj, marked=marks, preset=choice.record, log=log)
+        return evaluate_around(job, center_ckpt, directions=options, grid=grid, out=out, trajectory=traj,
+                               marked=marks, preset=choice.record)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
     anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
     if choice.x_towards_last and len(anchors) == 3:  # Garipov et al.: x from the first point to the last
         anchors = [anchors[0], anchors[2], anchors[1]]
-    return evaluate_plane(model, data, forward, anchors, settings, about=_about(model, data, forward), out=out,
-                          params=params, trajectory=traj, marked=marks,
-                          grid=grid, units=choice.units, preset=choice.record, log=log)
+    return evaluate_plane(job, anchors, out=out, trajectory=traj, marked=marks, grid=grid, units=choice.units,
+                          preset=choice.record)
 
 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:

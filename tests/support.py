@@ -5,6 +5,8 @@ or in a subprocess, torchrun with a whole-group kill, and the independent refere
 from __future__ import annotations
 
 import copy
+import io
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -20,7 +25,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from swa.config import TrainConfig
 from swa.data import DataSpec
+from swa.checkpoint import load_state_dict
 from swa.models import ModelSpec
+from swa.trainer import train
 from landscape.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,3 +143,52 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "landscape", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=kwargs.pop("cwd", None), **kwargs)
+
+
+def png_pixels(data: bytes | str) -> np.ndarray:
+    """Decode a PNG (bytes or path) to an (H, W, C) float array; fails on anything that is not a PNG."""
+    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    assert img.format == "PNG"
+    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+
+
+def assert_picture(path, min_std: float = 0.05) -> None:
+    """A valid PNG that is not blank: its pixels vary (a white page has std 0)."""
+    px = png_pixels(str(path))
+    assert px.shape[0] > 100 and px.shape[1] > 100
+    assert px.std() > min_std, f"{path} looks blank (pixel std {px.std():.3f})"
+
+
+class Killed(Exception):
+    pass
+
+
+def assert_runs_equal(a, b):
+    trajectory = json.loads((a / "manifest.json").read_text())["trajectory"]
+    for name in ["final.pt", "swa.pt"] + [p["path"] for p in trajectory]:
+        sa, sb = load_state_dict(a / name), load_state_dict(b / name)
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{name}:{k} differs"
+    ma = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
+    mb = [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(ma) == strip(mb)
+    ta = json.loads((a / "manifest.json").read_text())["trajectory"]
+    tb = json.loads((b / "manifest.json").read_text())["trajectory"]
+    assert ta == tb
+
+
+def assert_resumed_run_is_bitwise(config, tmp_path, kill_after: int = 2) -> None:
+    """``config(out)`` trained to the end in ``tmp_path/full`` and, in ``tmp_path/cut``, interrupted after epoch
+    ``kill_after`` and resumed: the two runs are bitwise equal."""
+    full = train(config(tmp_path / "full"), progress=False)
+
+    def die(epoch, trainer):
+        if epoch == kill_after:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config(tmp_path / "cut"), progress=False, on_epoch_end=die)
+    train(out=tmp_path / "cut", resume=True, progress=False)
+    assert_runs_equal(full.out, tmp_path / "cut")

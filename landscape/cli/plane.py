@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_around(args, ctx, settings, grid, preset=None) -> int:
     from landscape.compute.around_plane import evaluate_around
+    from landscape.engine.task import Job
     from landscape.compute.options import Directions
     from landscape.cli.common import around_checkpoint
     from landscape.engine.forward import Forward
@@ -152,10 +153,9 @@ def _run_around(args, ctx, settings, grid, preset=None) -> int:
     options = Directions(directions, normalization=args.normalization, include_bn_and_bias=args.include_bn_bias,
                          orthogonal=args.orthogonal, pca_center=args.center, hessian_samples=args.hessian_samples,
                          hessian_batch_size=args.hessian_batch_size)  # what the Python API takes as directions=
-    result = evaluate_around(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
-                             about=ctx.to_json(), directions=options, grid=grid, out=args.out, params=args.params,
-                             trajectory=_load(traj, ctx), marked=_load(marks, ctx), save_copy=args.save_directions,
-                             preset=preset)
+    job = Job(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), settings, ctx.to_json(), args.params)
+    result = evaluate_around(job, center, directions=options, grid=grid, out=args.out, trajectory=_load(traj, ctx),
+                             marked=_load(marks, ctx), save_copy=args.save_directions, preset=preset)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"plane": [result.store.npz]})

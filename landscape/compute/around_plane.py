@@ -40,7 +40,7 @@ from landscape.engine.bn import bn_strategy
 from landscape.engine.checks import arg
 from landscape.engine.data import EvalData
 from landscape.engine.distributed import in_process_group, setup
-from landscape.engine.task import Task, budget_for, run_task, space_of
+from landscape.engine.task import Job, Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
 from landscape.geometry.grid import Axis, check_direction_pair, default_plane_axes
@@ -50,7 +50,7 @@ from landscape.compute.directions import (DIRECTION_KINDS, PlaneDirections, hess
                                         loaded_provenance, pca_plane, random_plane, save_directions)
 from landscape.compute.options import Directions, Grid
 from landscape.engine.settings import Settings
-from landscape.engine.weights import ParamSelector, ParamSpace
+from landscape.engine.weights import ParamSpace
 from landscape.curvature.objective import ModelObjective
 
 __all__ = ["evaluate_around", "DirectionRequest"]
@@ -103,17 +103,14 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
 
 
 @in_process_group
-def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: Optional[Checkpoint],
-                    settings: Settings, *, about: dict, directions: Directions | Any = Directions(),
-                    grid: Grid | int | None = None,
-                    out: Optional[str | Path] = None, params: ParamSelector = None,
+def evaluate_around(job: Job, center: Optional[Checkpoint], *, directions: Directions | Any = Directions(),
+                    grid: Grid | int | None = None, out: Optional[str | Path] = None,
                     trajectory: Sequence[Checkpoint] = (), marked: Sequence[Checkpoint] = (),
-                    save_copy: Optional[str | Path] = None, preset: Optional[dict] = None,
-                    log: Callable[[str], None] = print) -> PlaneResult:
+                    save_copy: Optional[str | Path] = None, preset: Optional[dict] = None) -> PlaneResult:
     """Loss and accuracy on the plane w_c + x·d_x + y·d_y around ``center`` (see the module docstring).
 
     Args:
-        model, data, forward, settings, about, out, params: as for ``evaluate_plane``.
+        job, out: as for ``evaluate_plane`` (the model, data, loss, settings, ``about``, ``params``).
         center: the checkpoint the plane is centred on (for ``pca`` with ``pca_center="last"``, the last
             trajectory point is used when ``center`` is ``None``).
         directions: a :class:`~landscape.compute.options.Directions`: its ``kind`` ``random``, ``pca``,
@@ -135,9 +132,10 @@ def evaluate_around(model: nn.Module, data: EvalData, forward: Forward, center: 
             checkpoints), an unreadable directions file or a directions tensor of the wrong shape;
             StaleResultsError as ``run_task``.
     """
+    model, data, forward, settings, about, log = job.model, job.data, job.forward, job.settings, job.about, job.log
     options = directions if isinstance(directions, Directions) else Directions(directions)
     kind, grid = options.kind, Grid.of(grid)
-    space = space_of(model, params)
+    space = space_of(model, job.params)
     directions_file = kind if isinstance(kind, Path) else None
     if directions_file is not None:
         kind = load_directions(directions_file, space)

@@ -16,12 +16,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from swa.errors import UserError
 from landscape.engine.bn import bn_strategy
-from landscape.engine.data import EvalData
-from landscape.engine.task import Budget, Task, budget_for, run_task, space_of
+from landscape.engine.task import Budget, Job, Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
 from landscape.geometry.grid import Axis, Plane, check_grid, check_margin, default_plane_axes
@@ -155,19 +153,16 @@ def plane_task(space: ParamSpace, anchors: Sequence[Checkpoint], bn: str, *, tra
     return task, plane, projections
 
 
-def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: Sequence[Checkpoint],
-                   settings: Settings, *, about: dict, out: Optional[str | Path] = None,
-                   params: ParamSelector = None, trajectory: Sequence[Checkpoint] = (),
-                   marked: Sequence[Checkpoint] = (), grid: Grid | int | None = None, units: str = "euclidean",
-                   preset: Optional[dict] = None, log: Callable[[str], None] = print) -> PlaneResult:
+def evaluate_plane(job: Job, anchors: Sequence[Checkpoint], *, out: Optional[str | Path] = None,
+                   trajectory: Sequence[Checkpoint] = (), marked: Sequence[Checkpoint] = (),
+                   grid: Grid | int | None = None, units: str = "euclidean",
+                   preset: Optional[dict] = None) -> PlaneResult:
     """Loss and accuracy on the plane through ``anchors`` (three checkpoints), into ``out`` or in memory.
 
     Args:
-        model, data, forward: the architecture, the data and the loss definition.
+        job: the model, data, loss, settings, ``about`` and ``params`` (:class:`~landscape.engine.task.Job`);
+            the parameters outside ``params`` keep p0's values.
         anchors: p0, p1, p2.
-        settings: BN mode, batch size, device, ...
-        about: model and data descriptions (part of the resume key).
-        params: which parameters span the space (``ParamSpace.of``: a regex, a predicate or ``Params``); the others keep p0's values.
         trajectory: checkpoints to project onto the plane, in order (a figure joins them by a line).
         marked: more checkpoints to project (the final SGD iterate, the average: a figure marks each).
             Coordinates and distances of both are stored, trajectory first; each projection's
@@ -179,12 +174,14 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
     Raises:
         GeometryError: collinear anchors or a bad grid; UserError for other bad inputs.
     """
-    space, grid = space_of(model, params), Grid.of(grid)
-    task, plane, projections = plane_task(space, anchors, settings.resolved_bn(model), trajectory=trajectory,
+    space, grid = space_of(job.model, job.params), Grid.of(grid)
+    task, plane, projections = plane_task(space, anchors, job.settings.resolved_bn(job.model), trajectory=trajectory,
                                           marked=marked, x_axis=grid.x, y_axis=grid.y,
                                           grid=21 if grid.points is None else grid.points, margin=grid.margin,
-                                          budget=budget_for(space, data, settings), units=units, preset=preset)
-    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+                                          budget=budget_for(space, job.data, job.settings), units=units,
+                                          preset=preset)
+    run = run_task(task, job.model, job.data, job.forward, space, job.settings, about=job.about, out=out,
+                   log=job.log)
     return PlaneResult(store=run.store, is_main=run.is_main, plane=plane, alphas=task.extra["alphas"],
                        betas=task.extra["betas"], projections=projections, stats=run.stats)
 
@@ -192,5 +189,5 @@ def evaluate_plane(model: nn.Module, data: EvalData, forward: Forward, anchors: 
 def compute_plane(ctx: Context, anchors: Sequence[Checkpoint], out: str | Path, settings: Settings, *,
                   params: ParamSelector = None, log: Callable[[str], None] = print, **kwargs) -> PlaneResult:
     """:func:`evaluate_plane` on a command's model and data (``ctx``), into ``out``."""
-    return evaluate_plane(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), anchors, settings,
-                          about=ctx.to_json(), out=out, params=params, log=log, **kwargs)
+    job = Job(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), settings, ctx.to_json(), params, log)
+    return evaluate_plane(job, anchors, out=out, **kwargs)

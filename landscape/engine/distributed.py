@@ -118,7 +118,7 @@ def process_group(device: torch.device) -> Iterator[Dist]:
 
 
 def in_process_group(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorate a computation that takes ``settings`` (an ``Settings``): it runs inside
+    """Decorate a computation that takes ``settings`` (a ``Settings``) or a ``job`` holding them: it runs inside
     :func:`process_group` of ``settings.device``, so that what it computes before its points (directions on
     rank 0, :meth:`Dist.from_main`) and the points themselves (``landscape.engine.task.run_task``, whose own
     ``process_group`` finds the group joined) share one group. Inside, :func:`setup` gives this rank's
@@ -127,7 +127,8 @@ def in_process_group(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def joined(*args: Any, **kwargs: Any) -> T:
-        settings = signature.bind(*args, **kwargs).arguments["settings"]
+        bound = signature.bind(*args, **kwargs).arguments
+        settings = bound["settings"] if "settings" in bound else bound["job"].settings
         with process_group(resolve_device(settings.device)):
             return fn(*args, **kwargs)
 

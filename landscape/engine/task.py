@@ -46,7 +46,23 @@ from landscape.engine.probe import DEFAULT_BATCH_SIZE, device_name, probe_sample
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["Task", "Outcome", "run_task", "resume_key", "space_of", "budget_for", "Budget"]
+__all__ = ["Job", "Task", "Outcome", "run_task", "resume_key", "space_of", "budget_for", "Budget"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a computation evaluates, and how, passed whole from the API or the command line down to
+    :func:`run_task`: the architecture (never changed: evaluation works on a private copy), the data, the loss
+    definition, the settings, what the sidecar says about them (``about``, part of the resume key), which
+    parameters span the space (``params``: a regex, a predicate or ``Params``) and where info lines go."""
+
+    model: nn.Module
+    data: EvalData
+    forward: Forward
+    settings: Settings
+    about: dict
+    params: ParamSelector = None
+    log: Callable[[str], None] = print
 
 
 @dataclass

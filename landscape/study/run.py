@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from landscape.engine.settings import Settings
+from landscape.engine.task import Job
 from swa.evaluation import evaluate
 from swa.rundir import open_run
 from landscape.study.table import study_markdown, summarize_study
@@ -150,12 +151,12 @@ def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] 
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
         shared = "random" if name == "random-sgd" else out / "random-sgd" / "directions.pt"
         again(lambda s, c=center, d=shared, n=name: evaluate_around(
-            ctx.model, data, forward, c, s, about=ctx.to_json(), directions=Directions(d), out=out / n,
-            grid=Grid(grid), log=say))
+            Job(ctx.model, data, forward, s, ctx.to_json(), log=say), c, directions=Directions(d), out=out / n,
+            grid=Grid(grid)))
     traj = trajectory(load_context(str(runs["swa-const"]), None, None))
-    again(lambda s: evaluate_around(ctx.model, data, forward, None, s, about=ctx.to_json(),
+    again(lambda s: evaluate_around(Job(ctx.model, data, forward, s, ctx.to_json(), log=say), None,
                                     directions=Directions("pca"), trajectory=traj, marked=[tuned["swa-const"]],
-                                    out=out / "pca", grid=Grid(grid), log=say))
+                                    out=out / "pca", grid=Grid(grid)))
     if sharpness:  # BN recomputed at the point, as the study's planes and lines (and its earlier results) have it
         measured = replace(settings, bn="recompute")
         sharp = _reuse_or_redo(lambda overwrite: compute_sharpness(

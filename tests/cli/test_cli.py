@@ -122,7 +122,7 @@ def test_cuda_without_a_gpu_is_one_line(capsys, tmp_path):
 def test_demo_runs_end_to_end(tmp_path, capsys):
     """The README's main command, shortened: the study over seeds with its table and verdicts, the first seed's
     landscape, the report; a second run reuses everything."""
-    from test_plot import assert_picture
+    from support import assert_picture
 
     argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--samples", "300",
             "--device", "cpu", "--quiet")

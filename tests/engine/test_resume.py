@@ -10,45 +10,9 @@ import sys
 import pytest
 import torch
 
-from swa.checkpoint import load_state_dict
 from swa.trainer import train
 
-from support import ROOT, cli, kill_when, run_cli
-
-
-class _Killed(Exception):
-    pass
-
-
-def _assert_runs_equal(a, b):
-    trajectory = json.loads((a / "manifest.json").read_text())["trajectory"]
-    for name in ["final.pt", "swa.pt"] + [p["path"] for p in trajectory]:
-        sa, sb = load_state_dict(a / name), load_state_dict(b / name)
-        assert sa.keys() == sb.keys()
-        for k in sa:
-            assert torch.equal(sa[k], sb[k]), f"{name}:{k} differs"
-    ma = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
-    mb = [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(ma) == strip(mb)
-    ta = json.loads((a / "manifest.json").read_text())["trajectory"]
-    tb = json.loads((b / "manifest.json").read_text())["trajectory"]
-    assert ta == tb
-
-
-def assert_resumed_run_is_bitwise(config, tmp_path, kill_after: int = 2) -> None:
-    """``config(out)`` trained to the end in ``tmp_path/full`` and, in ``tmp_path/cut``, interrupted after epoch
-    ``kill_after`` and resumed: the two runs are bitwise equal."""
-    full = train(config(tmp_path / "full"), progress=False)
-
-    def die(epoch, trainer):
-        if epoch == kill_after:
-            raise _Killed
-
-    with pytest.raises(_Killed):
-        train(config(tmp_path / "cut"), progress=False, on_epoch_end=die)
-    train(out=tmp_path / "cut", resume=True, progress=False)
-    _assert_runs_equal(full.out, tmp_path / "cut")
+from support import ROOT, Killed, assert_resumed_run_is_bitwise, assert_runs_equal, cli, kill_when, run_cli
 
 
 @pytest.mark.slow  # over 1 s: not in make test-fast
@@ -62,15 +26,15 @@ def test_resume_is_bitwise_identical(small_config, tmp_path, method, kill_after)
 
     def die(epoch, trainer):
         if epoch == kill_after:
-            raise _Killed
+            raise Killed
 
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train(small_config(out=tmp_path / "cut", **extra), progress=False, on_epoch_end=die)
     manifest = json.loads((tmp_path / "cut" / "manifest.json").read_text())
     assert manifest["status"] == "running" and manifest["epochs_done"] == kill_after
     resumed = train(out=tmp_path / "cut", resume=True, progress=False)
     assert len(resumed.metrics) == 5
-    _assert_runs_equal(full.out, resumed.out)
+    assert_runs_equal(full.out, resumed.out)
 
 
 def test_resume_with_augmentation_and_dropout_rng(tmp_path):
@@ -107,4 +71,4 @@ def test_cli_sigkill_then_resume(tmp_path, capsys):
     code, out, err = cli(capsys, "train", "--resume", "--out", str(cut), "--quiet")
     assert code == 0, err
     assert "trained" in out
-    _assert_runs_equal(tmp_path / "full", cut)
+    assert_runs_equal(tmp_path / "full", cut)

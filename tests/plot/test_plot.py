@@ -22,22 +22,7 @@ from landscape.plot._common import clip_for_line
 from swa.errors import UserError
 
 from plot_cases import BOWL_MIN, write_line, write_plane, write_rays, write_run, write_sharpness
-
-
-def png_pixels(data: bytes | str) -> np.ndarray:
-    """Decode a PNG (bytes or path) to an (H, W, C) float array; fails on anything that is not a PNG."""
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-    assert img.format == "PNG"
-    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
-
-
-def assert_picture(path, min_std: float = 0.05) -> None:
-    """A valid PNG that is not blank: its pixels vary (a white page has std 0)."""
-    px = png_pixels(str(path))
-    assert px.shape[0] > 100 and px.shape[1] > 100
-    assert px.std() > min_std, f"{path} looks blank (pixel std {px.std():.3f})"
+from support import assert_picture, png_pixels
 
 
 def render(fig) -> np.ndarray:

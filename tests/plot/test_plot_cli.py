@@ -11,7 +11,7 @@ from landscape.cli import main
 from landscape.plot.html import network_references
 
 from plot_cases import write_line, write_plane, write_rays, write_run, write_sharpness
-from test_plot import assert_picture
+from support import assert_picture
 
 
 def _run(capsys, argv):

@@ -17,7 +17,7 @@ from landscape.plot.surface import on_surface, plane_page, surface_values
 
 from browser import find_chromium, open_page
 from plot_cases import write_line, write_plane, write_rays
-from test_plot import png_pixels
+from support import png_pixels
 
 
 @pytest.fixture(scope="module")

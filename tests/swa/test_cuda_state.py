@@ -397,7 +397,7 @@ def test_gpu_resume_is_bitwise_with_deterministic(tmp_path, device):
     """On CUDA, --deterministic makes a resumed SWA run of a conv net bitwise equal to an uninterrupted one; its
     checkpoints load on the CPU without map_location."""
     from support import digits_config
-    from test_resume import assert_resumed_run_is_bitwise
+    from support import assert_resumed_run_is_bitwise
 
     config = lambda out: digits_config(out, device=device, epochs=4, method="swa", swa_start=1,  # noqa: E731
                                        deterministic=True)
