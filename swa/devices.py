@@ -59,11 +59,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """``batch`` with ``fn`` applied to every tensor in it (nested tuples, named tuples, lists, dicts)."""
+    """``batch`` with ``fn`` applied to every tensor in it (nested tuples, named tuples, lists, dicts); containers
+    are rebuilt with their type, an ``OrderedDict`` (a state dict) with its ``_metadata``."""
     if isinstance(batch, torch.Tensor):
         return fn(batch)
     if isinstance(batch, dict):
-        return {k: map_tensors(v, fn) for k, v in batch.items()}
+        items = ((k, map_tensors(v, fn)) for k, v in batch.items())
+        out = OrderedDict(items) if isinstance(batch, OrderedDict) else dict(items)
+        if hasattr(batch, "_metadata"):
+            out._metadata = batch._metadata
+        return out
     if isinstance(batch, (tuple, list)):
         items = [map_tensors(v, fn) for v in batch]
         return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
@@ -88,20 +93,6 @@ def to_device(batch: Any, device: torch.device | str) -> Any:
 
 
 def on_cpu(obj: Any) -> Any:
-    """``obj`` with every tensor in it (nested dicts, lists, tuples) on the CPU: a tensor already there is kept as
-    it is, one on another device is copied (detached). Containers are rebuilt with their type (an ``OrderedDict``
-    state dict keeps its ``_metadata``); anything else is returned as is."""
-    if isinstance(obj, torch.Tensor):
-        return obj if obj.device.type == "cpu" else obj.detach().cpu()
-    if isinstance(obj, dict):
-        out = OrderedDict((k, on_cpu(v)) for k, v in obj.items()) if isinstance(obj, OrderedDict) else \
-            {k: on_cpu(v) for k, v in obj.items()}
-        if hasattr(obj, "_metadata"):
-            out._metadata = obj._metadata
-        return out
-    if isinstance(obj, list):
-        return [on_cpu(v) for v in obj]
-    if isinstance(obj, tuple):
-        items = [on_cpu(v) for v in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj
+    """``obj`` with every tensor in it (nested as :func:`map_tensors` walks them) on the CPU: a tensor already there
+    is kept as it is, one on another device is copied (detached); anything else is returned as is."""
+    return map_tensors(obj, lambda t: t if t.device.type == "cpu" else t.detach().cpu())
