@@ -25,24 +25,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.compute.plane import PlaneResult
 from landscape.engine.bn import bn_strategy
 from landscape.engine.checks import arg
-from landscape.engine.data import EvalData
 from landscape.engine.distributed import in_process_group, setup
 from landscape.engine.task import Job, Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
-from landscape.engine.forward import Forward
 from landscape.geometry.grid import Axis, check_direction_pair, default_plane_axes
 from landscape.engine.inputs import Checkpoint
 from landscape.engine.self_check import CheckPoint
@@ -155,8 +152,8 @@ def evaluate_around(job: Job, center: Optional[Checkpoint], *, directions: Direc
             center = trajectory[-1]
     options = replace(options, kind=kind)
     request = _request(options, settings, bn, center, trajectory)
-    source = f"{arg('directions', '--load-directions')} {directions_file}" if directions_file else "directions"
-    dirs = _directions(_Problem(model, data, forward, space, settings, log), center, trajectory, options,
+    source = f"{arg('load_directions')} {directions_file}" if directions_file else "directions"
+    dirs = _directions(replace(job, settings=settings), space, center, trajectory, options,
                        request, out, source)
     if dirs.kind == "loaded" and directions_file is not None:
         labels, source = loaded_provenance(directions_file)
@@ -234,24 +231,12 @@ def _request(options: Directions, settings: Settings, bn: str, center: Optional[
     return req
 
 
-@dataclass(frozen=True)
-class _Problem:
-    """What the directions are computed on: model, data, loss, space, settings, and where to say what happens."""
-
-    model: nn.Module
-    data: EvalData
-    forward: Forward
-    space: ParamSpace
-    settings: Settings
-    log: Callable[[str], None]
-
-
-def _directions(problem: _Problem, center: Optional[Checkpoint], trajectory: Sequence[Checkpoint],
+def _directions(job: Job, space: ParamSpace, center: Optional[Checkpoint], trajectory: Sequence[Checkpoint],
                 options: Directions, request: dict[str, Any], out: Optional[str | Path],
                 source: str = "directions") -> PlaneDirections:
-    """The plane's directions: given, reused from an earlier run of the same ``request`` in ``out``, or drawn /
-    computed as ``options`` says."""
-    space, settings, log, kind = problem.space, problem.settings, problem.log, options.kind
+    """The plane's directions in ``space``: given, reused from an earlier run of the same ``request`` in ``out``,
+    or drawn / computed as ``options`` says (Hessian ones on ``job``'s model, data, loss and settings)."""
+    settings, log, kind = job.settings, job.log, options.kind
     if isinstance(kind, torch.Tensor):
         d = kind.detach().float().cpu()
         if d.shape != (2, space.num_params):
@@ -291,10 +276,10 @@ def _directions(problem: _Problem, center: Optional[Checkpoint], trajectory: Seq
 
     def compute() -> tuple[torch.Tensor, PlaneDirections]:  # on rank 0 only, then broadcast
         log("directions: top two Hessian eigenvectors (Lanczos)")
-        obj = ModelObjective(problem.model, problem.data, center.state, device=group.device,
+        obj = ModelObjective(job.model, job.data, center.state, device=group.device,
                              samples=options.hessian_samples, seed=settings.seed,
-                             bn_recompute=settings.resolved_bn(problem.model) == "recompute",
-                             batch_size=options.hessian_batch_size, forward=problem.forward,
+                             bn_recompute=settings.resolved_bn(job.model) == "recompute",
+                             batch_size=options.hessian_batch_size, forward=job.forward,
                              params=space.param_names and _exact_names(space))
         dirs = hessian_plane(obj, tol=options.hessian_tol, seed=settings.seed)
         return dirs.directions, replace(dirs, directions=None)

@@ -18,23 +18,17 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 from swa.errors import UserError
 
 __all__ = ["arg", "arg_value", "check_int", "check_number"]
 
 
-def arg(name: str, flag: Optional[str] = None) -> str:
-    """The argument ``name`` (its Python spelling) as messages write it, between backticks. ``flag``: the
-    command line's option when one Python argument stands for two (``directions`` given as a file is
-    ``--load-directions``), written in its Python spelling (`load_directions`), which the console script
-    maps back. A name that already starts with ``-`` (a flag the command line passes itself) is shown as is."""
-    if name.startswith("-"):
-        return name
-    if flag is not None:
-        return f"`{flag.lstrip('-').replace('-', '_')}`"
-    return f"`{name}`"
+def arg(name: str) -> str:
+    """The argument ``name`` (its Python spelling) as messages write it, between backticks; a name that already
+    starts with ``-`` (a flag the command line passes itself) is shown as is."""
+    return name if name.startswith("-") else f"`{name}`"
 
 
 def arg_value(name: str, value: Any) -> str:

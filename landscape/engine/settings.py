@@ -54,8 +54,8 @@ class Settings:
             subset drawn, part of the resume key). ``sharpness`` takes the same subset of training samples.
 
     Raises:
-        UserError: a choice not offered or a count out of range, named as the caller spells it
-            (``--batch-size`` on the command line, ``batch_size`` in the Python API, ``landscape.engine.checks``).
+        UserError: a choice not offered or a count out of range, naming the argument in Python words
+            (`` `batch_size` ``; the console script writes ``--batch-size``, ``landscape.engine.checks``).
     """
 
     bn: Optional[str] = None
