@@ -69,7 +69,7 @@ from landscape.engine.task import Job
 from swa.checkpoint import unwrap_model
 from landscape.engine.weights import Params, ParamSpace
 from landscape.compute.around_plane import evaluate_around
-from landscape.compute.directions import directions_from_dict
+from landscape.compute.directions import DIRECTION_KINDS, directions_from_dict
 
 __all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions", "Params"]
 
@@ -238,7 +238,7 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
 def _given_directions(directions: Any, space: ParamSpace) -> Any:
     """A kind name as is; a directions file as a ``Path`` (``evaluate_around`` loads it and labels its axes);
     a dict or (2, P) tensor as the (2, P) tensor."""
-    if isinstance(directions, str) and directions in ("random", "pca", "hessian"):
+    if isinstance(directions, str) and directions in DIRECTION_KINDS:
         return directions
     if isinstance(directions, torch.Tensor):
         return directions
@@ -288,7 +288,7 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
               labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
               settings: Optional[Settings] = None, out: Optional[str | Path] = None,
               eigenvectors: bool = False, log: Log = print, **metric_settings: Any) -> SharpnessResult:
-    """Sharpness ``metrics`` (names from ``landscape.curvature.sharpness.METRICS``, a list or one comma-separated
+    """Sharpness ``metrics`` (names from ``landscape.curvature.sharpness.SHARPNESS_METRICS``, a list or one comma-separated
     string; ``"all"`` for all; at least one) at each point, on the
     training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
     the default: the Hessian PyHessian computes with ``model.eval()``); ``bn="recompute"`` recomputes the

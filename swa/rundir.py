@@ -17,21 +17,20 @@ the model and the data from the manifest alone.
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy
+import torch
 import torch.nn as nn
 
 from swa.checkpoint import load_into
 from swa.data import TensorData, load_data
 from swa.errors import UserError
 from swa.validate import check, describe, need, read_json, read_json_lines
-from swa.models import build_model
-import numpy
-import torch
-from dataclasses import replace
 from swa.config import TrainConfig
+from swa.models import build_model
 
 __all__ = ["MANIFEST", "METRICS_FILE", "STATE", "FORMAT", "versions", "read_manifest", "check_manifest",
            "manifest_config", "read_metrics", "Run", "open_run",

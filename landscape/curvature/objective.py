@@ -74,7 +74,8 @@ class ModelObjective(Session):
             memory (a ``RuntimeWarning`` says so; ``self.batch_size`` is then the size that fitted).
         dtype: float32 for networks; float64 for exact tests.
         forward: the loss definition (default: cross-entropy/MSE by the data's task).
-        params, trainable_only: which parameters w holds (``ParamSpace.of``; default all).
+        params, trainable_only: which parameters w holds (``ParamSpace.of``: a regex, a predicate or
+            ``landscape.Params``; default all).
 
     Raises:
         UserError: out of device memory at batch size :data:`~landscape.engine.probe.MIN_BATCH_SIZE`, or with
@@ -96,12 +97,10 @@ class ModelObjective(Session):
         # fp32: as the Hessian-vector products (landscape.curvature.hessian); BatchNorm over all training inputs
         super().__init__(model, data, self.forward, ParamSpace.of(model, params, trainable_only), device=device,
                          dtype=dtype, samples=samples, seed=seed, precision="fp32")
-        self.model.load_state_dict(state)
-        self.model.eval()
+        self.model.load_state_dict(state)  # the session's copy stays in eval mode (recompute_bn returns it there)
         self.batch_size = batch_size
         if bn_recompute:  # at the state's own weights, exactly
             self._retrying(lambda: self.recompute_bn(None, self.batch_size, "exact"), self.bn_data)
-        self.model.eval()
         current = self.model.state_dict()
         self.point = self.space.params_of(current, dtype=dtype).to(self.device)
         self.frozen = {k: v.to(self.device) for k, v in self.space.frozen_of(current).items()}

@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 import os
 
+import torch
+
 from landscape.engine.checks import arg, arg_value
 from swa.errors import UserError
-import torch
 
 __all__ = ["DEFAULT_MAX_POINTS", "RESULT_MEMORY_FRACTION", "BN_BATCH_MEMORY_FRACTION", "CACHE_FRACTION",
            "check_budget", "free_memory", "human_bytes"]

@@ -39,11 +39,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import torch
+from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
 from swa.devices import map_tensors, to_device
 from landscape.engine.budget import CACHE_FRACTION, free_memory
-from torch.utils.data import DataLoader, IterableDataset, Subset
 
 __all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "tensor_bytes"]
 

@@ -20,6 +20,8 @@ A ``forward_fn``'s extra metrics (``landscape.engine.forward``) follow the four,
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -37,8 +39,6 @@ from landscape.engine.session import Session
 from landscape.engine.weights import ParamSpace
 from landscape.results.metrics import METRICS
 from swa.errors import UserError
-import time
-import warnings
 
 __all__ = ["METRICS", "AffineFamily", "Evaluator"]
 
