@@ -18,6 +18,7 @@ What belongs together is passed together, as a small frozen dataclass checked wh
   (``recompute``/``interpolate``/``fixed``; default ``recompute`` for models with BatchNorm; ``sharpness``:
   ``fixed``, the default, or ``recompute``), ``bn_samples``, ``bn_pass``, ``batch_size``, ``chunk``,
   ``device``, ``precision``, ``seed``, ``progress``, ``max_points``, ``self_check`` as on the command line;
+  ``log``: where info lines go (``print``);
   ``samples``: evaluate on a fixed random subset of ``samples`` training samples and min(``samples``, test
   size) test samples, drawn from ``seed`` (:meth:`landscape.engine.data.EvalData.sampled`; recorded in the
   sidecar's ``inputs.sample``, part of the resume key; one line says which; ``sharpness``: the same subset of
@@ -32,15 +33,20 @@ What belongs together is passed together, as a small frozen dataclass checked wh
   axes, ``margin``), or just the points per axis; its ``directions`` around one point: a
   :class:`~landscape.compute.options.Directions` (``kind`` and the options of each kind), or just the kind.
 
-Other keywords: ``params``, which parameters span the space (the others keep each point's own values): a name
-regex, ``fn(name, tensor) -> bool``, or :class:`~landscape.engine.weights.Params` (``match`` and
-``trainable_only``); ``out``: compute into a directory
-instead of memory (saved as it goes; a repeated call with the same inputs resumes); ``log``: where lines go.
+* ``rays``' ``rays``: a :class:`~landscape.compute.options.Rays` (``directions``, ``max_distance``, ``steps``,
+  ``delta``, ``normalization``, ``include_bn_and_bias``), or just the number of directions.
 
-A keyword of the former API (``bn="fixed"``, ``loss_fn=...``, ``x=...``, ``hessian_samples=...``) raises one
-``TypeError`` naming its new form (``settings=landscape.Settings(bn='fixed')``). Arguments are checked before
+Points are a sequence, or a ``{label: point}`` mapping that names them in results and figures
+(``{"SGD": sd_a, "SWA": sd_b, "PSWA": sd_c}``); a single point (``center``, ``start``, ``end``) is named by a
+one-item mapping. Other keywords: ``params``, which parameters span the space (the others keep each point's own
+values): a name regex, ``fn(name, tensor) -> bool``, or :class:`~landscape.engine.weights.Params` (``match`` and
+``trainable_only``); ``out``: compute into a directory instead of memory (saved as it goes; a repeated call with
+the same inputs resumes). Info lines go to ``settings.log`` (``print``).
+
+A keyword of the former API (``bn="fixed"``, ``loss_fn=...``, ``x=...``, ``hessian_samples=...``, ``labels=``,
+``log=``, ``max_distance=``) raises one ``TypeError`` naming its new form (``settings=landscape.Settings(bn='fixed')``). Arguments are checked before
 any work by the validators the command line uses (``Settings``, ``Grid``, ``Directions``, ``check_t``,
-``check_ray_args``, ``parse_metrics``, ...): a bad one raises ``ValueError`` (:class:`swa.errors.UserError`)
+``Rays``, ``parse_metrics``, ...): a bad one raises ``ValueError`` (:class:`swa.errors.UserError`)
 naming it as spelled here (``max_distance``), the value and what is allowed.
 """
 
@@ -49,7 +55,7 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -58,11 +64,11 @@ from landscape.engine.data import EvalData, as_eval_data
 from landscape.engine.forward import Forward
 from landscape.engine.inputs import as_checkpoints
 from landscape.compute.line import DEFAULT_T, InterpResult, check_t, evaluate_line
-from landscape.compute.options import Directions, Grid
+from landscape.compute.options import Directions, Grid, Rays
 from landscape.curvature.sharpness import (DEFAULT_METRICS, SharpnessResult, measure_sharpness, parse_metrics,
                                            sharpness_settings)
 from landscape.compute.plane import PlaneResult, evaluate_plane
-from landscape.compute.rays import RaysResult, check_ray_args, evaluate_rays
+from landscape.compute.rays import RaysResult, evaluate_rays
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
 from landscape.engine.task import Job
@@ -71,13 +77,13 @@ from landscape.engine.weights import Params, ParamSpace
 from landscape.compute.around_plane import evaluate_around
 from landscape.compute.directions import DIRECTION_KINDS, directions_from_dict
 
-__all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions", "Params"]
+__all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions", "Rays", "Params"]
 
-Log = Callable[[str], None]
 
 # The former API's keywords and their field in the object that now holds them (settings=, loss=, grid=, directions=).
 _LOSS_FIELDS = {"loss_fn": "fn", "forward_fn": "forward_fn", "task": "task", "loss_name": "name"}
 _GRID_FIELDS = {"x": "x", "y": "y", "margin": "margin"}
+_RAYS_FIELDS = ("max_distance", "steps", "delta")
 _DIRECTION_FIELDS = ("normalization", "include_bn_and_bias", "orthogonal", "pca_center", "hessian_samples",
                      "hessian_tol", "hessian_batch_size")
 
@@ -95,11 +101,17 @@ def _moved(name: str, kwargs: dict[str, Any]) -> Optional[str]:
             groups.setdefault("loss=landscape.Loss", []).append(f"{_LOSS_FIELDS[key]}={shown or repr(value)}")
         elif key in _GRID_FIELDS and name == "plane":
             groups.setdefault("grid=landscape.Grid", []).append(f"{key}={shown or repr(value)}")
+        elif key == "labels":
+            groups.setdefault("points=", []).append("{label: point, ...}")
+        elif name == "rays" and (key in _RAYS_FIELDS or key in ("directions", "normalization",
+                                                               "include_bn_and_bias")):
+            groups.setdefault("rays=landscape.Rays", []).append(f"{key}={shown or repr(value)}")
         elif key in _DIRECTION_FIELDS and name == "plane":
             groups.setdefault("directions=landscape.Directions", []).append(f"{key}={shown or repr(value)}")
     if not groups:
         return None
-    return ", ".join(f"{group}({', '.join(fields)})" for group, fields in groups.items())
+    return ", ".join(group + fields[0] if group.endswith("=") else f"{group}({', '.join(fields)})"
+                     for group, fields in groups.items())
 
 
 def _api(fn: Callable) -> Callable:
@@ -140,7 +152,7 @@ def _loss(loss: Any) -> Loss:
     raise TypeError(f"loss must be a landscape.Loss or a loss_fn(outputs, targets), got {type(loss).__name__}")
 
 
-def _setup(model: nn.Module, data: Any, loss: Any, settings: Settings, log: Log,
+def _setup(model: nn.Module, data: Any, loss: Any, settings: Settings,
            samples: bool = True) -> tuple[nn.Module, EvalData, Forward]:
     """The model to evaluate (inside DataParallel, DDP, torch.compile or AveragedModel wrappers: the states'
     ``module.``/``_orig_mod.`` prefixes are stripped, so they fit the inner model), the data (cut to a fixed
@@ -149,7 +161,7 @@ def _setup(model: nn.Module, data: Any, loss: Any, settings: Settings, log: Log,
     "custom loss" and a note says so)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (the architecture), got {type(model).__name__}")
-    loss = _loss(loss)
+    log, loss = settings.log, _loss(loss)
     model = unwrap_model(model, log)
     data = as_eval_data(data)
     if samples:
@@ -164,25 +176,46 @@ def _setup(model: nn.Module, data: Any, loss: Any, settings: Settings, log: Log,
     return model, data, forward
 
 
+def _is_labelled(value: Any) -> bool:
+    """Whether ``value`` is a ``{label: point}`` mapping rather than one state dict (whose values are tensors)."""
+    return isinstance(value, Mapping) and not any(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def _points(points: Any, model: nn.Module, default_labels: Optional[Sequence[str]] = None) -> list:
+    """Checkpoints of ``points``: a sequence, or a ``{label: point}`` mapping that names them."""
+    if _is_labelled(points):
+        return as_checkpoints(list(points.values()), list(points), model)
+    return as_checkpoints(points, None, model, default_labels=default_labels)
+
+
+def _point(point: Any, model: nn.Module, default_label: str) -> Any:
+    """The checkpoint of one point, named by a one-item ``{label: point}`` mapping or ``default_label``."""
+    if _is_labelled(point):
+        if len(point) != 1:
+            raise ValueError(f"a labelled point is one {{label: point}} item, got {len(point)} items")
+        return _points(point, model)[0]
+    return as_checkpoints([point], None, model, [default_label])[0]
+
+
 def _directions(directions: Any) -> Directions:
     """``directions=`` as a :class:`Directions`: one as is, anything else its ``kind``."""
     return directions if isinstance(directions, Directions) else Directions(kind=directions)
 
 
 @_api
-def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = None, *, center: Any = None,
-          directions: Any = None, grid: Grid | int | None = None, trajectory: Sequence[Any] = (),
-          marked: Sequence[Any] = (), labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
+def plane(model: nn.Module, points: Optional[Sequence[Any] | Mapping[str, Any]] = None, data: Any = None, *,
+          center: Any = None, directions: Any = None, grid: Grid | int | None = None, trajectory: Sequence[Any] = (),
+          marked: Sequence[Any] | Mapping[str, Any] = (), loss: Any = None, params: Any = None,
           settings: Optional[Settings] = None, out: Optional[str | Path] = None,
-          like: Optional[str] = None, log: Log = print) -> PlaneResult:
+          like: Optional[str] = None) -> PlaneResult:
     """Loss and accuracy on a plane: through three points, or around one point along two directions.
 
-    Through ``points`` p0, p1, p2 (Garipov et al. 2018): a plane point (x, y) is p0 + x·û + y·v̂
+    Through ``points`` p0, p1, p2 (a sequence, or a ``{label: point}`` mapping that names them; Garipov et al. 2018): a plane point (x, y) is p0 + x·û + y·v̂
     with û = (p1 − p0)/‖p1 − p0‖ and v̂ the unit part of p2 − p0 orthogonal to û (Euclidean units).
     By default the grid is the box around the anchors and projected ``trajectory``/``marked`` points,
     widened by the ``grid``'s ``margin``, its ``points`` (21) per axis.
 
-    Around ``center`` (Li et al. 2018): the point (x, y) is center + x·d_x + y·d_y with ``directions``
+    Around ``center`` (a point, or a one-item ``{label: point}``; Li et al. 2018): the point (x, y) is center + x·d_x + y·d_y with ``directions``
     (a kind, or a :class:`~landscape.compute.options.Directions` with the kind's options)
     ``"random"`` (drawn from the settings' ``seed``, ``normalization`` ``filter`` by default,
     ``include_bn_and_bias``, ``orthogonal``; x, y in multiples of the directions, default -1..1), ``"pca"``
@@ -212,23 +245,22 @@ def plane(model: nn.Module, points: Optional[Sequence[Any]] = None, data: Any = 
                           include_bn_and_bias=options.include_bn_and_bias)
     settings = replace(settings, bn=choice.bn)
     grid = Grid(choice.grid, choice.x_axis, choice.y_axis, grid.margin)
-    model, data, forward = _setup(model, data, loss, settings, log)
-    job = Job(model, data, forward, settings, _about(model, data, forward), params, log)
-    traj = as_checkpoints(trajectory, None, model, [f"trajectory {i}" for i in range(len(trajectory))]) \
-        if len(trajectory) else []
-    marks = as_checkpoints(marked, None, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
+    model, data, forward = _setup(model, data, loss, settings)
+    job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
+    traj = _points(trajectory, model, [f"trajectory {i}" for i in range(len(trajectory))]) if len(trajectory) else []
+    marks = _points(marked, model, [f"point {i}" for i in range(len(marked))]) if len(marked) else []
     if center is not None or directions is not None:
         if points is not None:
             raise ValueError("give points (a plane through three points) or center/directions (a plane around "
                              "one point), not both")
         space = ParamSpace.of(model, params)
         options = replace(options, kind=_given_directions(options.kind, space))
-        center_ckpt = as_checkpoints([center], labels, model, ["center"])[0] if center is not None else None
+        center_ckpt = _point(center, model, "center") if center is not None else None
         return evaluate_around(job, center_ckpt, directions=options, grid=grid, out=out, trajectory=traj,
                                marked=marks, preset=choice.record)
     if points is None:
         raise TypeError("plane() needs points (three checkpoints) or center= / directions=")
-    anchors = as_checkpoints(points, labels, model, default_labels=["p0", "p1", "p2"][:len(points)])
+    anchors = _points(points, model, default_labels=["p0", "p1", "p2"][:len(points)])
     if choice.x_towards_last and len(anchors) == 3:  # Garipov et al.: x from the first point to the last
         anchors = [anchors[0], anchors[2], anchors[1]]
     return evaluate_plane(job, anchors, out=out, trajectory=traj, marked=marks, grid=grid, units=choice.units,
@@ -251,43 +283,40 @@ def _given_directions(directions: Any, space: ParamSpace) -> Any:
 
 
 @_api
-def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T,
-                labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
-                settings: Optional[Settings] = None, out: Optional[str | Path] = None,
-                log: Log = print) -> InterpResult:
+def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = DEFAULT_T, loss: Any = None,
+                params: Any = None, settings: Optional[Settings] = None,
+                out: Optional[str | Path] = None) -> InterpResult:
     """Loss and accuracy along ``start + t·(end − start)`` at every ``t`` (any 1-D array; default
-    41 points on [−0.5, 1.5], past both ends). Returns an :class:`~landscape.compute.line.InterpResult`."""
+    41 points on [−0.5, 1.5], past both ends). ``start``/``end``: a point, or a one-item ``{label: point}`` that
+    names it. Returns an :class:`~landscape.compute.line.InterpResult`."""
     t, settings = check_t(t), _settings(settings)
-    model, data, forward = _setup(model, data, loss, settings, log)
-    a, b = as_checkpoints([start, end], labels, model, default_labels=["start", "end"])
+    model, data, forward = _setup(model, data, loss, settings)
+    a, b = _point(start, model, "start"), _point(end, model, "end")
     return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
-                         t=t, params=params, log=log)
+                         t=t, params=params, log=settings.log)
 
 
 @_api
-def rays(model: nn.Module, points: Sequence[Any], data: Any, *, directions: int = 10, max_distance: float = 20.0,
-         steps: int = 21, delta: float = 0.1, normalization: str = "unit", include_bn_and_bias: bool = False,
-         labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
-         settings: Optional[Settings] = None, out: Optional[str | Path] = None, log: Log = print) -> RaysResult:
-    """Loss along ``directions`` random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays
-    for every point (drawn with the settings' ``seed``), normalized per ``normalization`` (``unit``, ``filter``,
-    ``layer``, ``none``), and each ray's width at a rise of ``delta``. Returns a
+def rays(model: nn.Module, points: Sequence[Any] | Mapping[str, Any], data: Any, *, rays: Rays | int | None = None,
+         loss: Any = None, params: Any = None, settings: Optional[Settings] = None,
+         out: Optional[str | Path] = None) -> RaysResult:
+    """Loss along random rays from each point (Izmailov et al. 2018, Fig. 4), the same rays for every point
+    (drawn with the settings' ``seed``), and each ray's width at a rise of ``delta``. ``rays``: a
+    :class:`~landscape.compute.options.Rays` (``directions``, ``max_distance``, ``steps``, ``delta``,
+    ``normalization`` ``unit``/``filter``/``layer``/``none``, ``include_bn_and_bias``) or just the number of
+    directions. ``points``: a sequence, or a ``{label: point}`` mapping. Returns a
     :class:`~landscape.compute.rays.RaysResult`."""
-    check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
-    settings = _settings(settings)
-    model, data, forward = _setup(model, data, loss, settings, log)
-    ckpts = as_checkpoints(points, labels, model)
-    return evaluate_rays(model, data, forward, ckpts, settings, about=_about(model, data, forward), out=out,
-                         params=params, delta=delta, directions=directions,
-                         max_distance=max_distance, steps=steps, normalization=normalization,
-                         include_bn_and_bias=include_bn_and_bias, log=log)
+    options, settings = Rays.of(rays), _settings(settings)
+    model, data, forward = _setup(model, data, loss, settings)
+    job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
+    return evaluate_rays(job, _points(points, model), options, out=out)
 
 
 @_api
-def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Sequence[str] = DEFAULT_METRICS,
-              labels: Optional[Sequence[str]] = None, loss: Any = None, params: Any = None,
+def sharpness(model: nn.Module, points: Sequence[Any] | Mapping[str, Any], data: Any, *,
+              metrics: Sequence[str] = DEFAULT_METRICS, loss: Any = None, params: Any = None,
               settings: Optional[Settings] = None, out: Optional[str | Path] = None,
-              eigenvectors: bool = False, log: Log = print, **metric_settings: Any) -> SharpnessResult:
+              eigenvectors: bool = False, **metric_settings: Any) -> SharpnessResult:
     """Sharpness ``metrics`` (names from ``landscape.curvature.sharpness.SHARPNESS_METRICS``, a list or one comma-separated
     string; ``"all"`` for all; at least one) at each point, on the
     training loss of the eval-mode network with each checkpoint's own BatchNorm statistics (``bn="fixed"``,
@@ -304,10 +333,10 @@ def sharpness(model: nn.Module, points: Sequence[Any], data: Any, *, metrics: Se
     Returns a :class:`~landscape.curvature.sharpness.SharpnessResult` (``result[label]["metrics"]``)."""
     names, settings = parse_metrics(metrics), _settings(settings)
     measured = sharpness_settings(settings, **metric_settings)
-    model, data, forward = _setup(model, data, loss, settings, log, samples=False)
-    ckpts = as_checkpoints(points, labels, model)
+    model, data, forward = _setup(model, data, loss, settings, samples=False)
+    ckpts = _points(points, model)
     if len({c.label for c in ckpts}) != len(ckpts):
         raise ValueError("labels must be distinct")
     return measure_sharpness(model, data, ckpts, measured, evaluation=settings, about=_about(model, data, forward),
                              out=out, metrics=names, forward=forward, params=params,
-                             eigenvectors=eigenvectors, log=log)
+                             eigenvectors=eigenvectors, log=settings.log)

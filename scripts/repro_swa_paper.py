@@ -146,6 +146,7 @@ def landscape(model_dir: Path, runs: dict[str, Path], settings, grid: int, line:
     from landscape.geometry.grid import Axis
     from landscape.engine.inputs import load_checkpoints, load_context
     from landscape.compute.line import compute_interp
+    from landscape.compute.options import Rays
     from landscape.compute.rays import compute_rays
     from landscape.study.run import _reuse_or_redo
     from swa.study import reported_checkpoint
@@ -163,8 +164,8 @@ def landscape(model_dir: Path, runs: dict[str, Path], settings, grid: int, line:
     again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=Axis(-0.5, 1.5, line)))
     if planes:
         directions, steps, distance = rays
-        again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=directions, steps=steps,
-                                     max_distance=distance))
+        again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s,
+                                     Rays(directions=directions, steps=steps, max_distance=distance)))
         for name in ("plane-cyclic", "plane-const"):
             run = load_context(str(runs[name]), None, None).run
             anchors = load_checkpoints(*map(list, zip(*run.plane_anchors())), ctx.model)

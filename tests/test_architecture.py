@@ -42,9 +42,10 @@ TRAINING = ("swa.trainer", "swa.study")  # only landscape.study and landscape.cl
 LAZY_OK = re.compile(r"^(plotly|h5py|vtk|vtkmodules|sklearn|scipy|matplotlib|torchvision|PIL|pyhessian|"
                      r"loss_landscapes|torch\.distributed|torch\.profiler|tqdm|importlib)(\.|$)")
 MAX_PARAMS = 12
-# Still above MAX_PARAMS (15 each), to be grouped next: the plane's and the rays' own options in the Python API.
-# The test fails when one of them is fixed, so that the list cannot go stale.
-OVER_MAX_PARAMS = {"landscape/api.py:plane", "landscape/api.py:rays"}
+# Above MAX_PARAMS on purpose ("about 12"): `landscape.plane` takes 13, each its own concept (model, points, data,
+# center, directions, grid, trajectory, marked, loss, params, settings, out, like); grouping two unrelated ones
+# to reach 12 would hide them. The test fails when one comes back under, so that the list cannot go stale.
+OVER_MAX_PARAMS = {"landscape/api.py:plane"}
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 

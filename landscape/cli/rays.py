@@ -35,12 +35,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from landscape.cli.common import load_eval_context
     from landscape.engine.inputs import load_checkpoints
-    from landscape.compute.rays import check_ray_args, compute_rays
+    from landscape.compute.options import Rays
+    from landscape.compute.rays import compute_rays
     from swa.errors import UserError
 
     if args.out is None:
         raise UserError("rays needs --out DIR")
-    check_ray_args(directions=args.directions, max_distance=args.max_distance, steps=args.steps, delta=args.delta)
+    rays = Rays(directions=args.directions, max_distance=args.max_distance, steps=args.steps, delta=args.delta,
+                normalization=args.normalization, include_bn_and_bias=args.include_bn_bias)
     settings = settings_from_args(args)
     ctx = load_eval_context(args)
     paths, labels = args.points, args.labels
@@ -50,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         paths = [p for p, _ in ctx.run.end_points()]
         labels = labels or [lab for _, lab in ctx.run.end_points()]
     points = load_checkpoints(paths, labels, ctx.model)
-    result = compute_rays(ctx, points, args.out, settings, params=args.params, directions=args.directions,
-                          max_distance=args.max_distance, steps=args.steps, delta=args.delta,
-                          normalization=args.normalization, include_bn_and_bias=args.include_bn_bias)
+    result = compute_rays(ctx, points, args.out, settings, rays, params=args.params)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"rays": [result.store.npz]})

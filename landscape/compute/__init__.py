@@ -20,6 +20,7 @@ _EXPORTS = {
     "evaluate_around_line": "landscape.compute.around_line",
     "Grid": "landscape.compute.options",
     "Directions": "landscape.compute.options",
+    "Rays": "landscape.compute.options",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,10 +1,11 @@
-"""What a caller chooses about a plane's geometry: its grid (:class:`Grid`) and its directions (:class:`Directions`).
+"""What a caller chooses about the geometry: a plane's grid (:class:`Grid`) and directions (:class:`Directions`),
+and the random rays from each point (:class:`Rays`).
 
 Both are small frozen dataclasses, checked when built, that the Python API takes (``grid=``, ``directions=``)
 and the command line builds from its flags (``landscape.cli.plane``), so that both hand
 :func:`landscape.compute.plane.evaluate_plane` and :func:`landscape.compute.around_plane.evaluate_around` the
 same objects. The line through one point (``landscape.compute.around_line``) takes :class:`Directions` too
-(``kind`` ``random`` or ``hessian``).
+(``kind`` ``random`` or ``hessian``); the rays (``landscape.compute.rays``) take :class:`Rays`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from landscape.compute.directions import PCA_CENTERS
-from landscape.engine.checks import arg, check_int
+from landscape.engine.checks import arg, check_int, check_number
 from landscape.geometry.directions import NORMALIZATIONS
 from landscape.geometry.grid import Axis, as_axis, check_grid, check_margin
 from swa.errors import UserError
 
-__all__ = ["Grid", "Directions"]
+__all__ = ["Grid", "Directions", "Rays"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,45 @@ class Directions:
             raise UserError(f"{arg('pca_center')} must be one of {', '.join(PCA_CENTERS)}, got "
                             f"{self.pca_center!r}")
         check_int(self.hessian_batch_size, "hessian_batch_size", 1)
+
+
+@dataclass(frozen=True)
+class Rays:
+    """Random rays from each point (Izmailov et al. 2018, Fig. 4): ``landscape.Rays(directions=20, delta=0.05)``.
+
+    Args:
+        directions: how many random directions; the same for every point, drawn from the settings' ``seed``.
+        max_distance, steps: each ray's ``steps`` points on [0, ``max_distance``] (in units of the normalized
+            direction).
+        delta: the rise of the training loss at which each ray's width is read
+            (:func:`landscape.geometry.rays.ray_width`).
+        normalization: ``unit`` (each direction of norm 1), ``filter``, ``layer`` or ``none``.
+        include_bn_and_bias: with ``filter``/``layer``, also move biases and BatchNorm parameters.
+
+    Raises:
+        UserError: ``directions`` < 1, ``steps`` < 2, a ``max_distance``/``delta`` not finite and > 0, or an
+            unknown normalization (checked when built).
+    """
+
+    directions: int = 10
+    max_distance: float = 20.0
+    steps: int = 21
+    delta: float = 0.1
+    normalization: str = "unit"
+    include_bn_and_bias: bool = False
+
+    def __post_init__(self) -> None:
+        check_int(self.directions, "directions", 1)
+        check_int(self.steps, "steps", 2)
+        check_number(self.max_distance, "max_distance")
+        check_number(self.delta, "delta")
+        if self.normalization not in NORMALIZATIONS:
+            raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got "
+                            f"{self.normalization!r}")
+
+    @classmethod
+    def of(cls, value: Any) -> "Rays":
+        """``rays=`` as the API takes it: a :class:`Rays`, the number of directions (an int), or ``None``."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, Rays) else cls(directions=value)

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch.nn as nn
 
-from landscape.engine.checks import check_int, check_number
-from landscape.engine.data import EvalData
 from landscape.geometry.directions import random_directions
 from landscape.geometry.rays import ray_distances, ray_family, ray_width, width_summary
-from landscape.engine.task import Budget, Task, budget_for, run_task, space_of
+from landscape.compute.options import Rays
+from landscape.engine.task import Budget, Job, Task, budget_for, run_task, space_of
 from landscape.engine.forward import Forward
 from landscape.engine.inputs import Checkpoint, Context
 from landscape.results.result import Result
@@ -37,8 +35,7 @@ from landscape.results.store import ResultStore
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
 
-__all__ = ["compute_rays", "evaluate_rays", "rays_task", "check_ray_args",
-           "RaysResult"]
+__all__ = ["compute_rays", "evaluate_rays", "rays_task", "RaysResult"]
 
 
 @dataclass
@@ -65,23 +62,10 @@ class RaysResult(Result):
                 + describe_check(self.store.sidecar.get("self_check")))
 
 
-def check_ray_args(*, directions: Any, max_distance: Any, steps: Any, delta: Any) -> None:
-    """The one check of the rays' numbers (command line and API): ``directions >= 1`` and ``steps >= 2``
-    integers, ``max_distance`` and ``delta`` finite and > 0.
-
-    Raises:
-        UserError: naming the argument, the value and what is allowed.
-    """
-    check_int(directions, "directions", 1)
-    check_int(steps, "steps", 2)
-    check_number(max_distance, "max_distance")
-    check_number(delta, "delta")
-
-
-def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, directions: int = 10,
-              max_distance: float = 20.0, steps: int = 21, delta: float = 0.1, normalization: str = "unit",
-              include_bn_and_bias: bool = False, seed: int = 0, budget: Optional[Budget] = None) -> Task:
-    """``directions`` random rays of ``steps`` points on [0, ``max_distance``] from each point, as a task.
+def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, rays: Rays = Rays(), *, seed: int = 0,
+              budget: Optional[Budget] = None) -> Task:
+    """``rays.directions`` random rays of ``rays.steps`` points on [0, ``rays.max_distance``] from each point,
+    as a task (:class:`~landscape.compute.options.Rays`).
 
     The same random directions (drawn with ``seed``) are used for every point, so that points are
     compared on the same rays. With ``filter`` or ``layer`` normalization, biases and BatchNorm
@@ -89,42 +73,41 @@ def rays_task(space: ParamSpace, points: Sequence[Checkpoint], bn: str, *, direc
     recomputes them at every point; ``interpolate`` and ``fixed`` keep each point's own (a random
     direction has no buffer part). Parameters outside the space keep each point's own values.
     """
-    check_ray_args(directions=directions, max_distance=max_distance, steps=steps, delta=delta)
+    directions, normalization = rays.directions, rays.normalization
     if budget is not None:
-        budget("rays", len(points) * directions * steps, directions)
-    distances = ray_distances(max_distance, steps)
+        budget("rays", len(points) * directions * rays.steps, directions)
+    distances = ray_distances(rays.max_distance, rays.steps)
     families = []
     for ckpt in points:
         base = space.params_of(ckpt.state)
         try:
             dirs = random_directions(space, base, directions, normalization=normalization, seed=seed,
-                                     include_bn_and_bias=include_bn_and_bias)
+                                     include_bn_and_bias=rays.include_bn_and_bias)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         families.append(ray_family(base, dirs, distances, space.buffers_of(ckpt.state), space.frozen_of(ckpt.state)))
     return Task(
-        "rays", (len(points), directions, steps), families, bn, directions=directions,
+        "rays", (len(points), directions, rays.steps), families, bn, directions=directions,
         checks=[CheckPoint(p.label, p.state, (0.0,) * directions, family=i) for i, p in enumerate(points)],
         inputs={"points": [p.digest for p in points], "directions": directions, "normalization": normalization,
-                "include_bn_and_bias": include_bn_and_bias, "distances": distances.tolist()},
+                "include_bn_and_bias": rays.include_bn_and_bias, "distances": distances.tolist()},
         extra={"distances": distances},
-        sidecar={"points": [p.to_json() for p in points], "delta": delta, "normalization": normalization,
+        sidecar={"points": [p.to_json() for p in points], "delta": rays.delta, "normalization": normalization,
                  "units": ("Euclidean distance in parameter space" if normalization == "unit"
                            else f"multiples of a {normalization}-normalized direction")})
 
 
-def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Sequence[Checkpoint],
-                  settings: Settings, *, about: dict, out: Optional[str | Path] = None,
-                  params: ParamSelector = None, delta: float = 0.1,
-                  log: Callable[[str], None] = print, **ray_args) -> RaysResult:
+def evaluate_rays(job: Job, points: Sequence[Checkpoint], rays: Rays = Rays(), *,
+                  out: Optional[str | Path] = None) -> RaysResult:
     """Loss along random rays from each of ``points`` (see :func:`rays_task`), into ``out`` or in memory,
-    with the width of each ray at rise ``delta`` (:func:`landscape.geometry.rays.ray_width`)."""
-    space = space_of(model, params)
-    task = rays_task(space, points, settings.resolved_bn(model), delta=delta, seed=settings.seed,
-                     budget=budget_for(space, data, settings), **ray_args)
-    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    with the width of each ray at rise ``rays.delta`` (:func:`landscape.geometry.rays.ray_width`)."""
+    space = space_of(job.model, job.params)
+    task = rays_task(space, points, job.settings.resolved_bn(job.model), rays, seed=job.settings.seed,
+                     budget=budget_for(space, job.data, job.settings))
+    run = run_task(task, job.model, job.data, job.forward, space, job.settings, about=job.about, out=out,
+                   log=job.log)
     store, distances = run.store, task.extra["distances"]
-    widths = ray_width(distances, store.values["train_loss"], delta)
+    widths = ray_width(distances, store.values["train_loss"], rays.delta)
     if run.is_main:
         store.extra["width"] = widths
         store.sidecar["width"] = {p.label: width_summary(w) for p, w in zip(points, widths)}
@@ -133,8 +116,9 @@ def evaluate_rays(model: nn.Module, data: EvalData, forward: Forward, points: Se
                       labels=[p.label for p in points], stats=run.stats)
 
 
-def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: Settings, *,
-                 params: ParamSelector = None, log: Callable[[str], None] = print, **kwargs) -> RaysResult:
+def compute_rays(ctx: Context, points: Sequence[Checkpoint], out: str | Path, settings: Settings,
+                 rays: Rays = Rays(), *, params: ParamSelector = None,
+                 log: Callable[[str], None] = print) -> RaysResult:
     """:func:`evaluate_rays` on a command's model and data (``ctx``), into ``out``."""
-    return evaluate_rays(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), points, settings,
-                         about=ctx.to_json(), out=out, params=params, log=log, **kwargs)
+    job = Job(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), settings, ctx.to_json(), params, log)
+    return evaluate_rays(job, points, rays, out=out)

@@ -10,7 +10,7 @@ the same code with the same inputs.
 from __future__ import annotations
 
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Optional
 
 import torch
@@ -44,6 +44,9 @@ class Settings:
             because the result store obeys it together with the other settings and every sidecar records it in
             ``settings`` (results written before keep resuming).
         progress: show a progress bar.
+        log: where info lines go (``print``; any ``fn(str)``, e.g. ``logging.getLogger(__name__).info``).
+            It is here, beside ``progress``, because it changes what is shown, never the numbers: it is not
+            compared, recorded or part of the resume key.
         max_points: refuse computations with more points (see :mod:`landscape.engine.budget`).
         self_check: re-evaluate the points a result is built from by a plain forward pass
             (``landscape.engine.self_check``); off only to time the engine alone.
@@ -71,6 +74,7 @@ class Settings:
     max_points: int = DEFAULT_MAX_POINTS
     self_check: bool = True
     samples: Optional[int] = None
+    log: Callable[[str], None] = field(default=print, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "chunk", "max_points"):
@@ -88,13 +92,16 @@ class Settings:
         if self.samples is not None:
             check_int(self.samples, "samples", 1)
         check_device_name(self.device, flag=arg("device"))
+        if not callable(self.log):
+            raise UserError(f"{arg('log')} must be a function taking one line, got {type(self.log).__name__}")
 
     def resolved_bn(self, model: torch.nn.Module) -> str:
         return default_bn(model, self.bn)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the sidecar records them."""
-        return {k: v for k, v in asdict(self).items() if k not in ("progress", "max_points", "samples")}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("progress", "max_points", "samples", "log")}
 
     def inputs(self, model: torch.nn.Module) -> dict[str, Any]:
         """The settings that change the numbers (resumption compares them)."""

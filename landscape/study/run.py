@@ -24,7 +24,7 @@ from swa.study import (
     LABELS, METHODS, method_config, pretrain_config, reported_checkpoint, train_or_reuse, tuning_configs,
 )
 from landscape.results.store import StaleResultsError
-from landscape.compute.options import Directions, Grid
+from landscape.compute.options import Directions, Grid, Rays
 from landscape.compute.plane import compute_plane
 from landscape.compute.around_plane import evaluate_around
 from landscape.engine.forward import Forward
@@ -145,8 +145,8 @@ def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] 
         again(lambda s, a=anchors, t=trajectory(run_ctx), e=ends, m=m: compute_plane(
             ctx, a, out / f"plane-{m}", s, trajectory=t, marked=e, grid=Grid(grid), log=say))
     again(lambda s: compute_interp(ctx, sgd, swa, out / "sgd-to-swa", s, t_axis=t_axis, log=say))  # Fig. 5
-    again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s, directions=rays[0], steps=rays[1],
-                                 max_distance=rays[2], log=say))
+    again(lambda s: compute_rays(ctx, [sgd, swa], out / "rays", s,
+                                 Rays(directions=rays[0], steps=rays[1], max_distance=rays[2]), log=say))
     forward, data = Forward(task=ctx.data.task), ctx.eval_data()
     for name, center in (("random-sgd", sgd), ("random-swa", swa)):  # Li et al.: the same two directions
         shared = "random" if name == "random-sgd" else out / "random-sgd" / "directions.pt"

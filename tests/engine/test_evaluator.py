@@ -16,6 +16,7 @@ from landscape.compute.line import compute_interp
 from landscape.engine.settings import Settings
 from landscape.compute.options import Grid
 from landscape.compute.plane import compute_plane
+from landscape.compute.options import Rays
 from landscape.compute.rays import compute_rays
 from landscape.engine.weights import ParamSpace
 
@@ -139,7 +140,7 @@ def test_rays_match_slow_reference(setup, tmp_path, bn):
     ctx, (a, b, _) = setup
     template = copy.deepcopy(ctx.model)
     res = compute_rays(ctx, [a, b], tmp_path, Settings(bn=bn, device="cpu", progress=False, seed=3),
-                       directions=2, max_distance=3.0, steps=3, delta=0.05, log=lambda _: None)
+                       Rays(directions=2, max_distance=3.0, steps=3, delta=0.05), log=lambda _: None)
     space = ParamSpace.of(template)
     want = np.zeros((2, 2, 3, 4))
     for k, ckpt in enumerate((a, b)):
