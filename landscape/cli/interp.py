@@ -75,6 +75,7 @@ def _run_around(args, ctx, settings, t_axis) -> int:
     from landscape.compute.options import Directions
     from landscape.cli.common import around_checkpoint
     from landscape.engine.forward import Forward
+    from landscape.engine.task import Job
     from swa.errors import UserError
 
     if args.start or args.end:
@@ -83,9 +84,8 @@ def _run_around(args, ctx, settings, t_axis) -> int:
     center = around_checkpoint(ctx, args.around, args.labels)
     direction = Directions(args.direction, normalization=args.normalization, include_bn_and_bias=args.include_bn_bias,
                            hessian_batch_size=args.hessian_batch_size)
-    result = evaluate_around_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), center, settings,
-                                  about=ctx.to_json(), direction=direction, out=args.out, t=t_axis,
-                                  params=args.params)
+    job = Job(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), settings, ctx.to_json(), args.params)
+    result = evaluate_around_line(job, center, direction=direction, t=t_axis, out=args.out)
     if result.is_main:
         print(result.summary_line())
         draw_after(args, {"interp": [result.store.npz]})

@@ -18,25 +18,20 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from swa.devices import resolve_device
 from swa.errors import UserError
-from landscape.engine.data import EvalData
 from landscape.geometry.directions import random_directions, sign_fixed
 from landscape.engine.distributed import in_process_group, setup
-from landscape.engine.task import budget_for, run_task, space_of
-from landscape.engine.forward import Forward
+from landscape.engine.task import Job, budget_for, run_task, space_of
 from landscape.geometry.grid import Axis
 from landscape.engine.inputs import Checkpoint, state_digest
 from landscape.compute.line import InterpResult, line_task
 from landscape.compute.options import Directions
-from landscape.engine.settings import Settings
-from landscape.engine.weights import ParamSelector
 from landscape.curvature.hessian import HessianOperator
 from landscape.curvature.objective import ModelObjective
 from landscape.curvature.spectrum import top_eigenvalues_lanczos
@@ -47,10 +42,8 @@ LINE_DIRECTIONS = ("random", "hessian")
 
 
 @in_process_group
-def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, center: Checkpoint,
-                         settings: Settings, *, about: dict, direction: Directions | str = Directions(),
-                         out: Optional[str | Path] = None, t: Optional[Axis] = None, params: ParamSelector = None,
-                         log: Callable[[str], None] = print) -> InterpResult:
+def evaluate_around_line(job: Job, center: Checkpoint, *, direction: Directions | str = Directions(),
+                         t: Optional[Axis] = None, out: Optional[str | Path] = None) -> InterpResult:
     """Loss and accuracy on w_c + t·d (see the module docstring).
 
     ``direction``: a :class:`~landscape.compute.options.Directions` of kind ``random`` (its ``normalization``,
@@ -62,13 +55,14 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
     Raises:
         UserError: an unknown direction, or ``bn='interpolate'`` (there is no second checkpoint).
     """
+    model, data, forward, settings, log = job.model, job.data, job.forward, job.settings, job.log
     options = direction if isinstance(direction, Directions) else Directions(direction)
     direction = options.kind
     if direction not in LINE_DIRECTIONS:
         raise UserError(f"`direction` must be one of {', '.join(LINE_DIRECTIONS)}, got {direction!r}")
     normalization, include_bn_and_bias = options.normalization, options.include_bn_and_bias
     hessian_samples, hessian_tol = options.hessian_samples, options.hessian_tol
-    space = space_of(model, params)
+    space = space_of(model, job.params)
     if direction == "hessian" and settings.bn is None:  # the function whose curvature is measured (eval mode)
         settings = replace(settings, bn="fixed")
     bn = settings.resolved_bn(model)
@@ -112,6 +106,6 @@ def evaluate_around_line(model: nn.Module, data: EvalData, forward: Forward, cen
                      direction=key)
     task.sidecar.update(direction=info, axis=axis_label,
                         units="t: multiples of the direction d; distance: Euclidean, in parameter space")
-    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    run = run_task(task, model, data, forward, space, settings, about=job.about, out=out, log=log)
     return InterpResult(store=run.store, is_main=run.is_main, t=task.extra["t"], length=task.sidecar["length"],
                         stats=run.stats)

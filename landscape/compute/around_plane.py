@@ -38,7 +38,7 @@ from landscape.compute.plane import PlaneResult
 from landscape.engine.bn import bn_strategy
 from landscape.engine.checks import arg
 from landscape.engine.distributed import in_process_group, setup
-from landscape.engine.task import Job, Task, budget_for, run_task, space_of
+from landscape.engine.task import Job, Task, budget_for, resume_key, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.geometry.grid import Axis, check_direction_pair, default_plane_axes
 from landscape.engine.inputs import Checkpoint
@@ -46,7 +46,6 @@ from landscape.engine.self_check import CheckPoint
 from landscape.compute.directions import (DIRECTION_KINDS, PlaneDirections, hessian_plane, load_directions,
                                         loaded_provenance, pca_plane, random_plane, save_directions)
 from landscape.compute.options import Directions, Grid
-from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSpace
 from landscape.curvature.objective import ModelObjective
 
@@ -93,7 +92,7 @@ def _previous(out: Optional[str | Path], request: dict[str, Any]) -> Optional[tu
         meta = json.loads(side.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("directions_request") != json.loads(json.dumps(request)):
+    if not isinstance(meta, dict) or meta.get("directions_request") != request:
         return None  # not ours, or of another request: the store's own reading of plane.json decides what to say
     previous = meta.get("directions")
     return file, previous if isinstance(previous, dict) else {}
@@ -151,7 +150,7 @@ def evaluate_around(job: Job, center: Optional[Checkpoint], *, directions: Direc
         if options.pca_center == "last" and center is None and len(trajectory):
             center = trajectory[-1]
     options = replace(options, kind=kind)
-    request = _request(options, settings, bn, center, trajectory)
+    request = _request(job, space, options, bn, center, trajectory)
     source = f"{arg('load_directions')} {directions_file}" if directions_file else "directions"
     dirs = _directions(replace(job, settings=settings), space, center, trajectory, options,
                        request, out, source)
@@ -211,24 +210,27 @@ def evaluate_around(job: Job, center: Optional[Checkpoint], *, directions: Direc
                        projections=projections, stats=run.stats, directions=dirs, space=space)
 
 
-def _request(options: Directions, settings: Settings, bn: str, center: Optional[Checkpoint],
+def _request(job: Job, space: ParamSpace, options: Directions, bn: str, center: Optional[Checkpoint],
              trajectory: Sequence[Checkpoint]) -> dict[str, Any]:
     """What decides the directions, as the sidecar's ``directions_request`` records it (a resumed run with the
-    same request reuses ``directions.pt``)."""
+    same request reuses ``directions.pt``): the kind and its options, and, as every resume key
+    (:func:`~landscape.engine.task.resume_key`), the parameter selection and sample subset; Hessian directions
+    also depend on the model, data and loss (``job.about``)."""
     kind = options.kind
     if isinstance(kind, torch.Tensor):
-        return {"kind": "loaded", "sha256": _digest(kind)}
+        return resume_key({"kind": "loaded", "sha256": _digest(kind)}, space=space)
     if kind not in DIRECTION_KINDS:
         raise UserError(f"`directions` must be one of {', '.join(DIRECTION_KINDS)}, got {kind!r}")
     req: dict[str, Any] = {"kind": kind, "center": None if center is None else center.digest}
     if kind == "random":
-        req.update(seed=settings.seed, normalization=options.normalization,
+        req.update(seed=job.settings.seed, normalization=options.normalization,
                    include_bn_and_bias=options.include_bn_and_bias, orthogonal=options.orthogonal)
-    elif kind == "pca":
+        return resume_key(req, space=space)
+    if kind == "pca":
         req.update(pca_center=options.pca_center, trajectory=[c.digest for c in trajectory])
-    else:
-        req.update(seed=settings.seed, samples=options.hessian_samples, tol=options.hessian_tol, bn=bn)
-    return req
+        return resume_key(req, space=space)
+    req.update(seed=job.settings.seed, samples=options.hessian_samples, tol=options.hessian_tol, bn=bn)
+    return resume_key(req, {"about": job.about}, data=job.data, space=space)
 
 
 def _directions(job: Job, space: ParamSpace, center: Optional[Checkpoint], trajectory: Sequence[Checkpoint],

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-import torch.nn as nn
 
 from swa.errors import UserError
 from landscape.engine.bn import bn_strategy
 from landscape.engine.checks import arg
-from landscape.engine.data import EvalData
-from landscape.engine.task import Budget, Task, budget_for, run_task, space_of
+from landscape.engine.task import Budget, Job, Task, budget_for, run_task, space_of
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
 from landscape.geometry.grid import Axis, GeometryError, Line
@@ -130,10 +128,8 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
                                   "space"})
 
 
-def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Checkpoint, end: Checkpoint,
-                  settings: Settings, *, about: dict, out: Optional[str | Path] = None, t: Axis | Any = DEFAULT_T,
-                  params: ParamSelector = None,
-                  log: Callable[[str], None] = print) -> InterpResult:
+def evaluate_line(job: Job, start: Checkpoint, end: Checkpoint, *, t: Axis | Any = DEFAULT_T,
+                  out: Optional[str | Path] = None) -> InterpResult:
     """Evaluate ``start + t·(end − start)`` at every ``t``, into ``out`` or in memory.
 
     With ``bn="interpolate"`` the buffers follow the same line; ``recompute`` recomputes them
@@ -142,9 +138,11 @@ def evaluate_line(model: nn.Module, data: EvalData, forward: Forward, start: Che
     Raises:
         GeometryError: the two checkpoints are identical.
     """
-    space = space_of(model, params)
-    task = line_task(space, start, end, settings.resolved_bn(model), t, budget=budget_for(space, data, settings))
-    run = run_task(task, model, data, forward, space, settings, about=about, out=out, log=log)
+    space = space_of(job.model, job.params)
+    task = line_task(space, start, end, job.settings.resolved_bn(job.model), t,
+                     budget=budget_for(space, job.data, job.settings))
+    run = run_task(task, job.model, job.data, job.forward, space, job.settings, about=job.about, out=out,
+                   log=job.log)
     return InterpResult(store=run.store, is_main=run.is_main, t=task.extra["t"], length=task.sidecar["length"],
                         stats=run.stats)
 
@@ -153,5 +151,5 @@ def compute_interp(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | 
                    t_axis: Axis = DEFAULT_T, params: ParamSelector = None,
                    log: Callable[[str], None] = print) -> InterpResult:
     """:func:`evaluate_line` on a command's model and data (``ctx``), into ``out``."""
-    return evaluate_line(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), start, end, settings,
-                         about=ctx.to_json(), out=out, t=t_axis, params=params, log=log)
+    job = Job(ctx.model, ctx.eval_data(), Forward(task=ctx.data.task), settings, ctx.to_json(), params, log)
+    return evaluate_line(job, start, end, t=t_axis, out=out)

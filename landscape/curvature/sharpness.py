@@ -39,10 +39,10 @@ from landscape.engine.precision import precision_scope
 from landscape.engine.settings import Settings
 from landscape.engine.weights import ParamSelector
 from landscape.results.metrics import METRICS
-from landscape.results.store import normalize_inputs, read_matching_sidecar
+from landscape.results.store import read_matching_sidecar
 from landscape.curvature import spectrum, measures as sharpness
 from landscape.curvature.hessian import HessianOperator
-from landscape.engine.task import space_of
+from landscape.engine.task import resume_key, space_of
 
 __all__ = ["SharpnessSettings", "sharpness_settings", "SharpnessResult", "SHARPNESS_METRICS", "DEFAULT_METRICS",
            "compute_sharpness", "measure_sharpness", "render_markdown", "DINH_NOTE", "BN_FIXED", "BN_RECOMPUTED"]
@@ -433,11 +433,8 @@ def measure_sharpness(model: nn.Module, data: Any, points: Sequence[Checkpoint],
     json_path = md_path = None
     if out is not None:
         json_path, md_path = Path(out) / "sharpness.json", Path(out) / "sharpness.md"
-    inputs = {"points": [p.digest for p in points], "labels": [p.label for p in points], **about,
-              "settings": settings.to_json(), "seed": seed}
-    if space.selection is not None:
-        inputs["params"] = space.selection
-    inputs = normalize_inputs(inputs)
+    inputs = resume_key({"points": [p.digest for p in points], "labels": [p.label for p in points]}, about,
+                        {"settings": settings.to_json(), "seed": seed}, space=space)
     results: dict[str, Any] = {}
     if json_path is not None and json_path.exists() and not overwrite:
         results = read_matching_sidecar(json_path, inputs, "sharpness").get("results", {})

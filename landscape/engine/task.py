@@ -41,7 +41,7 @@ from landscape.engine import progress as progress_lines
 from landscape.engine.loop import run_points
 from landscape.engine.self_check import CheckPoint, self_check
 from landscape.engine.settings import Settings
-from landscape.results.store import ResultStore
+from landscape.results.store import ResultStore, normalize_inputs
 from landscape.engine.probe import DEFAULT_BATCH_SIZE, device_name, probe_samples
 from landscape.engine.weights import ParamSelector, ParamSpace
 from swa.errors import UserError
@@ -131,19 +131,24 @@ def budget_for(space: ParamSpace, data: EvalData, settings: Settings) -> Budget:
         batch_size=settings.batch_size or DEFAULT_BATCH_SIZE, max_points=settings.max_points)
 
 
-def resume_key(task: Task, *, about: dict[str, Any], settings: Settings, model: nn.Module, data: EvalData,
-               space: ParamSpace) -> dict[str, Any]:
-    """The resume key of ``task`` (the sidecar's ``inputs``), built here only: the command, ``about`` (model,
-    data and loss descriptions), the settings that change the numbers (:meth:`Settings.inputs`), the task's
-    own ``inputs`` (its points, axes, directions: what its geometry module described), the sample subset
-    when the data were cut to one (``samples=`` / ``--samples``, :meth:`EvalData.sampled`) and the parameter
-    selection when there is one. A re-run whose key equals the stored one resumes."""
-    inputs = {"command": task.name, **about, **settings.inputs(model), **task.inputs}
-    if data.sample is not None:  # the subset of samples= / --samples (EvalData.sampled): other values, other key
+def resume_key(*parts: dict[str, Any], data: Optional[EvalData] = None,
+               space: Optional[ParamSpace] = None) -> dict[str, Any]:
+    """A resume key (a sidecar's ``inputs``), built here only, for every result the toolkit resumes: the grid
+    results of :func:`run_task`, sharpness (``landscape.curvature.sharpness``) and a plane's directions
+    (``landscape.compute.around_plane``). ``parts`` are merged in order: what the computation describes of itself
+    (command, points, axes, directions), ``about`` (model, data and loss descriptions) and the settings that
+    change the numbers. Added here: the sample subset when the data were cut to one (``samples=``,
+    :meth:`EvalData.sampled`) and the parameter selection when there is one. The key is JSON-normalized
+    (:func:`~landscape.results.store.normalize_inputs`), so a stored key compares equal; a re-run whose key
+    equals the stored one resumes."""
+    inputs: dict[str, Any] = {}
+    for part in parts:
+        inputs.update(part)
+    if data is not None and data.sample is not None:  # the subset of samples=: other values, other key
         inputs["sample"] = data.sample
-    if space.selection is not None:
+    if space is not None and space.selection is not None:
         inputs["params"] = space.selection
-    return inputs
+    return normalize_inputs(inputs)
 
 
 def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, space: ParamSpace,
@@ -154,7 +159,7 @@ def run_task(task: Task, model: nn.Module, data: EvalData, forward: Forward, spa
     Raises:
         StaleResultsError: results of other inputs in ``out`` (unless ``settings.overwrite``).
     """
-    inputs = resume_key(task, about=about, settings=settings, model=model, data=data, space=space)
+    inputs = resume_key({"command": task.name}, about, settings.inputs(model), task.inputs, data=data, space=space)
     sidecar = {"settings": settings.to_json(), "bn_mode": task.bn, "space": space.describe(), **task.sidecar}
     store = ResultStore(out, task.name, task.shape, METRICS, inputs, task.extra, sidecar,
                         overwrite=settings.overwrite)
