@@ -19,7 +19,7 @@ _EXPORTS = {
     "orthogonalize": "landscape.geometry.directions", "NORMALIZATIONS": "landscape.geometry.directions",
     "AffineFamily": "landscape.engine.evaluator", "Evaluator": "landscape.engine.evaluator", "ResultStore": "landscape.results.store",
     "Settings": "landscape.engine.settings", "Params": "landscape.engine.weights", "Loss": "landscape.engine.settings", "Grid": "landscape.compute.options",
-    "Directions": "landscape.compute.options", "Rays": "landscape.compute.options", "load_context": "landscape.engine.inputs",
+    "Directions": "landscape.compute.options", "Rays": "landscape.compute.options", "CurveConfig": "swa.curves", "curve": "landscape.api", "load_context": "landscape.engine.inputs",
     "load_checkpoints": "landscape.engine.inputs",
     "compute_plane": "landscape.compute.plane", "compute_interp": "landscape.compute.line", "compute_rays": "landscape.compute.rays",
     "ray_width": "landscape.geometry.rays", "ModelObjective": "landscape.curvature.objective", "HessianOperator": "landscape.curvature.hessian",

@@ -69,15 +69,18 @@ from landscape.curvature.sharpness import (DEFAULT_METRICS, SharpnessResult, mea
                                            sharpness_settings)
 from landscape.compute.plane import PlaneResult, evaluate_plane
 from landscape.compute.rays import RaysResult, evaluate_rays
+from landscape.compute.curve import DEFAULT_CURVE_T, CurveResult, evaluate_curve
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
 from landscape.engine.task import Job
 from swa.checkpoint import unwrap_model
+from swa.curves import CurveConfig, train_curve
 from landscape.engine.weights import Params, ParamSpace
 from landscape.compute.around_plane import evaluate_around
 from landscape.compute.directions import DIRECTION_KINDS, directions_from_dict
 
-__all__ = ["plane", "interpolate", "rays", "sharpness", "Settings", "Loss", "Grid", "Directions", "Rays", "Params"]
+__all__ = ["plane", "interpolate", "rays", "curve", "sharpness", "Settings", "Loss", "Grid", "Directions", "Rays",
+           "CurveConfig", "Params"]
 
 
 # The former API's keywords and their field in the object that now holds them (settings=, loss=, grid=, directions=).
@@ -292,8 +295,8 @@ def interpolate(model: nn.Module, start: Any, end: Any, data: Any, *, t: Any = D
     t, settings = check_t(t), _settings(settings)
     model, data, forward = _setup(model, data, loss, settings)
     a, b = _point(start, model, "start"), _point(end, model, "end")
-    return evaluate_line(model, data, forward, a, b, settings, about=_about(model, data, forward), out=out,
-                         t=t, params=params, log=settings.log)
+    job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
+    return evaluate_line(job, a, b, t=t, out=out)
 
 
 @_api
@@ -310,6 +313,36 @@ def rays(model: nn.Module, points: Sequence[Any] | Mapping[str, Any], data: Any,
     model, data, forward = _setup(model, data, loss, settings)
     job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
     return evaluate_rays(job, _points(points, model), options, out=out)
+
+
+@_api
+def curve(model: nn.Module, start: Any, end: Any, data: Any, *, training: Optional[CurveConfig] = None,
+          t: Any = DEFAULT_CURVE_T, params: Any = None, settings: Optional[Settings] = None,
+          out: Optional[str | Path] = None) -> CurveResult:
+    """Train a low-loss curve from ``start`` to ``end`` (Garipov et al. 2018; :mod:`swa.curves`) and evaluate it
+    and the straight line between its ends at every ``t`` in [0, 1] (default 61 points;
+    :mod:`landscape.compute.curve`). ``training``: a :class:`~swa.curves.CurveConfig` (``kind`` ``bezier`` or
+    ``polychain``, ``bends``, ``epochs``, ``lr``, ``momentum``, ``weight_decay``, ``batch_size``, ``fix_ends``,
+    ``init_noise``); it trains on the training tensors of ``data`` with the built-in loss (cross-entropy for
+    integer targets, MSE for floating ones), on the settings' ``device`` and from their ``seed``. With ``out``,
+    the training and the evaluation resume after an interruption (``curve.pt``, ``curve.npz``). Returns a
+    :class:`~landscape.compute.curve.CurveResult`: ``result.point(t)`` is φ(t) as a state dict,
+    ``result["train_loss"]`` (2, T) the curve (row 0) and the line (row 1), ``result.barriers``."""
+    settings = _settings(settings)
+    if training is None:
+        training = CurveConfig()
+    if not isinstance(training, CurveConfig):
+        raise TypeError(f"training must be a landscape.CurveConfig, got {type(training).__name__}")
+    training = replace(training, device=settings.device, seed=settings.seed)
+    model, data, forward = _setup(model, data, None, settings)
+    if not data.train.is_tensors:
+        raise ValueError("curve() trains on tensors: pass data as (x, y) or {'train': (x, y), 'test': ...}")
+    a, b = _point(start, model, "start"), _point(end, model, "end")
+    trained, history = train_curve(model, a.state, b.state, data.train.x, data.train.y, forward.task, training,
+                                   out=out, progress=settings.progress, log=settings.log)
+    job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
+    return evaluate_curve(job, trained, t=t, weight_decay=training.weight_decay, labels=(a.label, b.label), out=out,
+                          training={"config": training.to_json(), "history": history})
 
 
 @_api

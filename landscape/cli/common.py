@@ -188,7 +188,7 @@ def settings_from_args(args: argparse.Namespace):
     return Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet, **given)
 
 
-def around_checkpoint(ctx, around: str, labels):
+def around_checkpoint(ctx, around: str, labels, flag: str = "--around"):
     """The checkpoint ``--around`` names: a file (``file.pt`` or ``file.pt#key``), or with ``--run`` its
     ``final`` or ``swa`` checkpoint; labelled by ``--labels`` or by its name.
 
@@ -205,6 +205,6 @@ def around_checkpoint(ctx, around: str, labels):
     if around in ("final", "swa"):
         found = None if ctx.run is None else ctx.run.checkpoint(around)
         if found is None:
-            raise UserError(f"--around {around} needs --run RUN_DIR of a run that has a '{around}' checkpoint")
+            raise UserError(f"{flag} {around} needs --run RUN_DIR of a run that has a '{around}' checkpoint")
         path, label = str(found), {"final": "SGD (final)", "swa": "SWA"}[around]
     return load_checkpoints([path], [labels[0]] if labels else [label], ctx.model)[0]

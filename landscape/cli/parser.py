@@ -12,7 +12,7 @@ from landscape.cli.common import OneLineParser
 
 __all__ = ["SUBCOMMANDS", "build_parser"]
 
-SUBCOMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "report", "demo")
+SUBCOMMANDS = ("train", "plane", "interp", "rays", "curve", "sharpness", "plot", "export", "report", "demo")
 
 
 def build_parser() -> OneLineParser:

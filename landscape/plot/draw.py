@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from swa.errors import UserError
 from landscape.plot.style import metric, save_figure, title_of
-from landscape.plot import curves, html, line, pages, plane, rays, sharpness, surface
+from landscape.plot import connectivity, curves, html, line, pages, plane, rays, sharpness, surface
 from landscape.plot._common import clean_text
 from landscape.results.read import find_results
 
@@ -132,6 +132,9 @@ def draw(results: Mapping[str, Sequence[Any]], out: str | Path, options: PlotOpt
         if options.html:
             page(pages.rays_page(ray_sets, metrics=metrics, log=options.log, band=options.band, labels=labels),
                  "rays", f"Rays — {title_of(ray_sets[0].sidecar) or ray_sets[0].path}")
+    connecting = results.get("curve", [])
+    for data, stem in zip(connecting, _stems(connecting, "curve")):
+        static(connectivity.connectivity_figure(data, width=width, math_labels=math), stem)
     if results.get("sharpness"):
         docs = results["sharpness"]
         entries = sharpness.merge_sharpness(docs, labels)

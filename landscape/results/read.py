@@ -21,12 +21,12 @@ from swa.validate import check, finite_array, increasing_axis, label, load_npz, 
 from landscape.results.metrics import METRICS
 from swa.rundir import read_manifest, read_metrics
 
-__all__ = ["PlaneData", "LineData", "RaysData", "SharpnessData", "RunData", "Marked", "read_result",
+__all__ = ["PlaneData", "LineData", "RaysData", "CurveData", "SharpnessData", "RunData", "Marked", "read_result",
            "find_results", "KINDS"]
 
-KINDS = ("plane", "interp", "rays", "sharpness", "run")
-RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "sharpness.json": "sharpness",
-                "study.json": "study"}
+KINDS = ("plane", "interp", "rays", "curve", "sharpness", "run")
+RESULT_FILES = {"plane.npz": "plane", "interp.npz": "interp", "rays.npz": "rays", "curve.npz": "curve",
+                "sharpness.json": "sharpness", "study.json": "study"}
 SHARPNESS_FORMAT = "swa-landscape-sharpness/1"
 STUDY_FORMAT = "swa-landscape-study/1"
 _SKIP_DIRS = {"checkpoints", "state", "__pycache__", "node_modules"}
@@ -40,7 +40,8 @@ _SIDECAR_FIELDS: dict[str, tuple[type, ...]] = {
     "points": (list,), "directions": (dict,), "directions_request": (dict,), "axes": (dict,), "grid": (dict,),
     "units": (str,), "evaluation": (dict,), "versions": (dict,), "timings": (dict,), "from": (dict,), "to": (dict,),
     "length": (float,), "direction": (dict,), "axis": (str,), "delta": (float, type(None)),
-    "normalization": (str,), "width": (dict,), "title": (str,), "extra_metrics": (list,)}
+    "normalization": (str,), "width": (dict,), "title": (str,), "extra_metrics": (list,), "kind": (str,),
+    "num_bends": (int,), "labels": (list,), "barriers": (dict,), "training": (dict,)}
 _POINT_KINDS = ("trajectory", "checkpoint")
 
 
@@ -312,6 +313,45 @@ def read_line(path: Path) -> LineData:
                     x_label=label(side, "axis", "t  (a + t·(b − a))"), through_one=through_one)
 
 
+@dataclass
+class CurveData:
+    """``curve.npz``: values (2, T) at ``ts``, row 0 along the curve and row 1 along the straight line between
+    its ends; ``barriers[path][metric]`` (``curve``/``line``; ``train_loss``, ``test_err``)."""
+
+    path: Path
+    ts: np.ndarray
+    values: dict[str, np.ndarray]
+    done: np.ndarray
+    kind: str
+    labels: tuple[str, str]
+    barriers: dict[str, dict[str, Optional[float]]]
+    sidecar: dict[str, Any] = field(default_factory=dict)
+
+
+def read_curve(path: Path) -> CurveData:
+    """A checked ``curve.npz`` (increasing ``ts`` in [0, 1]; values and done of shape (2, T)) and its sidecar."""
+    arrays = load_npz(path)
+    _need(arrays, ("ts", *METRICS), path, "curve")
+    ts = increasing_axis(arrays, "ts", path)
+    if ts.min() < 0 or ts.max() > 1:
+        raise UserError(f"{path}: ts must lie in [0, 1], got {ts.min():g} to {ts.max():g}")
+    side = _sidecar(path)
+    shape = (2, len(ts))
+    values = _values(arrays, shape, path, side)
+    done = _done(arrays, shape, path)
+    labels = side.get("labels", ["start", "end"])
+    if len(labels) != 2 or not all(isinstance(x, str) for x in labels):
+        raise UserError(f"{path.with_suffix('.json')}: labels must be two strings, got {labels!r}")
+    barriers = side.get("barriers", {})
+    for name in ("curve", "line"):
+        entry = barriers.get(name, {})
+        check(entry, (dict,), path.with_suffix(".json"), f"barriers.{name}")
+        for key, value in entry.items():
+            check(value, (float, int, type(None)), path.with_suffix(".json"), f"barriers.{name}.{key}")
+    return CurveData(path=path, ts=ts, values=values, done=done, kind=str(side.get("kind", "curve")),
+                     labels=(labels[0], labels[1]), barriers=barriers, sidecar=side)
+
+
 def read_rays(path: Path) -> RaysData:
     """A checked ``rays.npz`` (increasing ``distances``; values and done of shape (points, rays, steps);
     widths of shape (points, rays)) and its sidecar."""
@@ -474,7 +514,8 @@ def read_run(path: Path) -> RunData:
     return RunData(path=path, manifest=manifest, records=records)
 
 
-_READERS = {"plane": read_plane, "interp": read_line, "rays": read_rays, "sharpness": read_sharpness,
+_READERS = {"plane": read_plane, "interp": read_line, "rays": read_rays, "curve": read_curve,
+            "sharpness": read_sharpness,
             "run": read_run, "study": read_study}
 
 
@@ -486,7 +527,8 @@ def _kind_of_file(path: Path) -> str:
         return "run"
     if path.suffix == ".npz":
         keys = set(load_npz(path))
-        for kind, needed in (("plane", {"alphas", "betas"}), ("rays", {"distances"}), ("interp", {"t"})):
+        for kind, needed in (("plane", {"alphas", "betas"}), ("rays", {"distances"}), ("interp", {"t"}),
+                             ("curve", {"ts"})):
             if needed <= keys:
                 return kind
         raise UserError(f"{path} is not a plane, interp or rays result (its arrays: {', '.join(sorted(keys))})")
