@@ -245,8 +245,8 @@ def run_api_and_cli(model, model_name, states, x, y, n_train, steps, bn, device,
     t0 = clock(device)
     # The self-check's two evaluations per anchor are left out: the other implementations do no such check.
     landscape.plane(model, states, data, grid=steps,
-                    settings=landscape.Settings(bn=bn, device=device, progress=False, self_check=False),
-                    log=lambda _: None)
+                    settings=landscape.Settings(bn=bn, device=device, progress=False, self_check=False,
+                                                log=lambda _: None))
     api = clock(device) - t0
     if not with_cli:
         return api, None

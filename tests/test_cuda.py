@@ -50,8 +50,8 @@ def test_plane_on_cuda_is_the_cpu_plane(digits):
     import landscape
 
     model, states = _cnn_states()
-    kwargs_eval = dict(bn="recompute", progress=False, self_check=False)
-    kwargs = dict(grid=5, log=lambda _: None)
+    kwargs_eval = dict(bn="recompute", progress=False, self_check=False, log=lambda _: None)
+    kwargs = dict(grid=5)
     cpu = landscape.plane(model, states, digits, settings=landscape.Settings(**kwargs_eval, device="cpu"), **kwargs)
     gpu = landscape.plane(model, states, digits, settings=landscape.Settings(**kwargs_eval, device="cuda"), **kwargs)
     for m in ("train_loss", "test_loss"):
@@ -66,8 +66,8 @@ def test_in_memory_cuda_states_with_a_trajectory(digits):
 
     model, states = _cnn_states((0, 1, 2, 3))
     on_gpu = [{k: v.cuda() for k, v in s.items()} for s in states]
-    kwargs_eval = dict(progress=False, self_check=False)
-    kwargs = dict(directions="random", grid=3, log=lambda _: None)
+    kwargs_eval = dict(progress=False, self_check=False, log=lambda _: None)
+    kwargs = dict(directions="random", grid=3)
     cpu = landscape.plane(model, data=digits, center=states[0], trajectory=states[1:],
                           settings=landscape.Settings(**kwargs_eval, device="cpu"), **kwargs)
     gpu = landscape.plane(model, data=digits, center=on_gpu[0], trajectory=on_gpu[1:],

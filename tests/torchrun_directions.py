@@ -51,7 +51,7 @@ def main(out: str) -> None:
     state = {k: v.clone() for k, v in model.state_dict().items()}
     quiet = lambda line: print(f"rank {rank}: {line}")  # noqa: E731
     plane = landscape.plane(model, data=data, center=state, directions="hessian", grid=3,
-                            settings=landscape.Settings(device="cpu", progress=False, self_check=False), log=quiet)
+                            settings=landscape.Settings(device="cpu", progress=False, self_check=False, log=quiet))
     center = Checkpoint(None, "center", state, state_digest(state))
     evaluate_around_line(model, as_eval_data(data), Forward(task="classification"), center,
                          Settings(device="cpu", progress=False, self_check=False), about={}, direction="hessian",

@@ -23,8 +23,7 @@ from landscape.engine.weights import ParamSpace
 from support import ROOT, cli, one_batch_bn_reference
 
 LAST = r"^classifier\."  # cnn_small's last layer
-EVAL = dict(progress=False, device="cpu")
-QUIET = dict(log=lambda _: None)
+EVAL = dict(progress=False, device="cpu", log=lambda _: None)  # no bar, no info lines
 
 
 # ------------------------------------------------------------------ the slow reference
@@ -122,7 +121,7 @@ def test_plane_with_dataloaders_equals_cli_file_and_slow_loop(setup, tmp_path, c
     ctx, paths, states, train, test = setup
     res = landscape.plane(ctx.model, states, _loaders(train, test),  # whole-set statistics from 300-batches
                           grid=landscape.Grid(x=(-0.3, 1.4, 3), y=(-0.2, 0.9, 2)),
-                          settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"), **QUIET)
+                          settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"))
     code, _, err = cli(capsys, "plane", "--run", str(ctx.run.path), "--points", *paths, "--x", "-0.3:1.4:3",
                        "--y", "-0.2:0.9:2", "--bn", "recompute", "--out", str(tmp_path / "cli"), "--no-plot",
                        "--quiet", "--device", "cpu")
@@ -151,7 +150,7 @@ def test_dict_batches_through_forward_fn_equal_slow_loop(setup):
     t = np.array([-0.5, 0.0, 0.4, 1.0, 1.5])
     res = landscape.interpolate(ctx.model, states[0], states[2], {"train": dicts(*train), "test": dicts(*test)}, t=t,
                                 loss=landscape.Loss(forward_fn=_forward_dict),
-                                settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"), **QUIET)
+                                settings=landscape.Settings(**EVAL, bn="recompute", bn_pass="exact"))
     names = ParamSpace.of(ctx.model).param_names
     shapes = ParamSpace.of(ctx.model).param_shapes
     a, b = _flat(names, states[0]), _flat(names, states[2])
@@ -165,8 +164,9 @@ def test_dict_batches_through_forward_fn_equal_slow_loop(setup):
 def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     ctx, _, states, train, test = setup
     smooth = lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1)  # noqa: E731
-    res = landscape.rays(ctx.model, [states[1]], (train[0], train[1]), directions=2, max_distance=2.0, steps=3,
-                         loss=smooth, settings=landscape.Settings(**EVAL, bn="fixed", seed=4), **QUIET)
+    res = landscape.rays(ctx.model, [states[1]], (train[0], train[1]),
+                         rays=landscape.Rays(directions=2, max_distance=2.0, steps=3), loss=smooth,
+                         settings=landscape.Settings(**EVAL, bn="fixed", seed=4))
     space = ParamSpace.of(ctx.model)
     base = _flat(space.param_names, states[1])
     dirs = random_directions(space, base.float(), 2, normalization="unit", seed=4).double()
@@ -179,8 +179,9 @@ def test_custom_loss_fn_on_rays_equals_slow_loop(setup):
     np.testing.assert_allclose(got[..., 0], want[..., 0], rtol=1e-5)
     assert np.all(np.abs(got[..., 1] - want[..., 1]) <= 1.01 / 1347)
     assert np.isnan(got[..., 2:]).all()  # no test split: NaN, not made up
-    plain = landscape.rays(ctx.model, [states[1]], (train[0], train[1]), directions=2, max_distance=2.0, steps=3,
-                           settings=landscape.Settings(**EVAL, bn="fixed", seed=4), **QUIET)
+    plain = landscape.rays(ctx.model, [states[1]], (train[0], train[1]),
+                           rays=landscape.Rays(directions=2, max_distance=2.0, steps=3),
+                           settings=landscape.Settings(**EVAL, bn="fixed", seed=4))
     assert np.all(plain["train_loss"] < res["train_loss"])  # label smoothing raises the loss of a confident net
 
 
@@ -201,7 +202,7 @@ def test_params_subset_moves_only_the_last_layer(setup, tmp_path, capsys):
     res = landscape.plane(ctx.model, states, {"train": train, "test": test},
                           grid=landscape.Grid(x=(-0.5, 1.5, 3), y=(-0.5, 1.0, 2)), params=LAST,
                           loss=landscape.Loss(forward_fn=recording),
-                          settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
+                          settings=landscape.Settings(**EVAL, bn="recompute"))
     assert seen and all(seen)
     want = _plane_reference(ctx.model, states, space.param_names, space.param_shapes, res.alphas, res.betas,
                             train, test)
@@ -235,12 +236,12 @@ def test_callers_model_is_untouched(setup):
     model.features[0].weight.requires_grad_(False)  # a frozen layer stays frozen
     before = _snapshot(model)
     data = {"train": train, "test": test}
-    landscape.plane(model, states, data, grid=2, settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
+    landscape.plane(model, states, data, grid=2, settings=landscape.Settings(**EVAL, bn="recompute"))
     landscape.interpolate(model, states[0], states[2], data, t=[0.0, 0.5],
-                          settings=landscape.Settings(**EVAL, bn="interpolate"), **QUIET)
-    landscape.rays(model, [model], data, directions=1, steps=2, max_distance=1.0, params=landscape.Params(trainable_only=True), **QUIET,
-                   settings=landscape.Settings(**EVAL))
-    landscape.sharpness(model, [states[2]], data, metrics=["hessian_trace"], trace_matvecs=3, **QUIET,
+                          settings=landscape.Settings(**EVAL, bn="interpolate"))
+    landscape.rays(model, [model], data, rays=landscape.Rays(directions=1, steps=2, max_distance=1.0),
+                   params=landscape.Params(trainable_only=True), settings=landscape.Settings(**EVAL))
+    landscape.sharpness(model, [states[2]], data, metrics=["hessian_trace"], trace_matvecs=3,
                         settings=landscape.Settings(**EVAL))
     after = _snapshot(model)
     assert before[1] == after[1] and before[2] == after[2]
@@ -252,19 +253,19 @@ def test_callers_model_is_untouched(setup):
 def test_in_memory_points_are_keyed_by_their_tensors(setup, tmp_path):
     ctx, _, states, train, test = setup
     data = {"train": train, "test": test}
-    first = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+    first = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path,
                                   settings=landscape.Settings(**EVAL))
     assert first.stats["computed"] == 2 and (tmp_path / "interp.npz").exists()
-    again = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+    again = landscape.interpolate(ctx.model, states[0], states[1], data, t=[0.0, 1.0], out=tmp_path,
                                   settings=landscape.Settings(**EVAL))
     assert again.stats == {**again.stats, "computed": 0, "skipped": 2}
     np.testing.assert_array_equal(again["train_loss"], first["train_loss"])
     nudged = {k: v.clone() for k, v in states[1].items()}
     nudged["classifier.bias"][0] += 1e-6  # one value changed: other inputs, refused rather than reused
     with pytest.raises(StaleResultsError, match="differs in: to"):
-        landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], out=tmp_path, **QUIET,
+        landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], out=tmp_path,
                               settings=landscape.Settings(**EVAL))
-    other = landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0], **QUIET,
+    other = landscape.interpolate(ctx.model, states[0], nudged, data, t=[0.0, 1.0],
                                   settings=landscape.Settings(**EVAL))
     with pytest.raises(StaleResultsError):
         other.save(tmp_path)
@@ -286,8 +287,8 @@ def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
     dicts = [{"pixels": train[0][i:i + 500], "label": train[1][i:i + 500]} for i in range(0, len(train[0]), 500)]
     for data, kwargs in (({"train": train, "test": test}, {}),
                          ({"train": dicts}, {"loss": landscape.Loss(forward_fn=_forward_dict)})):
-        res = landscape.sharpness(ctx.model, [paths[2]], data, metrics=["hessian_top_eigenvalues"], top_k=2,
-                                  labels=["end"], **QUIET, **kwargs, settings=landscape.Settings(**EVAL))
+        res = landscape.sharpness(ctx.model, {"end": paths[2]}, data, metrics=["hessian_top_eigenvalues"], top_k=2,
+                                  **kwargs, settings=landscape.Settings(**EVAL))
         np.testing.assert_allclose(res["end"]["metrics"]["hessian_top_eigenvalues"]["value"],
                                    cli_value["hessian_top_eigenvalues"]["value"], rtol=1e-4)
     assert res["end"]["test_loss"] is None and res.json_path is None
@@ -311,7 +312,7 @@ def test_sharpness_api_equals_cli(setup, tmp_path, capsys):
 def test_bad_input_is_one_clear_error(setup, data, kwargs, exc, match):
     ctx, _, states, train, _ = setup
     with pytest.raises(exc, match=match):
-        landscape.interpolate(ctx.model, states[0], states[1], data(train), t=[0.0, 1.0], **QUIET, **kwargs,
+        landscape.interpolate(ctx.model, states[0], states[1], data(train), t=[0.0, 1.0], **kwargs,
                               settings=landscape.Settings(**EVAL))
 
 
@@ -343,7 +344,7 @@ def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
     noisy = _Noisy(*train)
     loader = DataLoader(noisy, batch_size=400)
     res = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5, 0.5],
-                                settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
+                                settings=landscape.Settings(**EVAL, bn="recompute"))
     # one fixed loss function: the same point gives the same value, however the augmentation draws
     assert len(set(res["train_loss"].tolist())) == 1
     assert noisy.reads == 400 + len(train[0])  # its first batch to find the task, then once into the cache
@@ -352,5 +353,5 @@ def test_loader_is_read_once_and_cached_when_it_fits(setup, monkeypatch):
     monkeypatch.setattr(data_module, "CACHE_FRACTION", 0.0)  # nothing fits: read at every pass
     noisy.reads = 0
     streamed = landscape.interpolate(ctx.model, states[0], states[1], loader, t=[0.5, 0.5],
-                                     settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
+                                     settings=landscape.Settings(**EVAL, bn="fixed"))
     assert noisy.reads >= 2 * len(train[0]) and streamed["train_loss"][0] != streamed["train_loss"][1]

@@ -19,8 +19,7 @@ from swa.errors import UserError
 
 from tiny_mlp import build
 
-EVAL = dict(progress=False, device="cpu")
-QUIET = dict(log=lambda _: None)
+EVAL = dict(progress=False, device="cpu", log=lambda _: None)  # no bar, no info lines
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def _num_params(model):
 def test_plane_axes_are_checked(small, value, match):
     model, states, data = small
     with pytest.raises(ValueError, match=match):
-        landscape.plane(model, states, data, grid=landscape.Grid(x=value, y=(0, 1, 3)), **QUIET,
+        landscape.plane(model, states, data, grid=landscape.Grid(x=value, y=(0, 1, 3)),
                         settings=landscape.Settings(**EVAL))
 
 
@@ -64,16 +63,16 @@ def test_plane_grid_is_checked(small, grid):
     model, states, data = small
     match = rf"^`grid` must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
     with pytest.raises(ValueError, match=match):
-        landscape.plane(model, states, data, grid=grid, **QUIET, settings=landscape.Settings(**EVAL))
+        landscape.plane(model, states, data, grid=grid, settings=landscape.Settings(**EVAL))
     with pytest.raises(ValueError, match=match):  # around a point: the same check
-        landscape.plane(model, data=data, center=states[0], grid=grid, **QUIET, settings=landscape.Settings(**EVAL))
+        landscape.plane(model, data=data, center=states[0], grid=grid, settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("margin", [-0.1, math.nan, math.inf, "0.2"])
 def test_plane_margin_is_checked(small, margin):
     model, states, data = small
     with pytest.raises(ValueError, match=r"`margin` must be a finite number >= 0"):
-        landscape.plane(model, states, data, grid=landscape.Grid(points=3, margin=margin), **QUIET,
+        landscape.plane(model, states, data, grid=landscape.Grid(points=3, margin=margin),
                         settings=landscape.Settings(**EVAL))
 
 
@@ -100,11 +99,11 @@ def test_axis_checks_itself_and_cli_and_api_share_it():
 def test_interpolate_t_is_checked(small, t, match):
     model, states, data = small
     if match is None:  # an Axis is fine
-        assert len(landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET,
+        assert len(landscape.interpolate(model, states[0], states[1], data, t=t,
                                          settings=landscape.Settings(**EVAL)).t) == 2
         return
     with pytest.raises(ValueError, match=match):
-        landscape.interpolate(model, states[0], states[1], data, t=t, **QUIET, settings=landscape.Settings(**EVAL))
+        landscape.interpolate(model, states[0], states[1], data, t=t, settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -116,13 +115,25 @@ def test_interpolate_t_is_checked(small, t, match):
     ({"max_distance": math.nan}, r"`max_distance` must be a finite number > 0, got nan"),
     ({"max_distance": -1.0}, r"`max_distance` must be a finite number > 0, got -1.0"),
     ({"delta": 0.0}, r"`delta` must be a finite number > 0, got 0.0"),
+    ({"delta": -0.1}, r"`delta` must be a finite number > 0, got -0.1"),
+    ({"delta": math.nan}, r"`delta` must be a finite number > 0, got nan"),
     ({"delta": math.inf}, r"`delta` must be a finite number > 0, got inf"),
+    ({"normalization": "bogus"}, r"`normalization` must be one of filter, layer, none, unit, got 'bogus'"),
 ])
 def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
+    """``landscape.Rays`` is checked when built (before any work), naming the Python argument."""
     model, states, data = small
-    with pytest.raises(ValueError, match=match) as exc:
-        landscape.rays(model, [states[0]], data, **QUIET, **kwargs, settings=landscape.Settings(**EVAL))
+    with pytest.raises(ValueError, match=rf"^{match}$") as exc:
+        landscape.rays(model, [states[0]], data, rays=landscape.Rays(**kwargs), settings=landscape.Settings(**EVAL))
     assert "--" not in str(exc.value)  # the API's spelling, not the command line's
+
+
+@pytest.mark.parametrize("number,match", [(0, r"`directions` must be at least 1, got 0"),
+                                          (2.5, r"`directions` must be an integer >= 1, got 2.5")])
+def test_rays_given_as_a_number_is_checked_as_the_directions(small, number, match):
+    model, states, data = small
+    with pytest.raises(ValueError, match=rf"^{match}$"):
+        landscape.rays(model, [states[0]], data, rays=number, settings=landscape.Settings(**EVAL))
 
 
 def test_settings_name_the_api_argument():
@@ -149,6 +160,28 @@ def test_former_keywords_name_their_new_form(small):
         landscape.rays(model, states[:1], data, trainable_only=True)
 
 
+@pytest.mark.parametrize("call,new", [
+    (lambda m, s, d: landscape.plane(m, s, d, labels=["a", "b", "c"]),
+     r"^plane\(\) no longer takes labels=: pass points=\{label: point, \.\.\.\}$"),
+    (lambda m, s, d: landscape.sharpness(m, s[:2], d, labels=["a", "b"]),
+     r"^sharpness\(\) no longer takes labels=: pass points=\{label: point, \.\.\.\}$"),
+    (lambda m, s, d: landscape.interpolate(m, s[0], s[1], d, log=print),
+     r"^interpolate\(\) no longer takes log=: pass settings=landscape.Settings\(log=\.\.\.\)$"),
+    (lambda m, s, d: landscape.plane(m, s, d, log=lambda _: None),
+     r"^plane\(\) no longer takes log=: pass settings=landscape.Settings\(log=\.\.\.\)$"),
+    (lambda m, s, d: landscape.rays(m, s[:1], d, max_distance=1.0),
+     r"^rays\(\) no longer takes max_distance=: pass rays=landscape.Rays\(max_distance=1.0\)$"),
+    (lambda m, s, d: landscape.rays(m, s[:1], d, directions=2, steps=3, log=print, labels=["a"]),
+     r"^rays\(\) no longer takes directions=, steps=, log=, labels=: pass rays=landscape.Rays\(directions=2, "
+     r"steps=3\), settings=landscape.Settings\(log=\.\.\.\), points=\{label: point, \.\.\.\}$"),
+])
+def test_labels_log_and_ray_keywords_name_their_new_form(small, call, new):
+    """``labels=``, ``log=`` and the rays' own keywords (issue 22) are one TypeError naming the new form."""
+    model, states, data = small
+    with pytest.raises(TypeError, match=new):
+        call(model, states, data)
+
+
 def test_params_choose_the_space_by_name_and_by_requires_grad():
     """``landscape.Params``: ``match`` and ``trainable_only`` together select exactly the names a plain loop over
     ``named_parameters`` keeps; ``params=`` given just a regex is ``Params(match=regex)``."""
@@ -164,9 +197,9 @@ def test_params_choose_the_space_by_name_and_by_requires_grad():
 def test_sharpness_refuses_settings_that_do_not_apply(small):
     model, states, data = small
     with pytest.raises(ValueError, match=r"^`bn` must be 'fixed' .* or 'recompute' for sharpness, got 'interpolate'$"):
-        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(bn="interpolate"), **QUIET)
+        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(bn="interpolate"))
     with pytest.raises(ValueError, match=r"^`chunk`, `precision` do\(es\) not apply to sharpness"):
-        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(chunk=2, precision="bf16"), **QUIET)
+        landscape.sharpness(model, states[:1], data, settings=landscape.Settings(chunk=2, precision="bf16"))
 
 
 # ------------------------------------------------------------------ degenerate planes
@@ -205,7 +238,7 @@ def test_zero_or_parallel_directions_are_refused(small, tmp_path, kind, match, f
     if form == "file":
         torch.save(_as_dict(model, d), given)
     with pytest.raises(ValueError, match=match) as exc:
-        landscape.plane(model, data=data, center=states[0], directions=given, grid=3, **QUIET,
+        landscape.plane(model, data=data, center=states[0], directions=given, grid=3,
                         settings=landscape.Settings(**EVAL))
     assert len(str(exc.value).splitlines()) == 1
     if form == "file":
@@ -227,14 +260,14 @@ def test_check_direction_pair():
 def test_coincident_and_collinear_anchors_are_refused_naming_the_points(small):
     model, states, data = small
     with pytest.raises(GeometryError, match=r"p0 and p1 hold the same weights"):
-        landscape.plane(model, [states[0], states[0], states[1]], data, grid=3, **QUIET,
+        landscape.plane(model, [states[0], states[0], states[1]], data, grid=3,
                         settings=landscape.Settings(**EVAL))
     with pytest.raises(GeometryError, match=r"a and c hold the same weights"):
-        landscape.plane(model, [states[0], states[1], states[0]], data, grid=3, labels=["a", "b", "c"], **QUIET,
+        landscape.plane(model, {"a": states[0], "b": states[1], "c": states[0]}, data, grid=3,
                         settings=landscape.Settings(**EVAL))
     mid = {k: (states[0][k] + states[1][k]) / 2 if v.dtype.is_floating_point else v for k, v in states[0].items()}
     with pytest.raises(GeometryError, match=r"p0, p1 and p2 are collinear"):
-        landscape.plane(model, [states[0], states[1], mid], data, grid=3, **QUIET,
+        landscape.plane(model, [states[0], states[1], mid], data, grid=3,
                         settings=landscape.Settings(**EVAL))
 
 
@@ -254,8 +287,8 @@ def test_parse_metrics_takes_a_string_and_refuses_nothing():
 def test_sharpness_api_metrics_and_result_mapping(small):
     model, states, data = small
     with pytest.raises(ValueError, match=r"no metric given"):
-        landscape.sharpness(model, [states[0]], data, metrics=[], **QUIET, settings=landscape.Settings(**EVAL))
-    res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3, **QUIET,
+        landscape.sharpness(model, [states[0]], data, metrics=[], settings=landscape.Settings(**EVAL))
+    res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3,
                               settings=landscape.Settings(**EVAL))
     assert "point 0" in res and "point 1" in res and "nothing" not in res and 0 not in res
     assert list(res) == ["point 0", "point 1"] == list(res.keys()) and len(res) == 2

@@ -68,8 +68,8 @@ def test_tensors_and_a_loader_of_the_same_batches_give_the_same_values(tmp_path,
         torch.manual_seed(10 + i)
         states.append({k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v
                        for k, v in net.state_dict().items()})
-    kw_eval = dict(bn=bn, batch_size=loader_batch, device="cpu", progress=False, self_check=False)
-    kw = dict(grid=3, log=lambda _: None)
+    kw_eval = dict(bn=bn, batch_size=loader_batch, device="cpu", progress=False, self_check=False, log=lambda _: None)
+    kw = dict(grid=3)
     tensors = landscape.plane(net, states, {"train": (x, y), "test": (xt, yt)}, **kw,
                               settings=landscape.Settings(**kw_eval))
     loader = landscape.plane(net, states, {"train": DataLoader(TensorDataset(x, y), batch_size=loader_batch),

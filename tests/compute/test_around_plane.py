@@ -25,8 +25,7 @@ from landscape.engine.weights import ParamSpace
 
 from support import cli, one_batch_bn_reference
 
-EVAL = dict(progress=False, device="cpu", batch_size=2048)
-QUIET = dict(log=lambda _: None)
+EVAL = dict(progress=False, device="cpu", batch_size=2048, log=lambda _: None)  # no bar, no info lines
 F64 = torch.float64
 
 
@@ -87,7 +86,7 @@ def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     ctx, states, train, test = setup
     res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
                           grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
-                          settings=landscape.Settings(**EVAL, seed=7, bn="recompute"), **QUIET)
+                          settings=landscape.Settings(**EVAL, seed=7, bn="recompute"))
     space = ParamSpace.of(ctx.model)
     center = space.params_of(states[-1]).double()
     d = res.directions.directions.double()
@@ -98,7 +97,7 @@ def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     assert np.all(np.abs(got[..., [1, 3]] - want[..., [1, 3]]) <= 1.01 / 450)
     again = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="random",
                             grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
-                            settings=landscape.Settings(**EVAL, seed=7, bn="recompute"), **QUIET)
+                            settings=landscape.Settings(**EVAL, seed=7, bn="recompute"))
     np.testing.assert_array_equal(again["train_loss"], res["train_loss"])
     # The directions file: shaped like the parameters, weights_only-loadable, and it reproduces the plane.
     res.save(tmp_path / "a")
@@ -108,7 +107,7 @@ def test_random_plane_equals_slow_loop_and_is_reproducible(setup, tmp_path):
     loaded = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1],
                              directions=tmp_path / "a" / "directions.pt",
                              grid=landscape.Grid(x=(-0.5, 0.5, 3), y=(-0.4, 0.4, 2)),
-                             settings=landscape.Settings(**EVAL, bn="recompute"), **QUIET)
+                             settings=landscape.Settings(**EVAL, bn="recompute"))
     np.testing.assert_array_equal(loaded["train_loss"], res["train_loss"])
 
 
@@ -173,7 +172,7 @@ def test_hessian_plane_through_the_api(setup):
     loss at the center, recorded with their eigenvalues, and the center is the plane's lowest point of them."""
     ctx, states, train, test = setup
     res = landscape.plane(ctx.model, data={"train": train, "test": test}, center=states[-1], directions="hessian",
-                          grid=5, settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
+                          grid=5, settings=landscape.Settings(**EVAL, bn="fixed"))
     lam = res.directions.about["eigenvalues"]
     assert lam[0] >= lam[1] > 0
     d = res.directions.directions.double()
@@ -328,7 +327,7 @@ def test_plot_draws_all_three_plane_kinds(setup, tmp_path, capsys):
     data = {"train": train, "test": test}
     for kind, extra in (("random", {"center": states[-1]}), ("pca", {"trajectory": states}),
                         ("hessian", {"center": states[-1]})):
-        res = landscape.plane(ctx.model, data=data, directions=kind, grid=3, **extra, **QUIET,
+        res = landscape.plane(ctx.model, data=data, directions=kind, grid=3, **extra,
                               settings=landscape.Settings(**EVAL))
         res.save(tmp_path / kind)
         code, out, err = cli(capsys, "plot", str(tmp_path / kind), "--out", str(tmp_path / kind / "fig"), "--html")

@@ -23,8 +23,7 @@ from landscape.engine.weights import ParamSpace
 
 from support import ROOT, cli, dense_eval_hessian, small_bn_problem
 
-EVAL = dict(progress=False)
-QUIET = dict(log=lambda *_: None)
+EVAL = dict(progress=False, log=lambda _: None)  # no bar, no info lines
 K = 3
 
 
@@ -48,7 +47,7 @@ def computed(problem, tmp_path_factory):
     net, states, data = problem
     out = tmp_path_factory.mktemp("eig")
     res = landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", top_k=K, lanczos_tol=1e-10,
-                              eigenvectors=True, out=out, **QUIET, settings=landscape.Settings(**EVAL))
+                              eigenvectors=True, out=out, settings=landscape.Settings(**EVAL))
     return res, out
 
 
@@ -99,11 +98,11 @@ def test_saved_files_load_as_plane_directions(problem, computed, tmp_path):
     # The plane around point 1 along its top two eigenvectors: from the file and from the in-memory dict.
     plane = landscape.plane(net, data=data, center=states[1], directions=out / directions_file(1),
                             grid=landscape.Grid(points=3, x=(-0.5, 0.5, 3), y=(-0.5, 0.5, 3)),
-                            settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
+                            settings=landscape.Settings(**EVAL, bn="fixed"))
     torch.testing.assert_close(plane.directions.directions, res.eigenvectors(1).vectors[:2])
     same = landscape.plane(net, data=data, center=states[1], directions=res.eigenvectors(1).directions(0, 1),
                            grid=landscape.Grid(points=3, x=(-0.5, 0.5, 3), y=(-0.5, 0.5, 3)),
-                           settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
+                           settings=landscape.Settings(**EVAL, bn="fixed"))
     np.testing.assert_allclose(same["train_loss"], plane["train_loss"], rtol=1e-6)
     # along v1 (λ1 > 0 largest) the loss rises faster than along v2 from the center
     loss = plane["train_loss"]
@@ -115,7 +114,7 @@ def test_without_the_option_nothing_extra(problem, computed, tmp_path):
     net, states, data = problem
     res_with, _ = computed
     res = landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", top_k=K, lanczos_tol=1e-10,
-                              out=tmp_path, **QUIET, settings=landscape.Settings(**EVAL))
+                              out=tmp_path, settings=landscape.Settings(**EVAL))
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["sharpness.json",
                                                                                         "sharpness.md"]
     assert res.vectors == {} and "eigenvectors" not in res.doc
@@ -126,7 +125,7 @@ def test_without_the_option_nothing_extra(problem, computed, tmp_path):
         assert res.value("hessian_top_eigenvalues", label) == res_with.value("hessian_top_eigenvalues", label)
     # Asked for later on the same folder: the metric is recomputed (the vectors were not kept) and the files appear.
     again = landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", top_k=K, lanczos_tol=1e-10,
-                                eigenvectors=True, out=tmp_path, **QUIET, settings=landscape.Settings(**EVAL))
+                                eigenvectors=True, out=tmp_path, settings=landscape.Settings(**EVAL))
     assert again.computed == 2 and (tmp_path / FILE).is_file() and (tmp_path / directions_file(1)).is_file()
     torch.testing.assert_close(again.eigenvectors(1).vectors, res_with.eigenvectors(1).vectors)
 
@@ -134,13 +133,13 @@ def test_without_the_option_nothing_extra(problem, computed, tmp_path):
 def test_refused_and_saved_from_memory(problem, tmp_path):
     net, states, data = problem
     with pytest.raises(ValueError, match="`eigenvectors` keeps the eigenvectors of the metric hessian_top_eigenvalues"):
-        landscape.sharpness(net, states, data, metrics="hessian_trace", eigenvectors=True, **QUIET,
+        landscape.sharpness(net, states, data, metrics="hessian_trace", eigenvectors=True,
                             settings=landscape.Settings(**EVAL))
     with pytest.raises(ValueError, match="`eigenvectors` must be True or False"):
-        landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", eigenvectors="yes", **QUIET,
+        landscape.sharpness(net, states, data, metrics="hessian_top_eigenvalues", eigenvectors="yes",
                             settings=landscape.Settings(**EVAL))
     res = landscape.sharpness(net, states[:1], data, metrics="hessian_top_eigenvalues", top_k=1, eigenvectors=True,
-                              **QUIET, settings=landscape.Settings(**EVAL))
+                              settings=landscape.Settings(**EVAL))
     with pytest.raises(ValueError, match="two different eigenvector indices in 0..0"):
         res.eigenvectors(0).directions(0, 1)
     with pytest.raises(KeyError, match="no point 3"):

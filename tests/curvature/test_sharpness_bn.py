@@ -20,8 +20,7 @@ from landscape.curvature.sharpness import BN_FIXED, BN_RECOMPUTED
 
 from support import dense_eval_hessian, one_batch_bn_reference
 
-EVAL = dict(progress=False)
-QUIET = dict(log=lambda *_: None)
+EVAL = dict(progress=False, log=lambda _: None)  # no bar, no info lines
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def test_default_is_the_pyhessian_eval_mode_hessian(bn_net, tmp_path):
     model, state, x, y = bn_net
     reference = _top_dense_eigenvalue(model, x, y)  # the checkpoint's own running statistics, eval mode
     res = landscape.sharpness(model, [state], (x, y), metrics=["hessian_top_eigenvalues"], top_k=1, lanczos_tol=1e-8,
-                              out=tmp_path, **QUIET, settings=landscape.Settings(**EVAL))
+                              out=tmp_path, settings=landscape.Settings(**EVAL))
     top = res["point 0"]["metrics"]["hessian_top_eigenvalues"]["value"][0]
     assert top == pytest.approx(reference, rel=1e-4)
     assert res.bn == BN_FIXED and "PyHessian" in BN_FIXED
@@ -60,7 +59,7 @@ def test_default_is_the_pyhessian_eval_mode_hessian(bn_net, tmp_path):
     assert f"BatchNorm: {BN_FIXED}" in res.summary_line()
     # bn="fixed" spelled out is the same computation.
     fixed = landscape.sharpness(model, [state], (x, y), metrics=["hessian_top_eigenvalues"], top_k=1,
-                                lanczos_tol=1e-8, settings=landscape.Settings(**EVAL, bn="fixed"), **QUIET)
+                                lanczos_tol=1e-8, settings=landscape.Settings(**EVAL, bn="fixed"))
     assert fixed["point 0"]["metrics"]["hessian_top_eigenvalues"]["value"][0] == pytest.approx(top, rel=1e-6)
 
 
@@ -70,7 +69,7 @@ def test_recompute_when_asked_changes_the_hessian_and_is_recorded(bn_net, tmp_pa
     recomputed = _top_dense_eigenvalue(one_batch_bn_reference(model, x), x, y)  # statistics of all 40 inputs
     assert abs(recomputed - default) > 0.05 * abs(default)  # the two modes are different functions
     res = landscape.sharpness(model, [state], (x, y), metrics=["hessian_top_eigenvalues"], top_k=1, lanczos_tol=1e-8,
-                              settings=landscape.Settings(**EVAL, bn="recompute"), out=tmp_path, **QUIET)
+                              settings=landscape.Settings(**EVAL, bn="recompute"), out=tmp_path)
     top = res["point 0"]["metrics"]["hessian_top_eigenvalues"]["value"][0]
     assert top == pytest.approx(recomputed, rel=1e-4)
     assert res.bn == BN_RECOMPUTED and f"BatchNorm: {BN_RECOMPUTED}" in res.summary_line()
@@ -83,4 +82,4 @@ def test_other_bn_modes_are_refused(bn_net):
     model, state, x, y = bn_net
     with pytest.raises(ValueError, match="`bn` must be 'fixed'.*'interpolate'"):
         landscape.sharpness(model, [state], (x, y), metrics=["hessian_trace"], trace_matvecs=3,
-                            settings=landscape.Settings(**EVAL, bn="interpolate"), **QUIET)
+                            settings=landscape.Settings(**EVAL, bn="interpolate"))

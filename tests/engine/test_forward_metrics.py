@@ -18,8 +18,7 @@ from landscape.results.read import read_result
 
 from support import cli
 
-EVAL = dict(progress=False, device="cpu")
-QUIET = dict(log=lambda _: None)
+EVAL = dict(progress=False, device="cpu", log=lambda _: None)  # no bar, no info lines
 
 
 def _net(seed: int) -> nn.Module:
@@ -78,7 +77,7 @@ def _check_point(res_values, model, flat, data):
 
 def test_plane_records_extra_metric_as_slow_loop(problem):
     model, states, data = problem
-    res = landscape.plane(model, states, data, grid=3, loss=landscape.Loss(forward_fn=confidence_forward), **QUIET,
+    res = landscape.plane(model, states, data, grid=3, loss=landscape.Loss(forward_fn=confidence_forward),
                           settings=landscape.Settings(**EVAL))
     assert res.keys() == ("train_loss", "train_acc", "test_loss", "test_acc", "train_conf", "test_conf")
     assert res.sidecar["extra_metrics"] == ["conf"] and res.sidecar["self_check"]["ok"]
@@ -101,14 +100,14 @@ def test_line_and_rays_record_extra_metric(problem):
     t = [-0.5, 0.0, 0.5, 1.0]
     line = landscape.interpolate(model, states[0], states[1], data, t=t,
                                  loss=landscape.Loss(forward_fn=confidence_forward),
-                                 settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
+                                 settings=landscape.Settings(**EVAL, self_check=False))
     a, b = _flat(model, states[0]), _flat(model, states[1])
     for k, tk in enumerate(t):
         _check_point([line[m][k] for m in ("train_loss", "train_conf", "test_loss", "test_conf")], model,
                      a + tk * (b - a), data)
-    rays = landscape.rays(model, states[:2], data, directions=2, steps=3,
+    rays = landscape.rays(model, states[:2], data, rays=landscape.Rays(directions=2, steps=3),
                           loss=landscape.Loss(forward_fn=confidence_forward),
-                          settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
+                          settings=landscape.Settings(**EVAL, self_check=False))
     assert rays["train_conf"].shape == rays["train_loss"].shape == (2, 2, 3)
     for k in range(2):  # distance 0 is the point itself, on every ray
         _check_point([rays[m][k, 0, 0] for m in ("train_loss", "train_conf", "test_loss", "test_conf")], model,
@@ -124,7 +123,7 @@ def test_saved_reloaded_drawn_and_reported(problem, tmp_path, capsys, monkeypatc
 
     model, states, data = problem
     kw_eval = dict(self_check=False, **EVAL)
-    kw = dict(**QUIET, loss=landscape.Loss(forward_fn=confidence_forward))
+    kw = dict(loss=landscape.Loss(forward_fn=confidence_forward))
     landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw,
                           settings=landscape.Settings(**kw_eval))
     res = landscape.plane(model, states, data, grid=3, **kw, settings=landscape.Settings(**kw_eval))
@@ -159,7 +158,7 @@ def test_saved_reloaded_drawn_and_reported(problem, tmp_path, capsys, monkeypatc
 def test_resume_fills_extra_metrics_and_refuses_other_keys(problem, tmp_path):
     model, states, data = problem
     kw_eval = dict(self_check=False, **EVAL)
-    kw = dict(t=[0, 0.5, 1], out=tmp_path, **QUIET, loss=landscape.Loss(forward_fn=confidence_forward))
+    kw = dict(t=[0, 0.5, 1], out=tmp_path, loss=landscape.Loss(forward_fn=confidence_forward))
     first = landscape.interpolate(model, states[0], states[1], data, **kw, settings=landscape.Settings(**kw_eval))
     npz = tmp_path / "interp.npz"
     with np.load(npz) as f:
@@ -210,7 +209,7 @@ def test_bad_extras_are_one_clear_error(problem, extras, message):
     with pytest.raises(ValueError, match=message) as info:
         landscape.interpolate(model, states[0], states[1], data, t=[0, 1],
                               loss=landscape.Loss(forward_fn=_forward_returning(extras)),
-                              settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
+                              settings=landscape.Settings(**EVAL, self_check=False))
     assert "\n" not in str(info.value)
 
 
@@ -222,7 +221,7 @@ def test_non_finite_extra_at_a_diverged_point_is_kept(problem):
         return torch.tensor(float("inf")), None, len(y), {"conf": torch.tensor(float("nan"))}
 
     res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=landscape.Loss(forward_fn=diverged),
-                                settings=landscape.Settings(**EVAL, self_check=False), **QUIET)
+                                settings=landscape.Settings(**EVAL, self_check=False))
     assert np.isinf(res["train_loss"]).all() and np.isnan(res["train_conf"]).all()
 
 

@@ -18,8 +18,8 @@ from landscape.plot.style import choose_metrics, loss_name_of, title_of
 
 from support import cli
 
-EVAL = dict(progress=False, device="cpu", batch_size=2048, self_check=False)
-QUIET = dict()  # no probe, no self-check: seconds
+EVAL = dict(progress=False, device="cpu", batch_size=2048, self_check=False)  # no probe, no self-check: seconds
+QUIET = dict(log=lambda _: None)  # of the Settings: no info lines
 
 
 def _net(seed: int) -> nn.Module:
@@ -77,21 +77,21 @@ def test_bad_loss_name_is_one_error_naming_it(problem, bad):
     model, states, data = problem
     with pytest.raises(ValueError, match=r"^loss_name must be a non-empty string"):
         landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=landscape.Loss(name=bad),
-                              log=lambda _: None, **QUIET, settings=landscape.Settings(**EVAL))
+                              settings=landscape.Settings(**EVAL, **QUIET))
 
 
 def test_lambda_gets_a_fallback_name_and_one_hint(problem):
     model, states, data = problem
     logs: list[str] = []
     res = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=lambda o, y: smoothed_ce(o, y),
-                                log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
+                                settings=landscape.Settings(**EVAL, log=logs.append))
     assert res.sidecar["inputs"]["loss"] == {"task": "classification", "loss": CUSTOM_LOSS}
     hints = [line for line in logs if "Loss(..., name=" in line]
     assert len(hints) == 1 and "lambda" in hints[0]
     logs.clear()
     named = landscape.interpolate(model, states[0], states[1], data, t=[0, 1],
                                   loss=landscape.Loss(name="smoothed", fn=lambda o, y: smoothed_ce(o, y)),
-                                  log=logs.append, **QUIET, settings=landscape.Settings(**EVAL))
+                                  settings=landscape.Settings(**EVAL, log=logs.append))
     assert named.sidecar["inputs"]["loss"]["loss"] == "smoothed" and not any("Loss(..., name=" in m for m in logs)
     assert named["train_loss"] == pytest.approx(res["train_loss"], rel=1e-6)  # a label, not another loss
 
@@ -152,12 +152,12 @@ def _capture_figures(monkeypatch) -> dict:
 @pytest.mark.slow  # over 1 s: not in make test-fast
 def test_api_figures_carry_title_and_loss_name(problem, tmp_path, capsys, monkeypatch):
     model, states, data = problem
-    kw_eval = dict(**EVAL)
-    kw = dict(log=lambda _: None, **QUIET, loss=smoothed_ce)
+    kw_eval = dict(**EVAL, **QUIET)
+    kw = dict(loss=smoothed_ce)
     landscape.plane(model, states, data, grid=3, out=tmp_path / "plane", **kw, settings=landscape.Settings(**kw_eval))
     landscape.interpolate(model, states[0], states[1], data, t=[0, 0.5, 1], out=tmp_path / "line", **kw,
                           settings=landscape.Settings(**kw_eval))
-    landscape.rays(model, states[:1], data, directions=2, steps=3, out=tmp_path / "rays", **kw,
+    landscape.rays(model, states[:1], data, rays=landscape.Rays(directions=2, steps=3), out=tmp_path / "rays", **kw,
                    settings=landscape.Settings(**kw_eval))
     title = "Sequential · 1,347 + 450 samples · loss smoothed_ce"  # no BatchNorm: no BN mode to state
     figures = _capture_figures(monkeypatch)
@@ -181,7 +181,7 @@ def test_pages_and_report_name_the_loss(problem, tmp_path):
 
     model, states, data = problem
     landscape.interpolate(model, states[0], states[1], data, t=[0, 1], loss=nn.CrossEntropyLoss(label_smoothing=.1),
-                          out=tmp_path, log=lambda _: None, **QUIET, settings=landscape.Settings(**EVAL))
+                          out=tmp_path, settings=landscape.Settings(**EVAL, **QUIET))
     _, line = read_result(tmp_path / "interp.npz")
     fig = line_page([line])
     assert fig.layout.title.text.endswith("Sequential · 1,347 + 450 samples · loss CrossEntropyLoss")

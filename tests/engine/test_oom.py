@@ -250,9 +250,8 @@ def test_hessian_directions_take_their_batch_size(monkeypatch, capsys):
     model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
     g = torch.Generator().manual_seed(1)
     data = {"train": (torch.randn(100, 5, generator=g), torch.randint(0, 3, (100,), generator=g))}
-    kwargs_eval = dict(device="cpu", progress=False, self_check=False)
-    kwargs = dict(data=data, center=model.state_dict(), grid=2, log=lambda _: None,
-                  settings=landscape.Settings(**kwargs_eval))
+    kwargs_eval = dict(device="cpu", progress=False, self_check=False, log=lambda _: None)
+    kwargs = dict(data=data, center=model.state_dict(), grid=2, settings=landscape.Settings(**kwargs_eval))
     default = landscape.plane(model, directions="hessian", **kwargs)
     small = landscape.plane(model, directions=landscape.Directions("hessian", hessian_batch_size=16), **kwargs)
     assert sizes == [2048, 16]

@@ -11,8 +11,7 @@ import landscape
 from landscape.engine.inputs import load_context
 from landscape.engine.precision import PRECISIONS, precision_scope
 
-EVAL = dict(progress=False, batch_size=2048)
-QUIET = dict(log=lambda _: None)
+EVAL = dict(progress=False, batch_size=2048, log=lambda _: None)  # no bar, no info lines
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -27,7 +26,7 @@ def setup(tiny_run):
 def _plane(setup, device, precision, bn):
     model, states, data = setup
     res = landscape.plane(model, states, data, grid=landscape.Grid(x=(-0.5, 1.5, 3), y=(-0.5, 1.5, 3)),
-                          settings=landscape.Settings(**EVAL, bn=bn, device=device, precision=precision), **QUIET)
+                          settings=landscape.Settings(**EVAL, bn=bn, device=device, precision=precision))
     return np.stack([res["train_loss"], res["test_loss"]])
 
 

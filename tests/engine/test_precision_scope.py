@@ -256,7 +256,7 @@ def test_sharpness_runs_in_full_fp32(monkeypatch):
     model, data, _ = _objective()
     before = _tf32_everywhere()
     res = landscape.sharpness(model, [model.state_dict()], data, metrics="average",
-                              settings=landscape.Settings(device="cpu", progress=False), log=lambda _m: None,
+                              settings=landscape.Settings(device="cpu", progress=False, log=lambda _m: None),
                               mc_samples=2)
     assert len(res) == 1
     assert seen and all(s == FULL_FP32 for s in seen)

@@ -47,8 +47,8 @@ def test_plane_prints_progress_lines_to_a_non_terminal_and_nothing_when_off(prob
     net, states, data = problem
     monkeypatch.setattr(landscape.engine.progress, "EVERY_FRACTION", 1 / 3)
     landscape.plane(net, states, data, grid=3,
-                    settings=landscape.Settings(chunk=1, device="cpu", bn="fixed", self_check=False),
-                    log=lambda _: None)
+                    settings=landscape.Settings(chunk=1, device="cpu", bn="fixed", self_check=False,
+                                                log=lambda _: None))
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 3 and all(LINE.match(line) for line in lines), err
@@ -56,8 +56,8 @@ def test_plane_prints_progress_lines_to_a_non_terminal_and_nothing_when_off(prob
     assert "ETA" in lines[0] and lines[-1].endswith(", done")
 
     landscape.plane(net, states, data, grid=3,
-                    settings=landscape.Settings(chunk=1, device="cpu", bn="fixed", self_check=False, progress=False),
-                    log=print)
+                    settings=landscape.Settings(chunk=1, device="cpu", bn="fixed", self_check=False, progress=False,
+                                                log=print))
     assert capsys.readouterr() == ("", "")
 
 
@@ -68,21 +68,21 @@ def test_cost_line_arithmetic(problem, monkeypatch):
     monkeypatch.setattr(landscape.engine.evaluator, "probe_batch_size", lambda run, samples, device: (64, {64: 0.12, 32: 0.5}))
     said: list[str] = []
     landscape.plane(net, states, data, grid=3,
-                    settings=landscape.Settings(device="cpu", progress=False, self_check=False), log=said.append)
+                    settings=landscape.Settings(device="cpu", progress=False, self_check=False, log=said.append))
     assert not any("points x" in s for s in said)  # 2.7 s: under the threshold, quiet
 
     monkeypatch.setattr(landscape.engine.progress, "COST_LINE_MIN_SECONDS", 2.0)
     said.clear()
     landscape.plane(net, states, data, grid=3,
-                    settings=landscape.Settings(device="cpu", progress=False, self_check=False), log=said.append)
+                    settings=landscape.Settings(device="cpu", progress=False, self_check=False, log=said.append))
     assert ("plane: 9 points x (BN pass 120 + train 120 + test 60 samples) = 27 forward passes over 2,700 "
             "samples; about 3 s at 0.3 s a point (from the probe)") in said, said
 
     said.clear()  # no BN pass with bn="fixed": (120 + 60) ms a point, 9 points 1.62 s
     monkeypatch.setattr(landscape.engine.progress, "COST_LINE_MIN_SECONDS", 1.0)
     landscape.plane(net, states, data, grid=3,
-                    settings=landscape.Settings(device="cpu", progress=False, self_check=False, bn="fixed"),
-                    log=said.append)
+                    settings=landscape.Settings(device="cpu", progress=False, self_check=False, bn="fixed",
+                                                log=said.append))
     assert ("plane: 9 points x (train 120 + test 60 samples) = 18 forward passes over 1,620 samples; "
             "about 2 s at 0.18 s a point (from the probe)") in said, said
 

@@ -108,8 +108,8 @@ def test_values_equal_a_slow_loop_over_exactly_that_subset(form, tmp_path):
     t = [0.0, 0.5, 1.0]
     res = landscape.interpolate(net, states[0], states[1], data, t=t,
                                 settings=landscape.Settings(samples=48, seed=5, device="cpu", progress=False,
-                                                            self_check=False),
-                                out=tmp_path, log=lines.append)
+                                                            self_check=False, log=lines.append),
+                                out=tmp_path)
     r, rt = _rows(120, 48, 5), _rows(60, 48, 5)
     ref = _slow_line(net, states, t, x[r], y[r], xt[rt], yt[rt])
     got = np.stack([res["train_loss"], res["train_acc"], res["test_loss"], res["test_acc"]], axis=1)
@@ -128,8 +128,8 @@ def test_resume_needs_the_same_subset(tmp_path):
     first = landscape.interpolate(net, states[0], states[1], data, settings=landscape.Settings(**kw_eval, samples=30),
                                   **kw)
     lines = []
-    again = landscape.interpolate(net, states[0], states[1], data, settings=landscape.Settings(**kw_eval, samples=30),
-                                  log=lines.append, **kw)
+    again = landscape.interpolate(net, states[0], states[1], data,
+                                  settings=landscape.Settings(**kw_eval, samples=30, log=lines.append), **kw)
     assert any(line.startswith("resuming") and "2 of 2 points already done" in line for line in lines)
     np.testing.assert_array_equal(again["train_loss"], first["train_loss"])
     for other in (dict(samples=31), dict(samples=None), dict(samples=30, seed=1)):
@@ -172,8 +172,7 @@ def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
                    "test": (torch.from_numpy(f["x_test"]), torch.from_numpy(f["y_test"]))}
     api = landscape.interpolate(model, torch.load(a), torch.load(b), tensors, t=[0, 0.5, 1],
                                 settings=landscape.Settings(samples=40, seed=2, device="cpu", progress=False,
-                                                            self_check=False),
-                                log=lambda _: None)
+                                                            self_check=False, log=lambda _: None))
     with np.load(tmp_path / "q" / "interp.npz") as f:
         np.testing.assert_allclose(f["train_loss"], api["train_loss"], rtol=1e-6)
         np.testing.assert_allclose(f["test_loss"], api["test_loss"], rtol=1e-6)
@@ -185,11 +184,10 @@ def test_cli_samples_is_the_apis_subset(capsys, tmp_path):
 
 def test_plane_and_rays_take_samples_too(capsys, tmp_path):
     net, states, data = small_bn_problem()
-    kw_eval = dict(samples=30, seed=1, device="cpu", progress=False, self_check=False)
-    kw = dict(log=lambda _: None)
+    kw_eval = dict(samples=30, seed=1, device="cpu", progress=False, self_check=False, log=lambda _: None)
     want = {"samples": 30, "seed": 1, "train": [30, 120], "test": [30, 60]}
-    plane = landscape.plane(net, states, data, grid=2, **kw, settings=landscape.Settings(**kw_eval))
-    rays = landscape.rays(net, [states[0]], data, directions=2, steps=3, max_distance=1.0, **kw,
+    plane = landscape.plane(net, states, data, grid=2, settings=landscape.Settings(**kw_eval))
+    rays = landscape.rays(net, [states[0]], data, rays=landscape.Rays(directions=2, steps=3, max_distance=1.0),
                           settings=landscape.Settings(**kw_eval))
     assert plane.sidecar["inputs"]["sample"] == want and rays.sidecar["inputs"]["sample"] == want
     npz, points = _cli_files(tmp_path)

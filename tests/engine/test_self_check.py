@@ -81,7 +81,8 @@ def test_line_rays_and_planes_around_one_point_check_themselves(problem, tmp_pat
     assert [p["coords"] for p in check["points"]] == [[0.0], [1.0]] and check["ok"]
     # The engine's value at t = 0 is the grid's own first value.
     assert check["points"][0]["engine"]["train_loss"] == pytest.approx(line["train_loss"][0], rel=1e-6)
-    rays = landscape.rays(net, states[:2], data, directions=2, steps=3, settings=landscape.Settings(progress=False))
+    rays = landscape.rays(net, states[:2], data, rays=landscape.Rays(directions=2, steps=3),
+                          settings=landscape.Settings(progress=False))
     assert [p["label"] for p in rays.sidecar["self_check"]["points"]] == ["point 0", "point 1"]
     around = landscape.plane(net, data=data, center=states[2], directions="random", grid=3,
                              settings=landscape.Settings(progress=False))

@@ -17,6 +17,16 @@ def test_settings_refuse_unknown_choices(field, value):
         Settings(**{field: value})
 
 
+def test_log_is_where_lines_go_and_never_compared_or_recorded():
+    """``Settings.log`` (issue 22, the former ``log=``) changes what is shown, never the numbers."""
+    lines: list[str] = []
+    quiet, collecting = Settings(log=lambda _: None), Settings(log=lines.append)
+    assert quiet == collecting == Settings() and Settings().log is print
+    assert "log" not in Settings(log=lines.append).to_json() and "log" not in repr(collecting)
+    with pytest.raises(UserError, match=r"^`log` must be a function taking one line, got str$"):
+        Settings(log="quiet")
+
+
 def test_demo_redoes_only_stale_results():
     calls = []
 

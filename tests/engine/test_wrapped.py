@@ -31,8 +31,8 @@ def case():
 
 
 def _line(model, s0, s1, data, log=lambda _: None):
-    res = landscape.interpolate(model, s0, s1, data, t=T, settings=landscape.Settings(progress=False, device="cpu"),
-                                log=log)
+    res = landscape.interpolate(model, s0, s1, data, t=T,
+                                settings=landscape.Settings(progress=False, device="cpu", log=log))
     return np.asarray(res["train_loss"]), np.asarray(res["test_loss"])
 
 

@@ -96,8 +96,8 @@ def test_plane_projects_states_from_another_device(directions):
     CPU states (through three points; around a center with random and PCA directions)."""
     model, states = _mlp_states(5)
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    common_eval = dict(device="cpu", progress=False, self_check=False, batch_size=20)
-    common = dict(data=(x, y), grid=3, log=lambda _m: None)
+    common_eval = dict(device="cpu", progress=False, self_check=False, batch_size=20, log=lambda _m: None)
+    common = dict(data=(x, y), grid=3)
 
     def run(to):
         s = [to(st) for st in states]
@@ -412,8 +412,8 @@ def test_gpu_states_give_the_cpu_plane():
     """States and a model on the GPU, with a trajectory: the plane on the GPU equals the one from CPU states."""
     model, states = _mlp_states(5)
     x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
-    common_eval = dict(progress=False, batch_size=20)
-    common = dict(data=(x, y), grid=3, log=lambda _m: None)
+    common_eval = dict(progress=False, batch_size=20, log=lambda _m: None)
+    common = dict(data=(x, y), grid=3)
     gpu = [{k: v.cuda() for k, v in s.items()} for s in states]
     got = landscape.plane(model.cuda(), points=gpu[:3], trajectory=gpu, marked=gpu[3:],
                           settings=landscape.Settings(**common_eval, device="cuda"), **common)
