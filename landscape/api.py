@@ -73,7 +73,7 @@ from landscape.compute.curve import DEFAULT_CURVE_T, CurveResult, evaluate_curve
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
 from landscape.engine.task import Job
-from swa.checkpoint import unwrap_model
+from swa.checkpoint import WRAPPER_KEYS, unwrap_model
 from swa.curves import CurveConfig, train_curve
 from landscape.engine.weights import Params, ParamSpace
 from landscape.compute.around_plane import evaluate_around
@@ -104,6 +104,8 @@ def _moved(name: str, kwargs: dict[str, Any]) -> Optional[str]:
             groups.setdefault("loss=landscape.Loss", []).append(f"{_LOSS_FIELDS[key]}={shown or repr(value)}")
         elif key in _GRID_FIELDS and name == "plane":
             groups.setdefault("grid=landscape.Grid", []).append(f"{key}={shown or repr(value)}")
+        elif key == "labels" and name == "interpolate":
+            groups.setdefault("start=", []).append("{label: point}, end={label: point}")
         elif key == "labels":
             groups.setdefault("points=", []).append("{label: point, ...}")
         elif name == "rays" and (key in _RAYS_FIELDS or key in ("directions", "normalization",
@@ -180,8 +182,12 @@ def _setup(model: nn.Module, data: Any, loss: Any, settings: Settings,
 
 
 def _is_labelled(value: Any) -> bool:
-    """Whether ``value`` is a ``{label: point}`` mapping rather than one state dict (whose values are tensors)."""
-    return isinstance(value, Mapping) and not any(isinstance(v, torch.Tensor) for v in value.values())
+    """Whether ``value`` is a ``{label: point}`` mapping rather than one checkpoint: a state dict (its values are
+    tensors) or a wrapped one (``{"state_dict": sd, "epoch": 3}``: a wrapper key, or values that are no point)."""
+    if not isinstance(value, Mapping) or any(k in WRAPPER_KEYS for k in value):
+        return False
+    return all(isinstance(v, (Mapping, nn.Module, str, Path)) and not isinstance(v, torch.Tensor)
+               for v in value.values())
 
 
 def _points(points: Any, model: nn.Module, default_labels: Optional[Sequence[str]] = None) -> list:

@@ -11,6 +11,7 @@ with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -25,13 +26,28 @@ from torch.optim.swa_utils import AveragedModel
 
 from swa.errors import CheckpointError
 
-__all__ = ["WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "unwrap_model", "check_compatible", "check_finite",
+__all__ = ["tensor_bytes", "state_digest", "WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "unwrap_model", "check_compatible", "check_finite",
            "load_into", "split_key"]
 
 # Tried in this order when a file holds a dict of wrappers.
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "swa_state_dict")
 _PREFIXES = ("module.", "_orig_mod.")
 _DROP_KEYS = ("n_averaged",)
+
+
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and bytes (the resume key of an in-memory checkpoint)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name]
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(tensor_bytes(t))
+    return h.hexdigest()
 
 
 def split_key(spec: str | os.PathLike) -> tuple[Path, Optional[str]]:

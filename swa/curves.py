@@ -35,7 +35,6 @@ are restored). ``curve.pt`` holds the result: the bends as state dicts, loadable
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -47,7 +46,7 @@ import torch.nn as nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from swa.checkpoint import check_compatible, check_finite
+from swa.checkpoint import check_compatible, check_finite, state_digest
 from swa.data import CLASSIFICATION
 from swa.devices import check_device_name, resolve_device
 from swa.errors import UserError
@@ -183,19 +182,6 @@ def load_curve(path: str | Path) -> tuple[Curve, dict[str, Any]]:
     if not ok:
         raise UserError(f"{path} is not a curve file (kind, bends and names expected)")
     return Curve(obj["kind"], obj["bends"], list(obj["names"])), obj
-
-
-def state_digest(state: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 of a state dict's names and tensor bytes (the endpoints in the resume key)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        v = state[name]
-        h.update(name.encode())
-        if isinstance(v, torch.Tensor):
-            h.update(str(v.dtype).encode())
-            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-                     if v.numel() else b"")
-    return h.hexdigest()
 
 
 class _CurveTrainer:

@@ -22,6 +22,7 @@ from landscape.engine.distributed import process_group
 from landscape.engine.forward import Forward
 from landscape.engine.inputs import Checkpoint, state_digest
 from landscape.engine.settings import Settings
+from landscape.engine.task import Job
 from swa.errors import UserError
 
 built = []
@@ -53,9 +54,9 @@ def main(out: str) -> None:
     plane = landscape.plane(model, data=data, center=state, directions="hessian", grid=3,
                             settings=landscape.Settings(device="cpu", progress=False, self_check=False, log=quiet))
     center = Checkpoint(None, "center", state, state_digest(state))
-    evaluate_around_line(model, as_eval_data(data), Forward(task="classification"), center,
-                         Settings(device="cpu", progress=False, self_check=False), about={}, direction="hessian",
-                         t=None, log=quiet)
+    job = Job(model, as_eval_data(data), Forward(task="classification"),
+              Settings(device="cpu", progress=False, self_check=False), {}, log=quiet)
+    evaluate_around_line(job, center, direction="hessian", t=None)
     d = plane.directions.directions
     record = {"objectives": built, "plane": hashlib.sha256(d.contiguous().numpy().tobytes()).hexdigest(),
               "eigenvalues": plane.directions.about["eigenvalues"], "line": ends}

@@ -40,6 +40,9 @@ def add_parser(sub) -> None:
                    help="weight decay on the point of the curve, ½·wd·‖φ(t)‖² (default 5e-4)")
     g.add_argument("--train-batch-size", type=int, default=128, metavar="N", help="training batch size (128)")
     g.add_argument("--free-ends", action="store_true", help="train the endpoints too (default: fixed)")
+    g.add_argument("--plane-grid", type=int, default=11, metavar="N",
+                   help="also the plane through A, the middle bend and B, N x N points, the curve drawn on it "
+                        "(default 11; 0: none)")
     g.add_argument("--init-noise", type=float, default=0.0, metavar="STD",
                    help="Gaussian noise on the middle bends at the start (default 0: on the straight line)")
     add_plot_flags(p, html=False)
@@ -69,8 +72,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--labels takes two labels (start, end), got {len(labels)}")
     start = around_checkpoint(ctx, args.start, [labels[0]] if labels[0] else None, flag="--from")
     end = around_checkpoint(ctx, args.end, [labels[1]] if labels[1] else None, flag="--to")
-    result = compute_curve(ctx, start, end, args.out, settings, training, t=t_axis, params=args.params)
+    if args.plane_grid < 0 or args.plane_grid == 1:
+        raise UserError(f"--plane-grid must be 0 (no plane) or at least 2, got {args.plane_grid}")
+    result = compute_curve(ctx, start, end, args.out, settings, training, t=t_axis, plane_grid=args.plane_grid,
+                           params=args.params)
     if result.is_main:
         print(result.summary_line())
-        draw_after(args, {"curve": [result.store.npz]})
+        if result.plane is not None:
+            print(result.plane.summary_line())
+        draw_after(args, {"curve": [result.store.npz],
+                          **({"plane": [result.plane.store.npz]} if result.plane is not None else {})})
     return 0

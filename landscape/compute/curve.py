@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 from landscape.compute.line import check_t, line_values
+from landscape.compute.options import Grid
+from landscape.compute.plane import PlaneResult, evaluate_plane
 from landscape.engine.bn import bn_strategy
 from landscape.engine.evaluator import AffineFamily
 from landscape.engine.forward import Forward
@@ -40,10 +42,12 @@ from landscape.engine.weights import ParamSelector, ParamSpace
 from landscape.geometry.grid import Axis
 from landscape.results.result import Result
 from landscape.results.store import ResultStore
+from swa.checkpoint import state_digest
 from swa.curves import Curve, CurveConfig, train_curve
 from swa.errors import UserError
 
-__all__ = ["CurveResult", "curve_task", "evaluate_curve", "compute_curve", "barrier", "DEFAULT_CURVE_T"]
+__all__ = ["CurveResult", "curve_task", "evaluate_curve", "curve_plane", "compute_curve", "barrier",
+           "DEFAULT_CURVE_T"]
 
 DEFAULT_CURVE_T = Axis(0.0, 1.0, 61)  # the reference's eval_curve.py --num_points 61
 PATHS = ("curve", "line")
@@ -117,6 +121,7 @@ class CurveResult(Result):
     ts: np.ndarray
     barriers: dict[str, dict[str, float]]
     reference: dict[str, Any]
+    plane: Optional[PlaneResult] = None  # the plane through the ends and the middle bend, when computed
 
     def point(self, t: float) -> dict[str, torch.Tensor]:
         """φ(t) as a state dict (:meth:`swa.curves.Curve.point`)."""
@@ -196,16 +201,42 @@ def evaluate_curve(job: Job, curve: Curve, *, t: Axis | Any = DEFAULT_CURVE_T, w
                        reference=reference)
 
 
+def curve_plane(job: Job, curve: Curve, ts: np.ndarray, labels: tuple[str, str], *, grid: int,
+                out: Optional[str | Path] = None) -> PlaneResult:
+    """The plane through the start, the middle bend and the end (the reference's ``plane.py``), with the
+    curve's points at ``ts`` projected onto it and drawn as its path. A curve of 3 bends (a quadratic Bezier
+    curve or a chain of two segments) lies in that plane exactly, and the sidecar's ``note`` says so; with more
+    bends the projections record each point's distance off the plane."""
+    middle = len(curve.bends) // 2
+    anchors = [Checkpoint(None, label, state, state_digest(state)) for label, state in
+               ((labels[0], curve.bends[0]), (f"bend {middle}", curve.bends[middle]), (labels[1], curve.bends[-1]))]
+    path = [Checkpoint(None, f"t={t:.3g}", state, state_digest(state)) for t, state in
+            ((float(t), curve.point(float(t))) for t in ts)]
+    result = evaluate_plane(job, anchors, out=out, trajectory=path, grid=Grid(points=grid))
+    if result.is_main:
+        kind = {"bezier": "quadratic Bezier curve", "polychain": "polygonal chain"}[curve.kind]
+        result.store.sidecar["note"] = (f"the {kind} lies in this plane exactly" if len(curve.bends) == 3
+                                        else f"the curve ({len(curve.bends)} bends) projected onto this plane")
+        result.store.save()
+    return result
+
+
 def compute_curve(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | Path, settings: Settings,
-                  training: CurveConfig, *, t: Axis | Any = DEFAULT_CURVE_T, params: ParamSelector = None,
-                  log: Callable[[str], None] = print) -> CurveResult:
+                  training: CurveConfig, *, t: Axis | Any = DEFAULT_CURVE_T, plane_grid: int = 0,
+                  params: ParamSelector = None, log: Callable[[str], None] = print) -> CurveResult:
     """Train a curve from ``start`` to ``end`` on a command's training data (``ctx``, with its augmentation)
     into ``out`` (``curve.pt``; resumed after an interruption), then evaluate it and the straight line there
-    (:func:`evaluate_curve`; the evaluation, on ``settings.device``, resumes as every result does)."""
+    (:func:`evaluate_curve`; the evaluation, on ``settings.device``, resumes as every result does); with
+    ``plane_grid``, also the plane through the start, the middle bend and the end on a ``plane_grid``² grid,
+    into ``out/plane`` (:func:`curve_plane`)."""
     data = ctx.data
     curve, history = train_curve(ctx.model, start.state, end.state, data.x_train, data.y_train, data.task,
                                  training, out=out, augment=data.augment, progress=settings.progress, log=log)
     job = Job(ctx.model, ctx.eval_data(), Forward(task=data.task), settings, ctx.to_json(), params, log)
-    return evaluate_curve(job, curve, t=t, weight_decay=training.weight_decay, labels=(start.label, end.label),
-                          out=out, training={"config": training.to_json(), "history": history,
-                                             "from": start.to_json(), "to": end.to_json()})
+    result = evaluate_curve(job, curve, t=t, weight_decay=training.weight_decay, labels=(start.label, end.label),
+                            out=out, training={"config": training.to_json(), "history": history,
+                                               "from": start.to_json(), "to": end.to_json()})
+    if plane_grid:
+        result.plane = curve_plane(job, curve, result.ts, (start.label, end.label), grid=plane_grid,
+                                   out=Path(out) / "plane")
+    return result

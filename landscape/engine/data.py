@@ -42,15 +42,11 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from swa.data import CLASSIFICATION, REGRESSION, TensorData
+from swa.checkpoint import tensor_bytes
 from swa.devices import map_tensors, to_device
 from landscape.engine.budget import CACHE_FRACTION, free_memory
 
 __all__ = ["Split", "EvalData", "as_eval_data", "place", "draw_indices", "tensor_bytes"]
-
-
-def tensor_bytes(t: torch.Tensor) -> bytes:
-    """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
 def place(batch: Any, device: torch.device, memory_format: torch.memory_format = torch.contiguous_format,

@@ -15,13 +15,14 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from swa.checkpoint import check_compatible, check_finite, load_state_dict, split_key, unwrap_model, unwrap_state_dict
+from swa.checkpoint import (check_compatible, check_finite, load_state_dict, split_key, state_digest, unwrap_model,
+                            unwrap_state_dict)
 from swa.data import DataSpec, TensorData, load_data
 from swa.devices import on_cpu
 from swa.errors import CheckpointError, UserError
 from swa.models import ModelSpec, build_model
 from swa.rundir import Run, open_run
-from landscape.engine.data import as_eval_data, tensor_bytes
+from landscape.engine.data import as_eval_data
 
 __all__ = ["Context", "Checkpoint", "load_context", "load_checkpoints", "as_checkpoints", "file_digest",
            "state_digest"]
@@ -33,16 +34,6 @@ def file_digest(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
-
-
-def state_digest(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of a state dict's names, dtypes, shapes and bytes (the resume key of an in-memory checkpoint)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name]
-        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        h.update(tensor_bytes(t))
     return h.hexdigest()
 
 

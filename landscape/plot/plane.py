@@ -110,6 +110,8 @@ def _panel(fig, ax, data: PlaneData, m: Metric, vmax: Optional[float], log: bool
         notes.append(f"{plural(n_blank_computed, 'point')} non-finite (blank)")
     if (~data.done).any():
         notes.append(f"{int(data.done.sum())} of {data.done.size} points computed")
+    if isinstance(data.sidecar.get("note"), str):  # what the computation says about the plane (a curve in it)
+        notes.append(data.sidecar["note"])
     if over.any():
         notes.append(f"{int(over.sum())} > {top:.3g} ({int(np.isposinf(z).sum())} inf)" if np.isposinf(z).any()
                      else f"{int(over.sum())} > {top:.3g}")

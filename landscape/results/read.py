@@ -41,7 +41,7 @@ _SIDECAR_FIELDS: dict[str, tuple[type, ...]] = {
     "units": (str,), "evaluation": (dict,), "versions": (dict,), "timings": (dict,), "from": (dict,), "to": (dict,),
     "length": (float,), "direction": (dict,), "axis": (str,), "delta": (float, type(None)),
     "normalization": (str,), "width": (dict,), "title": (str,), "extra_metrics": (list,), "kind": (str,),
-    "num_bends": (int,), "labels": (list,), "barriers": (dict,), "training": (dict,)}
+    "num_bends": (int,), "labels": (list,), "barriers": (dict,), "training": (dict,), "note": (str,)}
 _POINT_KINDS = ("trajectory", "checkpoint")
 
 

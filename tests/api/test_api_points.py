@@ -77,6 +77,19 @@ def test_interpolate_names_start_and_end_by_one_item_mappings(small):
     _same_values(named, plain)
 
 
+def test_a_wrapped_checkpoint_is_a_point_not_a_label(small):
+    """``{"state_dict": sd}`` and ``{"state_dict": sd, "epoch": 3}`` are checkpoints as saved by training loops
+    (unwrapped by the loader), never ``{label: point}``."""
+    model, states, data = small
+    plain = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], settings=SETTINGS)
+    for wrapped in ({"state_dict": states[0]}, {"state_dict": states[0], "epoch": 3}, {"model": states[0]}):
+        res = landscape.interpolate(model, wrapped, states[1], data, t=[0, 1], settings=SETTINGS)
+        assert res.sidecar["from"]["label"] == "start"
+        _same_values(res, plain)
+    with pytest.raises(TypeError, match=r"pass start=\{label: point\}, end=\{label: point\}$"):
+        landscape.interpolate(model, states[0], states[1], data, labels=["a", "b"], settings=SETTINGS)
+
+
 def test_rays_and_sharpness_name_their_points(small):
     model, states, data = small
     points = {"SGD": states[0], "SWA": states[1]}

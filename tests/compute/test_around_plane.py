@@ -285,6 +285,7 @@ def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
     from landscape.engine.forward import Forward
     from landscape.engine.inputs import as_checkpoints
     from landscape.engine.settings import Settings
+    from landscape.engine.task import Job
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 6, generator=g), torch.randint(0, 3, (300,), generator=g)
@@ -293,8 +294,8 @@ def test_interp_around_hessian_direction_has_the_top_curvature(tmp_path):
     center = as_checkpoints([net.state_dict()], None, net, ["w"])[0]
     settings = Settings(device="cpu", progress=False, batch_size=300)
     h = 0.02
-    res = evaluate_around_line(net, data, Forward(task=data.task), center, settings, about={}, direction="hessian",
-                               t=[-h, 0.0, h], log=lambda _: None)
+    job = Job(net, data, Forward(task=data.task), settings, {}, log=lambda _: None)
+    res = evaluate_around_line(job, center, direction="hessian", t=[-h, 0.0, h])
     lam = res.sidecar["direction"]["eigenvalue"]
     lo, mid, hi = res["train_loss"]
     np.testing.assert_allclose((lo + hi - 2 * mid) / h ** 2, lam, rtol=2e-2)
