@@ -69,7 +69,7 @@ from landscape.curvature.sharpness import (DEFAULT_METRICS, SharpnessResult, mea
                                            sharpness_settings)
 from landscape.compute.plane import PlaneResult, evaluate_plane
 from landscape.compute.rays import RaysResult, evaluate_rays
-from landscape.compute.curve import DEFAULT_CURVE_T, CurveResult, evaluate_curve
+from landscape.compute.curve import DEFAULT_CURVE_T, CurveResult, check_curve_bn, curve_t, evaluate_curve
 from landscape.geometry.presets import plane_preset
 from landscape.engine.settings import SETTINGS_FIELDS, Loss, Settings
 from landscape.engine.task import Job
@@ -341,11 +341,13 @@ def curve(model: nn.Module, start: Any, end: Any, data: Any, *, training: Option
         raise TypeError(f"training must be a landscape.CurveConfig, got {type(training).__name__}")
     training = replace(training, device=settings.device, seed=settings.seed)
     model, data, forward = _setup(model, data, None, settings)
+    curve_t(t)  # bad input is refused before any training
+    check_curve_bn(settings.resolved_bn(model))
     if not data.train.is_tensors:
         raise ValueError("curve() trains on tensors: pass data as (x, y) or {'train': (x, y), 'test': ...}")
     a, b = _point(start, model, "start"), _point(end, model, "end")
     trained, history = train_curve(model, a.state, b.state, data.train.x, data.train.y, forward.task, training,
-                                   out=out, progress=settings.progress, log=settings.log)
+                                   out=out, progress=settings.progress, overwrite=settings.overwrite, log=settings.log)
     job = Job(model, data, forward, settings, _about(model, data, forward), params, settings.log)
     return evaluate_curve(job, trained, t=t, weight_decay=training.weight_decay, labels=(a.label, b.label), out=out,
                           training={"config": training.to_json(), "history": history})

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -39,6 +38,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from scripts.benchlib import hardware  # noqa: E402
+
 MODES = ("api-loader", "api-tensors", "cli")
 # The same without landscape.engine.allocator.reuse_freed_memory (the fix of issue 20), to measure what it removes.
 BASELINES = ("api-tensors-nofix", "cli-nofix")
@@ -80,17 +82,6 @@ class ResNetBN(nn.Module):
 def resnet_bn(num_outputs=10, input_shape=None, **kwargs):
     return ResNetBN(num_classes=num_outputs, **kwargs)
 '''
-
-
-def hardware() -> str:
-    import torch
-
-    from landscape.engine.probe import device_name
-
-    cpu = device_name(torch.device("cpu"))  # the model name in /proc/cpuinfo, else platform's
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
 
 
 def prepare(work: Path, n_train: int, n_test: int, seed: int = 0) -> dict:

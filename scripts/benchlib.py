@@ -3,6 +3,8 @@ waits for the GPU, and the arithmetic the baselines share with the toolkit."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -44,3 +46,13 @@ def digits_swa_run(out: Path, device: str) -> Path:
     """Train ``train --method swa`` on digits with the defaults into ``out``."""
     cli("train", "--method", "swa", "--out", str(out), "--quiet", "--device", device)
     return out
+
+
+def hardware() -> str:
+    """The machine a benchmark ran on, detected (never assumed): CPU model, logical CPUs, GPU, versions, threads."""
+    from landscape.engine.probe import device_name
+
+    cpu = device_name(torch.device("cpu"))  # the model name in /proc/cpuinfo, else platform's
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, Python {platform.python_version()}")

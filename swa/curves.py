@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from swa.checkpoint import check_compatible, check_finite, state_digest
 from swa.data import CLASSIFICATION
 from swa.devices import check_device_name, resolve_device
-from swa.errors import UserError
+from swa.errors import StaleResultsError, UserError
 from swa.evaluation import batch_loss
 from swa.io import save_torch
 
@@ -287,32 +287,44 @@ class _CurveTrainer:
 def train_curve(model: nn.Module, start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tensor],
                 x: torch.Tensor, y: torch.Tensor, task: str, config: CurveConfig = CurveConfig(), *,
                 out: Optional[str | Path] = None, augment: Optional[Callable] = None, progress: bool = True,
-                log: Callable[[str], None] = print) -> tuple[Curve, list[dict[str, Any]]]:
+                overwrite: bool = False, log: Callable[[str], None] = print) -> tuple[Curve, list[dict[str, Any]]]:
     """Train a curve from ``start`` to ``end`` (state dicts of ``model``'s architecture) on ``(x, y)``; returns
     the curve and the per-epoch history (``train_loss`` is the mean loss at the drawn points, without the
     weight-decay term). With ``out``, the state is saved after every epoch and a call on the same directory
-    with the same inputs resumes (bitwise on a CPU); ``out/curve.pt`` holds the result.
+    with the same inputs resumes (bitwise on a CPU), and one of other inputs is refused unless ``overwrite``
+    (then training starts afresh); ``out/curve.pt`` holds the result.
 
     Raises:
-        UserError: endpoints that do not fit the model or are not finite; ``out`` holding a curve of other inputs.
+        UserError: endpoints that do not fit the model, are not finite or are the same point;
+            StaleResultsError: ``out`` holding a curve of other inputs (without ``overwrite``).
     """
     for label, state in (("start", start), ("end", end)):
         check_compatible(model, state, source=f"the curve's {label} point")
         check_finite(state, source=f"the curve's {label} point")
     device = resolve_device(config.device)
+    names = [name for name, _ in model.named_parameters()]
+    if all(torch.equal(start[n], end[n]) for n in names):
+        raise UserError("the curve's start and end points hold the same weights: there is nothing to connect")
     endpoints = {"start": state_digest(start), "end": state_digest(end)}
     trainer = _CurveTrainer(model, start, end, config, device)
     state_path = Path(out) / CURVE_STATE if out is not None else None
     key = {"config": {k: v for k, v in config.to_json().items() if k != "device"}, "endpoints": endpoints,
            "task": task, "data": state_digest({"x": x, "y": y})}
     if state_path is not None and state_path.exists():
-        saved = torch.load(state_path, map_location="cpu", weights_only=True)
-        if saved.get("key") != key:
-            raise UserError(f"{out} holds a curve of other inputs (endpoints, data or training settings); use "
-                            "another directory or delete it")
-        trainer.load_state_dict(saved["state"])
-        if trainer.epoch < config.epochs:
-            log(f"resuming the curve in {out} at epoch {trainer.epoch + 1}/{config.epochs}")
+        try:
+            saved = torch.load(state_path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError, EOFError) as exc:
+            if not overwrite:
+                raise UserError(f"cannot read {state_path} ({str(exc).splitlines()[0][:120]}); pass `overwrite=True` "
+                                "to start afresh") from None
+            saved = {}
+        if saved.get("key") == key:
+            trainer.load_state_dict(saved["state"])
+            if trainer.epoch < config.epochs:
+                log(f"resuming the curve in {out} at epoch {trainer.epoch + 1}/{config.epochs}")
+        elif not overwrite:
+            raise StaleResultsError(f"{out} holds a curve of other inputs (endpoints, data or training settings); "
+                                    "use another directory or pass `overwrite=True`")
     x, y = x.to(device), y.to(device)
     while trainer.epoch < config.epochs:
         record = trainer.train_epoch(x, y, task, augment, progress)

@@ -6,7 +6,7 @@ one line and exits non-zero; library callers can catch it like any
 ``ValueError``.
 """
 
-__all__ = ["UserError", "CheckpointError", "DataError", "ModelError", "ConfigError"]
+__all__ = ["UserError", "CheckpointError", "DataError", "ModelError", "ConfigError", "StaleResultsError"]
 
 
 class UserError(ValueError):
@@ -27,3 +27,7 @@ class ModelError(UserError):
 
 class ConfigError(UserError):
     """A hyperparameter or a combination of flags makes no sense."""
+
+
+class StaleResultsError(UserError):
+    """The output directory holds results of other inputs (use another directory or overwrite)."""

@@ -3,7 +3,8 @@
 A Bezier curve or a polygonal chain through ``--bends`` points (Garipov et al. 2018; ``swa.curves``) is
 trained from ``--from A`` to ``--to B`` on the training data of the run (or of ``--model``/``--data``), then
 train/test loss and accuracy are evaluated at ``--t`` along the curve and along the straight line between
-its ends (``landscape.compute.curve``). With ``--run RUN_DIR``, A and B may be ``final`` or ``swa``. Both
+its ends (``landscape.compute.curve``). With ``--run RUN_DIR``, A and B may be ``final`` or ``swa`` (the
+default: the run's last SGD iterate to its SWA average). Both
 steps resume after an interruption. The evaluation flags (``--batch-size``, ``--bn-pass``, ...) are those of
 ``plane``; the curve's training batch size is ``--train-batch-size``.
 """
@@ -58,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise UserError("curve needs --out DIR")
+    if args.start is None and args.end is None and args.run is not None:  # a run's SGD iterate to its average
+        args.start, args.end = "final", "swa"
     if args.start is None or args.end is None:
-        raise UserError("curve needs --from A --to B (checkpoints; with --run also 'final' or 'swa')")
+        raise UserError("curve needs --from A --to B (checkpoints; with --run also 'final' or 'swa', the default)")
     t_axis = parse_axis(args.t, "--t") if args.t is not None else DEFAULT_CURVE_T
     settings = settings_from_args(args)
     training = CurveConfig(kind=args.kind, bends=args.bends, epochs=args.epochs, lr=args.lr, momentum=args.momentum,

@@ -8,7 +8,9 @@ each method's paired difference with SGD, its 95 % interval and a plain sentence
 the landscape of the first seed: the line from the pretrained model to each fine-tuned one past
 both ends, the planes through the cyclical and the constant SWA trajectories, the SGD → SWA line,
 rays from SGD and SWA, random filter-normalized planes around SGD and around SWA on the same
-directions, the PCA plane of the trajectory and the sharpness of SGD and SWA; and writes
+directions, the PCA plane of the trajectory, the sharpness of SGD and SWA, and mode-connecting curves
+(Garipov et al. 2018) from SGD to SWA (both constant rate) and from SGD to the SGD solution of the second
+seed, each against its straight line (``--curve-epochs``); and writes
 OUT/report/report.html with all of it. Re-running reuses finished runs and results.
 """
 
@@ -37,6 +39,9 @@ def add_parser(sub) -> None:
     p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="the landscape and sharpness: " + samples_help(test=True) + " (a quick look)")
+    p.add_argument("--curve-epochs", type=int, default=6, metavar="N",
+                   help="epochs of the mode-connecting curves (SGD to SWA, and SGD to another seed's SGD; default "
+                        "6; 0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-plot", action="store_true", help="no figures and no report")
     p.set_defaults(handler=run)
@@ -51,12 +56,14 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.grid < 2:  # checked before anything is trained, not after
         raise UserError(f"--grid must be at least 2, got {args.grid}")
+    if args.curve_epochs < 0:
+        raise UserError(f"--curve-epochs must be 0 (no curves) or more, got {args.curve_epochs}")
     if args.samples is not None and args.samples < 1:
         raise UserError(f"--samples must be at least 1, got {args.samples}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from landscape.study.run import run_study, study_landscape
+    from landscape.study.run import CurvePlan, run_study, study_landscape
     from landscape.engine.settings import Settings
     from landscape.study.table import study_markdown
     from swa.study import StudySpec
@@ -71,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     print(study_markdown(study))
     settings = Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
                         samples=args.samples)  # the landscape's evaluation, as the Python API takes it
-    landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings)
+    curves = CurvePlan(epochs=args.curve_epochs, plane_grid=args.grid,
+                       partner_seed=seeds[1] if len(seeds) > 1 else None) if args.curve_epochs else None
+    landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings, curves=curves)
     if not args.no_plot:
         from landscape.report import build_report
 

@@ -69,6 +69,30 @@ def _stats(values: np.ndarray, dl: np.ndarray) -> dict[str, float]:
     return {"min": float(values.min()), "max": float(values.max()), "avg": float(values.mean()), "int": integral}
 
 
+def curve_t(t: Axis | Any) -> np.ndarray:
+    """The values of ``t`` (an :class:`Axis` or a 1-D array), checked to lie in [0, 1].
+
+    Raises:
+        UserError: not finite numbers, or outside [0, 1].
+    """
+    t = check_t(t)
+    values = line_values(t) if isinstance(t, Axis) else np.asarray(t, dtype=np.float64)
+    if values.min() < 0 or values.max() > 1:
+        raise UserError(f"`t` must lie in [0, 1] on a curve, got {values.min():g} to {values.max():g}")
+    return values
+
+
+def check_curve_bn(bn: str) -> None:
+    """Refuse a BatchNorm strategy that interpolates stored statistics: a curve's bends have none of their own.
+
+    Raises:
+        UserError: ``bn="interpolate"``.
+    """
+    if bn_strategy(bn).follows_weights:
+        raise UserError("`bn='interpolate'` does not apply to a curve (its bends have no BatchNorm statistics of "
+                        "their own); use `bn='recompute'`")
+
+
 def curve_task(space: ParamSpace, curve: Curve, bn: str, t: Axis | Any = DEFAULT_CURVE_T,
                budget: Optional[Budget] = None, labels: tuple[str, str] = ("start", "end")) -> Task:
     """The curve and the straight line between its ends at every ``t`` (in [0, 1]), as one (2, T) task.
@@ -76,13 +100,9 @@ def curve_task(space: ParamSpace, curve: Curve, bn: str, t: Axis | Any = DEFAULT
     Raises:
         UserError: ``t`` outside [0, 1]; ``bn="interpolate"``.
     """
-    if bn_strategy(bn).follows_weights:
-        raise UserError("`bn='interpolate'` does not apply to a curve (its bends have no BatchNorm statistics of "
-                        "their own); use `bn='recompute'`")
+    check_curve_bn(bn)
+    values = curve_t(t)
     t = check_t(t)
-    values = line_values(t) if isinstance(t, Axis) else np.asarray(t, dtype=np.float64)
-    if values.min() < 0 or values.max() > 1:
-        raise UserError(f"`t` must lie in [0, 1] on a curve, got {values.min():g} to {values.max():g}")
     if budget is not None:
         budget("curve", 2 * len(values), len(curve.bends) - 1)
     thetas = [space.params_of(b) for b in curve.bends]
@@ -230,8 +250,11 @@ def compute_curve(ctx: Context, start: Checkpoint, end: Checkpoint, out: str | P
     ``plane_grid``, also the plane through the start, the middle bend and the end on a ``plane_grid``² grid,
     into ``out/plane`` (:func:`curve_plane`)."""
     data = ctx.data
+    curve_t(t)  # bad input is refused before any training
+    check_curve_bn(settings.resolved_bn(ctx.model))
     curve, history = train_curve(ctx.model, start.state, end.state, data.x_train, data.y_train, data.task,
-                                 training, out=out, augment=data.augment, progress=settings.progress, log=log)
+                                 training, out=out, augment=data.augment, progress=settings.progress,
+                                 overwrite=settings.overwrite, log=log)
     job = Job(ctx.model, ctx.eval_data(), Forward(task=data.task), settings, ctx.to_json(), params, log)
     result = evaluate_curve(job, curve, t=t, weight_decay=training.weight_decay, labels=(start.label, end.label),
                             out=out, training={"config": training.to_json(), "history": history,

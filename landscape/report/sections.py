@@ -1,7 +1,7 @@
 """The report's sections, from what :func:`landscape.results.read.find_results` found.
 
 A section appears only when its results exist: runs (settings), results (final metrics of each
-run), training curves, planes, lines, rays, sharpness, Hessian spectrum. Every plot is drawn by
+run), training curves, planes, lines, rays, curves between solutions, sharpness, Hessian spectrum. Every plot is drawn by
 the same function ``swa-landscape plot`` uses and saved under ``figures/``; every result carries
 its provenance from its sidecar (inputs and checkpoint SHA-256s, BN mode, seeds, versions, time).
 """
@@ -17,6 +17,7 @@ import numpy as np
 from landscape.results.metrics import METRICS
 from landscape.report.blocks import Figure, Interactive, Provenance, Section, Table, Text, fmt, lit
 from landscape.plot.style import save_figure, loss_name_of, title_of
+from landscape.plot.connectivity import connectivity_figure
 from landscape.plot.curves import curves_figure
 from landscape.plot.plane import plane_figure
 from landscape.plot.surface import plane_page
@@ -274,6 +275,34 @@ def _rays(ray_sets, figs: _Figures) -> Section:
     return s
 
 
+def _connectivity(curves, figs: _Figures) -> Section:
+    s = Section("connectivity", "Curves between solutions", intro="Mode connectivity (Garipov et al. 2018): a "
+                "curve trained between two checkpoints against the straight line between them. A barrier is the "
+                "most a path rises above the straight interpolation of its ends' values.")
+    for data in curves:
+        name = _name(data.path)
+        kind = {"bezier": "Bezier curve", "polychain": "polygonal chain"}.get(data.kind, data.kind)
+        s.blocks.append(Figure(figs.save(connectivity_figure(data, math_labels=figs.math), f"curve-{name}"),
+                               f"{lit(name)}: {lit(data.labels[0])} → {lit(data.labels[1])}, a {kind} and the "
+                               "straight line."))
+        rows = []
+        for row, path in enumerate(("curve", "line")):
+            b = data.barriers.get(path, {})
+            done = data.done[row]
+            loss = data.values["train_loss"][row][done]
+            err = 100.0 - 100.0 * data.values["test_acc"][row][done]
+            rows.append([kind if path == "curve" else "straight line", fmt(b.get("train_loss")),
+                         fmt(b.get("test_err")), fmt(float(np.max(loss))) if loss.size else "–",
+                         fmt(float(np.max(err))) if np.isfinite(err).any() else "–"])
+        s.blocks.append(Table(["path", "barrier: train loss", "barrier: test error (points)", "max train loss",
+                               "max test error (%)"], rows))
+        note = _nonfinite_note(data.values, data.done)
+        if note:
+            s.blocks.append(note)
+        s.blocks.append(result_provenance(data.sidecar, data.path))
+    return s
+
+
 def _metric_value(entry: Any) -> str:
     if not isinstance(entry, dict):
         return "–"
@@ -358,6 +387,7 @@ def build_sections(results: dict[str, list], figures: Path, dpi: int = 110,
         ("plane", lambda: [_planes(results["plane"], figs)]),
         ("interp", lambda: [_lines(results["interp"], figs)]),
         ("rays", lambda: [_rays(results["rays"], figs)]),
+        ("curve", lambda: [_connectivity(results["curve"], figs)]),
         ("sharpness", lambda: _sharpness(results["sharpness"], figs)),
     ]
     for kind, make in steps:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from swa.errors import UserError
+from swa.errors import StaleResultsError, UserError
 from swa.io import atomic_path, write_json
 from swa.rundir import versions
 
@@ -28,10 +28,6 @@ __all__ = ["ResultStore", "StaleResultsError", "normalize_inputs", "read_matchin
 def extra_metric_names(extras: tuple[str, ...]) -> tuple[str, ...]:
     """The result's arrays of a ``forward_fn``'s extra metrics: ``train_<name>`` for each, then ``test_<name>``."""
     return tuple(f"train_{e}" for e in extras) + tuple(f"test_{e}" for e in extras)
-
-
-class StaleResultsError(UserError):
-    """The output directory holds results of other inputs (use another directory or overwrite)."""
 
 
 def normalize_inputs(obj: Any) -> Any:

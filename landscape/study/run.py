@@ -10,7 +10,7 @@ interrupted ones; ``swa-landscape demo`` and ``scripts/repro_mnist_finetune.py``
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -33,6 +33,8 @@ from landscape.engine.inputs import load_checkpoints, load_context
 from landscape.compute.line import compute_interp
 from landscape.curvature.sharpness import compute_sharpness, sharpness_settings
 from landscape.compute.rays import compute_rays
+from landscape.compute.curve import compute_curve
+from swa.curves import CurveConfig
 
 __all__ = ["run_study", "study_landscape", "checkpoint_metrics"]
 
@@ -100,7 +102,8 @@ def _reuse_or_redo(compute):
 
 
 def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] = None, line_points: int = 41,
-                    rays: tuple[int, int, float] = (6, 11, 10.0), sharpness: bool = True) -> Path:
+                    rays: tuple[int, int, float] = (6, 11, 10.0), sharpness: bool = True,
+                    curves: Optional[CurvePlan] = None) -> Path:
     """The landscape of seed ``seed``'s runs, each result resumed or reused; returns ``OUT/landscape``.
 
     The line from the pretrained model to each fine-tuned one past both ends (the MNIST fine-tuning
@@ -109,7 +112,8 @@ def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] 
     t = -0.5 to 1.5 at ``line_points`` points); ``rays = (directions, steps, distance)`` random rays
     from SGD and SWA (Fig. 4); random filter-normalized planes around SGD and
     SWA on the same directions (Li et al.); the PCA plane of the constant-rate trajectory; and,
-    with ``sharpness``, the top Hessian eigenvalue, trace and adaptive sharpness of SGD and SWA.
+    with ``sharpness``, the top Hessian eigenvalue, trace and adaptive sharpness of SGD and SWA; with ``curves``
+    (a :class:`CurvePlan`), the mode-connecting curves of :func:`connect_solutions`.
     ``settings``: a :class:`~landscape.engine.settings.Settings` (its ``device``, ``seed``, ``progress``, which
     also says whether to print progress lines, and ``samples``: evaluate everything on a fixed random subset of
     that many training (and test) samples drawn from ``seed`` (``--samples``; a quick look), else on all of them).
@@ -165,4 +169,40 @@ def study_landscape(spec, seed: int, *, grid: int, settings: Optional[Settings] 
             metrics=("hessian_top_eigenvalues", "hessian_trace", "adaptive_average")))
         if settings.progress:
             print(sharp.md_path.read_text().split("\n\nTraining loss")[0])
+    if curves is not None:
+        partner = Path(spec.out) / f"seed-{curves.partner_seed}" / "sgd"
+        other = load(reported_checkpoint(partner), f"{LABELS['sgd']}, seed {curves.partner_seed}") \
+            if curves.partner_seed is not None and partner.is_dir() else None
+        sentence = connect_solutions(ctx, sgd, tuned["swa-const"], other, out, curves, settings, again)
+        say(sentence)
     return out
+
+
+@dataclass(frozen=True)
+class CurvePlan:
+    """The demo's curves (Garipov et al. 2018): ``epochs`` of curve training (its other settings the
+    reference's), evaluated at ``points`` values of t, with the plane through the ends and the bend on a
+    ``plane_grid``² grid (0: none); ``partner_seed``: the seed whose SGD solution the second curve reaches."""
+
+    epochs: int = 6
+    points: int = 21
+    plane_grid: int = 0
+    partner_seed: Optional[int] = None
+
+
+def connect_solutions(ctx, sgd, swa, other, out: Path, plan: CurvePlan, settings: Settings,
+                      again: Callable) -> str:
+    """Curves from SGD (constant) to SWA (constant), and from SGD to the SGD solution of another seed
+    (``other``, when there is one: the reference's classic case), each beside its straight line; returns the
+    sentence that compares their barriers."""
+    training = CurveConfig(epochs=plan.epochs, seed=settings.seed, device=settings.device)
+    pairs = [("curve-sgd-swa", sgd, swa)] + ([("curve-sgd-seeds", sgd, other)] if other is not None else [])
+    parts = []
+    for name, a, b in pairs:
+        res = again(lambda s, a=a, b=b, name=name: compute_curve(
+            ctx, a, b, out / name, s, training, t=Axis(0.0, 1.0, plan.points), plane_grid=plan.plane_grid,
+            log=lambda _: None))
+        line, curve = res.barriers["line"]["train_loss"], res.barriers["curve"]["train_loss"]
+        parts.append(f"{a.label} → {b.label}: barrier {line:.3g} on the straight line, {curve:.3g} on the "
+                     "curve")
+    return "Mode connectivity (training loss): " + "; ".join(parts) + "."

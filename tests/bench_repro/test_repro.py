@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from scripts import repro_cifar_reimpl, repro_mnist_finetune, repro_swa_paper  # noqa: E402
+from scripts import repro_cifar_reimpl, repro_mnist_finetune, repro_mode_connectivity, repro_swa_paper  # noqa: E402
 from scripts.reprolib import run_main  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -171,3 +171,26 @@ def test_cifar_reimpl_smoke(tmp_path):
     assert "SGD" in json.dumps(sidecar)  # SGD's final model is marked on SWA's plane
     text = (tmp_path / "reproduction.md").read_text()
     assert "Friedman #1, test MSE" in text and not math.isnan(friedman["methods"]["swa"]["vs_baseline"]["mean"])
+
+
+def test_mode_connectivity_smoke(tmp_path):
+    """The curve recipe end to end on tiny data: endpoints, a Bezier curve and a chain per model, the table
+    against the reference README's numbers, whose measured cells come from the runs' own curve.npz."""
+    assert repro_mode_connectivity.main(["--smoke", "--quiet", "--out", str(tmp_path)]) == 0
+    import numpy as np
+
+    for model in repro_mode_connectivity.SMOKE:
+        folder = tmp_path / "cifar10" / model
+        ends = [json.loads((folder / f"sgd-seed-{s}" / "manifest.json").read_text()) for s in (0, 1)]
+        assert [e["config"]["seed"] for e in ends] == [0, 1] and all(e["status"] == "complete" for e in ends)
+        for kind in ("bezier", "polychain"):
+            d = np.load(folder / f"curve-{kind}" / "curve.npz")
+            assert d["ts"].tolist() == [0.0, 0.5, 1.0] and np.isfinite(d["tr_loss"]).all()
+            side = json.loads((folder / f"curve-{kind}" / "curve.json").read_text())
+            assert side["kind"] == kind and side["training"]["config"]["lr"] == \
+                repro_mode_connectivity.RECIPES[model].curve_lr
+    text = (tmp_path / "reproduction.md").read_text()
+    bezier = np.load(tmp_path / "cifar10" / "preresnet164" / "curve-bezier" / "curve.npz")
+    assert f"{bezier['tr_loss'].min():.2f} / {bezier['tr_loss'].max():.2f}" in text  # the measured cell
+    assert "| 0.09 / 0.18 |" in text  # the reference's PreResNet164 Bezier row on CIFAR-10
+    assert (tmp_path / "report" / "report.html").is_file()

@@ -125,7 +125,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     from support import assert_picture
 
     argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--samples", "300",
-            "--device", "cpu", "--quiet")
+            "--curve-epochs", "1", "--device", "cpu", "--quiet")
     code, out, err = cli(capsys, *argv)
     assert code == 0, err
     study = json.loads((tmp_path / "study.json").read_text())
@@ -142,12 +142,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "| SWA (cyclical) |" in out and " ± " in out and "beat SGD (constant) in" in out and "95% CI" in out
     assert out.strip().splitlines()[-1].endswith(f"report: {tmp_path / 'report' / 'report.html'}")  # said last
     html = (tmp_path / "report" / "report.html").read_text()
-    for section in ("study", "runs", "curves", "planes", "lines", "rays", "sharpness"):
+    for section in ("study", "runs", "curves", "planes", "lines", "rays", "connectivity", "sharpness"):
         assert f'<section id="{section}">' in html, section
     figures = {p.name for p in (tmp_path / "report" / "figures").glob("*.png")}
     assert {"plane-plane-swa-cyclic.png", "plane-plane-swa-const.png", "plane-random-sgd.png", "plane-random-swa.png",
             "plane-pca.png", "line-sgd-to-swa.png", "rays-rays.png", "sharpness.png", "curves.png"} <= figures
     assert any(f.startswith("lines-from-") for f in figures)  # pretrained -> every fine-tuned model, overlaid
+    assert {"curve-curve-sgd-swa.png", "curve-curve-sgd-seeds.png"} <= figures  # SGD -> SWA, SGD -> SGD seed 1
+    for name in ("curve-sgd-swa", "curve-sgd-seeds"):
+        side = json.loads((tmp_path / "landscape" / name / "curve.json").read_text())
+        assert side["training"]["config"]["epochs"] == 1 and side["barriers"]["curve"]["train_loss"] >= 0
     for name in figures:
         assert_picture(tmp_path / "report" / "figures" / name)
     # The random planes around SGD and SWA use the same directions.

@@ -17,7 +17,7 @@ import torch
 
 from support import cli
 
-COMMANDS = ("train", "plane", "interp", "rays", "sharpness", "plot", "export", "report", "demo")
+COMMANDS = ("train", "plane", "interp", "rays", "curve", "sharpness", "plot", "export", "report", "demo")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,8 @@ def fz(tiny_run, tmp_path_factory):
     assert main(["plane", "--run", run, "--out", str(outs["plane"]), "--grid", "2", *quiet]) == 0
     assert main(["interp", "--run", run, "--out", str(outs["interp"]), "--t", "0:1:2", *quiet]) == 0
     assert main(["rays", "--run", run, "--out", str(outs["rays"]), "--directions", "2", "--steps", "2", *quiet]) == 0
+    assert main(["curve", "--run", run, "--from", "final", "--to", "swa", "--epochs", "1", "--t", "0:1:2",
+                 "--plane-grid", "0", "--train-batch-size", "512", "--out", str(outs["curve"]), *quiet]) == 0
     assert main(["sharpness", "--run", run, "--out", str(outs["sharpness"]), "--metrics", "hessian_trace",
                  "--trace-matvecs", "3", "--samples", "50", *quiet]) == 0
     assert main(["plot", str(outs["interp"]), "--out", str(outs["plot"])]) == 0
@@ -92,6 +94,9 @@ def _points(command: str, bad: str) -> list[str]:
     if command == "interp":
         return ["--from", "{f[ckpt]}", "--to", bad, "--model", "cnn_small", "--model-kwargs", '{"width": 4}',
                 "--data", "digits"]
+    if command == "curve":
+        return ["--from", "{f[ckpt]}", "--to", bad, "--model", "cnn_small", "--model-kwargs", '{"width": 4}',
+                "--data", "digits"]
     if command == "rays":
         return ["--points", bad, "--model", "cnn_small", "--model-kwargs", '{"width": 4}', "--data", "digits"]
     return ["--points", "{f[ckpt]}", bad, "--model", "cnn_small", "--model-kwargs", '{"width": 4}', "--data",
@@ -123,6 +128,15 @@ OWN = {
              ["--run", "{f[run]}", "--max-distance", "-1"], ["--run", "{f[run]}", "--delta", "0"],
              ["--run", "{f[run]}", "--normalization", "bogus"], ["--run", "{f[run]}", "--max-distance", "nan"],
              ["--run", "{f[run]}", "--directions", "100000", "--steps", "100000"]],
+    "curve": [["--run", "{f[run]}", "--from", "final", "--to", "swa", *c] for c in (
+        ["--bends", "1"], ["--bends", "2"], ["--bends", "x"], ["--kind", "spline"], ["--epochs", "0"],
+        ["--epochs", "-3"], ["--lr", "-1"], ["--lr", "nan"], ["--lr", "inf"], ["--momentum", "1.5"],
+        ["--momentum", "-0.1"], ["--weight-decay", "-1"], ["--weight-decay", "nan"], ["--train-batch-size", "1"],
+        ["--train-batch-size", "0"], ["--t", "-0.5:1:5"], ["--t", "0:2:5"], ["--t", "0:1"], ["--t", "1:0:5"],
+        ["--plane-grid", "1"], ["--plane-grid", "-1"], ["--init-noise", "-1"], ["--init-noise", "nan"],
+        ["--bn", "interpolate"], ["--labels", "a"], ["--to", "final"])]
+        + [["--run", "{f[run]}", "--from", "final"], ["--run", "{f[run]}", "--to", "swa"],
+           ["--from", "final", "--to", "swa"], ["--run", "{f[run]}", "--from", "best", "--to", "swa"]],
     "sharpness": [["--run", "{f[run]}", "--metrics", "bogus"], ["--run", "{f[run]}", "--samples", "0"],
                   ["--run", "{f[run]}", "--top-k", "0"], ["--run", "{f[run]}", "--trace-matvecs", "-1"],
                   ["--run", "{f[run]}", "--bn", "interpolate"], ["--run", "{f[notrun]}"],
@@ -186,7 +200,7 @@ def _cases(command: str) -> list[list[str]]:
     if command == "demo":
         return cases + [c for c in COMMON if c[0] in ("--device", "--seed", "--no-such-flag", "--out")]
     shared = [["--run", "{f[run]}", *c] if command != "train" else c for c in COMMON]
-    if command in ("plane", "interp", "rays"):
+    if command in ("plane", "interp", "rays", "curve"):
         shared += LANDSCAPE
         shared += [_points(command, f"{{f[{b}]}}") for b in BAD_CHECKPOINTS]
     elif command == "sharpness":

@@ -31,7 +31,7 @@ from swa.curves import load_curve
 from support import ROOT, assert_picture, cli, kill_when
 
 TS = [0.0, 0.25, 0.5, 0.75, 1.0]
-FAST = ("--device", "cpu", "--quiet", "--batch-size", "2048")
+FAST = ("--device", "cpu", "--quiet", "--batch-size", "2048", "--plane-grid", "0")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def curve_run(tiny_run, tmp_path_factory):
     """A Bezier curve (2 epochs) from the tiny run's final SGD point to its SWA average, through the CLI."""
     out = tmp_path_factory.mktemp("curve")
     argv = ["curve", "--run", str(tiny_run.out), "--from", "final", "--to", "swa", "--epochs", "2",
-            "--t", "0:1:5", "--out", str(out), *FAST]
+            "--t", "0:1:5", "--out", str(out), *FAST, "--plane-grid", "3"]  # (the last --plane-grid counts)
     assert main(argv) == 0
     return tiny_run, out
 
@@ -96,9 +96,16 @@ def test_reference_keys_and_barriers(curve_run):
     assert barrier(np.array(TS), np.array([1.0, 2.0, 5.0, 2.0, 1.0])) == 4.0
 
 
-def test_figure_and_plot_command(curve_run, tmp_path, capsys):
+def test_figure_plane_and_plot_command(curve_run, tmp_path, capsys):
+    """The figures; the plane through the ends and the bend holds the curve exactly (3 bends)."""
     _, out = curve_run
     assert_picture(out / "curve.png")
+    assert_picture(out / "plane.png")
+    side = json.loads((out / "plane" / "plane.json").read_text())
+    path = [p for p in side["projections"] if p["kind"] == "trajectory"]
+    extent = max(abs(p["x"]) + abs(p["y"]) for p in path)
+    assert len(path) == 5 and extent > 0 and max(p["distance"] for p in path) < 1e-4 * extent
+    assert side["note"] == "the quadratic Bezier curve lies in this plane exactly"
     code, printed, err = cli(capsys, "plot", str(out), "--out", str(tmp_path))
     assert code == 0, err
     assert (tmp_path / "curve.png").is_file()
@@ -152,8 +159,8 @@ def test_nan_and_other_architecture_endpoints(tiny_run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sigkill_during_training_then_resume_gives_identical_bends(tiny_run, tmp_path, capsys):
-    args = ["curve", "--run", str(tiny_run.out), "--from", "final", "--to", "swa", "--epochs", "8",
-            "--t", "0:1:3", "--no-plot", *FAST]
+    args = ["curve", "--run", str(tiny_run.out), "--from", "final", "--to", "swa", "--epochs", "6",
+            "--t", "0:1:2", "--no-plot", *FAST]
     code, _, err = cli(capsys, *args, "--out", str(tmp_path / "full"))
     assert code == 0, err
     cut = tmp_path / "cut"
@@ -166,7 +173,7 @@ def test_sigkill_during_training_then_resume_gives_identical_bends(tiny_run, tmp
     assert code == 0, err
     full, _ = load_curve(tmp_path / "full" / "curve.pt")
     resumed, doc = load_curve(cut / "curve.pt")
-    assert [r["epoch"] for r in doc["history"]] == list(range(1, 9))
+    assert [r["epoch"] for r in doc["history"]] == list(range(1, 7))
     for a, b in zip(full.bends, resumed.bends):
         assert all(torch.equal(a[k], b[k]) for k in a)
     np.testing.assert_array_equal(np.load(tmp_path / "full" / "curve.npz")["train_loss"],
