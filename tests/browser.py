@@ -119,7 +119,8 @@ class _Pipe:
 
 
 def open_page(chromium: str, path: Path, *, width: int = 1200, height: int = 800, settle: float = 1.5,
-              ready: str = "true", evaluate: Optional[dict[str, str]] = None, timeout: float = 60) -> PageResult:
+              ready: str = "true", evaluate: Optional[dict[str, str]] = None, timeout: float = 60,
+              flags: tuple[str, ...] = ()) -> PageResult:
     """Load ``path`` (a file) in headless Chromium and report what happened.
 
     Args:
@@ -127,6 +128,7 @@ def open_page(chromium: str, path: Path, *, width: int = 1200, height: int = 800
         settle: seconds to wait after ``ready`` before the screenshot.
         evaluate: name → JavaScript expression, evaluated after rendering (results in ``values``; a promise
             is awaited, so an expression can scroll and wait).
+        flags: more Chromium switches (``--max-active-webgl-contexts=7``).
     """
     to_b_r, to_b_w = os.pipe()
     from_b_r, from_b_w = os.pipe()
@@ -139,7 +141,7 @@ def open_page(chromium: str, path: Path, *, width: int = 1200, height: int = 800
 
     args = [chromium, "--headless", "--no-sandbox", "--remote-debugging-pipe", "--no-first-run",
             "--disable-dev-shm-usage", "--disable-extensions", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-            "--hide-scrollbars", f"--window-size={width},{height}", f"--user-data-dir={profile}", "about:blank"]
+            "--hide-scrollbars", f"--window-size={width},{height}", f"--user-data-dir={profile}", *flags, "about:blank"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=child_fds, pass_fds=(3, 4))
     os.close(to_b_r)

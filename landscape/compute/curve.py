@@ -14,8 +14,8 @@ under the key names of the reference's ``eval_curve.py``, ``ts``, ``dl`` (distan
 of the curve), ``tr_loss`` (loss + ½·wd·‖φ(t)‖², the objective the curve was trained on), ``tr_nll``, ``tr_acc``,
 ``tr_err`` (percent), ``te_loss``, ``te_nll``, ``te_acc``, ``te_err`` and their ``_min``, ``_max``, ``_avg`` and
 ``_int`` (the length-weighted mean along the curve); ``line_*`` the same for the straight line. ``curve.json``
-records the barriers: for each path, max over t of f(t) − [(1−t)·f(0) + t·f(1)] for the train loss and the
-test error.
+records the barriers: for each path, max over t of f(t) − [(1−t)·f(0) + t·f(1)] for the train loss, the
+test error (``None`` without accuracy: regression) and the test loss.
 """
 
 from __future__ import annotations
@@ -150,11 +150,15 @@ class CurveResult(Result):
     def summary_line(self) -> str:
         b = self.barriers
         where = f" -> {self.store.npz}" if self.store.npz is not None else ""
+        test = ""
+        if b["line"]["test_err"] is not None:  # classification: the test error, in points
+            test = f"; test-error barrier {b['line']['test_err']:.3g} vs {b['curve']['test_err']:.3g} points"
+        elif b["line"].get("test_loss") is not None:  # regression: the test loss
+            test = f"; test-loss barrier {b['line']['test_loss']:.4g} vs {b['curve']['test_loss']:.4g}"
         return (f"curve ({self.curve.kind}, {len(self.curve.bends)} bends): {len(self.ts)} points per path "
                 f"({self.stats['computed']} computed, {self.stats['skipped']} skipped) in "
                 f"{self.stats['seconds']:.1f}s{where}; train-loss barrier {b['line']['train_loss']:.4g} on the "
-                f"line, {b['curve']['train_loss']:.4g} on the curve; test-error barrier "
-                f"{b['line']['test_err']:.3g} vs {b['curve']['test_err']:.3g} points"
+                f"line, {b['curve']['train_loss']:.4g} on the curve{test}"
                 + describe_check(self.store.sidecar.get("self_check")))
 
 
@@ -210,8 +214,9 @@ def evaluate_curve(job: Job, curve: Curve, *, t: Axis | Any = DEFAULT_CURVE_T, w
     barriers = {}
     for row, path in enumerate(PATHS):
         entry = {"train_loss": barrier(ts, store.values["train_loss"][row])}
-        test_acc = store.values["test_acc"][row]
+        test_acc, test_loss = store.values["test_acc"][row], store.values["test_loss"][row]
         entry["test_err"] = barrier(ts, 100.0 - 100.0 * test_acc) if np.isfinite(test_acc).all() else None
+        entry["test_loss"] = barrier(ts, test_loss) if np.isfinite(test_loss).all() else None
         barriers[path] = entry
     if run.is_main:
         store.extra.update({k: np.asarray(v) for k, v in reference.items() if k != "ts"})

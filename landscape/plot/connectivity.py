@@ -1,6 +1,7 @@
 """The mode-connectivity figure (Garipov et al. 2018, Fig. 2): a trained curve against the straight line.
 
-Two panels against t: the training loss and the test error (%) along the curve (solid) and along the straight
+Two panels against t: the training loss and the test error (%; the test loss without accuracy) along the
+curve (solid) and along the straight
 line between the same ends (dashed, grey), the ends marked and labelled at t = 0 and t = 1. The legend gives
 each path's barrier, max over t of f(t) − [(1 − t)·f(0) + t·f(1)] (``landscape.compute.curve.barrier``).
 Points not yet computed are gaps, and a note says how many.
@@ -18,7 +19,7 @@ __all__ = ["connectivity_figure", "CURVE_COLOR", "LINE_COLOR"]
 
 CURVE_COLOR = OTHER_COLORS[0]  # orange: the trained path
 LINE_COLOR = OTHER_COLORS[3]   # grey: the straight segment it is compared with
-_PANELS = (("train_loss", "training loss"), ("test_acc", "test error (%)"))
+_PANELS = (("train_loss", "training loss"), ("test_acc", "test error (%)"), ("test_loss", "test loss"))
 
 
 def _values(data: CurveData, key: str, row: int) -> np.ndarray:
@@ -31,7 +32,8 @@ def _legend(data: CurveData, path: str, kind: str, bends) -> str:
     name = f"{kind}{f' ({bends} bends)' if bends else ''}" if path == "curve" else "straight line"
     b = data.barriers.get(path, {})
     parts = [f"{b['train_loss']:.3g} in training loss" if b.get("train_loss") is not None else "",
-             f"{b['test_err']:.3g} points in test error" if b.get("test_err") is not None else ""]
+             f"{b['test_err']:.3g} points in test error" if b.get("test_err") is not None
+             else f"{b['test_loss']:.3g} in test loss" if b.get("test_loss") is not None else ""]
     parts = [p for p in parts if p]
     return f"{name}: barrier {', '.join(parts)}" if parts else name
 
@@ -44,7 +46,8 @@ def connectivity_figure(data: CurveData, *, width: str = "double", math_labels: 
         fig = new_figure(width, 2.6)
         axes = fig.subplots(1, 2, sharex=True)
         handles, labels = [], []
-        for ax, (key, ylabel) in zip(axes, _PANELS):
+        right = _PANELS[1] if np.isfinite(data.values["test_acc"]).any() else _PANELS[2]  # regression: test loss
+        for ax, (key, ylabel) in zip(axes, (_PANELS[0], right)):
             if not np.isfinite(data.values[key]).any():
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, "no test data", transform=ax.transAxes, ha="center", va="center")

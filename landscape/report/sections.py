@@ -290,7 +290,7 @@ def _connectivity(curves, figs: _Figures) -> Section:
             b = data.barriers.get(path, {})
             done = data.done[row]
             loss = data.values["train_loss"][row][done]
-            err = 100.0 - 100.0 * data.values["test_acc"][row][done]
+            err = 100.0 - 100.0 * data.values["test_acc"][row][done]  # NaN without accuracy (regression)
             rows.append([kind if path == "curve" else "straight line", fmt(b.get("train_loss")),
                          fmt(b.get("test_err")), fmt(float(np.max(loss))) if loss.size else "–",
                          fmt(float(np.max(err))) if np.isfinite(err).any() else "–"])

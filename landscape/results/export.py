@@ -1,4 +1,4 @@
-"""A plane result in the formats of the reference projects and of ParaView.
+"""A plane result in the formats of the reference projects and of ParaView; a curve result in the reference's.
 
 * ``h5``: Li et al.'s surface file (``tomgoldstein/loss-landscape``, read by its ``plot_2D.py`` and
   ``h52vtp.py``): ``xcoordinates`` (nx,), ``ycoordinates`` (ny,), ``train_loss``, ``train_acc``,
@@ -20,6 +20,11 @@
   anchors on the x axis, as in their files; a plane around one point repeats its center. The curve
   is the projected trajectory (empty if none).
 
+A curve (``curve.npz``, :mod:`landscape.compute.curve`) exports as ``mc-npz`` only: the reference's
+``eval_curve.py`` file, ``ts``, ``dl``, ``tr_loss``, ``tr_nll``, ``tr_acc``, ``tr_err``, ``te_*`` and each one's
+``_min``, ``_max``, ``_avg``, ``_int`` along the curve (:func:`export_curve`), without this toolkit's own arrays
+(the straight line, the done mask); points not computed are NaN.
+
 Each file carries a marker of this toolkit that the readers above ignore: an h5 attribute ``creator``,
 an XML comment after the vtp's declaration, an mc-npz array ``creator`` (bytes, its first member). An
 export replaces only its own earlier export of the same format (``overwrite`` for anything else; see
@@ -38,15 +43,18 @@ import numpy as np
 from swa.errors import UserError
 from swa.io import CREATOR, TEXT_MARKER, atomic_path, check_replaceable
 from landscape.results.metrics import METRICS
-from landscape.results.read import PlaneData
+from landscape.results.read import CurveData, PlaneData
 
-__all__ = ["FORMATS", "export_plane", "default_output"]
+__all__ = ["FORMATS", "CURVE_FORMATS", "export_plane", "export_curve", "default_output"]
 
 FORMATS = ("h5", "vtp", "mc-npz")
+CURVE_FORMATS = ("mc-npz",)
+#: the reference eval_curve.py's per-point arrays (each also as _min, _max, _avg, _int)
+CURVE_KEYS = ("tr_loss", "tr_nll", "tr_acc", "tr_err", "te_loss", "te_nll", "te_acc", "te_err")
 SUFFIX = {"h5": ".h5", "vtp": ".vtp", "mc-npz": "_mc.npz"}
 
 
-def default_output(data: PlaneData, fmt: str, metric: str = "train_loss") -> Path:
+def default_output(data: PlaneData | CurveData, fmt: str, metric: str = "train_loss") -> Path:
     """``plane.h5``, ``plane_<metric>.vtp`` or ``plane_mc.npz`` beside the result."""
     stem = data.path.with_suffix("")
     return Path(f"{stem}_{metric}.vtp") if fmt == "vtp" else Path(f"{stem}{SUFFIX[fmt]}")
@@ -78,12 +86,7 @@ def export_plane(data: PlaneData, fmt: str, out: Optional[Path] = None, *, metri
     if zmax is not None and not np.isfinite(zmax):
         raise UserError(f"`zmax` must be a finite number, got {zmax!r}")
     out = Path(out) if out is not None else default_output(data, fmt, metric)
-    if out.exists() and data.path.exists() and out.resolve() in (data.path.resolve(),
-                                                                 data.path.with_suffix(".json").resolve()):
-        raise UserError(f"`out={str(out)!r}` is the result being exported; choose another file")
-    if out.is_dir():
-        raise UserError(f"`out={str(out)!r}` is a directory; give a file name")
-    check_replaceable(out, fmt, overwrite)
+    _check_target(data.path, out, fmt, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     {"h5": _h5, "vtp": _vtp, "mc-npz": _mc_npz}[fmt](data, out, metric=metric, log=log, zmax=zmax)
     return out
@@ -173,3 +176,44 @@ def _vtp(data: PlaneData, out: Path, *, metric: str, log: bool, zmax: Optional[f
         "</Piece>\n</PolyData>\n</VTKFile>\n")
     with atomic_path(out) as tmp:
         Path(tmp).write_text(text)
+
+
+def _check_target(source: Path, out: Path, fmt: str, overwrite: bool) -> None:
+    """``out`` may be written: not the result itself, not a directory, absent or our own ``fmt`` export."""
+    if out.exists() and source.exists() and out.resolve() in (source.resolve(), source.with_suffix(".json").resolve()):
+        raise UserError(f"`out={str(out)!r}` is the result being exported; choose another file")
+    if out.is_dir():
+        raise UserError(f"`out={str(out)!r}` is a directory; give a file name")
+    check_replaceable(out, fmt, overwrite)
+
+
+def export_curve(data: CurveData, fmt: str = "mc-npz", out: Optional[Path] = None, *,
+                 overwrite: bool = False) -> Path:
+    """Write the curve of ``data`` (row 0 of its arrays) as the reference's ``curve.npz`` (see the module
+    docstring) to ``out`` (default ``curve_mc.npz`` beside it), atomically; return the path.
+
+    Raises:
+        UserError: a format other than ``mc-npz``; a file at ``out`` that is not our own export (without
+            ``overwrite``).
+    """
+    if fmt not in CURVE_FORMATS:
+        raise UserError(f"a curve exports as {', '.join(CURVE_FORMATS)} only, got `fmt={fmt!r}`")
+    out = Path(out) if out is not None else default_output(data, fmt)
+    _check_target(data.path, out, fmt, overwrite)
+    stored = np.load(data.path)
+    arrays = {"creator": np.array(CREATOR.encode()), "ts": data.ts}
+    if "dl" in stored:
+        arrays["dl"] = stored["dl"]
+    done = data.done[0]
+    for key in CURVE_KEYS:
+        if key not in stored:  # no accuracy (regression): no _acc / _err
+            continue
+        values = np.where(done, stored[key], np.nan)
+        arrays[key] = values
+        for stat in ("min", "max", "avg", "int"):
+            arrays[f"{key}_{stat}"] = stored[f"{key}_{stat}"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return out

@@ -178,3 +178,20 @@ def test_sigkill_during_training_then_resume_gives_identical_bends(tiny_run, tmp
         assert all(torch.equal(a[k], b[k]) for k in a)
     np.testing.assert_array_equal(np.load(tmp_path / "full" / "curve.npz")["train_loss"],
                                   np.load(cut / "curve.npz")["train_loss"])
+
+
+REFERENCE_KEYS = {"ts", "dl"} | {f"{split}_{m}{stat}" for split in ("tr", "te") for m in ("loss", "nll", "err")
+                                 for stat in ("", "_min", "_max", "_avg", "_int")} | {"tr_acc", "te_acc"}
+
+
+def test_export_writes_the_references_curve_file(curve_run, tmp_path, capsys):
+    """``export --format mc-npz`` on a curve: every key the reference's eval_curve.py saves, equal to ours."""
+    _, out = curve_run
+    code, printed, err = cli(capsys, "export", str(out), "--format", "mc-npz", "--out", str(tmp_path / "c.npz"))
+    assert code == 0, err
+    exported, ours = np.load(tmp_path / "c.npz"), np.load(out / "curve.npz")
+    assert REFERENCE_KEYS <= set(exported.files) and "train_loss" not in exported.files
+    for key in REFERENCE_KEYS:
+        np.testing.assert_array_equal(exported[key], ours[key])
+    code, _, err = cli(capsys, "export", str(out), "--format", "h5", "--out", str(tmp_path / "c.h5"))
+    assert code == 2 and "a curve exports as mc-npz only" in err

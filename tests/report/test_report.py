@@ -218,15 +218,18 @@ _SCROLL = """(async () => {
 
 @pytest.mark.slow
 def test_many_surfaces_are_drawn_when_scrolled_to_with_few_webgl_contexts(tmp_path):
-    """17 planes, one more than Chromium's 16 WebGL contexts: every surface draws when scrolled into view, at most
-    MAX_LIVE_SURFACES live at once, and Chromium never warns "Too many active WebGL contexts" (at 17 it drops the
-    oldest: a blank surface)."""
+    """One plane more than Chromium allows WebGL contexts: every surface draws when scrolled into view, at most
+    MAX_LIVE_SURFACES live at once, and Chromium never warns "Too many active WebGL contexts" (past its limit it
+    drops the oldest: a blank surface). Chromium's limit is 16; the test starts it with
+    ``--max-active-webgl-contexts`` at MAX_LIVE_SURFACES + 1, the same eviction with half the surfaces to draw
+    in software (``test_the_lowered_limit_evicts_without_the_purge`` shows that the lowered limit bites)."""
     from landscape.report.render import MAX_LIVE_SURFACES
 
     chromium, why = find_chromium()
     if chromium is None:
         pytest.skip(why)
-    n = 17
+    limit = MAX_LIVE_SURFACES + 1
+    n = limit + 1
     for i in range(n):  # small planes, written directly: the report, not the landscape, is under test
         write_plane(tmp_path / "src" / f"plane{i:02d}", alphas=np.linspace(-1, 2, 8), betas=np.linspace(-2, 1.5, 6))
     files = build_report([tmp_path / "src"], tmp_path / "rep", dpi=40)
@@ -237,12 +240,48 @@ def test_many_surfaces_are_drawn_when_scrolled_to_with_few_webgl_contexts(tmp_pa
     # drawn again after its context was released.
     for name, order, target in (("down-then-first", "s => s", "0"),):
         js = _SCROLL.replace("ORDER", f"({order})").replace("TARGET", target)
-        result = open_page(chromium, files.html, width=720, height=720,  # fewer pixels to rasterize in software
+        result = open_page(chromium, files.html, width=480, height=480,  # fewer pixels to rasterize in software
                            ready="document.querySelector('.surface-slot')",
-                           evaluate={"scroll": js}, timeout=300)
+                           evaluate={"scroll": js}, timeout=300, flags=(f"--max-active-webgl-contexts={limit}",))
         (tmp_path / f"{name}.png").write_bytes(result.screenshot)
         values = result.values["scroll"]
         assert result.errors == [], name
         assert not [c for c in result.console if "WebGL" in c], name
         assert values["n"] == n and all(values["shown"]) and values["last"], (name, values)
         assert max(values["live"]) <= MAX_LIVE_SURFACES, (name, values["live"])
+
+
+_CONTEXTS = """(async () => {
+  const gls = [];
+  for (let i = 0; i < COUNT; i++) {
+    const c = document.createElement('canvas');
+    document.body.appendChild(c);
+    const gl = c.getContext('webgl');
+    gl.clearColor(0, 0, 1, 1); gl.clear(gl.COLOR_BUFFER_BIT);
+    gls.push(gl);
+  }
+  await new Promise(r => setTimeout(r, 300));
+  return gls.map(gl => gl.isContextLost());
+})()"""
+
+
+@pytest.mark.slow
+def test_the_lowered_limit_evicts_without_the_purge(tmp_path):
+    """The control of the test above: with ``--max-active-webgl-contexts`` at MAX_LIVE_SURFACES + 1, one WebGL
+    context more than that (plain canvases, no report) loses the oldest context and Chromium warns, as it does
+    at 17 with its default limit. So a page that kept every surface live would fail the test above."""
+    from landscape.report.render import MAX_LIVE_SURFACES
+
+    chromium, why = find_chromium()
+    if chromium is None:
+        pytest.skip(why)
+    limit = MAX_LIVE_SURFACES + 1
+    page = tmp_path / "canvases.html"
+    page.write_text("<!doctype html><html><body></body></html>")
+    within = open_page(chromium, page, evaluate={"lost": _CONTEXTS.replace("COUNT", str(limit))}, settle=0.1,
+                       flags=(f"--max-active-webgl-contexts={limit}",))
+    over = open_page(chromium, page, evaluate={"lost": _CONTEXTS.replace("COUNT", str(limit + 1))}, settle=0.1,
+                     flags=(f"--max-active-webgl-contexts={limit}",))
+    assert not any(within.values["lost"]) and not [c for c in within.console if "WebGL" in c]
+    assert over.values["lost"][0] and not any(over.values["lost"][1:])
+    assert [c for c in over.console if "Too many active WebGL contexts" in c], over.console

@@ -110,7 +110,7 @@ def test_bad_export_input(tmp_path, capsys, args, message):
     else:
         assert code != 0 and message in err and "Traceback" not in err
     code, _, err = cli(capsys, "export", str(tmp_path / "nothing"), "--format", "h5")
-    assert code != 0 and "no plane result" in err
+    assert code != 0 and "no plane or curve result" in err
 
 
 def test_export_never_replaces_a_file_it_did_not_write(plane, tmp_path, capsys):
