@@ -74,7 +74,7 @@ def make_case(name: str, quick: bool, seed: int = 0):
         n_train = 1347
         model = build_model(ModelSpec(name, MODEL_KWARGS[name]), num_outputs=10, input_shape=(1, 8, 8))
     else:
-        n_train, n_test = (128, 64) if quick else (4000, 1000)
+        n_train, n_test = (64, 32) if quick else (4000, 1000)
         images = rng.integers(0, 256, size=(n_train + n_test, 32, 32, 3), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n_train + n_test).astype(np.int64)
         model = build_model(ModelSpec(name, MODEL_KWARGS[name]), num_outputs=10, input_shape=(3, 32, 32))

@@ -31,7 +31,7 @@ Run::
     python scripts/repro_cifar_reimpl.py --smoke --out /tmp/cifar-reimpl-smoke      # CPU, the test
 
 ``--smoke`` writes 32 + 16 random CIFAR-100 images in the real format and runs MobileNetV2 (at
-full size) for 4 epochs and Friedman #1 on 200 samples for 8 epochs, with a 3×3 plane.
+full size) for 3 epochs (SWA: 4) and Friedman #1 on 200 samples for 8 epochs, with a 3×3 plane.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, pars
     write_reproduction  # noqa: E402
 
 MOBILENET = Recipe(budget=150, lr=0.05, weight_decay=5e-4, swa_start=120, swa_lr=0.01)
-MOBILENET_SMOKE = Recipe(budget=4, lr=0.05, weight_decay=5e-4, swa_start=1, swa_lr=0.01, batch_size=16, eval_freq=1)
+MOBILENET_SMOKE = Recipe(budget=3, lr=0.05, weight_decay=5e-4, swa_start=1, swa_lr=0.01, batch_size=16, eval_freq=1)
 FRIEDMAN = dict(epochs=100, swa_start=75, lr=0.01, swa_lr=0.005, n=1000, seeds=5)
 FRIEDMAN_SMOKE = dict(epochs=8, swa_start=4, lr=0.01, swa_lr=0.005, n=200, seeds=2)
 EXPECTED = "no consistent gain"

@@ -12,7 +12,7 @@ import torch
 
 from swa.trainer import train
 
-from support import ROOT, Killed, assert_resumed_run_is_bitwise, assert_runs_equal, cli, kill_when, run_cli
+from support import ROOT, Killed, assert_resumed_run_is_bitwise, assert_runs_equal, cli, kill_when
 
 
 @pytest.mark.slow  # over 1 s: not in make test-fast
@@ -57,8 +57,8 @@ def test_cli_sigkill_then_resume(tmp_path, capsys):
     """The real thing: SIGKILL a `train` process after its first epochs, then `--resume`."""
     args = ["train", "--data", "digits", "--model", "cnn_small", "--model-kwargs", '{"width": 8}', "--epochs", "8",
             "--batch-size", "64", "--method", "swa", "--swa-start", "2", "--device", "cpu", "--quiet"]
-    ref = run_cli(*args, "--out", str(tmp_path / "full"))
-    assert ref.returncode == 0, ref.stderr
+    code, _, err = cli(capsys, *args, "--out", str(tmp_path / "full"))  # the reference: in-process
+    assert code == 0, err
     cut = tmp_path / "cut"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "landscape", *args, "--out", str(cut)],
