@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landscape.plot._common import plural  # noqa: E402
 from scripts.repro_swa_paper import Recipe, run_configs  # noqa: E402
-from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, report_dpi, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 MOBILENET = Recipe(budget=150, lr=0.05, weight_decay=5e-4, swa_start=120, swa_lr=0.01)
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
 
     files = build_report([out / "mobilenet_v2" / "study.json", out / "friedman1" / "study.json", *report_inputs],
                          out / "report", title="CIFAR reimplementation: MobileNetV2 on CIFAR-100, Friedman #1" +
-                         (" (smoke)" if args.smoke else ""), progress=lambda k: None,
+                         (" (smoke)" if args.smoke else ""), progress=lambda k: None, dpi=report_dpi(args.smoke),
                          overwrite=True)  # rebuilt from OUT's results every run: ours to replace
     rows = [(f"MobileNetV2 CIFAR-100 {LABELS[m]}", "–" if m == "sgd" else EXPECTED, measured_accuracy(mobile, m))
             for m in mobile["methods"]]

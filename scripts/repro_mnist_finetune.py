@@ -58,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landscape.plot._common import plural  # noqa: E402
-from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, report_dpi, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 EXPECTED = {"pretrained": "92.31", "sgd": "93.01", "sgd-step": "93.0", "swa-cyclic": "93.04", "swa-const": "92.90",
@@ -134,7 +134,8 @@ def main(argv=None) -> int:
                                 line_points=5 if args.smoke else 41,
                                 rays=(2, 3, 10.0) if args.smoke else (10, 21, 50.0), sharpness=not args.smoke)
     files = build_report([out / "study.json", out / f"seed-{seeds[0]}", landscape], out / "report", title=title,
-                         progress=lambda k: None, overwrite=True)  # rebuilt from OUT's results: ours to replace
+                         progress=lambda k: None, dpi=report_dpi(args.smoke),
+                         overwrite=True)  # rebuilt from OUT's results: ours to replace
     pre = study["pretrained"]
     rows = [("Adam only (pretrained)", EXPECTED["pretrained"], (100 * pre["test_acc"], 0.0, 1))]
     rows += [(study["methods"][m]["label"], EXPECTED[m], measured_accuracy(study, m)) for m in study["methods"]]

@@ -39,7 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scripts.reprolib import Timer, parser, run_main, smoke_root, write_reproduction  # noqa: E402
+from scripts.reprolib import Timer, parser, report_dpi, run_main, smoke_root, write_reproduction  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,8 @@ def main(argv=None) -> int:
                             f"{r.curve_epochs} epochs, lr {r.curve_lr:g}; batch {r.batch_size}"
                             for m, r in recipes.items())
     files = build_report(report_inputs, out / "report", title="Mode connectivity (Garipov et al. 2018)" +
-                         (" (smoke)" if args.smoke else ""), progress=lambda k: None, overwrite=True)
+                         (" (smoke)" if args.smoke else ""), progress=lambda k: None, dpi=report_dpi(args.smoke),
+                         overwrite=True)
     path = write_reproduction(out, "Mode connectivity (Garipov et al. 2018), CIFAR", recipe_text, table(rows),
                               args.smoke, timer.seconds,
                               notes="The reference's VGG16 has no BatchNorm; this run's is `vgg16_bn`. Train loss "

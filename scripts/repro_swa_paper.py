@@ -61,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from landscape.plot._common import plural  # noqa: E402
-from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, run_main, smoke_root, \
+from scripts.reprolib import Timer, comparison_markdown, measured_accuracy, parser, report_dpi, run_main, smoke_root, \
     write_reproduction  # noqa: E402
 
 BUDGETS = (1.0, 1.25, 1.5)
@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     from landscape.report import build_report
 
     files = build_report(report_inputs, out / "report", title="SWA paper, CIFAR-100: SGD vs SWA" +
-                         (" (smoke)" if args.smoke else ""), progress=lambda k: None,
+                         (" (smoke)" if args.smoke else ""), progress=lambda k: None, dpi=report_dpi(args.smoke),
                          overwrite=True)  # rebuilt from OUT's results every run: ours to replace
     path = write_reproduction(out, "SWA paper (Izmailov et al. 2018), CIFAR-100", recipe_text,
                               comparison_markdown(rows), args.smoke, timer.seconds,

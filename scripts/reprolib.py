@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["run_main", "parser", "smoke_root", "comparison_markdown", "write_reproduction", "measured_accuracy", "Timer"]
+__all__ = ["run_main", "parser", "smoke_root", "comparison_markdown", "write_reproduction", "measured_accuracy", "Timer",
+           "report_dpi"]
 
 
 def parser(doc: str, out_default: str) -> argparse.ArgumentParser:
@@ -31,6 +32,12 @@ def parser(doc: str, out_default: str) -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="the whole pipeline on tiny random data of the right shape, on CPU, in seconds (a test)")
     return p
+
+
+def report_dpi(smoke: bool) -> int:
+    """The report's figure resolution: the report's default (110), or 50 for a smoke run (whose figures test the
+    pipeline and are never looked at; a third of the pixels to draw)."""
+    return 50 if smoke else 110
 
 
 def smoke_root(out: Path, name: str, n_train: int = 64, n_test: int = 32) -> str:

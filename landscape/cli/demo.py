@@ -37,6 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per run, a multiple of 3 (default 12)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
     p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
+    p.add_argument("--line-points", type=int, default=41, metavar="N",
+                   help="points of each line, t from -0.5 to 1.5 (default 41)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="the landscape and sharpness: " + samples_help(test=True) + " (a quick look)")
     p.add_argument("--curve-epochs", type=int, default=6, metavar="N",
@@ -56,6 +58,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     if args.grid < 2:  # checked before anything is trained, not after
         raise UserError(f"--grid must be at least 2, got {args.grid}")
+    if args.line_points < 2:
+        raise UserError(f"--line-points must be at least 2, got {args.line_points}")
     if args.curve_epochs < 0:
         raise UserError(f"--curve-epochs must be 0 (no curves) or more, got {args.curve_epochs}")
     if args.samples is not None and args.samples < 1:
@@ -78,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
     print(study_markdown(study))
     settings = Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
                         samples=args.samples)  # the landscape's evaluation, as the Python API takes it
-    curves = CurvePlan(epochs=args.curve_epochs, plane_grid=args.grid,
+    curves = CurvePlan(epochs=args.curve_epochs, plane_grid=min(args.grid, 11),  # the curves' planes: at most 11²
                        partner_seed=seeds[1] if len(seeds) > 1 else None) if args.curve_epochs else None
-    landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings, curves=curves)
+    landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings, line_points=args.line_points,
+                                curves=curves)
     if not args.no_plot:
         from landscape.report import build_report
 

@@ -68,8 +68,12 @@ class _Figures:
 
 
 def _name(path: Path) -> str:
-    """A result's name: its folder (the file name when that says more)."""
-    return path.parent.name or path.name
+    """A result's name: its folder (the file name when that says more); a result inside another's folder (a
+    curve's ``plane/``) is named after both (``curve-sgd-swa-plane``)."""
+    folder = path.parent
+    if folder.parent.name and (folder.parent / "curve.npz").is_file():
+        return f"{folder.parent.name}-{folder.name}"
+    return folder.name or path.name
 
 
 def _checkpoints(side: dict[str, Any]) -> list[tuple[str, str]]:

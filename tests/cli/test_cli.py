@@ -127,7 +127,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     from support import assert_picture
 
     argv = ("demo", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2", "--grid", "3", "--samples", "300",
-            "--curve-epochs", "1", "--device", "cpu", "--quiet")
+            "--line-points", "9", "--curve-epochs", "1", "--device", "cpu", "--quiet")
     code, out, err = cli(capsys, *argv)
     assert code == 0, err
     study = json.loads((tmp_path / "study.json").read_text())
@@ -179,7 +179,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 def test_demo_on_the_regression_toy(tmp_path, capsys):
     """`demo --data toy2d`: the same study on the CIFAR reimplementation's 2D regression toy, without accuracy."""
     code, out, err = cli(capsys, "demo", "--data", "toy2d", "--out", str(tmp_path), "--epochs", "3", "--seeds", "2",
-                         "--grid", "3", "--device", "cpu", "--quiet")
+                         "--grid", "3", "--line-points", "5", "--device", "cpu", "--quiet")
     assert code == 0, err
     study = json.loads((tmp_path / "study.json").read_text())
     assert study["task"] == "regression" and "test_acc" not in study["methods"]["sgd"]
