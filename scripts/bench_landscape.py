@@ -28,8 +28,8 @@ FLOPs: useful forward FLOPs per point = forward FLOPs per sample (``torch.utils.
 × (train + test samples), plus one forward over the training samples for ``recompute``;
 achieved = that × points per second; peak = a large fp32 matmul measured in the same run.
 
-Prints a Markdown table, then one JSON object as the last line. ``--quick``: small data and
-grids, and the whole-process command for the first case only (the test suite runs it and checks
+Prints a Markdown table, then one JSON object as the last line. ``--quick``: small data (256 + 128
+digits, 64 + 32 CIFAR-shaped images) and grids, and the whole-process command for the first case only (the test suite runs it and checks
 that every implementation computed the same values).
 
 Re-run: ``.venv/bin/python scripts/bench_landscape.py [--quick] [--device cpu|cuda]``
@@ -72,6 +72,8 @@ def make_case(name: str, quick: bool, seed: int = 0):
         images = (digits.images * 15).astype(np.uint8)[..., None]  # (1797, 8, 8, 1), values 0..240
         labels = digits.target.astype(np.int64)
         n_train = 1347
+        if quick:  # CI-sized: 256 + 128 of them
+            images, labels, n_train = images[:384], labels[:384], 256
         model = build_model(ModelSpec(name, MODEL_KWARGS[name]), num_outputs=10, input_shape=(1, 8, 8))
     else:
         n_train, n_test = (64, 32) if quick else (4000, 1000)

@@ -122,7 +122,7 @@ READY = "document.querySelector('.js-plotly-plot') && document.querySelector('.j
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["plane", "interp", "rays"])
 def test_page_renders_in_chromium(chromium, pages, name, tmp_path):
-    result = open_page(chromium, pages[name], ready=READY, evaluate={
+    result = open_page(chromium, pages[name], ready=READY, width=800, height=600, evaluate={  # fewer pixels to draw
         "svg": "document.querySelectorAll('.main-svg').length",
         "webgl": "document.querySelectorAll('canvas').length",
         "traces": "document.querySelector('.js-plotly-plot').data.length"})

@@ -100,10 +100,10 @@ def test_report_renders_in_chromium_without_errors(tmp_path):
     if chromium is None:
         pytest.skip(why)
     src = _all(tmp_path / "src", nonfinite=True)
-    files = build_report([src], tmp_path / "rep")
+    files = build_report([src], tmp_path / "rep", dpi=60)  # the page is under test, not the figures' resolution
     # The surface is drawn when scrolled into view (render._LAZY_JS): scroll to it, then wait for it.
     scrolled = "(document.querySelector('.surface-slot').scrollIntoView({block: 'center'}), true)"
-    result = open_page(chromium, files.html, height=1400,
+    result = open_page(chromium, files.html, width=900, height=1400,
                        ready=f"{scrolled} && document.querySelector('.js-plotly-plot .main-svg')",
                        evaluate={"sections": "Array.from(document.querySelectorAll('section')).map(s => s.id)",
                                  "visible": "Array.from(document.querySelectorAll('section')).every("
