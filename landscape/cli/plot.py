@@ -95,6 +95,7 @@ def add_parser(sub) -> None:
     p.add_argument("--width", choices=list(WIDTHS), default="double",
                    help="figure width: double (7 in, panels side by side) or single (3.3 in, stacked)")
     p.add_argument("--band", choices=list(BANDS), default="minmax", help="rays: min-max or mean ± 1 std band")
+    p.add_argument("--dpi", type=int, default=200, help="resolution of PNGs (default 200; 30 to 600)")
     add_math_labels(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in --out that swa-landscape did not write (default: refuse)")
@@ -111,10 +112,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("plot needs --out DIR")
     for name in args.metric or []:
         metric(name)  # an unknown name lists the valid ones
+    if not 30 <= args.dpi <= 600:
+        raise UserError(f"--dpi must be between 30 and 600, got {args.dpi}")
     options = PlotOptions(formats=tuple(dict.fromkeys(args.format)), html=args.html, vmax=parse_vmax(args.vmax),
                           log=args.log, metrics=tuple(args.metric) if args.metric else None,
                           labels=tuple(args.labels) if args.labels else None, width=args.width, band=args.band,
-                          math_labels=args.math_labels, overwrite=args.overwrite)
+                          math_labels=args.math_labels, overwrite=args.overwrite, dpi=args.dpi)
     for path in draw_paths(args.inputs, args.out, options):
         print(f"wrote {path}")
     return 0

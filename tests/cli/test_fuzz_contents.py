@@ -93,9 +93,10 @@ def _command(good, command: str, target: Path) -> tuple[list[str], Path]:
     """The argv of ``command`` on the corrupted ``target`` and the ``--out`` whose results must survive."""
     outs = good["outs"]
     if command == "plot":
-        return ["plot", str(target), "--out", str(outs["plot"]), "--format", "png"], outs["plot"]
+        # --dpi 40: what is drawn is under test, not its resolution (a third of the pixels of the default)
+        return ["plot", str(target), "--out", str(outs["plot"]), "--format", "png", "--dpi", "40"], outs["plot"]
     if command == "report":
-        return ["report", str(target), "--out", str(outs["report"]), "--quiet"], outs["report"]
+        return ["report", str(target), "--out", str(outs["report"]), "--quiet", "--dpi", "40"], outs["report"]
     if command == "export":
         return ["export", str(target), "--format", "h5", "--out", str(outs["export"] / "plane.h5")], outs["export"]
     if command == "plane-run":

@@ -61,6 +61,21 @@ def test_plot_options(tmp_path, capsys):
     assert sorted(p.rsplit("/", 1)[1] for p in _wrote(out)) == ["plane.pdf", "plane.svg"]
 
 
+def test_plot_dpi(tmp_path, capsys):
+    """``--dpi`` sets the PNG's resolution: the pixel size scales with it, and the file records it."""
+    from PIL import Image
+
+    a = write_plane(tmp_path / "a")
+    sizes = {}
+    for dpi in (50, 100):
+        code, out, err = _run(capsys, ["plot", str(a), "--out", str(tmp_path / f"o{dpi}"), "--dpi", str(dpi)])
+        assert code == 0, err
+        with Image.open(tmp_path / f"o{dpi}" / "plane.png") as im:
+            sizes[dpi] = im.size
+            assert round(im.info["dpi"][0]) == dpi
+    assert sizes[100][0] == pytest.approx(2 * sizes[50][0], abs=2)
+
+
 def test_plot_run_directory(tiny_run, tmp_path, capsys):
     code, out, err = _run(capsys, ["plot", str(tiny_run.out), "--out", str(tmp_path)])
     assert code == 0, err
