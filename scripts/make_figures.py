@@ -30,6 +30,8 @@ GALLERY = {
     "plane_pca.png": "plane-pca.png",
     "sharpness.png": "sharpness.png",
     "curves.png": "curves.png",
+    "curve_seeds.png": "curve-curve-sgd-seeds.png",
+    "curve_swa.png": "curve-curve-sgd-swa.png",
 }
 
 

@@ -48,7 +48,8 @@ class StudySpec:
     The defaults are the demo's. A reproduction sets ``model_spec``/``data_spec`` (a registered model
     and data set with their options), the pretraining (``pretrain_init`` for ImageNet weights,
     ``pretrain_train_only`` to train the final layer only), ``rates`` (one rate: no tuning) and
-    ``cyclic_low`` (SWA's cyclical rate goes from 2η down to ``cyclic_low``·η).
+    ``cyclic_low`` (SWA's cyclical rate goes from 2η down to ``cyclic_low``·η). ``eval_freq``: how often
+    (in epochs) the fine-tuning runs evaluate their average (the last epoch always; the demo: every 2nd).
     """
 
     out: Path
@@ -65,6 +66,7 @@ class StudySpec:
     pretrain_init: Optional[str] = None
     pretrain_train_only: Optional[tuple[str, ...]] = None
     weight_decay: float = 5e-4
+    eval_freq: int = 1
 
     @property
     def model(self) -> ModelSpec:
@@ -78,7 +80,7 @@ class StudySpec:
 
     def common(self, seed: int) -> dict:
         return dict(model=self.model, data=self.dataset, batch_size=self.batch_size, momentum=0.9,
-                    weight_decay=self.weight_decay, seed=seed, device=self.device, eval_freq=1)
+                    weight_decay=self.weight_decay, seed=seed, device=self.device, eval_freq=self.eval_freq)
 
 
 def pretrain_config(spec: StudySpec) -> TrainConfig:

@@ -36,14 +36,14 @@ def add_parser(sub) -> None:
                         "toy, MLP)")
     p.add_argument("--epochs", type=int, default=12, help="fine-tuning epochs per run, a multiple of 3 (default 12)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
-    p.add_argument("--grid", type=int, default=15, help="plane grid points per axis (default 15)")
-    p.add_argument("--line-points", type=int, default=41, metavar="N",
-                   help="points of each line, t from -0.5 to 1.5 (default 41)")
+    p.add_argument("--grid", type=int, default=11, help="plane grid points per axis (default 11)")
+    p.add_argument("--line-points", type=int, default=25, metavar="N",
+                   help="points of each line, t from -0.5 to 1.5 (default 25)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="the landscape and sharpness: " + samples_help(test=True) + " (a quick look)")
-    p.add_argument("--curve-epochs", type=int, default=6, metavar="N",
+    p.add_argument("--curve-epochs", type=int, default=4, metavar="N",
                    help="epochs of the mode-connecting curves (SGD to SWA, and SGD to another seed's SGD; default "
-                        "6; 0: none)")
+                        "4; 0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-plot", action="store_true", help="no figures and no report")
     p.set_defaults(handler=run)
@@ -76,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.out)
     say = (lambda _: None) if args.quiet else print
-    spec = StudySpec(out=out, data=args.data, epochs=args.epochs, device=args.device or "auto")
+    spec = StudySpec(out=out, data=args.data, epochs=args.epochs, device=args.device or "auto",
+                     eval_freq=2)  # the averages' training curves at every 2nd epoch and the last: a minute less
     seeds = [(args.seed or 0) + i for i in range(args.seeds)]
     study = run_study(spec, seeds, title=f"Fine-tuning study on {args.data}", say=say)
     print(study_markdown(study))
     settings = Settings(device=args.device or "auto", seed=args.seed or 0, progress=not args.quiet,
                         samples=args.samples)  # the landscape's evaluation, as the Python API takes it
-    curves = CurvePlan(epochs=args.curve_epochs, plane_grid=min(args.grid, 11),  # the curves' planes: at most 11²
+    curves = CurvePlan(epochs=args.curve_epochs,  # without the curves' planes: `curve --plane-grid` draws them
                        partner_seed=seeds[1] if len(seeds) > 1 else None) if args.curve_epochs else None
     landscape = study_landscape(spec, seeds[0], grid=args.grid, settings=settings, line_points=args.line_points,
                                 curves=curves)
