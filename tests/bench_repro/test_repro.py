@@ -104,7 +104,7 @@ def test_swa_paper_second_call_reuses_everything(swa_paper, capsys):
     before = {p: p.stat().st_mtime_ns for p in swa_paper.rglob("*.pt")}
     assert repro_swa_paper.main(["--smoke", "--quiet", "--out", str(swa_paper)]) == 0
     assert {p: p.stat().st_mtime_ns for p in swa_paper.rglob("*.pt")} == before
-    assert re.search(r"swa-paper: 2 models x 1 seed in \d+s", capsys.readouterr().out)
+    assert re.search(r"swa-paper: 1 model x 1 seed in \d+s", capsys.readouterr().out)
 
 
 def test_mnist_finetune_smoke(tmp_path):

@@ -30,6 +30,8 @@ from swa.curves import load_curve
 
 from support import ROOT, assert_picture, cli, kill_when
 
+pytestmark = pytest.mark.slow  # each test trains or evaluates a curve of the tiny run (over 1 s): not in test-fast
+
 TS = [0.0, 0.25, 0.5, 0.75, 1.0]
 FAST = ("--device", "cpu", "--quiet", "--batch-size", "2048", "--plane-grid", "0")
 

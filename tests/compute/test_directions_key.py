@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -39,6 +40,7 @@ def _hessian_plane(net, data, out, **settings):
     return load_directions(out / "directions.pt", ParamSpace.of(net))
 
 
+@pytest.mark.slow  # three Hessian planes (over 1 s): not in make test-fast
 def test_hessian_directions_follow_the_data_under_overwrite(tmp_path):
     net = _net()
     old = _hessian_plane(net, _problem(1), tmp_path / "plane")
@@ -51,6 +53,7 @@ def test_hessian_directions_follow_the_data_under_overwrite(tmp_path):
         "directions_request"]["about"]["data"]
 
 
+@pytest.mark.slow
 def test_same_request_resumes_with_the_saved_directions(tmp_path):
     net, data = _net(), _problem(1)
     first = _hessian_plane(net, data, tmp_path)

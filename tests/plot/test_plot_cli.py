@@ -61,6 +61,7 @@ def test_plot_options(tmp_path, capsys):
     assert sorted(p.rsplit("/", 1)[1] for p in _wrote(out)) == ["plane.pdf", "plane.svg"]
 
 
+@pytest.mark.slow  # two figures (over 1 s): not in make test-fast
 def test_plot_dpi(tmp_path, capsys):
     """``--dpi`` sets the PNG's resolution: the pixel size scales with it, and the file records it."""
     from PIL import Image

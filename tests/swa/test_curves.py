@@ -78,6 +78,7 @@ def ring(tmp_path_factory):
     return curve, history, out
 
 
+@pytest.mark.slow  # the ring's training (over 1 s): not in make test-fast
 def test_the_trained_curve_goes_around_the_barrier_of_the_line(ring):
     curve, history, _ = ring
     ts = np.linspace(0, 1, 101)
@@ -89,6 +90,7 @@ def test_the_trained_curve_goes_around_the_barrier_of_the_line(ring):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_endpoints_are_exact_and_the_file_loads_weights_only(ring):
     curve, _, out = ring
     assert torch.equal(curve.point(0.0)["w"], A["w"]) and torch.equal(curve.point(1.0)["w"], B["w"])
@@ -98,6 +100,7 @@ def test_endpoints_are_exact_and_the_file_loads_weights_only(ring):
     assert doc["config"]["kind"] == "bezier" and len(doc["history"]) == RING.epochs
 
 
+@pytest.mark.slow
 def test_free_ends_move_and_a_resumed_call_changes_nothing(ring, tmp_path):
     curve, _, out = ring
     again, _ = train_curve(Ring(), A, B, X, Y, "regression", RING, out=out, progress=False)  # all epochs done
@@ -124,6 +127,7 @@ def test_an_interrupted_training_resumes_bitwise(tmp_path):
     assert all(torch.equal(a["w"], b["w"]) for a, b in zip(resumed.bends, full.bends))
 
 
+@pytest.mark.slow
 def test_other_inputs_in_the_directory_are_refused(ring):
     _, _, out = ring
     with pytest.raises(UserError, match="other inputs"):
