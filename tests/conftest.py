@@ -74,3 +74,20 @@ def tiny_run(tmp_path_factory):
     config = digits_config(tmp_path_factory.mktemp("tiny") / "run", width=4, epochs=5, method="swa", swa_start=1,
                            swa_lr=0.03, eval_batch_size=1000)
     return train(config, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_mlp():
+    """A ~60-parameter MLP with BatchNorm, three distinct states and 40 samples (each API call on it takes a
+    fraction of a second): ``(model, [state, ...], (x, y))``."""
+    from tiny_mlp import build
+
+    torch.manual_seed(0)
+    model = build(3, (4,))
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    states, params = [], dict(model.named_parameters())
+    for i in range(3):  # parameters moved; BatchNorm's stored statistics kept valid (a variance stays > 0)
+        gen = torch.Generator().manual_seed(i)
+        states.append({k: (v + torch.randn(v.shape, generator=gen) if k in params else v.clone())
+                       for k, v in model.state_dict().items()})
+    return model, states, (x, y)

@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import landscape
 from landscape.engine.inputs import as_checkpoints
 
-from tiny_mlp import build
 
 SETTINGS = landscape.Settings(progress=False, device="cpu", self_check=False, log=lambda _: None)
 SHARPNESS = landscape.Settings(progress=False, device="cpu", log=lambda _: None)  # self_check is not for sharpness
-
-
-@pytest.fixture(scope="module")
-def small():
-    """A ~60-parameter MLP with BatchNorm, three distinct states and 40 samples: each call takes a fraction of a
-    second."""
-    torch.manual_seed(0)
-    model = build(3, (4,))
-    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
-    states, params = [], dict(model.named_parameters())
-    for i in range(3):  # parameters moved; BatchNorm's stored statistics kept valid (a variance stays > 0)
-        gen = torch.Generator().manual_seed(i)
-        states.append({k: (v + torch.randn(v.shape, generator=gen) if k in params else v.clone())
-                       for k, v in model.state_dict().items()})
-    return model, states, (x, y)
 
 
 def _as_labels_did(model, states, labels):
@@ -44,8 +27,8 @@ def _same_values(a, b):
 
 
 @pytest.mark.slow  # over 1 s: not in make test-fast
-def test_plane_through_a_mapping_names_its_anchors(small):
-    model, states, data = small
+def test_plane_through_a_mapping_names_its_anchors(small_mlp):
+    model, states, data = small_mlp
     named = landscape.plane(model, {"SGD": states[0], "SWA": states[1], "PSWA": states[2]}, data, grid=3,
                             settings=SETTINGS)
     plain = landscape.plane(model, states, data, grid=3, settings=SETTINGS)
@@ -55,8 +38,8 @@ def test_plane_through_a_mapping_names_its_anchors(small):
 
 
 @pytest.mark.slow  # over 1 s: not in make test-fast
-def test_plane_around_a_named_center_and_named_marked_points(small):
-    model, states, data = small
+def test_plane_around_a_named_center_and_named_marked_points(small_mlp):
+    model, states, data = small_mlp
     named = landscape.plane(model, data=data, center={"SWA": states[0]}, marked={"SGD": states[1]}, grid=3,
                             settings=SETTINGS)
     plain = landscape.plane(model, data=data, center=states[0], marked=[states[1]], grid=3, settings=SETTINGS)
@@ -68,8 +51,8 @@ def test_plane_around_a_named_center_and_named_marked_points(small):
         landscape.plane(model, data=data, center={"a": states[0], "b": states[1]}, grid=3, settings=SETTINGS)
 
 
-def test_interpolate_names_start_and_end_by_one_item_mappings(small):
-    model, states, data = small
+def test_interpolate_names_start_and_end_by_one_item_mappings(small_mlp):
+    model, states, data = small_mlp
     named = landscape.interpolate(model, {"SGD": states[0]}, {"SWA": states[1]}, data, t=[0, 1], settings=SETTINGS)
     plain = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], settings=SETTINGS)
     assert [named.sidecar["from"], named.sidecar["to"]] == _as_labels_did(model, states[:2], ["SGD", "SWA"])
@@ -77,10 +60,10 @@ def test_interpolate_names_start_and_end_by_one_item_mappings(small):
     _same_values(named, plain)
 
 
-def test_a_wrapped_checkpoint_is_a_point_not_a_label(small):
+def test_a_wrapped_checkpoint_is_a_point_not_a_label(small_mlp):
     """``{"state_dict": sd}`` and ``{"state_dict": sd, "epoch": 3}`` are checkpoints as saved by training loops
     (unwrapped by the loader), never ``{label: point}``."""
-    model, states, data = small
+    model, states, data = small_mlp
     plain = landscape.interpolate(model, states[0], states[1], data, t=[0, 1], settings=SETTINGS)
     for wrapped in ({"state_dict": states[0]}, {"state_dict": states[0], "epoch": 3}, {"model": states[0]}):
         res = landscape.interpolate(model, wrapped, states[1], data, t=[0, 1], settings=SETTINGS)
@@ -90,8 +73,8 @@ def test_a_wrapped_checkpoint_is_a_point_not_a_label(small):
         landscape.interpolate(model, states[0], states[1], data, labels=["a", "b"], settings=SETTINGS)
 
 
-def test_rays_and_sharpness_name_their_points(small):
-    model, states, data = small
+def test_rays_and_sharpness_name_their_points(small_mlp):
+    model, states, data = small_mlp
     points = {"SGD": states[0], "SWA": states[1]}
     rays = landscape.rays(model, points, data, rays=landscape.Rays(directions=2, steps=3), settings=SETTINGS)
     assert rays.labels == ["SGD", "SWA"]
@@ -107,8 +90,8 @@ def test_rays_and_sharpness_name_their_points(small):
 
 
 @pytest.mark.slow  # over 1 s: not in make test-fast
-def test_rays_as_a_number_is_the_number_of_directions(small):
-    model, states, data = small
+def test_rays_as_a_number_is_the_number_of_directions(small_mlp):
+    model, states, data = small_mlp
     assert landscape.Rays.of(3) == landscape.Rays(directions=3) and landscape.Rays.of(None) == landscape.Rays()
     by_number = landscape.rays(model, states[:2], data, rays=3, settings=SETTINGS)
     by_options = landscape.rays(model, states[:2], data, rays=landscape.Rays(directions=3), settings=SETTINGS)

@@ -17,23 +17,8 @@ from landscape.curvature.sharpness import DEFAULT_METRICS, parse_metrics
 from landscape.engine.weights import ParamSpace
 from swa.errors import UserError
 
-from tiny_mlp import build
 
 EVAL = dict(progress=False, device="cpu", log=lambda _: None)  # no bar, no info lines
-
-
-@pytest.fixture(scope="module")
-def small():
-    """A ~60-parameter MLP, three distinct states and 40 samples: every call here fails before any work."""
-    torch.manual_seed(0)
-    model = build(3, (4,))
-    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
-    states, params = [], dict(model.named_parameters())
-    for i in range(3):  # parameters moved; BatchNorm's stored statistics kept valid (a variance stays > 0)
-        gen = torch.Generator().manual_seed(i)
-        states.append({k: (v + torch.randn(v.shape, generator=gen) if k in params else v.clone())
-                       for k, v in model.state_dict().items()})
-    return model, states, (x, y)
 
 
 def _num_params(model):
@@ -51,16 +36,16 @@ def _num_params(model):
     ((0, 1), r"`x` must be \(min, max, points\)"),
     ("0:1:3", r"`x` must be \(min, max, points\)"),
 ])
-def test_plane_axes_are_checked(small, value, match):
-    model, states, data = small
+def test_plane_axes_are_checked(small_mlp, value, match):
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=match):
         landscape.plane(model, states, data, grid=landscape.Grid(x=value, y=(0, 1, 3)),
                         settings=landscape.Settings(**EVAL))
 
 
 @pytest.mark.parametrize("grid", [0, 1, -5, 2.5, "5", True])
-def test_plane_grid_is_checked(small, grid):
-    model, states, data = small
+def test_plane_grid_is_checked(small_mlp, grid):
+    model, states, data = small_mlp
     match = rf"^`grid` must be (at least 2|an integer >= 2), got {re.escape(repr(grid))}$"
     with pytest.raises(ValueError, match=match):
         landscape.plane(model, states, data, grid=grid, settings=landscape.Settings(**EVAL))
@@ -69,8 +54,8 @@ def test_plane_grid_is_checked(small, grid):
 
 
 @pytest.mark.parametrize("margin", [-0.1, math.nan, math.inf, "0.2"])
-def test_plane_margin_is_checked(small, margin):
-    model, states, data = small
+def test_plane_margin_is_checked(small_mlp, margin):
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=r"`margin` must be a finite number >= 0"):
         landscape.plane(model, states, data, grid=landscape.Grid(points=3, margin=margin),
                         settings=landscape.Settings(**EVAL))
@@ -96,8 +81,8 @@ def test_axis_checks_itself_and_cli_and_api_share_it():
     ("abc", r"`t` must be a non-empty 1-D array"),
     (Axis(0, 1, 2), None),
 ])
-def test_interpolate_t_is_checked(small, t, match):
-    model, states, data = small
+def test_interpolate_t_is_checked(small_mlp, t, match):
+    model, states, data = small_mlp
     if match is None:  # an Axis is fine
         assert len(landscape.interpolate(model, states[0], states[1], data, t=t,
                                          settings=landscape.Settings(**EVAL)).t) == 2
@@ -120,9 +105,9 @@ def test_interpolate_t_is_checked(small, t, match):
     ({"delta": math.inf}, r"`delta` must be a finite number > 0, got inf"),
     ({"normalization": "bogus"}, r"`normalization` must be one of filter, layer, none, unit, got 'bogus'"),
 ])
-def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
+def test_rays_arguments_are_checked_with_their_api_names(small_mlp, kwargs, match):
     """``landscape.Rays`` is checked when built (before any work), naming the Python argument."""
-    model, states, data = small
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=rf"^{match}$") as exc:
         landscape.rays(model, [states[0]], data, rays=landscape.Rays(**kwargs), settings=landscape.Settings(**EVAL))
     assert "--" not in str(exc.value)  # the API's spelling, not the command line's
@@ -130,8 +115,8 @@ def test_rays_arguments_are_checked_with_their_api_names(small, kwargs, match):
 
 @pytest.mark.parametrize("number,match", [(0, r"`directions` must be at least 1, got 0"),
                                           (2.5, r"`directions` must be an integer >= 1, got 2.5")])
-def test_rays_given_as_a_number_is_checked_as_the_directions(small, number, match):
-    model, states, data = small
+def test_rays_given_as_a_number_is_checked_as_the_directions(small_mlp, number, match):
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=rf"^{match}$"):
         landscape.rays(model, [states[0]], data, rays=number, settings=landscape.Settings(**EVAL))
 
@@ -144,9 +129,9 @@ def test_settings_name_the_api_argument():
         landscape.Settings(max_points=-1)
 
 
-def test_former_keywords_name_their_new_form(small):
+def test_former_keywords_name_their_new_form(small_mlp):
     """A keyword of the former API is one TypeError that names its new form, before any work."""
-    model, states, data = small
+    model, states, data = small_mlp
     with pytest.raises(TypeError, match=r"^plane\(\) no longer takes bn=, x=, hessian_samples=, task=: pass "
                        r"settings=landscape.Settings\(bn='fixed'\), grid=landscape.Grid\(x=\(0, 1, 2\)\), "
                        r"directions=landscape.Directions\(hessian_samples=8\), "
@@ -175,9 +160,9 @@ def test_former_keywords_name_their_new_form(small):
      r"^rays\(\) no longer takes directions=, steps=, log=, labels=: pass rays=landscape.Rays\(directions=2, "
      r"steps=3\), settings=landscape.Settings\(log=\.\.\.\), points=\{label: point, \.\.\.\}$"),
 ])
-def test_labels_log_and_ray_keywords_name_their_new_form(small, call, new):
+def test_labels_log_and_ray_keywords_name_their_new_form(small_mlp, call, new):
     """``labels=``, ``log=`` and the rays' own keywords (issue 22) are one TypeError naming the new form."""
-    model, states, data = small
+    model, states, data = small_mlp
     with pytest.raises(TypeError, match=new):
         call(model, states, data)
 
@@ -194,8 +179,8 @@ def test_params_choose_the_space_by_name_and_by_requires_grad():
     assert space.describe()["selection"] == "'^[02]\\\\.' (trainable only)"
 
 
-def test_sharpness_refuses_settings_that_do_not_apply(small):
-    model, states, data = small
+def test_sharpness_refuses_settings_that_do_not_apply(small_mlp):
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=r"^`bn` must be 'fixed' .* or 'recompute' for sharpness, got 'interpolate'$"):
         landscape.sharpness(model, states[:1], data, settings=landscape.Settings(bn="interpolate"))
     with pytest.raises(ValueError, match=r"^`chunk`, `precision` do\(es\) not apply to sharpness"):
@@ -231,8 +216,8 @@ def _as_dict(model, d):
 @pytest.mark.parametrize("kind,match", [("zero", r"direction 2 is zero"), ("parallel", r"parallel"),
                                         ("almost parallel", r"parallel")])
 @pytest.mark.parametrize("form", ["tensor", "dict", "file"])
-def test_zero_or_parallel_directions_are_refused(small, tmp_path, kind, match, form):
-    model, states, data = small
+def test_zero_or_parallel_directions_are_refused(small_mlp, tmp_path, kind, match, form):
+    model, states, data = small_mlp
     d = _pair(model, kind)
     given = {"tensor": d, "dict": _as_dict(model, d), "file": tmp_path / "dirs.pt"}[form]
     if form == "file":
@@ -257,8 +242,8 @@ def test_check_direction_pair():
         check_direction_pair(torch.stack([d[0], torch.full((50,), math.nan)]), "directions")
 
 
-def test_coincident_and_collinear_anchors_are_refused_naming_the_points(small):
-    model, states, data = small
+def test_coincident_and_collinear_anchors_are_refused_naming_the_points(small_mlp):
+    model, states, data = small_mlp
     with pytest.raises(GeometryError, match=r"p0 and p1 hold the same weights"):
         landscape.plane(model, [states[0], states[0], states[1]], data, grid=3,
                         settings=landscape.Settings(**EVAL))
@@ -284,8 +269,8 @@ def test_parse_metrics_takes_a_string_and_refuses_nothing():
         parse_metrics("bogus")
 
 
-def test_sharpness_api_metrics_and_result_mapping(small):
-    model, states, data = small
+def test_sharpness_api_metrics_and_result_mapping(small_mlp):
+    model, states, data = small_mlp
     with pytest.raises(ValueError, match=r"no metric given"):
         landscape.sharpness(model, [states[0]], data, metrics=[], settings=landscape.Settings(**EVAL))
     res = landscape.sharpness(model, [states[0], states[1]], data, metrics="hessian_trace", trace_matvecs=3,
