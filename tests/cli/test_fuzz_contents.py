@@ -397,7 +397,7 @@ def test_issue_cases_are_one_line_errors(good, capsys, kind, name, edit, command
 
 
 # ---------------------------------------------------------------- Hypothesis: one field or array at a time
-FUZZED = [("run", "manifest.json", _mutate_json, "plot", 25), ("run", "manifest.json", _mutate_json, "plane-run", 8),
+FUZZED = [("run", "manifest.json", _mutate_json, "plot", 16), ("run", "manifest.json", _mutate_json, "plane-run", 8),
           ("run", "manifest.json", _mutate_json, "resume", 6), ("run", "metrics.jsonl", _mutate_jsonl, "plot", 12),
           ("sharpness", "sharpness.json", _mutate_json, "plot", 15),
           ("plane", "plane.npz", _mutate_npz, "plot", 12), ("plane", "plane.json", _mutate_json, "plot", 15),
