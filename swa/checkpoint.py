@@ -26,7 +26,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from swa.errors import CheckpointError
 
-__all__ = ["tensor_bytes", "state_digest", "WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "unwrap_model", "check_compatible", "check_finite",
+__all__ = ["tensor_bytes", "vector_digest", "state_digest", "WRAPPER_KEYS", "load_state_dict", "unwrap_state_dict", "unwrap_model", "check_compatible", "check_finite",
            "load_into", "split_key"]
 
 # Tried in this order when a file holds a dict of wrappers.
@@ -38,6 +38,11 @@ _DROP_KEYS = ("n_averaged",)
 def tensor_bytes(t: torch.Tensor) -> bytes:
     """A tensor's raw bytes, in row-major order, whatever its dtype (bfloat16 included), for hashing."""
     return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def vector_digest(t: torch.Tensor) -> str:
+    """SHA-256 of a tensor's values as float32 (a direction or a flat parameter vector in a resume key)."""
+    return hashlib.sha256(tensor_bytes(t.float())).hexdigest()
 
 
 def state_digest(state: Mapping[str, torch.Tensor]) -> str:

@@ -52,6 +52,7 @@ from swa.devices import check_device_name, resolve_device
 from swa.errors import StaleResultsError, UserError
 from swa.evaluation import batch_loss
 from swa.io import save_torch
+from swa.schedules import SWAReference
 
 __all__ = ["CURVE_KINDS", "CURVE_FILE", "CURVE_STATE", "CurveConfig", "Curve", "coefficients", "curve_lr",
            "train_curve", "load_curve"]
@@ -77,16 +78,10 @@ def coefficients(kind: str, t: torch.Tensor | Sequence[float] | float, bends: in
 
 
 def curve_lr(base_lr: float, epoch: int, epochs: int) -> float:
-    """The reference's schedule at epoch ``epoch`` (1-based) of ``epochs``: base until half way, then linear to
-    1% of it at 90%, then 1%."""
-    alpha = epoch / epochs
-    if alpha <= 0.5:
-        factor = 1.0
-    elif alpha <= 0.9:
-        factor = 1.0 - (alpha - 0.5) / 0.4 * 0.99
-    else:
-        factor = 0.01
-    return factor * base_lr
+    """The reference's schedule at epoch ``epoch`` (1-based, as its ``train.py`` counts) of ``epochs``: base until
+    half way, then linear to 1% of it at 90%, then 1%: the SWA reference's shape (:class:`swa.schedules.SWAReference`,
+    horizon ``epochs``, final rate 1%), read at ``epoch``."""
+    return SWAReference(lr=base_lr, lr_final=0.01 * base_lr, horizon_epochs=epochs, iters_per_epoch=1)(epoch)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ a Hessian plane keeps them fixed (recomputed at every point, the surface is of a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import replace
@@ -32,6 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from swa.checkpoint import vector_digest
 from swa.devices import resolve_device
 from swa.errors import UserError
 from landscape.compute.plane import PlaneResult
@@ -56,10 +56,6 @@ DIRECTIONS_FILE = "directions.pt"
 
 class DirectionRequest(dict):
     """What decides the directions (JSON): ``kind`` and its options; a loaded file is named by its digest."""
-
-
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 def _project(directions: torch.Tensor, center: torch.Tensor, w: torch.Tensor) -> tuple[float, float, float]:
@@ -187,7 +183,7 @@ def evaluate_around(job: Job, center: Optional[Checkpoint], *, directions: Direc
     traj_xy = np.array([[p["x"], p["y"]] for p in projections], dtype=np.float64).reshape(-1, 2)
     task = Task(
         "plane", (len(alphas), len(betas)), [family], bn, directions=2,
-        inputs={"center": None if center is None else center.digest, "directions": _digest(dirs.directions),
+        inputs={"center": None if center is None else center.digest, "directions": vector_digest(dirs.directions),
                 "trajectory": [c.digest for c in list(trajectory) + list(marked)],
                 "x": x_axis.to_json(), "y": y_axis.to_json()},
         extra={"alphas": alphas, "betas": betas, "anchors": np.zeros((1, 2)), "trajectory": traj_xy,
@@ -218,7 +214,7 @@ def _request(job: Job, space: ParamSpace, options: Directions, bn: str, center: 
     also depend on the model, data and loss (``job.about``)."""
     kind = options.kind
     if isinstance(kind, torch.Tensor):
-        return resume_key({"kind": "loaded", "sha256": _digest(kind)}, space=space)
+        return resume_key({"kind": "loaded", "sha256": vector_digest(kind)}, space=space)
     if kind not in DIRECTION_KINDS:
         raise UserError(f"`directions` must be one of {', '.join(DIRECTION_KINDS)}, got {kind!r}")
     req: dict[str, Any] = {"kind": kind, "center": None if center is None else center.digest}

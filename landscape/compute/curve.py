@@ -20,7 +20,6 @@ test error (``None`` without accuracy: regression) and the test loss.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -28,7 +27,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from landscape.compute.line import check_t, line_values
+from landscape.compute.line import t_values
 from landscape.compute.options import Grid
 from landscape.compute.plane import PlaneResult, evaluate_plane
 from landscape.engine.bn import bn_strategy
@@ -42,7 +41,7 @@ from landscape.engine.weights import ParamSelector, ParamSpace
 from landscape.geometry.grid import Axis
 from landscape.results.result import Result
 from landscape.results.store import ResultStore
-from swa.checkpoint import state_digest
+from swa.checkpoint import state_digest, vector_digest
 from swa.curves import Curve, CurveConfig, train_curve
 from swa.errors import UserError
 
@@ -69,17 +68,17 @@ def _stats(values: np.ndarray, dl: np.ndarray) -> dict[str, float]:
     return {"min": float(values.min()), "max": float(values.max()), "avg": float(values.mean()), "int": integral}
 
 
-def curve_t(t: Axis | Any) -> np.ndarray:
-    """The values of ``t`` (an :class:`Axis` or a 1-D array), checked to lie in [0, 1].
+def curve_t(t: Axis | Any) -> tuple[np.ndarray, Any]:
+    """The values of ``t`` (an :class:`Axis` or a 1-D array), checked to lie in [0, 1], and how the resume key
+    records them (:func:`landscape.compute.line.t_values`).
 
     Raises:
         UserError: not finite numbers, or outside [0, 1].
     """
-    t = check_t(t)
-    values = line_values(t) if isinstance(t, Axis) else np.asarray(t, dtype=np.float64)
+    values, t_json = t_values(t)
     if values.min() < 0 or values.max() > 1:
         raise UserError(f"`t` must lie in [0, 1] on a curve, got {values.min():g} to {values.max():g}")
-    return values
+    return values, t_json
 
 
 def check_curve_bn(bn: str) -> None:
@@ -101,8 +100,7 @@ def curve_task(space: ParamSpace, curve: Curve, bn: str, t: Axis | Any = DEFAULT
         UserError: ``t`` outside [0, 1]; ``bn="interpolate"``.
     """
     check_curve_bn(bn)
-    values = curve_t(t)
-    t = check_t(t)
+    values, t_json = curve_t(t)
     if budget is not None:
         budget("curve", 2 * len(values), len(curve.bends) - 1)
     thetas = [space.params_of(b) for b in curve.bends]
@@ -115,18 +113,14 @@ def curve_task(space: ParamSpace, curve: Curve, bn: str, t: Axis | Any = DEFAULT
                           None, space.frozen_of(curve.bends[0]))
     ends = [np.zeros(len(curve.bends) - 1), np.eye(len(curve.bends) - 1)[-1]]
     return Task("curve", (2, len(values)), [family], bn, directions=len(curve.bends) - 1,
-                inputs={"kind": curve.kind, "bends": [_digest(th) for th in thetas],
-                        "t": t.to_json() if isinstance(t, Axis) else values.tolist()},
+                inputs={"kind": curve.kind, "bends": [vector_digest(th) for th in thetas],
+                        "t": t_json},
                 checks=[CheckPoint(labels[0], curve.bends[0], tuple(ends[0])),
                         CheckPoint(labels[1], curve.bends[-1], tuple(ends[1]))],
                 extra={"ts": values},
                 sidecar={"kind": curve.kind, "num_bends": len(curve.bends), "paths": list(PATHS),
                          "labels": list(labels),
                          "units": "t: position along the path, 0 at the start and 1 at the end"})
-
-
-def _digest(vector: torch.Tensor) -> str:
-    return hashlib.sha256(vector.contiguous().numpy().tobytes()).hexdigest()
 
 
 @dataclass

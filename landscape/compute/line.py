@@ -86,7 +86,7 @@ def check_t(t: Axis | Any, name: str = "t") -> Axis | np.ndarray:
     return values
 
 
-def _t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
+def t_values(t: Axis | Any) -> tuple[np.ndarray, Any]:
     """Values of ``t`` (an Axis or any 1-D array, :func:`check_t`) and how the resume key records them."""
     t = check_t(t)
     if isinstance(t, Axis):
@@ -111,7 +111,7 @@ def line_task(space: ParamSpace, start: Checkpoint, end: Checkpoint, bn: str, t:
     t = check_t(t)
     if budget is not None:  # before the values: an axis of 10¹² points is refused, not allocated
         budget("interp", t.n if isinstance(t, Axis) else len(t), 1)
-    values, t_json = _t_values(t)
+    values, t_json = t_values(t)
     b0 = space.buffers_of(start.state)
     buffer_dirs = (space.buffers_of(end.state) - b0)[None] if bn_strategy(bn).follows_weights and b0.numel() \
         else None

@@ -22,6 +22,13 @@ from swa.errors import UserError
 __all__ = ["Grid", "Directions", "Rays"]
 
 
+def check_normalization(value: str) -> None:
+    """Raise a :class:`UserError` naming ``normalization`` unless ``value`` is one of
+    :data:`landscape.geometry.directions.NORMALIZATIONS`."""
+    if value not in NORMALIZATIONS:
+        raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Grid:
     """The grid of a plane: ``landscape.Grid(points=31)`` or ``landscape.Grid(x=(-1, 1, 41), y=(-0.5, 0.5, 21))``.
@@ -85,9 +92,7 @@ class Directions:
     hessian_batch_size: int = 2048
 
     def __post_init__(self) -> None:
-        if self.normalization not in NORMALIZATIONS:
-            raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got "
-                            f"{self.normalization!r}")
+        check_normalization(self.normalization)
         if self.pca_center not in PCA_CENTERS:
             raise UserError(f"{arg('pca_center')} must be one of {', '.join(PCA_CENTERS)}, got "
                             f"{self.pca_center!r}")
@@ -124,9 +129,7 @@ class Rays:
         check_int(self.steps, "steps", 2)
         check_number(self.max_distance, "max_distance")
         check_number(self.delta, "delta")
-        if self.normalization not in NORMALIZATIONS:
-            raise UserError(f"{arg('normalization')} must be one of {', '.join(sorted(NORMALIZATIONS))}, got "
-                            f"{self.normalization!r}")
+        check_normalization(self.normalization)
 
     @classmethod
     def of(cls, value: Any) -> "Rays":
